@@ -1,0 +1,536 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Syncer keeps one flow's target topics shaped like its source topics.
+type Syncer struct {
+	cfg    Config
+	cfgErr error
+	ex     exclusions
+
+	// passMu serializes passes; mu guards the fields below and is never
+	// held across I/O. Lock order: passMu, then mu.
+	passMu sync.Mutex
+	mu     sync.Mutex
+	// known maps target topic -> source topic for every selected topic
+	// seen, so a source that disappears can be reported.
+	known map[string]string
+	// owned holds target topics this Syncer created (package doc:
+	// Deletion).
+	owned map[string]bool
+	// missing counts consecutive passes whose source listing lacked the
+	// target topic's source.
+	missing map[string]int
+	topics  map[string]TopicStatus
+	status  Status
+}
+
+// New returns a Syncer. It does no I/O. A config error is returned by the
+// first SyncOnce or Run, since New cannot fail.
+func New(cfg Config) *Syncer {
+	cfg = cfg.withDefaults()
+	return &Syncer{
+		cfg:     cfg,
+		cfgErr:  cfg.validate(),
+		ex:      newExclusions(cfg.ExcludeConfigs),
+		known:   make(map[string]string),
+		owned:   make(map[string]bool),
+		missing: make(map[string]int),
+		topics:  make(map[string]TopicStatus),
+		status:  Status{Source: cfg.SourceName, Target: cfg.TargetName},
+	}
+}
+
+// Run runs a pass every Interval until ctx ends, then returns ctx's error.
+// Failed passes are logged, counted in Status and retried at the next
+// interval; only an invalid Config stops Run early.
+func (s *Syncer) Run(ctx context.Context) error {
+	if s.cfgErr != nil {
+		return s.cfgErr
+	}
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PassTimeout)
+		_, _ = s.SyncOnce(pctx) // errors are logged and counted by SyncOnce
+		cancel()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Status returns a snapshot; safe from any goroutine.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Topics = maps.Clone(s.topics)
+	return st
+}
+
+// SyncOnce runs one pass and returns its report. The error joins every
+// error of the report (nil when the target is in line with the source).
+func (s *Syncer) SyncOnce(ctx context.Context) (Report, error) {
+	if s.cfgErr != nil {
+		return Report{}, s.cfgErr
+	}
+	s.passMu.Lock()
+	defer s.passMu.Unlock()
+
+	r := Report{Started: s.cfg.Now()}
+	s.pass(ctx, &r)
+	r.Took = s.cfg.Now().Sub(r.Started)
+	s.finish(&r)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ObservePass(r)
+	}
+	return r, errors.Join(r.Errors...)
+}
+
+// topicState is what a pass learned of one selected source topic.
+type topicState struct {
+	source, target string
+	srcParts       int
+	srcRF          int
+	srcCfg         map[string]string // explicitly set at the source
+	srcMinISR      string            // effective at the source
+	tgtExists      bool
+	tgtParts       int
+	tgtRF          int
+	tgtCfg         map[string]string // explicitly set at the target
+	tgtMinISR      string            // effective at the target
+	failed         bool
+}
+
+func (s *Syncer) pass(ctx context.Context, r *Report) {
+	src, tgt := s.cfg.SourceName, s.cfg.TargetName
+
+	// kadm answers metadata from the kgo client's cache, up to
+	// MetadataMinAge (5 s by default) old: a topic created or deleted
+	// moments ago would be seen wrong for several passes. kadm bypasses
+	// the cache when authorized operations are requested, which costs
+	// the broker an authorizer check per topic and needs no extra ACL.
+	ctx = kadm.WithAuthorizedOps(ctx)
+	srcTopics, err := s.cfg.Source.ListTopics(ctx)
+	if err != nil {
+		r.Errors = append(r.Errors, &ClusterError{Cluster: src, Op: "list topics", Err: err})
+		return
+	}
+	// One metadata request gives the target's topics and live brokers.
+	tgtMeta, err := s.cfg.Target.Metadata(ctx)
+	if err != nil {
+		r.Errors = append(r.Errors, &ClusterError{Cluster: tgt, Op: "list topics", Err: err})
+		return
+	}
+
+	var states []*topicState
+	for _, name := range srcTopics.Names() {
+		d := srcTopics[name]
+		if d.IsInternal || !s.cfg.Flow.Selects(name) {
+			continue
+		}
+		target := s.cfg.Flow.TargetTopic(name)
+		if target == "" {
+			continue
+		}
+		r.Selected++
+		st := &topicState{source: name, target: target}
+		if d.Err != nil {
+			// Typically a topic being created or deleted right now; its
+			// metadata settles by the next pass.
+			r.Errors = append(r.Errors, &TopicError{Cluster: src, Topic: name, Op: "describe", Err: d.Err})
+			st.failed = true
+		}
+		st.srcParts, st.srcRF = shape(d)
+		if td, ok := tgtMeta.Topics[target]; ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+			st.tgtExists = true
+			st.tgtParts, st.tgtRF = shape(td)
+			if td.Err != nil {
+				r.Errors = append(r.Errors, &TopicError{Cluster: tgt, Topic: target, Op: "describe", Err: td.Err})
+				st.failed = true
+			}
+		}
+		states = append(states, st)
+	}
+
+	s.describeConfigs(ctx, r, states)
+
+	for _, st := range states {
+		if st.failed {
+			continue
+		}
+		if !st.tgtExists {
+			s.create(ctx, r, st, len(tgtMeta.Brokers))
+			continue
+		}
+		s.grow(ctx, r, st)
+		s.alterConfigs(ctx, r, st)
+	}
+
+	s.orphans(ctx, r, srcTopics, tgtMeta.Topics, states)
+}
+
+// shape returns a topic's partition count and replication factor (the
+// largest replica set, since a reassignment in flight briefly adds some).
+func shape(d kadm.TopicDetail) (parts, rf int) {
+	for _, p := range d.Partitions {
+		rf = max(rf, len(p.Replicas))
+	}
+	return len(d.Partitions), rf
+}
+
+// describeConfigs fills the config fields of states with one
+// DescribeConfigs request per cluster.
+func (s *Syncer) describeConfigs(ctx context.Context, r *Report, states []*topicState) {
+	var srcNames, tgtNames []string
+	for _, st := range states {
+		if st.failed {
+			continue
+		}
+		srcNames = append(srcNames, st.source)
+		if st.tgtExists {
+			tgtNames = append(tgtNames, st.target)
+		}
+	}
+	srcCfgs := s.describe(ctx, r, s.cfg.Source, s.cfg.SourceName, srcNames)
+	tgtCfgs := s.describe(ctx, r, s.cfg.Target, s.cfg.TargetName, tgtNames)
+	for _, st := range states {
+		if st.failed {
+			continue
+		}
+		sc, ok := srcCfgs[st.source]
+		if !ok {
+			st.failed = true
+			continue
+		}
+		st.srcCfg, st.srcMinISR = sc.explicit, sc.minISR
+		if st.tgtExists {
+			tc, ok := tgtCfgs[st.target]
+			if !ok {
+				st.failed = true
+				continue
+			}
+			st.tgtCfg, st.tgtMinISR = tc.explicit, tc.minISR
+		}
+	}
+}
+
+type described struct {
+	explicit map[string]string
+	minISR   string
+}
+
+// describe returns the configs of topics on one cluster; a topic whose
+// configs could not be read is absent and its error is in r.
+func (s *Syncer) describe(ctx context.Context, r *Report, adm *kadm.Client, cluster string, names []string) map[string]described {
+	out := make(map[string]described, len(names))
+	if len(names) == 0 {
+		return out
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		for _, n := range names {
+			r.Errors = append(r.Errors, &TopicError{Cluster: cluster, Topic: n, Op: "describe configs", Err: err})
+		}
+		return out
+	}
+	for _, rc := range rcs {
+		if errors.Is(rc.Err, kerr.UnknownTopicOrPartition) {
+			// Deleted since the listing; the next pass sees it gone.
+			continue
+		}
+		if rc.Err != nil {
+			r.Errors = append(r.Errors, &TopicError{Cluster: cluster, Topic: rc.Name, Op: "describe configs", Err: errWithMessage(rc.Err, rc.ErrMessage)})
+			continue
+		}
+		d := described{explicit: make(map[string]string)}
+		for _, c := range rc.Configs {
+			if c.Key == minISRKey && c.Value != nil {
+				d.minISR = *c.Value
+			}
+			// Only keys set on the topic itself are the source's
+			// intent; defaults and broker-level values belong to each
+			// cluster. Sensitive values come back nil and cannot be
+			// copied.
+			if c.Source == kmsg.ConfigSourceDynamicTopicConfig && c.Value != nil {
+				d.explicit[c.Key] = *c.Value
+			}
+		}
+		out[rc.Name] = d
+	}
+	return out
+}
+
+func (s *Syncer) create(ctx context.Context, r *Report, st *topicState, brokers int) {
+	tgt := s.cfg.TargetName
+	rf := replicationFactor(s.cfg.ReplicationFactor, st.srcRF, brokers)
+	minISR, _ := targetMinISR(st.srcMinISR, int(rf))
+	cfgs := createConfigs(st.srcCfg, minISR, s.ex)
+	resp, err := s.cfg.Target.CreateTopic(ctx, int32(st.srcParts), rf, cfgs, st.target)
+	if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.PolicyViolation) {
+		// One config the target rejects must not keep the topic from
+		// existing: create it with min.insync.replicas only; the config
+		// step of later passes sets the rest key by key and reports
+		// the bad one precisely.
+		r.Errors = append(r.Errors, &TopicError{Cluster: tgt, Topic: st.target, Op: "create with configs", Err: errWithMessage(err, resp.ErrMessage)})
+		s.cfg.Logger.Warn("target rejected configs at creation, creating without them", "cluster", tgt, "topic", st.target, "err", err)
+		cfgs = createConfigs(nil, minISR, s.ex)
+		resp, err = s.cfg.Target.CreateTopic(ctx, int32(st.srcParts), rf, cfgs, st.target)
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		// Created between our listing and now (another agent, or an
+		// operator); the next pass treats it as existing. Not ours.
+		return
+	}
+	if err != nil {
+		r.Errors = append(r.Errors, &TopicError{
+			Cluster: tgt, Topic: st.target,
+			Op:  fmt.Sprintf("create (%d partitions, replication factor %d)", st.srcParts, rf),
+			Err: errWithMessage(err, resp.ErrMessage),
+		})
+		return
+	}
+	c := Created{Source: st.source, Target: st.target, Partitions: int32(st.srcParts), ReplicationFactor: rf, Configs: make(map[string]string)}
+	for k, v := range cfgs {
+		c.Configs[k] = *v
+	}
+	r.Created = append(r.Created, c)
+	s.mu.Lock()
+	s.owned[st.target] = true
+	s.mu.Unlock()
+	s.cfg.Logger.Info("created target topic", "cluster", tgt, "topic", st.target, "source_topic", st.source,
+		"partitions", st.srcParts, "replication_factor", rf)
+}
+
+func (s *Syncer) grow(ctx context.Context, r *Report, st *topicState) {
+	tgt := s.cfg.TargetName
+	switch {
+	case st.tgtParts > st.srcParts:
+		r.Surplus = append(r.Surplus, Surplus{Topic: st.target, SourcePartitions: st.srcParts, TargetPartitions: st.tgtParts})
+		return
+	case st.tgtParts == st.srcParts:
+		return
+	}
+	op := fmt.Sprintf("grow partitions %d -> %d", st.tgtParts, st.srcParts)
+	resps, err := s.cfg.Target.UpdatePartitions(ctx, st.srcParts, st.target)
+	if err == nil {
+		resp, ok := resps[st.target]
+		err = errWithMessage(resp.Err, resp.ErrMessage)
+		if !ok {
+			err = errors.New("no response for topic")
+		}
+	}
+	if err != nil {
+		r.Errors = append(r.Errors, &TopicError{Cluster: tgt, Topic: st.target, Op: op, Err: err})
+		st.failed = true
+		return
+	}
+	r.Grown = append(r.Grown, Grown{Topic: st.target, From: st.tgtParts, To: st.srcParts})
+	s.cfg.Logger.Info("grew target topic", "cluster", tgt, "topic", st.target, "from", st.tgtParts, "to", st.srcParts)
+	st.tgtParts = st.srcParts
+}
+
+func (s *Syncer) alterConfigs(ctx context.Context, r *Report, st *topicState) {
+	wantMinISR, _ := targetMinISR(st.srcMinISR, st.tgtRF)
+	changes := diffConfigs(st.target, st.srcCfg, st.tgtCfg, st.tgtMinISR, wantMinISR, s.ex)
+	if len(changes) == 0 {
+		return
+	}
+	if err := s.alter(ctx, st.target, changes); err == nil {
+		r.Configs = append(r.Configs, changes...)
+		s.logChanges(changes)
+		return
+	}
+	// IncrementalAlterConfigs is all-or-nothing per topic: one value the
+	// target rejects would block every other change forever. Retry key by
+	// key and report exactly which keys fail.
+	for _, c := range changes {
+		if err := s.alter(ctx, st.target, []ConfigChange{c}); err != nil {
+			op := "set config " + c.Key + "=" + val(c.New)
+			if c.New == nil {
+				op = "delete config " + c.Key
+			}
+			r.Errors = append(r.Errors, &TopicError{Cluster: s.cfg.TargetName, Topic: st.target, Op: op, Err: err})
+			st.failed = true
+			continue
+		}
+		r.Configs = append(r.Configs, c)
+		s.logChanges([]ConfigChange{c})
+	}
+}
+
+func (s *Syncer) alter(ctx context.Context, topic string, changes []ConfigChange) error {
+	acs := make([]kadm.AlterConfig, 0, len(changes))
+	for _, c := range changes {
+		op := kadm.SetConfig
+		if c.New == nil {
+			op = kadm.DeleteConfig
+		}
+		acs = append(acs, kadm.AlterConfig{Op: op, Name: c.Key, Value: c.New})
+	}
+	resps, err := s.cfg.Target.AlterTopicConfigs(ctx, acs, topic)
+	if err != nil {
+		return err
+	}
+	for _, resp := range resps {
+		if resp.Err != nil {
+			return errWithMessage(resp.Err, resp.ErrMessage)
+		}
+	}
+	if len(resps) == 0 {
+		return errors.New("no response for topic")
+	}
+	return nil
+}
+
+func (s *Syncer) logChanges(cs []ConfigChange) {
+	for _, c := range cs {
+		s.cfg.Logger.Info("changed target topic config", "cluster", s.cfg.TargetName, "topic", c.Topic,
+			"key", c.Key, "old", val(c.Old), "new", val(c.New))
+	}
+}
+
+// orphans reports (and under DeleteFollow deletes) target topics whose
+// source topic is gone, and records what this pass saw.
+func (s *Syncer) orphans(ctx context.Context, r *Report, srcTopics, tgtTopics kadm.TopicDetails, states []*topicState) {
+	s.mu.Lock()
+	for _, st := range states {
+		s.known[st.target] = st.source
+		delete(s.missing, st.target)
+		if st.tgtExists {
+			ts := s.topics[st.target]
+			ts.Partitions = st.tgtParts
+			s.topics[st.target] = ts
+		}
+	}
+	type candidate struct {
+		Orphan
+		exists bool
+	}
+	var cands []candidate
+	for target, source := range s.known {
+		if _, ok := srcTopics[source]; ok {
+			// Present but no longer selected, or unreadable: not gone.
+			delete(s.missing, target)
+			continue
+		}
+		td, exists := tgtTopics[target]
+		exists = exists && !errors.Is(td.Err, kerr.UnknownTopicOrPartition)
+		if !exists {
+			// Gone on both sides: nothing left to report.
+			delete(s.known, target)
+			delete(s.missing, target)
+			delete(s.owned, target)
+			continue
+		}
+		s.missing[target]++
+		cands = append(cands, candidate{Orphan: Orphan{Source: source, Target: target, MissingPasses: s.missing[target], Owned: s.owned[target]}, exists: exists})
+	}
+	s.mu.Unlock()
+
+	sort.Slice(cands, func(i, j int) bool { return cands[i].Target < cands[j].Target })
+	for _, c := range cands {
+		if s.cfg.DeletePolicy != DeleteFollow || !c.Owned || c.MissingPasses < 2 {
+			r.Orphaned = append(r.Orphaned, c.Orphan)
+			continue
+		}
+		resp, err := s.cfg.Target.DeleteTopic(ctx, c.Target)
+		if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			r.Errors = append(r.Errors, &TopicError{Cluster: s.cfg.TargetName, Topic: c.Target, Op: "delete (source " + c.Source + " is gone)", Err: errWithMessage(err, resp.ErrMessage)})
+			r.Orphaned = append(r.Orphaned, c.Orphan)
+			continue
+		}
+		r.Deleted = append(r.Deleted, c.Target)
+		s.cfg.Logger.Info("deleted target topic, source is gone", "cluster", s.cfg.TargetName, "topic", c.Target, "source_topic", c.Source)
+		s.mu.Lock()
+		delete(s.known, c.Target)
+		delete(s.missing, c.Target)
+		delete(s.owned, c.Target)
+		delete(s.topics, c.Target)
+		s.mu.Unlock()
+	}
+}
+
+// finish records the pass in Status and logs its errors.
+func (s *Syncer) finish(r *Report) {
+	end := r.Started.Add(r.Took)
+	errByTopic := make(map[string]string)
+	for _, err := range r.Errors {
+		s.cfg.Logger.Warn("topic sync", "source", s.cfg.SourceName, "target", s.cfg.TargetName, "err", err)
+		var te *TopicError
+		if errors.As(err, &te) {
+			if _, ok := errByTopic[te.Topic]; !ok {
+				errByTopic[te.Topic] = te.Error()
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.Passes++
+	s.status.ErrorsTotal += uint64(len(r.Errors))
+	s.status.LastSync = end
+	s.status.LastPassError = ""
+	if len(r.Errors) > 0 {
+		s.status.LastPassError = r.Errors[0].Error()
+		var ce *ClusterError
+		if errors.As(r.Errors[0], &ce) {
+			return // nothing was learned about topics
+		}
+	}
+	for target, source := range s.known {
+		ts := s.topics[target]
+		ts.Source, ts.Target, ts.Owned = source, target, s.owned[target]
+		// Errors name either the source or the target topic.
+		msg, bad := errByTopic[target]
+		if !bad {
+			msg, bad = errByTopic[source]
+		}
+		if bad {
+			ts.LastError = msg
+		} else {
+			ts.LastError = ""
+			ts.LastSync = end
+		}
+		s.topics[target] = ts
+	}
+	for _, c := range r.Created {
+		ts := s.topics[c.Target]
+		ts.Partitions = int(c.Partitions)
+		s.topics[c.Target] = ts
+	}
+	for _, g := range r.Grown {
+		ts := s.topics[g.Topic]
+		ts.Partitions = g.To
+		s.topics[g.Topic] = ts
+	}
+}
+
+func errWithMessage(err error, msg string) error {
+	if err == nil || msg == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, msg)
+}
+
+// val renders an optional config value; "" means unset.
+func val(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
