@@ -1,0 +1,396 @@
+package topology
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// pos is a 1-based line and column in the file.
+type pos struct{ line, col int }
+
+func nodePos(n *yaml.Node) pos { return pos{n.Line, n.Column} }
+
+// place remembers where a key and its value sit, so checks that run after
+// decoding can point at the node they complain about.
+type place struct{ key, val pos }
+
+// decoder turns a yaml.Node tree into the model strictly: every key must be
+// known, every value of the expected type. It keeps going after a problem so
+// that one run reports everything.
+type decoder struct {
+	file   string
+	errs   Errors
+	places map[string]place // by path: "regions[1].kafka.bootstrap[0]"
+	broken map[string]bool  // paths whose value could not be decoded
+}
+
+func newDecoder(file string) *decoder {
+	return &decoder{file: file, places: map[string]place{}, broken: map[string]bool{}}
+}
+
+func (d *decoder) errorf(p pos, format string, args ...any) {
+	d.errs = append(d.errs, Error{File: d.file, Line: p.line, Col: p.col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// fail reports a value that could not be decoded and marks its path so later
+// checks do not pile a second complaint on the same mistake.
+func (d *decoder) fail(path string, n *yaml.Node, format string, args ...any) {
+	d.broken[path] = true
+	d.errorf(nodePos(n), format, args...)
+}
+
+// enum is implemented by the string types whose values form a closed set.
+type enum interface{ values() []string }
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	secretType   = reflect.TypeFor[Secret]()
+	enumType     = reflect.TypeFor[enum]()
+)
+
+// decode fills v from n. name is the key (or item noun) used in messages.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty value is the same as an absent key
+	}
+	switch t := v.Type(); {
+	case t == durationType:
+		s, ok := d.scalar(n, path, name, "a duration such as 500ms or 2s")
+		if !ok {
+			return
+		}
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			d.fail(path, n, "%s: invalid duration %q; write a number and a unit such as 500ms, 2s or 1m", name, s)
+			return
+		}
+		if dur <= 0 {
+			d.fail(path, n, "%s must be positive, got %s", name, s)
+			return
+		}
+		v.SetInt(int64(dur))
+		return
+	case t == secretType:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(path, n, "%s must be a string (env:VARIABLE or file:/path), got %s", name, kindOf(n))
+			return
+		}
+		s := Secret{Ref: n.Value}
+		if err := s.check(); err != nil {
+			d.fail(path, n, "%s: %v", name, err)
+			return
+		}
+		v.Set(reflect.ValueOf(s))
+		return
+	case t.Implements(enumType):
+		s, ok := d.scalar(n, path, name, "a string")
+		if !ok {
+			return
+		}
+		allowed := v.Interface().(enum).values()
+		if !contains(allowed, s) {
+			what := name
+			if name == "mode" || name == "kind" {
+				// "mode" alone could be failover's or replication's.
+				p := parent(path)
+				what = p[strings.LastIndex(p, ".")+1:] + " " + name
+			}
+			d.fail(path, n, "unknown %s %q; want %s", what, s, oneOf(allowed))
+			return
+		}
+		v.SetString(s)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		d.decode(n, p.Elem(), path, name)
+		v.Set(p)
+	case reflect.Struct:
+		d.decodeStruct(n, v, path, name)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(path, n, "%s must be a list, got %s", name, kindOf(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.places[p] = place{nodePos(item), nodePos(item)}
+			d.decode(item, s.Index(i), p, itemNoun(name))
+		}
+		v.Set(s)
+	case reflect.String:
+		if s, ok := d.scalar(n, path, name, "a string"); ok {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.fail(path, n, "%s must be true or false, got %s", name, kindOf(n))
+			return
+		}
+		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+	case reflect.Int:
+		// Every integer in a topology is a count or a multiplier, where zero
+		// would silently fall back to the default.
+		i, err := strconv.Atoi(n.Value)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil {
+			d.fail(path, n, "%s must be an integer, got %s", name, kindOf(n))
+			return
+		}
+		if i < 1 {
+			d.fail(path, n, "%s must be at least 1, got %d", name, i)
+			return
+		}
+		v.SetInt(int64(i))
+	default:
+		panic("topology: no decoding for " + v.Type().String())
+	}
+}
+
+// scalar accepts strings, and numbers written where a string is expected
+// (a topic called 2024 is still a name), but not booleans: "on" or "yes"
+// where a name belongs is a mistake.
+func (d *decoder) scalar(n *yaml.Node, path, name, want string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float") {
+		d.fail(path, n, "%s must be %s, got %s", name, want, kindOf(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, name string) {
+	if n.Kind != yaml.MappingNode {
+		if name == "" {
+			name = "the file"
+		}
+		d.fail(path, n, "%s must be a mapping, got %s", name, kindOf(n))
+		return
+	}
+	fields := fieldsOf(v.Type())
+	byKey := map[string]field{}
+	for _, f := range fields {
+		byKey[f.key] = f
+	}
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(nodePos(k), "keys %s must be strings, got %s", where(name), kindOf(k))
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.errorf(nodePos(k), "duplicate key %q %s (first at line %d)", k.Value, where(name), first.Line)
+			continue
+		}
+		seen[k.Value] = k
+		f, ok := byKey[k.Value]
+		if !ok {
+			hint, near := suggest(k.Value, fields)
+			if near != "" {
+				// The value meant for the misspelt key is missing from its
+				// real one; saying so again would only repeat this error.
+				d.broken[join(path, near)] = true
+			}
+			d.errorf(nodePos(k), "unknown key %q %s%s", k.Value, where(name), hint)
+			continue
+		}
+		p := join(path, k.Value)
+		target := val
+		if target.Kind == yaml.AliasNode {
+			target = target.Alias
+		}
+		d.places[p] = place{nodePos(k), nodePos(target)}
+		d.decode(val, v.FieldByIndex(f.index), p, k.Value)
+	}
+	for _, f := range fields {
+		if !f.required {
+			continue
+		}
+		k, ok := seen[f.key]
+		if !ok {
+			d.errorf(d.keyPos(path, n), "missing key %q %s", f.key, where(name))
+			continue
+		}
+		if isNull(n, f.key) {
+			d.broken[join(path, f.key)] = true
+			d.errorf(nodePos(k), "key %q %s has no value", f.key, where(name))
+		}
+	}
+}
+
+// keyPos is where to report something missing from the mapping at path: its
+// key, so the message points at "kafka:" rather than at the first key below it.
+func (d *decoder) keyPos(path string, n *yaml.Node) pos {
+	if pl, ok := d.places[path]; ok {
+		return pl.key
+	}
+	return nodePos(n)
+}
+
+func isNull(m *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v := m.Content[i+1]
+			return v.Kind == yaml.ScalarNode && v.Tag == "!!null"
+		}
+	}
+	return false
+}
+
+// field is a YAML key of a model struct.
+type field struct {
+	key      string
+	index    []int
+	required bool
+	owner    reflect.Type // struct that declares the field, for its doc comment
+	goName   string
+}
+
+// fieldsOf lists the keys of a struct in declaration order, flattening
+// `yaml:",inline"` fields. The JSON Schema is generated from the same list,
+// so the decoder and the schema cannot disagree on keys.
+func fieldsOf(t reflect.Type) []field {
+	var out []field
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("yaml")
+		if tag == ",inline" {
+			for _, f := range fieldsOf(sf.Type) {
+				f.index = append([]int{i}, f.index...)
+				out = append(out, f)
+			}
+			continue
+		}
+		if tag == "" || tag == "-" {
+			continue
+		}
+		out = append(out, field{key: tag, index: []int{i}, required: sf.Tag.Get("required") == "true", owner: t, goName: sf.Name})
+	}
+	return out
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// parent strips the last step of a path: "a.b[2]" → "a.b", "a.b" → "a".
+func parent(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+// where says which mapping a key sits in.
+func where(name string) string {
+	if name == "" {
+		return "at the top level"
+	}
+	return "in " + name
+}
+
+// itemNoun names one element of a list in messages.
+func itemNoun(list string) string {
+	switch list {
+	case "regions":
+		return "region"
+	case "agents":
+		return "agent"
+	case "flows":
+		return "flow"
+	case "bootstrap":
+		return "bootstrap address"
+	case "spokes":
+		return "spoke"
+	case "voters":
+		return "voter"
+	case "urls":
+		return "url"
+	case "include", "exclude":
+		return list + " pattern"
+	}
+	return list + " entry"
+}
+
+func kindOf(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.Tag {
+	case "!!bool":
+		return "a boolean"
+	case "!!int", "!!float":
+		return "a number"
+	case "!!null":
+		return "nothing"
+	}
+	return "a string"
+}
+
+// suggest offers the nearest known key for a misspelt one.
+func suggest(key string, fields []field) (hint, near string) {
+	best, bestDist := "", 3
+	for _, f := range fields {
+		if d := distance(key, f.key); d < bestDist {
+			best, bestDist = f.key, d
+		}
+	}
+	if best == "" {
+		return "", ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best), best
+}
+
+// distance is the Levenshtein distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// oneOf renders "a, b or c".
+func oneOf(values []string) string {
+	if len(values) == 1 {
+		return values[0]
+	}
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+}

@@ -1,0 +1,71 @@
+package topology
+
+import "time"
+
+// applyDefaults fills in what the file leaves out. It is the only place
+// defaults live; validation runs after it, so a default can never be invalid
+// without a test noticing.
+func applyDefaults(doc *document) {
+	// Replicate every topic and sync every group unless told otherwise, as
+	// MirrorMaker 2 does.
+	if len(doc.Topics.Include) == 0 {
+		doc.Topics.Include = []string{".*"}
+	}
+	if len(doc.Groups.Include) == 0 {
+		doc.Groups.Include = []string{".*"}
+	}
+	// Where several regions write, prefixes keep same-named topics apart and
+	// make loops impossible; a standby wants the primary's names unchanged so
+	// clients need no change after a failover.
+	if doc.Naming == "" {
+		doc.Naming = NamingIdentity
+		if doc.Topology.Kind == KindActiveActive || doc.Topology.Kind == KindHubSpoke {
+			doc.Naming = NamingPrefix
+		}
+	}
+	// Safety first: no loss, no duplicates, and stop rather than skip.
+	if doc.Replication.Mode == "" {
+		doc.Replication.Mode = ReplicationExactlyOnce
+	}
+	if doc.Replication.OnError == "" {
+		doc.Replication.OnError = OnErrorPause
+	}
+	// Moving traffic is an operator's decision until they opt in.
+	if doc.Failover.Mode == "" {
+		doc.Failover.Mode = FailoverManual
+	}
+	if doc.Failover.Stranded == "" {
+		doc.Failover.Stranded = StrandedQuarantine
+	}
+	// Detection timings: see Detection for how they combine. These give
+	// 5.5s gossip detection for up to ten agents, well inside 10s.
+	det := &doc.Failover.Detection
+	if det.ProbeInterval == 0 {
+		det.ProbeInterval = time.Second
+	}
+	if det.ProbeTimeout == 0 {
+		det.ProbeTimeout = 500 * time.Millisecond
+	}
+	if det.SuspicionMult == 0 {
+		det.SuspicionMult = 4
+	}
+	if det.KafkaProbeInterval == 0 {
+		det.KafkaProbeInterval = 2 * time.Second
+	}
+	if det.DownAfter == 0 {
+		det.DownAfter = 10 * time.Second
+	}
+	// Every region votes, witnesses included: that is what they are for.
+	if len(doc.Failover.Quorum.Voters) == 0 {
+		for _, r := range doc.Regions {
+			if r.Name == "" || contains(doc.Failover.Quorum.Voters, r.Name) {
+				continue // missing or duplicate names are reported by validation
+			}
+			doc.Failover.Quorum.Voters = append(doc.Failover.Quorum.Voters, r.Name)
+		}
+	}
+	// An embedded NATS node per agent means no extra service to run.
+	if doc.ControlPlane == nil {
+		doc.ControlPlane = &ControlPlane{Embedded: true}
+	}
+}

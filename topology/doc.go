@@ -1,0 +1,102 @@
+// Package topology reads the YAML file that describes a geomesh mesh, checks
+// it, fills in defaults, and plans the flows the mirror engine runs.
+//
+// # The file
+//
+// A mesh file names the mesh, picks a topology kind, lists the regions and
+// says what to replicate and how to fail over:
+//
+//	mesh: shop
+//	topology:
+//	  kind: active-passive        # active-passive | active-active | hub-spoke
+//	  primary: us-east
+//	  standby: [eu-west]
+//	regions:
+//	  - name: us-east
+//	    kafka:
+//	      bootstrap: [kafka-1.us-east.example.com:9093]
+//	      tls: {ca_file: /etc/geomesh/ca.pem}
+//	      sasl: {mechanism: SCRAM-SHA-512, username: geomesh, password: env:KAFKA_PASSWORD}
+//	    agents:
+//	      - {id: us-east-1, gossip: 10.1.0.10:7946, api: 10.1.0.10:8080, control: 10.1.0.10:6222}
+//	  - name: eu-west
+//	    kafka: {bootstrap: [kafka-1.eu-west.example.com:9093]}
+//	    agents:
+//	      - {id: eu-west-1, gossip: 10.2.0.10:7946, api: 10.2.0.10:8080, control: 10.2.0.10:6222}
+//	  - name: witness             # no kafka: its agent only votes
+//	    witness: true
+//	    agents:
+//	      - {id: witness-1, gossip: 10.3.0.10:7946, api: 10.3.0.10:8080, control: 10.3.0.10:6222}
+//	topics: {include: ["orders.*", "payments"], exclude: [".*\\.internal"]}
+//	failover: {mode: automatic}
+//
+// Hub-spoke sets hub, spokes and optionally standby_hub and broadcast under
+// topology instead of primary and standby. configs/examples holds a
+// complete, runnable file for each kind, and configs/topology.schema.json
+// lets editors complete and check files (it is generated from this package
+// by `go test ./topology -update`, and a test fails if it drifts).
+//
+// Secrets are never written in the file: a password is "env:VARIABLE" or
+// "file:/path", resolved with [Secret.Resolve] when the agent connects.
+//
+// # Errors
+//
+// [Load] and [Parse] report every problem at once, as [Errors], each
+// "file:line:col: message" with the position of the offending value, or of
+// the key for an unknown or missing one. Decoding is strict: unknown keys,
+// duplicate keys and values of the wrong type are errors. Each kind of
+// error has a fixture in testdata/invalid with its exact message pinned in a
+// golden file.
+//
+// # Defaults
+//
+// Applied in one place, before validation:
+//
+//	key                                        default
+//	topics.include                             [".*"]  every topic
+//	groups.include                             [".*"]  every consumer group
+//	naming                                     prefix for active-active and hub-spoke, identity for active-passive
+//	replication.mode                           exactly-once
+//	replication.on_error                       pause
+//	failover.mode                              manual
+//	failover.stranded                          quarantine
+//	failover.detection.probe_interval          1s
+//	failover.detection.probe_timeout           500ms
+//	failover.detection.suspicion_mult          4
+//	failover.detection.kafka_probe_interval    2s
+//	failover.detection.down_after              10s
+//	failover.quorum.voters                     every region, witnesses included
+//	control_plane                              {embedded: true}
+//	topology.broadcast                         nothing is broadcast
+//
+// Gossip declares a silent agent dead after about probe_interval +
+// probe_timeout + suspicion_mult × max(1, log10(agents)) × probe_interval:
+// 5.5s with the defaults and up to ten agents. down_after must be at least
+// that, and at least two kafka_probe_intervals; see [Detection].
+//
+// Automatic failover needs at least three voting regions, so that a
+// majority survives the loss of any one: two data regions need a witness.
+//
+// # Flows
+//
+// [Plan] turns a mesh into directed flows:
+//
+//   - active-passive: primary → each standby, "replicate".
+//   - active-active: every ordered pair of data regions, "replicate".
+//   - hub-spoke: each spoke → hub, "aggregate"; hub → each spoke,
+//     "broadcast", identity names, only topics matching topology.broadcast;
+//     hub → standby hub, "standby", identity names, every topic including
+//     aggregated copies.
+//
+// The flows list of the file can replace the topic selection of single
+// planned flows; it cannot add flows.
+//
+// [Flow.Selects] decides whether a flow copies a topic, and
+// [Flow.TargetTopic] names the copy. Loops cannot form under prefix naming:
+// a topic carrying any region's prefix is a copy and is never forwarded
+// (except to a standby hub, which must hold everything), and a topic with
+// the target's own prefix is never sent back to it. Kafka's internal topics
+// (a leading "__") and geomesh's own (geomesh.*) are never selected. Under
+// identity naming in an active-active mesh, loops are prevented by the
+// provenance headers the mirror engine writes, not here.
+package topology

@@ -1,0 +1,374 @@
+package topology
+
+import (
+	"math"
+	"time"
+)
+
+// Kind is the shape of a mesh: which regions take writes and where records flow.
+type Kind string
+
+const (
+	// KindActivePassive has one primary that takes writes and standbys that
+	// hold identical copies, ready to be promoted.
+	KindActivePassive Kind = "active-passive"
+	// KindActiveActive lets every data region take writes; each region gets
+	// the others' topics.
+	KindActiveActive Kind = "active-active"
+	// KindHubSpoke aggregates every spoke into a hub and broadcasts chosen hub
+	// topics back to the spokes.
+	KindHubSpoke Kind = "hub-spoke"
+)
+
+func (Kind) values() []string {
+	return []string{string(KindActivePassive), string(KindActiveActive), string(KindHubSpoke)}
+}
+
+// Naming decides the name a replicated topic gets in the target cluster.
+type Naming string
+
+const (
+	// NamingPrefix names the copy "<source-region>.<topic>", so copies of
+	// same-named topics from several regions never mix and loops cannot form.
+	NamingPrefix Naming = "prefix"
+	// NamingIdentity keeps the name, so consumers switch regions without
+	// changing topic names.
+	NamingIdentity Naming = "identity"
+)
+
+func (Naming) values() []string { return []string{string(NamingPrefix), string(NamingIdentity)} }
+
+// ReplicationMode is the delivery guarantee of the copy between clusters.
+type ReplicationMode string
+
+const (
+	// ReplicationExactlyOnce writes copies and progress in one Kafka
+	// transaction: no loss and no duplicates across crashes.
+	ReplicationExactlyOnce ReplicationMode = "exactly-once"
+	// ReplicationAtLeastOnce skips transactions for throughput; a crash may
+	// copy some records twice.
+	ReplicationAtLeastOnce ReplicationMode = "at-least-once"
+)
+
+func (ReplicationMode) values() []string {
+	return []string{string(ReplicationExactlyOnce), string(ReplicationAtLeastOnce)}
+}
+
+// OnError is what a flow does with a record it cannot write to the target.
+type OnError string
+
+const (
+	// OnErrorPause stops the partition's copy and alerts; nothing is skipped.
+	OnErrorPause OnError = "pause"
+	// OnErrorDeadLetter writes the record to Replication.DeadLetterTopic in
+	// the target cluster and carries on.
+	OnErrorDeadLetter OnError = "dead-letter"
+)
+
+func (OnError) values() []string { return []string{string(OnErrorPause), string(OnErrorDeadLetter)} }
+
+// FailoverMode says whether a quorum may promote a region on its own.
+type FailoverMode string
+
+const (
+	// FailoverAutomatic promotes a standby when a region is judged down and a
+	// quorum of voters agrees.
+	FailoverAutomatic FailoverMode = "automatic"
+	// FailoverManual only alerts; an operator runs `geomesh failover --to`.
+	FailoverManual FailoverMode = "manual"
+)
+
+func (FailoverMode) values() []string {
+	return []string{string(FailoverAutomatic), string(FailoverManual)}
+}
+
+// Stranded is what happens, on failback, to records the failed primary took
+// that never reached the standby before it was promoted.
+type Stranded string
+
+const (
+	// StrandedQuarantine copies them to "<topic>.stranded" for a human to judge.
+	StrandedQuarantine Stranded = "quarantine"
+	// StrandedReplay produces them again into the live topic, after the
+	// records written since the failover.
+	StrandedReplay Stranded = "replay"
+	// StrandedDrop discards them; only for data that is cheap to lose.
+	StrandedDrop Stranded = "drop"
+)
+
+func (Stranded) values() []string {
+	return []string{string(StrandedQuarantine), string(StrandedReplay), string(StrandedDrop)}
+}
+
+// saslMechanisms are the mechanisms franz-go speaks that keep passwords off
+// the wire in clear (PLAIN relies on TLS for that).
+var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+
+// Mesh is a validated topology with every default applied.
+type Mesh struct {
+	Name         string
+	Kind         Kind
+	Roles        Roles
+	Regions      []Region
+	Topics       Selection
+	Groups       Selection
+	Naming       Naming
+	Replication  Replication
+	Failover     Failover
+	ControlPlane ControlPlane
+	Flows        []FlowOverride
+}
+
+// Region returns the region with the given name.
+func (m *Mesh) Region(name string) (*Region, bool) {
+	for i := range m.Regions {
+		if m.Regions[i].Name == name {
+			return &m.Regions[i], true
+		}
+	}
+	return nil, false
+}
+
+// DataRegions returns the names of the regions that have a Kafka cluster, in
+// file order.
+func (m *Mesh) DataRegions() []string {
+	var names []string
+	for _, r := range m.Regions {
+		if !r.Witness {
+			names = append(names, r.Name)
+		}
+	}
+	return names
+}
+
+// Agents returns how many agents the mesh runs; gossip timings scale with it.
+func (m *Mesh) Agents() int {
+	n := 0
+	for _, r := range m.Regions {
+		n += len(r.Agents)
+	}
+	return n
+}
+
+// document is the file as written; Parse turns it into a Mesh. It differs
+// from Mesh only where the file groups things for readability (topology:)
+// or where absence must be told apart from a zero value (control_plane:).
+type document struct {
+	// Name of the mesh: lowercase letters, digits and '-'. It names the
+	// control-plane subjects (geomesh.<mesh>.events) and geomesh's own topics.
+	Mesh string `yaml:"mesh" required:"true"`
+	// Shape of the mesh and the role of each data region.
+	Topology topologySpec `yaml:"topology" required:"true"`
+	// Every region of the mesh: data regions with a Kafka cluster and witness
+	// regions that only vote.
+	Regions []Region `yaml:"regions" required:"true"`
+	// Topics to replicate, as full-match regular expressions. Default: every
+	// topic (include: [".*"]).
+	Topics Selection `yaml:"topics"`
+	// Consumer groups whose offsets are translated and synced. Default: every
+	// group (include: [".*"]).
+	Groups Selection `yaml:"groups"`
+	// Name of a topic copy in the target cluster. Default: prefix for
+	// active-active and hub-spoke, identity for active-passive.
+	Naming Naming `yaml:"naming"`
+	// How records are copied.
+	Replication Replication `yaml:"replication"`
+	// When and how a region's traffic moves to another region.
+	Failover Failover `yaml:"failover"`
+	// The NATS cluster that stores failover decisions. Default: embedded.
+	ControlPlane *ControlPlane `yaml:"control_plane"`
+	// Narrower topic selections for single flows the topology plans.
+	Flows []FlowOverride `yaml:"flows"`
+}
+
+// topologySpec is the "topology:" section of the file.
+type topologySpec struct {
+	// active-passive, active-active or hub-spoke.
+	Kind  Kind `yaml:"kind" required:"true"`
+	Roles `yaml:",inline"`
+}
+
+// Roles assigns data regions to the parts of a topology. Only the fields of
+// the mesh's Kind may be set.
+type Roles struct {
+	// active-passive: the region that takes writes.
+	Primary string `yaml:"primary"`
+	// active-passive: regions that receive every selected topic from the
+	// primary and can be promoted.
+	Standby []string `yaml:"standby"`
+	// hub-spoke: the region every spoke feeds.
+	Hub string `yaml:"hub"`
+	// hub-spoke: a region holding a full copy of the hub, promoted if the hub fails.
+	StandbyHub string `yaml:"standby_hub"`
+	// hub-spoke: the regions that feed the hub.
+	Spokes []string `yaml:"spokes"`
+	// hub-spoke: hub topics copied to every spoke under the same name.
+	// Default: none. Mesh-wide topic excludes apply as well.
+	Broadcast Selection `yaml:"broadcast"`
+}
+
+// Region is one failure domain: a data region with a Kafka cluster, or a
+// witness region that only runs agents to vote on failovers.
+type Region struct {
+	// Region name; also the topic prefix under prefix naming, so lowercase
+	// letters, digits and '-' only.
+	Name string `yaml:"name" required:"true"`
+	// A witness region has no Kafka cluster; its agents only vote, breaking
+	// ties between two data regions.
+	Witness bool `yaml:"witness"`
+	// The region's Kafka cluster; required unless witness is true.
+	Kafka *Kafka `yaml:"kafka"`
+	// The geomesh agents running in this region; at least one.
+	Agents []Agent `yaml:"agents" required:"true"`
+}
+
+// Kafka is how agents reach a region's cluster.
+type Kafka struct {
+	// Seed brokers as host:port.
+	Bootstrap []string `yaml:"bootstrap"`
+	// Local mode: geomesh runs an in-process cluster listening on
+	// bootstrap[0], which must be a loopback address.
+	Embedded bool `yaml:"embedded"`
+	// TLS to the brokers; absent means plaintext.
+	TLS *TLS `yaml:"tls"`
+	// SASL authentication; absent means none.
+	SASL *SASL `yaml:"sasl"`
+}
+
+// TLS configures the connection to a cluster's brokers.
+type TLS struct {
+	// PEM bundle of the CAs that sign the brokers' certificates. Default: the
+	// system pool.
+	CAFile string `yaml:"ca_file"`
+	// PEM client certificate for mutual TLS; needs key_file.
+	CertFile string `yaml:"cert_file"`
+	// PEM private key of cert_file.
+	KeyFile string `yaml:"key_file"`
+	// Name expected in the brokers' certificates. Default: the bootstrap host.
+	ServerName string `yaml:"server_name"`
+	// Skip certificate verification; for tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASL authenticates agents to a cluster.
+type SASL struct {
+	// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism" required:"true"`
+	// User name.
+	Username string `yaml:"username" required:"true"`
+	// Where the password is: env:VARIABLE or file:/path. Never the password itself.
+	Password Secret `yaml:"password" required:"true"`
+}
+
+// Agent is one geomesh process in a region. The addresses are where it
+// listens; peers in other regions dial them, so they must be reachable.
+type Agent struct {
+	// Agent id, unique in the mesh; also its memberlist node name.
+	ID string `yaml:"id" required:"true"`
+	// host:port for memberlist gossip (TCP and UDP).
+	Gossip string `yaml:"gossip" required:"true"`
+	// host:port for the HTTP API, metrics and status page.
+	API string `yaml:"api" required:"true"`
+	// host:port of the embedded NATS node's cluster routes; required when the
+	// control plane is embedded.
+	Control string `yaml:"control"`
+}
+
+// Replication tunes the copy of records between clusters.
+type Replication struct {
+	// exactly-once or at-least-once. Default: exactly-once.
+	Mode ReplicationMode `yaml:"mode"`
+	// pause or dead-letter. Default: pause.
+	OnError OnError `yaml:"on_error"`
+	// Topic in the target cluster for records that cannot be written; required
+	// with on_error: dead-letter.
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+}
+
+// Failover decides when a region counts as down and who may promote another.
+type Failover struct {
+	// automatic or manual. Default: manual, so a mesh never moves traffic on
+	// its own until an operator opts in.
+	Mode FailoverMode `yaml:"mode"`
+	// Timings of failure detection.
+	Detection Detection `yaml:"detection"`
+	// Regions whose agents vote on failovers.
+	Quorum Quorum `yaml:"quorum"`
+	// quarantine, replay or drop. Default: quarantine, which loses nothing.
+	Stranded Stranded `yaml:"stranded"`
+}
+
+// Detection holds the timings that turn silence into a verdict. Gossip
+// (memberlist SWIM with Lifeguard) suspects a silent agent; the Kafka probe
+// checks the region's cluster directly; a region is down only when both
+// agree for DownAfter.
+//
+// Gossip detection takes about
+//
+//	ProbeInterval + ProbeTimeout + SuspicionMult × max(1, log10(agents)) × ProbeInterval
+//
+// With the defaults (1s, 500ms, 4) and up to ten agents that is
+// 1s + 0.5s + 4s = 5.5s; with 100 agents 1.5s + 8s = 9.5s. DownAfter must not
+// be shorter than that, or the region would be declared down before gossip
+// could possibly agree.
+type Detection struct {
+	// How often each agent probes a random peer. Lower detects sooner but
+	// sends more packets across regions. Default: 1s (memberlist's WAN
+	// profile uses 5s; regions on one continent answer well within 1s).
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// How long a probe waits for an ack before asking other agents to probe
+	// indirectly. Must be below probe_interval and above the worst normal
+	// round trip between regions. Default: 500ms.
+	ProbeTimeout time.Duration `yaml:"probe_timeout"`
+	// How many probe intervals (scaled by log10 of the agent count) a suspect
+	// has to refute the suspicion before it is declared dead. Higher means
+	// fewer false alarms on lossy links and slower detection. Default: 4.
+	SuspicionMult int `yaml:"suspicion_mult"`
+	// How often each agent checks its own region's cluster (metadata request
+	// to every broker). Default: 2s.
+	KafkaProbeInterval time.Duration `yaml:"kafka_probe_interval"`
+	// How long a region must look down (gossip dead and Kafka probes failing)
+	// before a failover is proposed. At least the gossip detection time and
+	// two Kafka probe intervals. Default: 10s.
+	DownAfter time.Duration `yaml:"down_after"`
+}
+
+// GossipDetection is the time memberlist needs, with these settings and this
+// many agents, to declare a silent agent dead.
+func (d Detection) GossipDetection(agents int) time.Duration {
+	scale := 1.0
+	if l := math.Log10(float64(agents)); l > 1 {
+		scale = l
+	}
+	suspicion := time.Duration(float64(d.SuspicionMult) * scale * float64(d.ProbeInterval))
+	return d.ProbeInterval + d.ProbeTimeout + suspicion
+}
+
+// Quorum is the set of regions that vote. A decision needs a majority of
+// them, so automatic failover needs at least three: with two, losing either
+// one leaves no majority.
+type Quorum struct {
+	// Region names. Default: every region, witnesses included.
+	Voters []string `yaml:"voters"`
+}
+
+// ControlPlane is where the mesh epoch and failover decisions are stored.
+// Exactly one of Embedded and URLs is set.
+type ControlPlane struct {
+	// Each agent runs a NATS node listening on its control address and routing
+	// to the others.
+	Embedded bool `yaml:"embedded"`
+	// An existing NATS cluster with JetStream, as nats://host:port or tls://host:port.
+	URLs []string `yaml:"urls"`
+}
+
+// FlowOverride replaces the topic selection of one flow the topology plans,
+// to keep a topic in one region without changing the mesh-wide selection.
+type FlowOverride struct {
+	// Source region of the planned flow.
+	Source string `yaml:"source" required:"true"`
+	// Target region of the planned flow.
+	Target string `yaml:"target" required:"true"`
+	// Topics this flow copies instead of the ones the topology gives it.
+	Topics Selection `yaml:"topics" required:"true"`
+}

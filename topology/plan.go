@@ -1,0 +1,122 @@
+package topology
+
+import "strings"
+
+// Flow kinds.
+const (
+	// FlowReplicate copies between peers: primary to standby, or between
+	// active-active regions.
+	FlowReplicate = "replicate"
+	// FlowAggregate copies a spoke's topics into the hub.
+	FlowAggregate = "aggregate"
+	// FlowBroadcast copies chosen hub topics to a spoke under the same name.
+	FlowBroadcast = "broadcast"
+	// FlowStandby copies everything on the hub, aggregated topics included,
+	// to the standby hub.
+	FlowStandby = "standby"
+)
+
+// Flow is one directed copy from a source region's cluster to a target
+// region's cluster.
+type Flow struct {
+	Source, Target string
+	Kind           string
+	Topics         Selection
+	Groups         Selection
+	Naming         Naming
+	// Regions are the names of every region of the mesh; a topic that starts
+	// with one of them and a dot is a copy, which the loop rules look for.
+	Regions []string
+}
+
+// Plan lists the flows a mesh runs, in a stable order: by topology role,
+// then in the order the file lists regions.
+func Plan(m *Mesh) []Flow {
+	var regions []string
+	for _, r := range m.Regions {
+		regions = append(regions, r.Name)
+	}
+	var flows []Flow
+	add := func(source, target, kind string, topics Selection, naming Naming) {
+		flows = append(flows, Flow{
+			Source: source, Target: target, Kind: kind,
+			Topics: topics, Groups: m.Groups, Naming: naming, Regions: regions,
+		})
+	}
+	r := m.Roles
+	switch m.Kind {
+	case KindActivePassive:
+		for _, s := range r.Standby {
+			add(r.Primary, s, FlowReplicate, m.Topics, m.Naming)
+		}
+	case KindActiveActive:
+		data := m.DataRegions()
+		for _, s := range data {
+			for _, t := range data {
+				if s != t {
+					add(s, t, FlowReplicate, m.Topics, m.Naming)
+				}
+			}
+		}
+	case KindHubSpoke:
+		for _, s := range r.Spokes {
+			add(s, r.Hub, FlowAggregate, m.Topics, m.Naming)
+		}
+		if len(r.Broadcast.Include) > 0 {
+			// Mesh-wide excludes hold everywhere: a topic kept out of the mesh
+			// stays out of the broadcast too.
+			b := Selection{Include: r.Broadcast.Include, Exclude: append(append([]string(nil), r.Broadcast.Exclude...), m.Topics.Exclude...)}
+			for _, s := range r.Spokes {
+				add(r.Hub, s, FlowBroadcast, b, NamingIdentity)
+			}
+		}
+		if r.StandbyHub != "" {
+			// The standby hub must be able to take over as it is, so it gets
+			// every topic, whatever the mesh includes.
+			add(r.Hub, r.StandbyHub, FlowStandby, Selection{Include: []string{".*"}, Exclude: m.Topics.Exclude}, NamingIdentity)
+		}
+	}
+	for _, o := range m.Flows {
+		for i := range flows {
+			if flows[i].Source == o.Source && flows[i].Target == o.Target {
+				flows[i].Topics = o.Topics
+			}
+		}
+	}
+	return flows
+}
+
+// TargetTopic is the name a source topic gets in the target cluster.
+func (f Flow) TargetTopic(source string) string {
+	if f.Naming == NamingPrefix {
+		return f.Source + "." + source
+	}
+	return source
+}
+
+// Selects reports whether the flow copies topic: the selection must pick it,
+// and the loop rules must allow it.
+//
+//   - Kafka's internal topics (a leading "__") and geomesh's own
+//     ("geomesh.*") are never copied; the mirror engine moves what it needs of
+//     them itself.
+//   - A topic named "<target>.…" is the target's own data coming back.
+//   - Under prefix naming only locally produced topics travel: a topic that
+//     starts with any region's name and a dot is a copy and stays put. The
+//     standby hub is the exception: it needs the aggregated copies too.
+func (f Flow) Selects(topic string) bool {
+	if strings.HasPrefix(topic, "__") || strings.HasPrefix(topic, "geomesh.") {
+		return false
+	}
+	if strings.HasPrefix(topic, f.Target+".") {
+		return false
+	}
+	if f.Naming == NamingPrefix && f.Kind != FlowStandby {
+		for _, r := range f.Regions {
+			if strings.HasPrefix(topic, r+".") {
+				return false
+			}
+		}
+	}
+	return f.Topics.Match(topic)
+}

@@ -1,0 +1,205 @@
+package topology
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func mustLoad(t *testing.T, path string) *Mesh {
+	t.Helper()
+	m, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// summary renders flows one a line: "kind source→target naming include/exclude".
+func summary(flows []Flow) string {
+	var b strings.Builder
+	for _, f := range flows {
+		fmt.Fprintf(&b, "%s %s→%s %s %v/%v\n", f.Kind, f.Source, f.Target, f.Naming, f.Topics.Include, f.Topics.Exclude)
+	}
+	return b.String()
+}
+
+func TestPlan(t *testing.T) {
+	for _, c := range []struct {
+		file, want string
+	}{
+		{"../configs/examples/active-passive.yaml", `
+replicate us-east→eu-west identity [orders.* payments]/[.*\.internal]
+`},
+		{"../configs/examples/active-active.yaml", `
+replicate us-east→eu-west prefix [posts likes profiles.*]/[]
+replicate us-east→ap-south prefix [posts likes profiles.*]/[]
+replicate eu-west→us-east prefix [posts likes profiles.*]/[]
+replicate eu-west→ap-south prefix [posts likes profiles.*]/[]
+replicate ap-south→us-east prefix [posts likes profiles.*]/[]
+replicate ap-south→eu-west prefix [posts likes profiles.*]/[]
+`},
+		{"../configs/examples/hub-spoke.yaml", `
+aggregate store-a→central prefix [sales inventory]/[]
+aggregate store-b→central prefix [sales inventory]/[]
+aggregate store-c→central prefix [sales inventory]/[]
+broadcast central→store-a identity [prices catalog.*]/[]
+broadcast central→store-b identity [prices catalog.*]/[]
+broadcast central→store-c identity [prices catalog.*]/[]
+standby central→central-2 identity [.*]/[]
+`},
+		{"testdata/valid/full.yaml", `
+aggregate store-a→central identity [sales.* inventory]/[.*\.internal]
+aggregate store-b→central identity [sales]/[]
+broadcast central→store-a identity [prices]/[prices\.draft .*\.internal]
+broadcast central→store-b identity [prices]/[prices\.draft .*\.internal]
+standby central→central-2 identity [.*]/[.*\.internal]
+`},
+	} {
+		t.Run(filepath.Base(c.file), func(t *testing.T) {
+			m := mustLoad(t, c.file)
+			flows := Plan(m)
+			if got := summary(flows); got != strings.TrimPrefix(c.want, "\n") {
+				t.Errorf("plan:\n%swant:\n%s", got, strings.TrimPrefix(c.want, "\n"))
+			}
+			if again := Plan(m); !reflect.DeepEqual(flows, again) {
+				t.Error("Plan is not deterministic")
+			}
+		})
+	}
+}
+
+func TestTargetTopic(t *testing.T) {
+	for _, c := range []struct {
+		naming      Naming
+		topic, want string
+	}{
+		{NamingPrefix, "orders", "us-east.orders"},
+		{NamingPrefix, "orders.v2", "us-east.orders.v2"},
+		{NamingIdentity, "orders", "orders"},
+	} {
+		f := Flow{Source: "us-east", Target: "eu-west", Naming: c.naming}
+		if got := f.TargetTopic(c.topic); got != c.want {
+			t.Errorf("%s: TargetTopic(%q) = %q, want %q", c.naming, c.topic, got, c.want)
+		}
+	}
+}
+
+func TestSelects(t *testing.T) {
+	regions := []string{"us-east", "eu-west", "ap-south"}
+	all := Selection{Include: []string{".*"}}
+	prefix := Flow{Source: "us-east", Target: "eu-west", Kind: FlowReplicate, Topics: all, Naming: NamingPrefix, Regions: regions}
+	identity := Flow{Source: "us-east", Target: "eu-west", Kind: FlowReplicate, Topics: all, Naming: NamingIdentity, Regions: regions}
+	standby := Flow{Source: "central", Target: "central-2", Kind: FlowStandby, Topics: all, Naming: NamingPrefix, Regions: []string{"central", "central-2", "store-a"}}
+	selective := identity
+	selective.Topics = Selection{Include: []string{"orders.*", "payments"}, Exclude: []string{`.*\.internal`}}
+
+	for _, c := range []struct {
+		name  string
+		flow  Flow
+		topic string
+		want  bool
+	}{
+		{"local topic", prefix, "orders", true},
+		{"target's own data coming back", prefix, "eu-west.orders", false},
+		{"another region's copy under prefix naming", prefix, "ap-south.orders", false},
+		{"own copy under prefix naming", prefix, "us-east.orders", false},
+		{"region name without the dot is just a name", prefix, "us-eastern-orders", true},
+		{"identity copies remote names", identity, "ap-south.orders", true},
+		{"identity never sends the target's prefix", identity, "eu-west.orders", false},
+		{"consumer offsets", prefix, "__consumer_offsets", false},
+		{"transaction state", identity, "__transaction_state", false},
+		{"any leading double underscore", identity, "__amazon_msk_canary", false},
+		{"single underscore is a user topic", identity, "_schemas", true},
+		{"geomesh's own topics", identity, "geomesh.shop.offsets", false},
+		{"standby hub gets aggregated copies", standby, "store-a.sales", true},
+		{"standby hub never gets its own prefix", standby, "central-2.sales", false},
+		{"standby hub skips internal topics", standby, "__consumer_offsets", false},
+		{"include is a full match", selective, "payments-eu", false},
+		{"include pattern", selective, "orders-eu", true},
+		{"exclude wins", selective, "orders.internal", false},
+		{"not included", selective, "clicks", false},
+	} {
+		if got := c.flow.Selects(c.topic); got != c.want {
+			t.Errorf("%s: %s flow %s→%s Selects(%q) = %v, want %v", c.name, c.flow.Naming, c.flow.Source, c.flow.Target, c.topic, got, c.want)
+		}
+	}
+}
+
+// TestNoLoops walks records through every planned flow of each example:
+// starting from a locally produced topic, following flows must end, and never
+// bring a copy back to the region that produced it.
+func TestNoLoops(t *testing.T) {
+	files, err := filepath.Glob("../configs/examples/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		m := mustLoad(t, file)
+		flows := Plan(m)
+		type copyAt struct{ region, topic string }
+		for _, origin := range m.DataRegions() {
+			for _, topic := range []string{"orders", "posts", "sales", "prices", "catalog.items", "inventory"} {
+				seen := map[copyAt]bool{}
+				queue := []copyAt{{origin, topic}}
+				for len(queue) > 0 {
+					cur := queue[0]
+					queue = queue[1:]
+					if seen[cur] {
+						continue
+					}
+					seen[cur] = true
+					if len(seen) > 100 {
+						t.Fatalf("%s: %s from %s keeps multiplying: %v", file, topic, origin, seen)
+					}
+					for _, f := range flows {
+						if f.Source == cur.region && f.Selects(cur.topic) {
+							next := copyAt{f.Target, f.TargetTopic(cur.topic)}
+							if next.region == origin && m.Naming == NamingPrefix {
+								t.Errorf("%s: %s from %s comes back as %s", file, topic, origin, next.topic)
+							}
+							queue = append(queue, next)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestSecret(t *testing.T) {
+	t.Setenv("GEOMESH_TEST_SECRET", "s3cret")
+	path := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(path, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ref, want, err string
+	}{
+		{ref: "env:GEOMESH_TEST_SECRET", want: "s3cret"},
+		{ref: "file:" + path, want: "from-file"},
+		{ref: "env:GEOMESH_TEST_UNSET", err: "secret env:GEOMESH_TEST_UNSET: environment variable GEOMESH_TEST_UNSET is not set"},
+		{ref: "file:/nonexistent/pw", err: "secret file:/nonexistent/pw: no such file or directory"},
+		{ref: "hunter2", err: "secret [redacted]: must be a reference"},
+	} {
+		got, err := Secret{Ref: c.ref}.Resolve()
+		switch {
+		case c.err != "" && (err == nil || !strings.HasPrefix(err.Error(), c.err)):
+			t.Errorf("%s: error %v, want %q", c.ref, err, c.err)
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("%s: got %q, %v; want %q", c.ref, got, err, c.want)
+		}
+	}
+	inline := Secret{Ref: "hunter2"}
+	for _, s := range []string{inline.String(), fmt.Sprintf("%v %+v %#v %s", inline, inline, inline, inline)} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("secret leaks: %s", s)
+		}
+	}
+	if got := (Secret{Ref: "env:X"}).String(); got != "env:X" {
+		t.Errorf("String() = %q, want the reference", got)
+	}
+}

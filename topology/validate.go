@@ -1,0 +1,483 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// checker runs the checks that need more than one value at a time, after
+// decoding and defaults, and reports at the positions the decoder recorded.
+type checker struct {
+	*decoder
+	m *Mesh
+}
+
+// at is where the value at path is written or, for a value the file leaves
+// out, where its nearest written ancestor is.
+func (c *checker) at(path string) pos {
+	for p := path; ; p = parent(p) {
+		if pl, ok := c.places[p]; ok {
+			return pl.val
+		}
+		if p == "" {
+			return pos{1, 1}
+		}
+	}
+}
+
+// keyAt is like at but points at the key, for things that are missing.
+func (c *checker) keyAt(path string) pos {
+	for p := path; ; p = parent(p) {
+		if pl, ok := c.places[p]; ok {
+			return pl.key
+		}
+		if p == "" {
+			return pos{1, 1}
+		}
+	}
+}
+
+func (c *checker) set(path string) bool { _, ok := c.places[path]; return ok }
+
+// isBroken reports whether the decoder already complained about path or
+// what contains it; a second message about the same mistake is noise.
+func (c *checker) isBroken(path string) bool {
+	for p := path; p != ""; p = parent(p) {
+		if c.broken[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// brokenWithin reports whether anything at or below path failed to decode.
+func (c *checker) brokenWithin(path string) bool {
+	if c.isBroken(path) {
+		return true
+	}
+	for p := range c.broken {
+		if strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) errorAt(path, format string, args ...any) {
+	if !c.isBroken(path) {
+		c.errorf(c.at(path), format, args...)
+	}
+}
+
+func (c *checker) errorAtKey(path, format string, args ...any) {
+	if !c.isBroken(path) {
+		c.errorf(c.keyAt(path), format, args...)
+	}
+}
+
+// firstSet picks, among values that together break a rule, the first one
+// the file sets, so the message points at something the operator wrote.
+func (c *checker) firstSet(paths ...string) string {
+	for _, p := range paths {
+		if c.set(p) {
+			return p
+		}
+	}
+	return paths[0]
+}
+
+func validate(d *decoder, m *Mesh) {
+	c := &checker{decoder: d, m: m}
+	c.meshName()
+	c.regions()
+	c.roles()
+	c.selection("topics", m.Topics)
+	c.selection("groups", m.Groups)
+	c.selection("topology.broadcast", m.Roles.Broadcast)
+	c.replication()
+	c.quorum()
+	c.detection()
+	c.controlPlane()
+	c.flows()
+}
+
+// names go into topic names and NATS subjects, so they keep to the
+// characters both accept, and leave '.' to separate a prefix from a topic.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (c *checker) meshName() {
+	if c.set("mesh") && !nameRE.MatchString(c.m.Name) {
+		c.errorAt("mesh", "mesh name %q must be lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit: it names topics and NATS subjects", c.m.Name)
+	}
+}
+
+// listener is an address some process of the mesh listens on.
+type listener struct {
+	what string
+	line int
+}
+
+func (c *checker) regions() {
+	if c.set("regions") && len(c.m.Regions) == 0 {
+		c.errorAt("regions", "regions is empty; a mesh needs at least two regions")
+	}
+	names := map[string]int{}          // region name → line
+	agentIDs := map[string]int{}       // agent id → line
+	listeners := map[string]listener{} // host:port → first user
+	listen := func(path, addr, what string) {
+		key := strings.ToLower(addr)
+		if first, dup := listeners[key]; dup {
+			c.errorAt(path, "address %s is already used by %s (line %d)", addr, first.what, first.line)
+			return
+		}
+		listeners[key] = listener{what, c.at(path).line}
+	}
+	for i, r := range c.m.Regions {
+		p := fmt.Sprintf("regions[%d]", i)
+		label := r.Name
+		if r.Name != "" {
+			switch {
+			case !nameRE.MatchString(r.Name):
+				c.errorAt(p+".name", "region name %q cannot be used as a topic prefix: use lowercase letters, digits and '-' (no '.'), at most 63 characters", r.Name)
+			case r.Name == "geomesh":
+				c.errorAt(p+".name", "region name \"geomesh\" is reserved: geomesh.* topics belong to geomesh itself")
+			}
+			if line, dup := names[r.Name]; dup {
+				c.errorAt(p+".name", "duplicate region %q (first at line %d)", r.Name, line)
+			} else {
+				names[r.Name] = c.at(p + ".name").line
+			}
+		} else {
+			label = fmt.Sprintf("#%d", i+1)
+		}
+		switch {
+		case r.Witness && r.Kafka != nil:
+			c.errorAtKey(p+".kafka", "witness region %q must not have kafka: a witness only votes; remove witness: true to make it a data region", label)
+		case !r.Witness && r.Kafka == nil:
+			c.errorAt(p, "region %q has no kafka; add kafka.bootstrap, or set witness: true for a region that only votes", label)
+		case r.Kafka != nil:
+			c.kafka(p+".kafka", r.Kafka)
+			if r.Kafka.Embedded && len(r.Kafka.Bootstrap) > 0 {
+				if _, err := splitAddr(r.Kafka.Bootstrap[0]); err == nil {
+					listen(p+".kafka.bootstrap[0]", r.Kafka.Bootstrap[0], fmt.Sprintf("the embedded kafka of region %q", label))
+				}
+			}
+		}
+		if c.set(p+".agents") && len(r.Agents) == 0 {
+			c.errorAtKey(p+".agents", "region %q has no agents; every region runs at least one", label)
+		}
+		for j, a := range r.Agents {
+			ap := fmt.Sprintf("%s.agents[%d]", p, j)
+			if a.ID != "" {
+				if line, dup := agentIDs[a.ID]; dup {
+					c.errorAt(ap+".id", "duplicate agent id %q (first at line %d)", a.ID, line)
+				} else {
+					agentIDs[a.ID] = c.at(ap + ".id").line
+				}
+			}
+			if a.Control == "" && c.m.ControlPlane.Embedded {
+				c.errorAt(ap, "agent %q needs a control address: the control plane is embedded, so every agent runs a NATS node", a.ID)
+			}
+			for _, l := range []struct{ key, addr string }{{"gossip", a.Gossip}, {"api", a.API}, {"control", a.Control}} {
+				if l.addr == "" {
+					continue
+				}
+				lp := ap + "." + l.key
+				if _, err := splitAddr(l.addr); err != nil {
+					c.errorAt(lp, "%s address %q %v", l.key, l.addr, err)
+					continue
+				}
+				listen(lp, l.addr, fmt.Sprintf("the %s address of agent %q", l.key, a.ID))
+			}
+		}
+	}
+}
+
+func (c *checker) kafka(p string, k *Kafka) {
+	if len(k.Bootstrap) == 0 {
+		c.errorAtKey(p+".bootstrap", "kafka needs at least one bootstrap address")
+	}
+	for i, addr := range k.Bootstrap {
+		bp := fmt.Sprintf("%s.bootstrap[%d]", p, i)
+		host, err := splitAddr(addr)
+		if err != nil {
+			c.errorAt(bp, "bootstrap address %q %v", addr, err)
+			continue
+		}
+		if k.Embedded && !isLoopback(host) {
+			c.errorAt(bp, "embedded kafka must listen on a loopback address, not %q: it runs inside the agent, for local mode only", addr)
+		}
+	}
+	if t := k.TLS; t != nil {
+		switch {
+		case t.CertFile != "" && t.KeyFile == "":
+			c.errorAt(p+".tls.cert_file", "tls cert_file needs key_file, the private key of the certificate")
+		case t.KeyFile != "" && t.CertFile == "":
+			c.errorAt(p+".tls.key_file", "tls key_file needs cert_file, the certificate of the key")
+		}
+	}
+	if s := k.SASL; s != nil && s.Mechanism != "" && !contains(saslMechanisms, s.Mechanism) {
+		c.errorAt(p+".sasl.mechanism", "unknown sasl mechanism %q; want %s", s.Mechanism, oneOf(saslMechanisms))
+	}
+}
+
+// splitAddr checks a host:port and returns the host.
+func splitAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return "", fmt.Errorf("is not host:port: %s", ae.Err)
+		}
+		return "", fmt.Errorf("is not host:port: %v", err)
+	}
+	if host == "" {
+		return "", errors.New("has no host; peers in other regions need one to dial")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("has port %q; want a number from 1 to 65535", port)
+	}
+	return host, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// roleRegion checks that a role names a data region.
+func (c *checker) roleRegion(path, role, name string) {
+	r, ok := c.m.Region(name)
+	switch {
+	case !ok:
+		c.errorAt(path, "%s %q names no region", role, name)
+	case r.Witness:
+		c.errorAt(path, "%s %q is a witness region; roles need a region with kafka", role, name)
+	}
+}
+
+// roleList checks a list of regions for one role; in is the role each name
+// must not also hold.
+func (c *checker) roleList(path, role string, names []string, others map[string]string) {
+	seen := map[string]bool{}
+	for i, n := range names {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		switch {
+		case seen[n]:
+			c.errorAt(p, "%s lists %q twice", role, n)
+		case others[n] != "":
+			c.errorAt(p, "region %q is both %s and %s", n, others[n], role)
+		default:
+			c.roleRegion(p, role, n)
+		}
+		seen[n] = true
+	}
+}
+
+func (c *checker) roles() {
+	r, kind := c.m.Roles, c.m.Kind
+	for _, f := range []struct {
+		key  string
+		set  bool
+		kind Kind
+	}{
+		{"primary", r.Primary != "", KindActivePassive},
+		{"standby", len(r.Standby) > 0, KindActivePassive},
+		{"hub", r.Hub != "", KindHubSpoke},
+		{"standby_hub", r.StandbyHub != "", KindHubSpoke},
+		{"spokes", len(r.Spokes) > 0, KindHubSpoke},
+		{"broadcast", len(r.Broadcast.Include)+len(r.Broadcast.Exclude) > 0, KindHubSpoke},
+	} {
+		if f.set && kind != "" && kind != f.kind {
+			c.errorAtKey("topology."+f.key, "%s applies only to %s topologies, not %s", f.key, f.kind, kind)
+		}
+	}
+	hasRole := map[string]bool{}
+	var listUnder string
+	switch kind {
+	case KindActivePassive:
+		listUnder = "topology.standby"
+		if r.Primary == "" {
+			c.errorAtKey("topology.primary", "active-passive topology needs a primary region")
+		} else {
+			c.roleRegion("topology.primary", "primary", r.Primary)
+		}
+		if len(r.Standby) == 0 {
+			c.errorAtKey("topology.standby", "active-passive topology needs at least one standby region")
+		}
+		c.roleList("topology.standby", "standby", r.Standby, map[string]string{r.Primary: "primary"})
+		hasRole[r.Primary] = true
+		for _, s := range r.Standby {
+			hasRole[s] = true
+		}
+	case KindActiveActive:
+		if len(c.m.Regions) > 0 && len(c.m.DataRegions()) < 2 {
+			c.errorAtKey("regions", "active-active topology needs at least two regions with kafka")
+		}
+		return
+	case KindHubSpoke:
+		listUnder = "topology.spokes"
+		if r.Hub == "" {
+			c.errorAtKey("topology.hub", "hub-spoke topology needs a hub region")
+		} else {
+			c.roleRegion("topology.hub", "hub", r.Hub)
+		}
+		if r.StandbyHub != "" {
+			if r.StandbyHub == r.Hub {
+				c.errorAt("topology.standby_hub", "standby_hub %q must differ from hub", r.StandbyHub)
+			} else {
+				c.roleRegion("topology.standby_hub", "standby_hub", r.StandbyHub)
+			}
+		}
+		if len(r.Spokes) == 0 {
+			c.errorAtKey("topology.spokes", "hub-spoke topology needs at least one spoke")
+		}
+		c.roleList("topology.spokes", "spoke", r.Spokes, map[string]string{r.Hub: "hub", r.StandbyHub: "standby_hub"})
+		hasRole[r.Hub], hasRole[r.StandbyHub] = true, true
+		for _, s := range r.Spokes {
+			hasRole[s] = true
+		}
+	default:
+		return // no kind, or an unknown one: already reported
+	}
+	for i, reg := range c.m.Regions {
+		if !reg.Witness && reg.Name != "" && !hasRole[reg.Name] {
+			c.errorAt(fmt.Sprintf("regions[%d].name", i), "region %q has no role in the %s topology; list it under %s or make it a witness", reg.Name, kind, listUnder)
+		}
+	}
+}
+
+func (c *checker) selection(path string, s Selection) {
+	for _, list := range []struct {
+		key      string
+		patterns []string
+	}{{"include", s.Include}, {"exclude", s.Exclude}} {
+		for i, p := range list.patterns {
+			if _, err := compile(p); err != nil {
+				c.errorAt(fmt.Sprintf("%s.%s[%d]", path, list.key, i), "invalid %s pattern %q: %v", list.key, p, err)
+			}
+		}
+	}
+}
+
+// topicRE is what Kafka accepts as a topic name.
+var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+func (c *checker) replication() {
+	r := c.m.Replication
+	if r.OnError == OnErrorDeadLetter && r.DeadLetterTopic == "" {
+		c.errorAt("replication.on_error", "on_error: dead-letter needs dead_letter_topic, the topic in the target cluster that takes records which cannot be written")
+	}
+	if r.DeadLetterTopic != "" && (!topicRE.MatchString(r.DeadLetterTopic) || r.DeadLetterTopic == "." || r.DeadLetterTopic == "..") {
+		c.errorAt("replication.dead_letter_topic", "dead_letter_topic %q is not a valid kafka topic name: use letters, digits, '.', '_' and '-', at most 249 characters", r.DeadLetterTopic)
+	}
+}
+
+func (c *checker) quorum() {
+	f := c.m.Failover
+	voters := map[string]bool{}
+	witness, unknown := false, false
+	for i, v := range f.Quorum.Voters {
+		p := fmt.Sprintf("failover.quorum.voters[%d]", i)
+		r, ok := c.m.Region(v)
+		switch {
+		case voters[v]:
+			c.errorAt(p, "quorum lists %q twice", v)
+		case !ok:
+			c.errorAt(p, "quorum voter %q names no region", v)
+			unknown = true
+		default:
+			voters[v] = true
+			witness = witness || r.Witness
+		}
+	}
+	// With a voter that names no region, counting the rest would guess at
+	// what the file meant.
+	if f.Mode != FailoverAutomatic || len(voters) >= 3 || len(c.m.Regions) == 0 || unknown {
+		return
+	}
+	msg := fmt.Sprintf("automatic failover needs at least three voting regions, so that a majority survives the loss of any one region; the quorum has %d", len(voters))
+	if len(c.m.DataRegions()) == 2 && !witness {
+		msg += "; with two data regions, add a witness region (witness: true, agents only) to vote"
+	}
+	c.errorAt(c.firstSet("failover.quorum.voters", "failover.mode"), "%s, or set mode: manual", msg)
+}
+
+func (c *checker) detection() {
+	const dp = "failover.detection"
+	if c.brokenWithin(dp) {
+		return // a default stands in for a broken value; comparing it would mislead
+	}
+	d := c.m.Failover.Detection
+	if d.ProbeTimeout >= d.ProbeInterval {
+		c.errorAt(c.firstSet(dp+".probe_timeout", dp+".probe_interval"),
+			"probe_timeout (%s) must be shorter than probe_interval (%s): a probe has to time out before the next one starts", d.ProbeTimeout, d.ProbeInterval)
+	}
+	agents := c.m.Agents()
+	if g := d.GossipDetection(agents); d.DownAfter < g {
+		c.errorAt(c.firstSet(dp+".down_after", dp+".probe_interval", dp+".suspicion_mult", dp+".probe_timeout"),
+			"down_after (%s) is shorter than gossip detection (%s = probe_interval + probe_timeout + suspicion_mult × max(1, log10(%d agents)) × probe_interval): a region would count as down before gossip could agree",
+			d.DownAfter, g, agents)
+	} else if d.DownAfter < 2*d.KafkaProbeInterval {
+		c.errorAt(c.firstSet(dp+".down_after", dp+".kafka_probe_interval"),
+			"down_after (%s) must span at least two kafka_probe_interval (%s), so that one lost probe cannot fail a region over", d.DownAfter, d.KafkaProbeInterval)
+	}
+}
+
+func (c *checker) controlPlane() {
+	cp := c.m.ControlPlane
+	switch {
+	case c.brokenWithin("control_plane"):
+		// embedded or urls could not be read; either check would guess
+	case cp.Embedded && len(cp.URLs) > 0:
+		c.errorAtKey("control_plane", "control_plane takes embedded: true or urls, not both")
+	case !cp.Embedded && len(cp.URLs) == 0:
+		c.errorAtKey("control_plane", "control_plane needs embedded: true or the urls of an existing NATS cluster")
+	}
+	for i, raw := range cp.URLs {
+		u, err := url.Parse(raw)
+		if err == nil && (u.Scheme == "nats" || u.Scheme == "tls") && u.Path == "" {
+			if _, err = splitAddr(u.Host); err == nil {
+				continue
+			}
+		}
+		c.errorAt(fmt.Sprintf("control_plane.urls[%d]", i), "control plane url %q must be nats://host:port or tls://host:port", raw)
+	}
+}
+
+func (c *checker) flows() {
+	planned := map[[2]string]bool{}
+	for _, f := range Plan(&Mesh{Kind: c.m.Kind, Roles: c.m.Roles, Regions: c.m.Regions}) {
+		planned[[2]string{f.Source, f.Target}] = true
+	}
+	seen := map[[2]string]bool{}
+	for i, f := range c.m.Flows {
+		p := fmt.Sprintf("flows[%d]", i)
+		pair := [2]string{f.Source, f.Target}
+		_, srcOK := c.m.Region(f.Source)
+		_, dstOK := c.m.Region(f.Target)
+		if f.Source != "" && !srcOK {
+			c.errorAt(p+".source", "flow source %q names no region", f.Source)
+		}
+		if f.Target != "" && !dstOK {
+			c.errorAt(p+".target", "flow target %q names no region", f.Target)
+		}
+		switch {
+		case !srcOK || !dstOK:
+		case seen[pair]:
+			c.errorAt(p, "flows lists %s → %s twice", f.Source, f.Target)
+		case !planned[pair]:
+			c.errorAt(p, "the %s topology plans no flow from %s to %s; flows can only change the topics of planned flows", c.m.Kind, f.Source, f.Target)
+		}
+		seen[pair] = true
+		c.selection(p+".topics", f.Topics)
+	}
+}
