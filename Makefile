@@ -1,0 +1,38 @@
+# geomesh build, test and lint entry points. `make test` is what CI runs.
+GO ?= go
+PKGS_UNIT := $(shell $(GO) list ./... | grep -v '/test/')
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build test test-unit test-integration kafka lint fmt clean
+
+all: build
+
+build:
+	$(GO) build -o bin/geomesh ./cmd/geomesh
+
+# Fetch the Apache Kafka jars from Maven Central once; later runs reuse them.
+kafka:
+	bash test/kafka/fetch.sh
+
+# Unit tests, then the integration tests against real Apache Kafka (KRaft),
+# verbose so the log names the Kafka version the harness started.
+test: kafka test-unit test-integration
+
+test-unit:
+	$(GO) test -count=1 -timeout 15m $(PKGS_UNIT)
+
+test-integration:
+	$(GO) test -count=1 -timeout 45m -v ./test/...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
+	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin
