@@ -232,13 +232,23 @@ func (m *Membership) joinOnce(seeds []string) error {
 			return errors.New("closed")
 		}
 		if _, err := list.Join([]string{s}); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, flatten(err))
 			continue
 		}
 		m.cfg.Logger.Debug("joined gossip pool", "seed", s)
 		return nil
 	}
 	return errors.Join(errs...)
+}
+
+// flatten unpacks memberlist's go-multierror errors, whose text spans
+// several lines ("1 error occurred:\n\t* ..."), so that log lines stay on
+// one line.
+func flatten(err error) error {
+	if me, ok := err.(interface{ WrappedErrors() []error }); ok {
+		return errors.Join(me.WrappedErrors()...)
+	}
+	return err
 }
 
 // rejoinLoop retries the seeds while this node is alone.

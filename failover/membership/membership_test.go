@@ -255,29 +255,37 @@ func freePort(t *testing.T) int {
 // appears.
 func TestStartAloneThenRejoin(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	begin := time.Now()
-	a := start(t, Config{
-		AgentID:        "a",
-		Seeds:          []string{seed},
-		JoinTimeout:    300 * time.Millisecond,
-		RejoinInterval: 200 * time.Millisecond,
-	})
-	if took := time.Since(begin); took > 2*time.Second {
-		t.Errorf("start alone took %v", took)
+	// The seed's port is picked before the seed exists, so another process
+	// may take it meanwhile; then the scenario is retried on a new port.
+	for attempt := 1; ; attempt++ {
+		seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		begin := time.Now()
+		a := start(t, Config{
+			AgentID:        "a",
+			Seeds:          []string{seed},
+			JoinTimeout:    300 * time.Millisecond,
+			RejoinInterval: 200 * time.Millisecond,
+		})
+		if took := time.Since(begin); took > 2*time.Second {
+			t.Errorf("start alone took %v", took)
+		}
+		if got := memberNames(a); !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("a sees %v", got)
+		}
+		b := New(Config{AgentID: "b", BindAddr: seed, Logger: newLogger(t)})
+		if err := b.Start(context.Background()); err != nil {
+			_ = a.Close()
+			if attempt < 3 {
+				t.Logf("seed port taken meanwhile, retrying: %v", err)
+				continue
+			}
+			t.Fatalf("start seed: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		took := waitMembers(t, []*Membership{a, b}, 3*time.Second, "a", "b")
+		t.Logf("lone agent found its seed %v after the seed started", took)
+		return
 	}
-	if got := memberNames(a); !slices.Equal(got, []string{"a"}) {
-		t.Fatalf("a sees %v", got)
-	}
-	// The port may have been taken since; retry on another is not
-	// possible (a is seeded with it), so skip rather than flake.
-	b := New(Config{AgentID: "b", BindAddr: seed, Logger: newLogger(t)})
-	if err := b.Start(context.Background()); err != nil {
-		t.Skipf("seed port taken meanwhile: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	waitMembers(t, []*Membership{a, b}, 3*time.Second, "a", "b")
 }
 
 func TestSubscribeAndSettle(t *testing.T) {
