@@ -1,0 +1,158 @@
+package kafkatest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Options configures a Cluster. The zero value is a one-broker cluster
+// with the defaults below; New applies them, in one place, withDefaults.
+//
+// Listener security (TLS, SASL_SSL) will be added as a field here. Callers
+// that connect through Cluster.ClientOptions rather than building their
+// own kgo.SeedBrokers from Bootstrap will not need to change.
+type Options struct {
+	// Brokers is the number of Kafka nodes. Each runs in KRaft combined
+	// mode (broker and controller in one JVM) and every node is a voter,
+	// so a 3-node cluster keeps a controller quorum with one node down.
+	// Node i has node.id i. Default 1.
+	Brokers int
+
+	// ServerProperties are set in every node's server.properties after
+	// the harness's test defaults, so they override them. The defaults
+	// favour fast tests: num.partitions=1,
+	// auto.create.topics.enable=false, group.initial.rebalance.delay.ms=0,
+	// internal topics (offsets, transactions, share state) and
+	// default.replication.factor at min(Brokers,3) replicas with
+	// min.insync.replicas and transaction.state.log.min.isr at one less
+	// (but at least 1), 5 partitions for the offsets and transaction
+	// topics instead of 50, a 32 MiB log cleaner buffer instead of
+	// 128 MiB, and broker heartbeats every 500ms with a 4s session
+	// instead of 2s and 9s, so a killed node is fenced and its partitions
+	// get new leaders in about 4s. Properties the harness needs to address and wire the nodes
+	// (node.id, process.roles, listeners, controller.quorum.voters,
+	// log.dirs and the like) cannot be set here; New rejects them.
+	ServerProperties map[string]string
+
+	// JVMFlags are passed to each JVM after the harness's flags. The JVM
+	// honours the last of repeated flags, so "-Xmx1g" here replaces the
+	// default. The defaults start a node fastest on a small machine:
+	// -Xmx512m, -XX:+UseSerialGC and -XX:TieredStopAtLevel=1 (no C2
+	// compiler, which trades peak throughput for less CPU at start;
+	// benchmarks should pass -XX:TieredStopAtLevel=4).
+	JVMFlags []string
+
+	// StartTimeout bounds how long Start, and StartBroker, wait for nodes
+	// to serve metadata naming every running node. Default 90s.
+	StartTimeout time.Duration
+
+	// StopTimeout is how long StopBroker waits after SIGTERM for a clean
+	// shutdown (leadership moved away, logs flushed) before it sends
+	// SIGKILL. Close waits only 2s instead, since a cluster being torn
+	// down need not shut down cleanly. Default 30s.
+	StopTimeout time.Duration
+}
+
+// closeGrace is how long Close lets nodes shut down before SIGKILL. A
+// node that is not the active controller stops in well under a second;
+// the active controller's Raft client then waits 5s for followers that
+// are already gone. Close discards the data, so that wait buys nothing.
+const closeGrace = 2 * time.Second
+
+var defaultJVMFlags = []string{
+	"-Xmx512m",
+	"-XX:+UseSerialGC",
+	"-XX:TieredStopAtLevel=1",
+	// No hsperfdata files in /tmp for every JVM the tests start.
+	"-XX:-UsePerfData",
+	"-Djava.awt.headless=true",
+}
+
+// harnessProperties are written by the harness for each node; letting
+// ServerProperties change them would break addressing or readiness.
+var harnessProperties = []string{
+	"node.id",
+	"broker.id",
+	"process.roles",
+	"listeners",
+	"advertised.listeners",
+	"listener.security.protocol.map",
+	"controller.listener.names",
+	"inter.broker.listener.name",
+	"controller.quorum.voters",
+	"controller.quorum.bootstrap.servers",
+	"log.dirs",
+	"log.dir",
+	"metadata.log.dir",
+}
+
+func (o Options) withDefaults() Options {
+	if o.Brokers == 0 {
+		o.Brokers = 1
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 90 * time.Second
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 30 * time.Second
+	}
+	return o
+}
+
+// validate reports every problem at once.
+func (o Options) validate() error {
+	var errs []error
+	if o.Brokers < 0 {
+		errs = append(errs, fmt.Errorf("kafkatest: Brokers is %d, want at least 1", o.Brokers))
+	}
+	if o.StartTimeout < 0 {
+		errs = append(errs, fmt.Errorf("kafkatest: StartTimeout is negative (%s)", o.StartTimeout))
+	}
+	if o.StopTimeout < 0 {
+		errs = append(errs, fmt.Errorf("kafkatest: StopTimeout is negative (%s)", o.StopTimeout))
+	}
+	keys := make([]string, 0, len(o.ServerProperties))
+	for k := range o.ServerProperties {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.Contains(harnessProperties, k) {
+			errs = append(errs, fmt.Errorf("kafkatest: ServerProperties may not set %q: the harness owns it", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// serverProperties returns the test defaults for a cluster of n nodes
+// with the caller's overrides applied.
+func (o Options) serverProperties() map[string]string {
+	rf := min(o.Brokers, 3)
+	// One less than the replicas keeps acks=all writes and transactions
+	// working while one node is down, as rolling-restart tests need.
+	minISR := max(rf-1, 1)
+	p := map[string]string{
+		"num.partitions":                                   "1",
+		"default.replication.factor":                       strconv.Itoa(rf),
+		"min.insync.replicas":                              strconv.Itoa(minISR),
+		"auto.create.topics.enable":                        "false",
+		"group.initial.rebalance.delay.ms":                 "0",
+		"offsets.topic.replication.factor":                 strconv.Itoa(rf),
+		"offsets.topic.num.partitions":                     "5",
+		"transaction.state.log.num.partitions":             "5",
+		"transaction.state.log.replication.factor":         strconv.Itoa(rf),
+		"transaction.state.log.min.isr":                    strconv.Itoa(minISR),
+		"share.coordinator.state.topic.replication.factor": strconv.Itoa(rf),
+		"share.coordinator.state.topic.min.isr":            strconv.Itoa(minISR),
+		"log.cleaner.dedupe.buffer.size":                   strconv.Itoa(32 << 20),
+		"broker.heartbeat.interval.ms":                     "500",
+		"broker.session.timeout.ms":                        "4000",
+	}
+	for k, v := range o.ServerProperties {
+		p[k] = v
+	}
+	return p
+}

@@ -1,0 +1,33 @@
+package kafkatest
+
+import "testing"
+
+func TestServerPropertiesScaleWithBrokers(t *testing.T) {
+	for _, tc := range []struct {
+		brokers    int
+		rf, minISR string
+		overridden map[string]string
+	}{
+		{brokers: 1, rf: "1", minISR: "1"},
+		{brokers: 2, rf: "2", minISR: "1"},
+		{brokers: 3, rf: "3", minISR: "2"},
+		{brokers: 5, rf: "3", minISR: "2"},
+		{
+			brokers: 3, rf: "3", minISR: "1",
+			overridden: map[string]string{"min.insync.replicas": "1", "transaction.state.log.min.isr": "1"},
+		},
+	} {
+		p := Options{Brokers: tc.brokers, ServerProperties: tc.overridden}.withDefaults().serverProperties()
+		for _, k := range []string{"default.replication.factor", "offsets.topic.replication.factor",
+			"transaction.state.log.replication.factor", "share.coordinator.state.topic.replication.factor"} {
+			if p[k] != tc.rf {
+				t.Errorf("%d brokers: %s=%s, want %s", tc.brokers, k, p[k], tc.rf)
+			}
+		}
+		for _, k := range []string{"min.insync.replicas", "transaction.state.log.min.isr"} {
+			if p[k] != tc.minISR {
+				t.Errorf("%d brokers, overrides %v: %s=%s, want %s", tc.brokers, tc.overridden, k, p[k], tc.minISR)
+			}
+		}
+	}
+}
