@@ -1,0 +1,479 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestForward(t *testing.T) {
+	h := func(kv ...string) []kgo.RecordHeader {
+		var hs []kgo.RecordHeader
+		for i := 0; i < len(kv); i += 2 {
+			hs = append(hs, kgo.RecordHeader{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+		return hs
+	}
+	for _, tc := range []struct {
+		name    string
+		kind    string
+		headers []kgo.RecordHeader
+		want    bool
+	}{
+		{"replicate local record", topology.FlowReplicate, h("app", "x"), true},
+		{"replicate record originating at source", topology.FlowReplicate, h(HeaderOriginRegion, "us", HeaderVisited, "us,ap"), true},
+		{"replicate copy from elsewhere", topology.FlowReplicate, h(HeaderOriginRegion, "ap", HeaderVisited, "ap,us"), false},
+		{"replicate copy of the target's own record", topology.FlowReplicate, h(HeaderOriginRegion, "eu", HeaderVisited, "eu,us"), false},
+		{"replicate origin source but visited target", topology.FlowReplicate, h(HeaderOriginRegion, "us", HeaderVisited, "us,eu"), false},
+		{"aggregate local record", topology.FlowAggregate, nil, true},
+		{"aggregate copy from elsewhere", topology.FlowAggregate, h(HeaderOriginRegion, "ap", HeaderVisited, "ap,us"), true},
+		{"broadcast back to the spoke it came from", topology.FlowBroadcast, h(HeaderOriginRegion, "eu", HeaderVisited, "eu,us"), false},
+		{"broadcast to another spoke", topology.FlowBroadcast, h(HeaderOriginRegion, "ap", HeaderVisited, "ap,us"), true},
+		{"standby visited list with prefix match only", topology.FlowStandby, h(HeaderOriginRegion, "ap", HeaderVisited, "ap,eu-2,us"), true},
+		{"standby already there", topology.FlowStandby, h(HeaderVisited, "ap,eu,us"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := topology.Flow{Source: "us", Target: "eu", Kind: tc.kind}
+			if got := Forward(f, tc.headers); got != tc.want {
+				t.Fatalf("Forward = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCopyHeaders(t *testing.T) {
+	f := topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowAggregate}
+	var a arena
+	r := &kgo.Record{Topic: "orders", Partition: 2, Offset: 41, Headers: []kgo.RecordHeader{{Key: "app", Value: []byte("1")}}}
+	got := a.copyHeaders(f, r)
+	want := "app=1 geomesh-origin-region=us geomesh-origin-topic=orders geomesh-origin-partition=2 geomesh-origin-offset=41 geomesh-visited=us,eu"
+	if s := headerString(got); s != want {
+		t.Fatalf("local record:\n got %s\nwant %s", s, want)
+	}
+	// A copy keeps its origin and extends its path.
+	r2 := &kgo.Record{Topic: "ap.orders", Partition: 0, Offset: 7, Headers: []kgo.RecordHeader{
+		{Key: HeaderOriginRegion, Value: []byte("ap")}, {Key: HeaderOriginTopic, Value: []byte("orders")},
+		{Key: HeaderOriginPartition, Value: []byte("5")}, {Key: HeaderOriginOffset, Value: []byte("9")},
+		{Key: HeaderVisited, Value: []byte("ap,us")},
+	}}
+	got2 := a.copyHeaders(f, r2)
+	want2 := "geomesh-origin-region=ap geomesh-origin-topic=orders geomesh-origin-partition=5 geomesh-origin-offset=9 geomesh-visited=ap,us,eu"
+	if s := headerString(got2); s != want2 {
+		t.Fatalf("copy:\n got %s\nwant %s", s, want2)
+	}
+	if s := headerString(got); s != want {
+		t.Fatalf("first headers changed by the second: %s", s)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		a.reset()
+		a.copyHeaders(f, r)
+		a.copyHeaders(f, r2)
+	})
+	if allocs != 0 {
+		t.Fatalf("copyHeaders allocates %.1f times per run after warm-up", allocs)
+	}
+}
+
+func headerString(hs []kgo.RecordHeader) string {
+	var b strings.Builder
+	for i, h := range hs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(h.Key + "=" + string(h.Value))
+	}
+	return b.String()
+}
+
+func TestProgressRoundTrip(t *testing.T) {
+	for _, p := range []Progress{
+		{Next: 0, LastSource: -1, LastTarget: -1, LastTimestamp: -1},
+		{Next: 1 << 40, LastSource: 1<<40 - 3, LastTarget: 77, LastTimestamp: 1_700_000_000_123},
+	} {
+		b := p.AppendTo(nil)
+		if len(b) != 33 {
+			t.Fatalf("encoded length %d, want 33", len(b))
+		}
+		got, err := DecodeProgress(b)
+		if err != nil || got != p {
+			t.Fatalf("round trip of %+v: %+v, %v", p, got, err)
+		}
+		// A later version appends fields; this one still reads its own.
+		b2 := append([]byte{2}, b[1:]...)
+		if got, err := DecodeProgress(append(b2, 0xff)); err != nil || got != p {
+			t.Fatalf("newer version: %+v, %v", got, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0}, {1, 2, 3}} {
+		if _, err := DecodeProgress(bad); err == nil {
+			t.Fatalf("DecodeProgress(%v) succeeded", bad)
+		}
+	}
+	key := ProgressKey("us-east", "a/b.c", 12)
+	if key != "us-east/a/b.c/12" {
+		t.Fatalf("key %q", key)
+	}
+	if p, ok := parseProgressKey("us-east", []byte(key)); !ok || p != (Partition{"a/b.c", 12}) {
+		t.Fatalf("parse %q: %v %v", key, p, ok)
+	}
+	for _, k := range []string{"eu/orders/1", "us-east/orders", "us-east/orders/x", "us-east//1"} {
+		if _, ok := parseProgressKey("us-east", []byte(k)); ok {
+			t.Fatalf("parsed foreign or malformed key %q", k)
+		}
+	}
+}
+
+func TestBatchSize(t *testing.T) {
+	// Measure what franz-go actually writes for a single-record batch.
+	for _, r := range []*kgo.Record{
+		{Value: []byte("x")},
+		{Key: []byte("key"), Value: make([]byte, 300), Headers: []kgo.RecordHeader{{Key: "a", Value: make([]byte, 200)}}},
+		{Value: make([]byte, 70_000)},
+	} {
+		rb := kmsg.RecordBatch{}
+		rec := kmsg.Record{Key: r.Key, Value: r.Value}
+		for _, h := range r.Headers {
+			rec.Headers = append(rec.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
+		}
+		rec.Length = int32(len(rec.AppendTo(nil)) - 1) // the zero length took one byte
+		body := rec.AppendTo(nil)
+		rb.Records = body
+		rb.NumRecords = 1
+		want := len(rb.AppendTo(nil))
+		if got := batchSize(r, r.Headers); got != want {
+			t.Fatalf("batchSize = %d, encoded %d", got, want)
+		}
+	}
+}
+
+func TestShardForIsStable(t *testing.T) {
+	counts := make([]int, 4)
+	for p := range int32(64) {
+		s := ShardFor("orders", p, 4)
+		if s != ShardFor("orders", p, 4) {
+			t.Fatal("unstable")
+		}
+		counts[s]++
+	}
+	for i, c := range counts {
+		if c == 0 {
+			t.Fatalf("shard %d got no partition of 64: %v", i, counts)
+		}
+	}
+}
+
+func TestExactlyOnceCopy(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic, parts, per = "orders", 3, 200
+	createTopic(t, src, topic, parts, nil)
+	createTopic(t, dst, topic, parts, nil)
+
+	txn := client(t, src, kgo.TransactionalID("app"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var committed []*kgo.Record
+	for p := range int32(parts) {
+		for i := range per {
+			committed = append(committed, testRecord(topic, p, i))
+		}
+	}
+	produceTxn(t, txn, true, committed[:len(committed)/2]...)
+	produceTxn(t, txn, false, testRecord(topic, 0, 9999), testRecord(topic, 1, 9999))
+	produceTxn(t, txn, true, committed[len(committed)/2:]...)
+	// A record that arrived from a third region must not be forwarded by
+	// a replicate flow, but it still advances the progress.
+	foreign := testRecord(topic, 2, 5000)
+	foreign.Headers = append(foreign.Headers, kgo.RecordHeader{Key: HeaderOriginRegion, Value: []byte("ap")}, kgo.RecordHeader{Key: HeaderVisited, Value: []byte("ap,us")})
+	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), foreign)
+
+	var batches atomic.Int64
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Shard: 0, Partitions: partitions(topic, parts),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		Metrics: metricsFunc(func(b BatchStats) { batches.Add(1) }),
+	})
+	runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+
+	got := readCommitted(t, dst, topic, parts*per, 30*time.Second)
+	if len(got) != parts*per {
+		t.Fatalf("target has %d records, want %d", len(got), parts*per)
+	}
+	offs := checkCopies(t, got, "us", "eu", topic)
+	for p := range int32(parts) {
+		if len(offs[p]) != per {
+			t.Fatalf("partition %d: %d copies, want %d", p, len(offs[p]), per)
+		}
+	}
+	st := sh.Status()
+	if st.Records != parts*per || st.Filtered != 1 || st.Committed == 0 || st.TransactionalID != "geomesh-m-us-eu-0" {
+		t.Fatalf("status %+v", st)
+	}
+	if batches.Load() == 0 {
+		t.Fatal("metrics hook never called")
+	}
+	// The progress points past the aborted transaction's marker and the
+	// filtered record: nothing is left to copy.
+	for _, p := range st.Partitions {
+		if p.Lag != 0 || p.LastTarget < 0 {
+			t.Fatalf("partition status %+v", p)
+		}
+	}
+}
+
+type metricsFunc func(BatchStats)
+
+func (f metricsFunc) Batch(b BatchStats) { f(b) }
+
+func TestResumeFromProgress(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic, parts = "events", 2
+	createTopic(t, src, topic, parts, nil)
+	createTopic(t, dst, topic, parts, nil)
+	pcl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	write := func(from, to int) {
+		var rs []*kgo.Record
+		for p := range int32(parts) {
+			for i := from; i < to; i++ {
+				rs = append(rs, testRecord(topic, p, i))
+			}
+		}
+		produce(t, pcl, rs...)
+	}
+	cfg := ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Shard: 3, Partitions: partitions(topic, parts),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+	}
+	write(0, 100)
+	sh := NewShard(cfg)
+	stop := runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	if err := stop(); err != nil {
+		t.Fatalf("Run after Close: %v", err)
+	}
+	if st := sh.Status(); st.State != "stopped" {
+		t.Fatalf("state %s", st.State)
+	}
+	write(100, 250)
+	sh2 := NewShard(cfg)
+	runShard(t, sh2)
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh2) })
+	if st := sh2.Status(); st.Records != parts*150 {
+		t.Fatalf("second shard copied %d records, want %d", st.Records, parts*150)
+	}
+	got := readCommitted(t, dst, topic, parts*250, 30*time.Second)
+	if len(got) != parts*250 {
+		t.Fatalf("target has %d records, want %d", len(got), parts*250)
+	}
+	checkCopies(t, got, "us", "eu", topic)
+}
+
+func TestAbortedTransactionIsRetried(t *testing.T) {
+	srcC, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcC.Close()
+	dstC, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dstC.Close()
+	src, dst := srcC.ListenAddrs(), dstC.ListenAddrs()
+	const topic = "retry"
+	createTopic(t, src, topic, 1, nil)
+	createTopic(t, dst, topic, 1, nil)
+	var rs []*kgo.Record
+	for i := range 50 {
+		rs = append(rs, testRecord(topic, 0, i))
+	}
+	produce(t, client(t, src), rs...)
+
+	// The first copy's produce fails in a way the producer does not
+	// retry; the transaction must abort and the next one copy everything
+	// once.
+	h := dstC.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.TransactionAbortable, Count: 1})
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 500 * time.Millisecond,
+	})
+	runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	if h.Hits() == 0 {
+		t.Fatal("fault never hit")
+	}
+	got := readCommitted(t, dst, topic, 50, 30*time.Second)
+	if len(got) != 50 {
+		t.Fatalf("target has %d records, want 50", len(got))
+	}
+	checkCopies(t, got, "us", "eu", topic)
+	if st := sh.Status(); st.Aborted == 0 {
+		t.Fatalf("no aborted transaction counted: %+v", st)
+	}
+}
+
+func TestFencing(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic = "fence"
+	createTopic(t, src, topic, 1, nil)
+	createTopic(t, dst, topic, 1, nil)
+	pcl := client(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var written atomic.Int64
+	go func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			if err := pcl.ProduceSync(ctx, testRecord(topic, 0, i)).FirstErr(); err == nil {
+				written.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	cfg := ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+	}
+	first := NewShard(cfg)
+	done := make(chan error, 1)
+	go func() { done <- first.Run(context.Background()) }()
+	defer first.Close()
+	checkFor(t, 30*time.Second, func() error {
+		if first.Status().Records < 50 {
+			return errors.New("first shard has not copied yet")
+		}
+		return nil
+	})
+	second := NewShard(cfg)
+	runShard(t, second)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrFenced) {
+			t.Fatalf("first shard returned %v, want ErrFenced", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("first shard was not fenced")
+	}
+	if st := first.Status(); st.State != "fenced" {
+		t.Fatalf("first shard state %s", st.State)
+	}
+	cancel()
+	n := int(written.Load())
+	checkFor(t, 30*time.Second, func() error { return caughtUp(second) })
+	got := readCommitted(t, dst, topic, n, 30*time.Second)
+	if len(got) != n {
+		t.Fatalf("target has %d records, want %d", len(got), n)
+	}
+	checkCopies(t, got, "us", "eu", topic)
+}
+
+func TestOversizedRecordPauses(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic = "big"
+	createTopic(t, src, topic, 2, nil)
+	limit := "2000"
+	createTopic(t, dst, topic, 2, map[string]*string{"max.message.bytes": &limit})
+	pcl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
+	var rs []*kgo.Record
+	for p := range int32(2) {
+		for i := range 10 {
+			rs = append(rs, testRecord(topic, p, i))
+		}
+	}
+	big := testRecord(topic, 0, 10)
+	big.Value = append(big.Value, make([]byte, 5000)...)
+	rs = append(rs, big, testRecord(topic, 0, 11))
+	produce(t, pcl, rs...)
+
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
+	})
+	runShard(t, sh)
+	var paused PartitionStatus
+	checkFor(t, 30*time.Second, func() error {
+		st := sh.Status()
+		p0, p1 := st.Partitions[0], st.Partitions[1]
+		if !p0.Paused || p0.Next != 10 || p1.Next != 10 || p1.Lag != 0 {
+			return errors.New("partition 0 not paused at 10 with partition 1 copied")
+		}
+		paused = p0
+		return nil
+	})
+	if paused.PausedOffset != 10 || paused.Lag != 2 || !strings.Contains(paused.Error, "max.message.bytes 2000") {
+		t.Fatalf("paused partition status %+v", paused)
+	}
+	// Partition 1 keeps going while 0 waits.
+	produce(t, pcl, testRecord(topic, 1, 10))
+	checkFor(t, 30*time.Second, func() error {
+		if p1 := sh.Status().Partitions[1]; p1.Next != 11 {
+			return errors.New("partition 1 stopped")
+		}
+		return nil
+	})
+	setTopicConfig(t, dst, topic, "max.message.bytes", "100000")
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	got := readCommitted(t, dst, topic, 23, 30*time.Second)
+	if len(got) != 23 {
+		t.Fatalf("target has %d records, want 23", len(got))
+	}
+	checkCopies(t, got, "us", "eu", topic)
+	if st := sh.Status(); st.Partitions[0].Paused || st.Aborted != 0 {
+		t.Fatalf("after resume: %+v", st)
+	}
+}
+
+func TestOversizedRecordDeadLetter(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic = "big"
+	createTopic(t, src, topic, 1, nil)
+	limit := "2000"
+	createTopic(t, dst, topic, 1, map[string]*string{"max.message.bytes": &limit})
+	pcl := client(t, src, kgo.ProducerBatchMaxBytes(1<<20))
+	var rs []*kgo.Record
+	for i := range 5 {
+		rs = append(rs, testRecord(topic, 0, i))
+	}
+	big := testRecord(topic, 0, 5)
+	big.Value = append(big.Value, make([]byte, 5000)...)
+	rs = append(rs, big, testRecord(topic, 0, 6))
+	produce(t, pcl, rs...)
+
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		OnError: topology.OnErrorDeadLetter, DeadLetterTopic: "geomesh.dead-letter",
+	})
+	runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	got := readCommitted(t, dst, topic, 6, 30*time.Second)
+	if len(got) != 6 {
+		t.Fatalf("target has %d records, want 6", len(got))
+	}
+	checkCopies(t, got, "us", "eu", topic)
+	dl := readCommitted(t, dst, "geomesh.dead-letter", 1, 30*time.Second)
+	if len(dl) != 1 {
+		t.Fatalf("dead-letter topic has %d records, want 1", len(dl))
+	}
+	r := dl[0]
+	if string(r.Key) != string(big.Key) || len(r.Value) != len(big.Value) {
+		t.Fatalf("dead letter key %q, %d value bytes", r.Key, len(r.Value))
+	}
+	for k, want := range map[string]string{"app": "h-5", HeaderDeadLetterTopic: topic, HeaderDeadLetterPartition: "0", HeaderDeadLetterOffset: "5"} {
+		if v, _ := header(r, k); v != want {
+			t.Fatalf("dead letter header %s = %q, want %q", k, v, want)
+		}
+	}
+	if v, _ := header(r, HeaderDeadLetterError); !strings.Contains(v, "max.message.bytes 2000") {
+		t.Fatalf("dead letter error %q", v)
+	}
+	if st := sh.Status(); st.DeadLettered != 1 || st.Partitions[0].Paused {
+		t.Fatalf("status %+v", st)
+	}
+}

@@ -1,0 +1,135 @@
+package mirror
+
+import (
+	"slices"
+	"time"
+)
+
+// Status is a point-in-time view of a shard, shaped for JSON.
+type Status struct {
+	Mesh            string `json:"mesh"`
+	Source          string `json:"source"`
+	Target          string `json:"target"`
+	Shard           int    `json:"shard"`
+	TransactionalID string `json:"transactional_id,omitempty"`
+	Mode            string `json:"mode"`
+	// State is starting, running, backoff (a session failed and the shard
+	// waits to retry), fenced or stopped.
+	State string `json:"state"`
+	// Error is the last error that ended a session, empty once a later
+	// transaction commits.
+	Error      string    `json:"error,omitempty"`
+	LastCommit time.Time `json:"last_commit"`
+
+	Records      int64 `json:"records"`       // copies committed
+	Bytes        int64 `json:"bytes"`         // key+value bytes of those copies
+	Filtered     int64 `json:"filtered"`      // records the loop rules skipped
+	DeadLettered int64 `json:"dead_lettered"` // records sent to the dead-letter topic
+	Committed    int64 `json:"transactions_committed"`
+	Aborted      int64 `json:"transactions_aborted"`
+
+	Partitions []PartitionStatus `json:"partitions"`
+}
+
+// PartitionStatus is the state of one source partition of a shard.
+type PartitionStatus struct {
+	Topic       string `json:"topic"`
+	Partition   int32  `json:"partition"`
+	TargetTopic string `json:"target_topic"`
+	// Next is the next source offset to copy, as committed; -1 before the
+	// first commit of a partition with no progress, which starts at the
+	// source's log start.
+	Next int64 `json:"next_offset"`
+	// LastTarget is the target offset of the last copy, -1 if none.
+	LastTarget int64 `json:"last_target_offset"`
+	// HighWatermark is the source's high watermark as last fetched.
+	HighWatermark int64 `json:"high_watermark"`
+	// Lag is HighWatermark minus Next: records (and transaction markers)
+	// not yet copied.
+	Lag int64 `json:"lag"`
+	// LagSeconds is the age of the oldest record not yet copied when the
+	// shard has seen it, else the time since the last copied record was
+	// produced at the source; zero when Lag is zero.
+	LagSeconds float64 `json:"lag_seconds"`
+
+	Paused bool `json:"paused"`
+	// PausedOffset is the source offset of the record the target refused;
+	// copying resumes with it.
+	PausedOffset int64  `json:"paused_offset,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+// partStatus is what the shard keeps per partition across sessions.
+type partStatus struct {
+	target    string
+	committed Progress
+	hwm       int64
+	logStart  int64
+	// oldestTS is the timestamp (unix ms) of the oldest fetched record not
+	// yet committed, -1 when none is pending.
+	oldestTS int64
+}
+
+// pauseState is a partition stopped at a record the target refused.
+type pauseState struct {
+	offset    int64
+	timestamp time.Time
+	size      int
+	reason    string
+	// what the target looked like when it refused; a retry only helps
+	// once one of these has grown.
+	info topicInfo
+}
+
+// Status returns a snapshot of the shard. It is safe to call at any time,
+// concurrently with Run.
+func (s *Shard) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Mesh, st.Source, st.Target, st.Shard = s.cfg.Mesh, s.cfg.Flow.Source, s.cfg.Flow.Target, s.cfg.Shard
+	st.Mode = string(s.cfg.Mode)
+	if s.eos {
+		st.TransactionalID = s.txnID
+	}
+	st.State = s.state
+	st.Error = s.lastErr
+	now := time.Now()
+	for _, p := range s.parts {
+		ps := PartitionStatus{Topic: p.Topic, Partition: p.Partition, TargetTopic: s.cfg.Flow.TargetTopic(p.Topic), Next: -1, LastTarget: -1}
+		if x, ok := s.prog[p]; ok {
+			ps.Next, ps.LastTarget, ps.HighWatermark = x.committed.Next, x.committed.LastTarget, x.hwm
+			from := ps.Next
+			if from < 0 {
+				from = x.logStart
+			}
+			ps.Lag = max(ps.HighWatermark-from, 0)
+			if ps.Lag > 0 {
+				switch {
+				case x.oldestTS >= 0:
+					ps.LagSeconds = now.Sub(time.UnixMilli(x.oldestTS)).Seconds()
+				case x.committed.LastTimestamp >= 0:
+					ps.LagSeconds = now.Sub(time.UnixMilli(x.committed.LastTimestamp)).Seconds()
+				}
+			}
+		}
+		if pz, ok := s.paused[p]; ok {
+			ps.Paused, ps.PausedOffset, ps.Error = true, pz.offset, pz.reason
+			if ps.Lag > 0 {
+				ps.LagSeconds = now.Sub(pz.timestamp).Seconds()
+			}
+		}
+		ps.LagSeconds = max(ps.LagSeconds, 0)
+		st.Partitions = append(st.Partitions, ps)
+	}
+	slices.SortFunc(st.Partitions, func(a, b PartitionStatus) int {
+		if a.Topic != b.Topic {
+			if a.Topic < b.Topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return st
+}
