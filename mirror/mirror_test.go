@@ -3,12 +3,14 @@ package mirror
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -327,12 +329,11 @@ func TestFencing(t *testing.T) {
 	pcl := client(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var written atomic.Int64
+	writing := make(chan struct{})
 	go func() {
+		defer close(writing)
 		for i := 0; ctx.Err() == nil; i++ {
-			if err := pcl.ProduceSync(ctx, testRecord(topic, 0, i)).FirstErr(); err == nil {
-				written.Add(1)
-			}
+			pcl.ProduceSync(ctx, testRecord(topic, 0, i))
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
@@ -364,7 +365,15 @@ func TestFencing(t *testing.T) {
 		t.Fatalf("first shard state %s", st.State)
 	}
 	cancel()
-	n := int(written.Load())
+	<-writing
+	// A write cut short by cancel may still have landed: count what the
+	// source holds.
+	ends, err := kadm.NewClient(pcl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := ends.Lookup(topic, 0)
+	n := int(e.Offset)
 	checkFor(t, 30*time.Second, func() error { return caughtUp(second) })
 	got := readCommitted(t, dst, topic, n, 30*time.Second)
 	if len(got) != n {
@@ -476,4 +485,160 @@ func TestOversizedRecordDeadLetter(t *testing.T) {
 	if st := sh.Status(); st.DeadLettered != 1 || st.Partitions[0].Paused {
 		t.Fatalf("status %+v", st)
 	}
+}
+
+func TestAtLeastOnceCopy(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic = "alo"
+	createTopic(t, src, topic, 2, nil)
+	createTopic(t, dst, topic, 2, nil)
+	var rs []*kgo.Record
+	for p := range int32(2) {
+		for i := range 100 {
+			rs = append(rs, testRecord(topic, p, i))
+		}
+	}
+	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), rs...)
+	cfg := ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2), Mode: topology.ReplicationAtLeastOnce,
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+	}
+	sh := NewShard(cfg)
+	stop := runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st := sh.Status(); st.TransactionalID != "" || st.Records != 200 {
+		t.Fatalf("status %+v", st)
+	}
+	// A clean stop leaves progress behind, so a restart copies nothing again.
+	sh2 := NewShard(cfg)
+	runShard(t, sh2)
+	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), testRecord(topic, 0, 100), testRecord(topic, 1, 100))
+	checkFor(t, 30*time.Second, func() error {
+		if err := caughtUp(sh2); err != nil {
+			return err
+		}
+		if r := sh2.Status().Records; r != 2 {
+			return fmt.Errorf("restarted shard copied %d records, want 2", r)
+		}
+		return nil
+	})
+	got := readCommitted(t, dst, topic, 202, 30*time.Second)
+	if len(got) != 202 {
+		t.Fatalf("target has %d records, want 202", len(got))
+	}
+	checkCopies(t, got, "us", "eu", topic)
+}
+
+func TestSetPartitions(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic = "grow"
+	createTopic(t, src, topic, 2, nil)
+	createTopic(t, dst, topic, 2, nil)
+	pcl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce(t, pcl, testRecord(topic, 0, 0), testRecord(topic, 1, 0))
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+	})
+	runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	sh.SetPartitions(partitions(topic, 2))
+	produce(t, pcl, testRecord(topic, 0, 1), testRecord(topic, 1, 1))
+	checkFor(t, 30*time.Second, func() error {
+		if n := len(sh.Status().Partitions); n != 2 {
+			return fmt.Errorf("%d partitions in status", n)
+		}
+		return caughtUp(sh)
+	})
+	got := readCommitted(t, dst, topic, 4, 30*time.Second)
+	if len(got) != 4 {
+		t.Fatalf("target has %d records, want 4", len(got))
+	}
+	checkCopies(t, got, "us", "eu", topic)
+}
+
+// TestUnpredictedRefusal covers a target that refuses records although
+// the cached limits say they fit (a limit lowered since, or a broker that
+// counts differently): the partition is narrowed down to the refused
+// record, which pauses it, while the other partition goes on.
+func TestUnpredictedRefusal(t *testing.T) {
+	src := fakeCluster(t)
+	dstC, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dstC.Close()
+	dst := dstC.ListenAddrs()
+	const topic = "refuse"
+	createTopic(t, src, topic, 2, nil)
+	createTopic(t, dst, topic, 2, nil)
+	var rs []*kgo.Record
+	for p := range int32(2) {
+		for i := range 5 {
+			rs = append(rs, testRecord(topic, p, i))
+		}
+	}
+	pcl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce(t, pcl, rs...)
+	h := dstC.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Partitions: []int32{0}, Err: kerr.MessageTooLarge, Count: -1})
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
+	})
+	runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error {
+		st := sh.Status()
+		p0, p1 := st.Partitions[0], st.Partitions[1]
+		if !p0.Paused || p0.PausedOffset != 0 || p1.Next != 5 {
+			return fmt.Errorf("want 0 paused at 0 and 1 copied: %+v", st.Partitions)
+		}
+		if !strings.Contains(p0.Error, "MESSAGE_TOO_LARGE") {
+			return fmt.Errorf("pause reason %q", p0.Error)
+		}
+		return nil
+	})
+	h.Remove()
+	if !sh.Resume(topic, 0) {
+		t.Fatal("Resume: partition was not paused")
+	}
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	got := readCommitted(t, dst, topic, 10, 30*time.Second)
+	if len(got) != 10 {
+		t.Fatalf("target has %d records, want 10", len(got))
+	}
+	checkCopies(t, got, "us", "eu", topic)
+}
+
+func TestMissingTargetPartitionPauses(t *testing.T) {
+	src, dst := fakeCluster(t), fakeCluster(t)
+	const topic = "narrow"
+	createTopic(t, src, topic, 2, nil)
+	createTopic(t, dst, topic, 1, nil)
+	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), testRecord(topic, 0, 0), testRecord(topic, 1, 0))
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2),
+		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
+	})
+	runShard(t, sh)
+	checkFor(t, 30*time.Second, func() error {
+		st := sh.Status()
+		p0, p1 := st.Partitions[0], st.Partitions[1]
+		if p0.Next != 1 || !p1.Paused || !strings.Contains(p1.Error, "has 1 partitions, none numbered 1") {
+			return fmt.Errorf("want 0 copied and 1 paused: %+v", st.Partitions)
+		}
+		return nil
+	})
+	adm := kadm.NewClient(client(t, dst))
+	if _, err := adm.CreatePartitions(context.Background(), 1, topic); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	got := readCommitted(t, dst, topic, 2, 30*time.Second)
+	if len(got) != 2 {
+		t.Fatalf("target has %d records, want 2", len(got))
+	}
+	checkCopies(t, got, "us", "eu", topic)
 }

@@ -874,7 +874,11 @@ func (ss *session) abort(cause error) error {
 			s.probe[ps.src] = ps.lastCopy
 		}
 	}
-	s.stats.Aborted++
+	// A shutdown between transactions has nothing to abort.
+	open := ss.inTxn || !ss.began.IsZero()
+	if open {
+		s.stats.Aborted++
+	}
 	s.mu.Unlock()
 
 	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -892,7 +896,9 @@ func (ss *session) abort(cause error) error {
 			ss.log.Warn("cannot abort transaction", "err", err)
 		}
 	}
-	ss.report(false, -1)
+	if open {
+		ss.report(false, -1)
+	}
 	ss.reset()
 	return cause
 }
