@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func TestRealKafka(t *testing.T) {
 	// Restart: a new shard with the same id resumes from the progress.
 	produceTxn(t, txn, true, batch(200, 300)...)
 	sh2 := NewShard(cfg)
-	runShard(t, sh2)
+	stop2 := runShard(t, sh2)
 	checkFor(t, 60*time.Second, func() error { return topicCaughtUp(sh2, orders) })
 	if st := sh2.Status(); st.Records != 300 {
 		t.Fatalf("restarted shard copied %d records, want the 300 new ones", st.Records)
@@ -144,6 +145,34 @@ func TestRealKafka(t *testing.T) {
 			t.Fatalf("large record copied with %d value bytes, want %d", len(r.Value), len(huge.Value))
 		}
 	}
+
+	// A second owner of the same shard fences the running one: Kafka
+	// answers the old producer's next write or commit with a fencing
+	// error, and the new owner carries on without duplicates.
+	sh3 := NewShard(cfg)
+	runShard(t, sh3)
+	checkFor(t, 60*time.Second, func() error {
+		if st := sh3.Status(); st.State != "running" {
+			return fmt.Errorf("new owner is %s", st.State)
+		}
+		return nil
+	})
+	produceTxn(t, txn, true, batch(300, 400)...)
+	checkFor(t, 60*time.Second, func() error {
+		if st := sh2.Status(); st.State != "fenced" {
+			return fmt.Errorf("old owner is %s (%s)", st.State, st.Error)
+		}
+		return nil
+	})
+	if err := stop2(); !errors.Is(err, ErrFenced) {
+		t.Fatalf("old owner's Run returned %v, want ErrFenced", err)
+	}
+	checkFor(t, 60*time.Second, func() error { return topicCaughtUp(sh3, orders) })
+	got = readCommitted(t, dst, orders, 1200, 60*time.Second)
+	if len(got) != 1200 {
+		t.Fatalf("after fencing the target has %d records of %s, want 1200", len(got), orders)
+	}
+	checkCopies(t, got, "us", "eu", orders)
 
 	// Every progress record the shards wrote is committed and readable.
 	adm := kadm.NewClient(client(t, dst))
