@@ -17,8 +17,6 @@ type Partition struct {
 	Partition int32  `json:"partition"`
 }
 
-func (p Partition) String() string { return fmt.Sprintf("%s/%d", p.Topic, p.Partition) }
-
 // ShardFor is the shard that copies a partition when a flow is split into
 // shards: hash(topic, partition) mod shards, as docs/architecture.md
 // describes. Every agent must compute the same answer, so the hash is fixed

@@ -142,7 +142,7 @@ func (s *Shard) Close() {
 // Run copies until ctx ends, Close is called, or the shard is fenced. It
 // returns nil when stopped, an error wrapping ErrFenced when fenced, and a
 // configuration error at once. Every other failure is retried with backoff.
-// Run must not be called twice.
+// Run must not be called twice; after Close it returns nil at once.
 func (s *Shard) Run(ctx context.Context) error {
 	if err := s.cfg.validate(); err != nil {
 		return err
