@@ -43,7 +43,8 @@ type Shard struct {
 	limits topicLimits
 
 	// mu guards everything below. It is never held while calling into
-	// franz-go, and no other lock is taken while it is held.
+	// franz-go. Lock order: mu before limits.mu; session.pmu is never
+	// held together with either.
 	mu       sync.Mutex
 	parts    []Partition
 	gen      uint64 // bumped to end the current session
