@@ -5,46 +5,47 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/agent"
 	"github.com/spf13/cobra"
 )
 
 func upCmd() *cobra.Command {
-	return &cobra.Command{
+	var logs logFlags
+	cmd := &cobra.Command{
 		Use:   "up FILE",
-		Short: "Run every embedded region of a topology file in this process",
+		Short: "Run a whole mesh in this process: embedded clusters and one agent per region",
 		Long: `up starts an in-process Kafka cluster for every region whose kafka
-section says embedded: true, on the addresses the file gives, and keeps them
-running until interrupted (Ctrl-C or SIGTERM).`,
+section says embedded: true, on the addresses the file gives, and the first
+agent of every region on its configured API and gossip addresses. Everything
+runs until interrupted (Ctrl-C or SIGTERM), then stops gracefully.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := loadTopology(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			clusters := broker.EmbeddedFor(m)
-			if len(clusters) == 0 {
-				return fmt.Errorf("%s: no region has an embedded kafka cluster", args[0])
-			}
-			if err := broker.StartAll(ctx, clusters); err != nil {
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
 				return err
 			}
-			defer closeAll(clusters)
-			for _, c := range clusters {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			local, err := agent.StartLocal(ctx, m, agent.LocalOptions{Logger: log})
+			if err != nil {
+				return err
+			}
+			for _, c := range local.Clusters() {
 				fmt.Fprintf(cmd.OutOrStdout(), "region %s: kafka on %v\n", c.Region(), c.Addrs())
+			}
+			for _, a := range local.Agents() {
+				fmt.Fprintf(cmd.OutOrStdout(), "agent %s: http://%s/v1/status\n", a.ID(), a.APIAddr())
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "mesh %s is up; Ctrl-C stops it\n", m.Name)
 			<-ctx.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "stopping")
-			return nil
+			return local.Close()
 		},
 	}
-}
-
-func closeAll(clusters []*broker.Embedded) {
-	for _, c := range clusters {
-		c.Close()
-	}
+	logs.register(cmd)
+	return cmd
 }

@@ -1,0 +1,393 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/failover/membership"
+	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/mirror/heartbeat"
+	"github.com/geomesh/geomesh/topology"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config configures an Agent. Zero values take the defaults named on each
+// field; withDefaults applies all of them in one place.
+type Config struct {
+	// Mesh is the validated topology. Required.
+	Mesh *topology.Mesh
+
+	// Region is the region this agent serves. Required.
+	Region string
+
+	// AgentID picks this agent from the region's agents list. Default: the
+	// first agent listed.
+	AgentID string
+
+	// APIAddr overrides the HTTP listen address of the agent's entry in
+	// the topology (tests use 127.0.0.1:0).
+	APIAddr string
+
+	// GossipAddr overrides the gossip listen address of the agent's entry.
+	GossipAddr string
+
+	// GossipSeeds overrides the addresses the agent joins at start.
+	// Default: the gossip addresses of the region's other agents.
+	GossipSeeds []string
+
+	// Shards is how many copy shards each flow is split into (default 4).
+	// A shard is the unit that moves between the region's agents and the
+	// unit of transactions; it costs one source consumer and one target
+	// producer. More shards spread a flow over more agents and more
+	// parallel transactions; every agent of a region must use the same
+	// number, since it decides which transactional ids exist.
+	Shards int
+
+	// ReconcileInterval is how often each flow re-reads the source's
+	// topics and the region's membership to start, resize or stop shards
+	// (default 1s). Membership changes trigger a pass at once.
+	ReconcileInterval time.Duration
+
+	// CommitInterval is passed to every shard (default: mirror's, 100ms).
+	CommitInterval time.Duration
+
+	// StopTimeout bounds Close (default 8s, inside the 10 s a rolling
+	// restart allows).
+	StopTimeout time.Duration
+
+	// Logger receives the agent's logs. Default: slog.Default().
+	Logger *slog.Logger
+
+	// Registry receives the agent's metrics and serves /metrics.
+	// Default: a new registry per agent, so several agents can live in one
+	// process (geomesh up, tests).
+	Registry *prometheus.Registry
+}
+
+const (
+	defaultShards            = 4
+	defaultReconcileInterval = time.Second
+	defaultStopTimeout       = 8 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.Shards <= 0 {
+		c.Shards = defaultShards
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = defaultReconcileInterval
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = defaultStopTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+	return c
+}
+
+// Agent runs one region's share of the mesh.
+type Agent struct {
+	cfg    Config
+	region *topology.Region
+	self   topology.Agent
+	flows  []topology.Flow
+	log    *slog.Logger
+	met    *metrics
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	api      *httpServer
+	members  *membership.Membership
+	clients  map[string]*kgo.Client
+	runners  []*flowRunner
+	beats    *heartbeat.Writer
+	closeErr error
+}
+
+// New checks the configuration; it does no I/O.
+func New(cfg Config) (*Agent, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Mesh == nil {
+		return nil, errors.New("agent: no topology")
+	}
+	r, ok := cfg.Mesh.Region(cfg.Region)
+	if !ok {
+		return nil, fmt.Errorf("agent: region %q is not in mesh %s (regions: %v)", cfg.Region, cfg.Mesh.Name, regionNames(cfg.Mesh))
+	}
+	self, err := pickAgent(r, cfg.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.APIAddr != "" {
+		self.API = cfg.APIAddr
+	}
+	if cfg.GossipAddr != "" {
+		self.Gossip = cfg.GossipAddr
+	}
+	var flows []topology.Flow
+	for _, f := range topology.Plan(cfg.Mesh) {
+		if f.Target == r.Name {
+			flows = append(flows, f)
+		}
+	}
+	return &Agent{
+		cfg:     cfg,
+		region:  r,
+		self:    self,
+		flows:   flows,
+		log:     cfg.Logger.With("region", r.Name, "agent", self.ID),
+		clients: map[string]*kgo.Client{},
+	}, nil
+}
+
+func regionNames(m *topology.Mesh) []string {
+	var out []string
+	for _, r := range m.Regions {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+func pickAgent(r *topology.Region, id string) (topology.Agent, error) {
+	if id == "" {
+		return r.Agents[0], nil
+	}
+	var ids []string
+	for _, a := range r.Agents {
+		if a.ID == id {
+			return a, nil
+		}
+		ids = append(ids, a.ID)
+	}
+	return topology.Agent{}, fmt.Errorf("agent: region %s has no agent %q (agents: %v)", r.Name, id, ids)
+}
+
+// ID is the agent's id.
+func (a *Agent) ID() string { return a.self.ID }
+
+// APIAddr is the address the HTTP API listens on; empty before Start.
+func (a *Agent) APIAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.api == nil {
+		return ""
+	}
+	return a.api.addr()
+}
+
+// Start serves the API, joins the region's agents and starts the flows.
+// The goroutines it starts run until Close or until ctx ends.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started || a.closed {
+		return errors.New("agent: Start called twice or after Close")
+	}
+	a.started = true
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+
+	met, err := newMetrics(a.cfg.Registry)
+	if err != nil {
+		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+	}
+	a.met = met
+
+	api, err := startHTTP(a.self.API, a.handler(a.cfg.Registry))
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.self.ID, err)
+	}
+	a.api = api
+
+	a.members = membership.New(membership.Config{
+		AgentID:  a.self.ID,
+		Region:   a.region.Name,
+		APIAddr:  api.addr(),
+		BindAddr: a.self.Gossip,
+		Seeds:    a.seeds(),
+		Logger:   a.log,
+	})
+	if err := a.members.Start(ctx); err != nil {
+		return fmt.Errorf("agent %s: gossip: %w", a.self.ID, err)
+	}
+
+	if a.region.Kafka != nil {
+		local, err := a.client(a.region)
+		if err != nil {
+			return err
+		}
+		a.beats = heartbeat.NewWriter(heartbeat.WriterConfig{
+			Client: local, Region: a.region.Name, AgentID: a.self.ID, Logger: a.log,
+		})
+		a.goRun(runCtx, "heartbeat", a.beats.Run)
+	}
+	for _, f := range a.flows {
+		fr, err := a.newFlowRunner(f)
+		if err != nil {
+			return err
+		}
+		a.runners = append(a.runners, fr)
+		a.goRun(runCtx, "flow "+f.Source+"->"+f.Target, fr.run)
+	}
+	a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))
+	// Stop with the caller's context as well as with Close.
+	context.AfterFunc(ctx, func() { a.cancel() })
+	return nil
+}
+
+// seeds are the gossip addresses of the region's other agents.
+func (a *Agent) seeds() []string {
+	if a.cfg.GossipSeeds != nil {
+		return a.cfg.GossipSeeds
+	}
+	var out []string
+	for _, ag := range a.region.Agents {
+		if ag.ID != a.self.ID {
+			out = append(out, ag.Gossip)
+		}
+	}
+	return out
+}
+
+func (a *Agent) goRun(ctx context.Context, what string, fn func(context.Context) error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("stopped with an error", "what", what, "err", err)
+		}
+	}()
+}
+
+// client returns the agent's shared admin/producer client of a region's
+// cluster. Callers hold a.mu.
+func (a *Agent) client(r *topology.Region) (*kgo.Client, error) {
+	if cl, ok := a.clients[r.Name]; ok {
+		return cl, nil
+	}
+	cl, err := broker.NewClient(r.Name, r.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	a.clients[r.Name] = cl
+	return cl, nil
+}
+
+// regionMembers lists the agent ids of this region's live agents.
+func (a *Agent) regionMembers() []string {
+	var ids []string
+	for _, m := range a.members.Members() {
+		if m.Region == a.region.Name {
+			ids = append(ids, m.AgentID)
+		}
+	}
+	if len(ids) == 0 {
+		ids = []string{a.self.ID}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Close stops the flows (each shard finishes or aborts its transaction),
+// leaves the gossip pool so that peers take the shards over at once, and
+// stops the API. It is idempotent; later calls return the first result.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return a.closeErr
+	}
+	a.closed = true
+	a.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+	defer cancel()
+	if a.cancel != nil {
+		a.cancel()
+	}
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	var errs []error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("agent %s: flows did not stop within %s", a.self.ID, a.cfg.StopTimeout))
+	}
+	if a.members != nil {
+		if err := a.members.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.api != nil {
+		if err := a.api.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, cl := range a.clients {
+		cl.Close()
+	}
+	a.mu.Lock()
+	a.closeErr = errors.Join(errs...)
+	a.mu.Unlock()
+	a.log.Info("agent stopped")
+	return a.closeErr
+}
+
+// notReady lists why the agent is not ready yet; empty when it is.
+func (a *Agent) notReady() []string {
+	a.mu.Lock()
+	runners := a.runners
+	started := a.started && !a.closed
+	a.mu.Unlock()
+	if !started {
+		return []string{"agent not running"}
+	}
+	var out []string
+	for _, fr := range runners {
+		if why := fr.notReady(); why != "" {
+			out = append(out, why)
+		}
+	}
+	return out
+}
+
+// Status is the agent's state for /v1/status.
+type Status struct {
+	Mesh    string       `json:"mesh"`
+	Region  string       `json:"region"`
+	Agent   string       `json:"agent"`
+	Members []string     `json:"members"`
+	Flows   []FlowStatus `json:"flows"`
+}
+
+// Status returns a snapshot; safe to call at any time.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	runners := a.runners
+	members := a.members
+	a.mu.Unlock()
+	st := Status{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, Flows: []FlowStatus{}}
+	if members != nil {
+		st.Members = a.regionMembers()
+	}
+	for _, fr := range runners {
+		st.Flows = append(st.Flows, fr.status())
+	}
+	return st
+}
+
+var _ mirror.Metrics = (*flowMetrics)(nil)

@@ -1,0 +1,45 @@
+// Package agent is one region's geomesh process. It wires the pieces that
+// other packages build: the copy shards of every flow whose target is the
+// agent's region (package mirror), the topic and config sync of those
+// flows (mirror/topics), the region's heartbeat writer
+// (mirror/heartbeat), in-region membership that splits the shards between
+// the region's agents (failover/membership, mirror/assign), and the HTTP
+// API.
+//
+// # Lifecycle
+//
+// [New] checks the configuration and does no I/O. [Agent.Start] listens
+// on the API address, joins the region's gossip pool and starts one
+// goroutine per flow and per owned shard, all owned by the agent. [Agent.Close]
+// stops them: every shard finishes or aborts its open transaction, the
+// agent leaves the pool so its shards move at once, and the API stops; it
+// is idempotent and bounded by [Config.StopTimeout].
+//
+// # HTTP API
+//
+//	GET /healthz    the process is alive
+//	GET /readyz     200 once every flow has its shards running, else 503 with reasons
+//	GET /metrics    Prometheus metrics (below)
+//	GET /v1/status  JSON: agent, members, flows, topics, shards, partitions, lag, errors
+//
+// # Metrics
+//
+// Registered on the agent's own registry; labels source and target name
+// regions, topic a source topic. No metric has a partition label.
+//
+//	geomesh_mirror_records_total{source,target}                 copies committed
+//	geomesh_mirror_bytes_total{source,target}                   key+value bytes of those copies
+//	geomesh_mirror_filtered_records_total{source,target}        records the loop rules kept from the target
+//	geomesh_mirror_dead_letter_records_total{source,target}     records written to the dead-letter topic
+//	geomesh_mirror_transactions_total{source,target,outcome}    outcome: committed or aborted
+//	geomesh_mirror_replication_latency_seconds{source,target}   histogram: source append time of the newest copy → target commit
+//	geomesh_mirror_lag_records{source,target}                   source records not yet copied
+//	geomesh_mirror_lag_seconds{source,target}                   age of the oldest record not yet copied
+//	geomesh_mirror_paused_partitions{source,target}             partitions stopped at a record the target refuses
+//	geomesh_mirror_shards_owned{source,target}                  shards this agent runs
+//	geomesh_mirror_shard_errors_total{source,target,class}      class: fenced, session
+//	geomesh_topics_created_total{source,target}                 target topics created by topic sync
+//	geomesh_topics_config_changes_total{source,target}          topic config keys set or removed on the target
+//	geomesh_topics_sync_errors_total{source,target}             topic sync problems
+//	geomesh_membership_members                                  live agents of this region, this one included
+package agent

@@ -1,0 +1,359 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/mirror/assign"
+	"github.com/geomesh/geomesh/mirror/heartbeat"
+	"github.com/geomesh/geomesh/mirror/topics"
+	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// flowRunner runs one flow into the agent's region: the topic syncer and
+// the copy shards this agent owns.
+type flowRunner struct {
+	a      *Agent
+	flow   topology.Flow
+	src    *topology.Region
+	srcAdm *kadm.Client
+	tgtAdm *kadm.Client
+	syncer *topics.Syncer
+	met    *flowMetrics
+
+	mu         sync.Mutex
+	shards     map[int]*shardRun
+	reconciled bool   // a pass has completed since start
+	lastErr    string // of the last pass, empty when it succeeded
+}
+
+// shardRun is a running shard and the goroutine that owns it.
+type shardRun struct {
+	shard *mirror.Shard
+	parts []mirror.Partition
+	done  chan struct{}
+	err   error // set before done closes
+}
+
+// restartBackoff keeps a fenced shard from being restarted at once: the
+// agent that fenced it is probably its rightful owner, and membership will
+// say so within a pass or two.
+const restartBackoff = 2 * time.Second
+
+func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
+	src, _ := a.cfg.Mesh.Region(f.Source)
+	srcCl, err := a.client(src)
+	if err != nil {
+		return nil, err
+	}
+	tgtCl, err := a.client(a.region)
+	if err != nil {
+		return nil, err
+	}
+	fr := &flowRunner{
+		a:      a,
+		flow:   f,
+		src:    src,
+		srcAdm: kadm.NewClient(srcCl),
+		tgtAdm: kadm.NewClient(tgtCl),
+		met:    a.met.flow(f.Source, f.Target),
+		shards: map[int]*shardRun{},
+	}
+	fr.syncer = topics.New(topics.Config{
+		Flow:       f,
+		SourceName: f.Source,
+		TargetName: f.Target,
+		Source:     fr.srcAdm,
+		Target:     fr.tgtAdm,
+		Logger:     a.log.With("flow", f.Source+"->"+f.Target),
+		Observer:   fr.met,
+	})
+	return fr, nil
+}
+
+// run keeps the shards in line with the source's partitions and the
+// region's membership until ctx ends, then stops every shard.
+func (fr *flowRunner) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = fr.syncer.Run(ctx)
+	}()
+	changes, unsubscribe := fr.a.members.Subscribe()
+	defer unsubscribe()
+	tick := time.NewTicker(fr.a.cfg.ReconcileInterval)
+	defer tick.Stop()
+	for {
+		fr.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			fr.stopAll()
+			wg.Wait()
+			return nil
+		case <-tick.C:
+		case <-changes:
+		}
+	}
+}
+
+func (fr *flowRunner) reconcile(ctx context.Context) {
+	want, err := fr.partitions(ctx)
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if err != nil {
+		fr.lastErr = err.Error()
+		fr.a.log.Warn("flow reconcile failed", "flow", fr.flow.Source+"->"+fr.flow.Target, "err", err)
+		return
+	}
+	members := fr.a.regionMembers()
+	owned := 0
+	for i := range fr.a.cfg.Shards {
+		parts := want[i]
+		id := mirror.TransactionalID(fr.a.cfg.Mesh.Name, fr.flow, i)
+		mine := len(parts) > 0 && assign.Owner(id, members) == fr.a.self.ID
+		run := fr.shards[i]
+		if run != nil {
+			select {
+			case <-run.done:
+				// The shard ended by itself (fenced or failed): forget it
+				// and start afresh below once the backoff has passed.
+				delete(fr.shards, i)
+				run = nil
+			default:
+			}
+		}
+		switch {
+		case mine && run == nil:
+			fr.start(ctx, i, parts)
+		case mine && !slices.Equal(run.parts, parts):
+			run.parts = parts
+			run.shard.SetPartitions(parts)
+		case !mine && run != nil:
+			run.shard.Close()
+			<-run.done
+			delete(fr.shards, i)
+		}
+		if fr.shards[i] != nil {
+			owned++
+		}
+	}
+	fr.met.shardsOwned.Set(float64(owned))
+	fr.reconciled = true
+	fr.lastErr = ""
+	fr.observe()
+}
+
+// start runs a shard in a goroutine owned by the flow runner; the caller
+// holds fr.mu.
+func (fr *flowRunner) start(ctx context.Context, i int, parts []mirror.Partition) {
+	m := fr.a.cfg.Mesh
+	s := mirror.NewShard(mirror.ShardConfig{
+		Mesh:            m.Name,
+		Flow:            fr.flow,
+		Shard:           i,
+		Partitions:      parts,
+		Source:          mirror.RegionClients(fr.src.Name, fr.src.Kafka),
+		Target:          mirror.RegionClients(fr.a.region.Name, fr.a.region.Kafka),
+		Mode:            m.Replication.Mode,
+		OnError:         m.Replication.OnError,
+		DeadLetterTopic: m.Replication.DeadLetterTopic,
+		CommitInterval:  fr.a.cfg.CommitInterval,
+		Metrics:         fr.met,
+		Logger:          fr.a.log.With("shard", i, "flow", fr.flow.Source+"->"+fr.flow.Target),
+	})
+	run := &shardRun{shard: s, parts: parts, done: make(chan struct{})}
+	fr.shards[i] = run
+	go func() {
+		err := s.Run(ctx)
+		if err != nil && ctx.Err() == nil {
+			class := "session"
+			if errors.Is(err, mirror.ErrFenced) {
+				class = "fenced"
+			}
+			fr.met.shardErrors.WithLabelValues(class).Inc()
+			fr.a.log.Warn("shard stopped", "shard", i, "err", err)
+			// Hold the slot for a moment so the next pass does not fence
+			// the new owner straight back.
+			select {
+			case <-time.After(restartBackoff):
+			case <-ctx.Done():
+			}
+		}
+		run.err = err
+		close(run.done)
+	}()
+}
+
+func (fr *flowRunner) stopAll() {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	var wg sync.WaitGroup
+	for i, run := range fr.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run.shard.Close()
+			<-run.done
+		}()
+		delete(fr.shards, i)
+	}
+	wg.Wait()
+}
+
+// partitions lists the source partitions the flow copies, grouped by shard:
+// partitions of selected topics (and of the heartbeat topic, which carries
+// end-to-end latency even when no data flows) that the target topic
+// already has. A partition the target lacks waits for topic sync.
+func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partition, error) {
+	src, err := fr.srcAdm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("region %s: list topics: %w", fr.flow.Source, err)
+	}
+	var names []string
+	for _, t := range src.Sorted() {
+		if t.Err == nil && (t.Topic == heartbeat.Topic || fr.flow.Selects(t.Topic)) {
+			names = append(names, t.Topic)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	targetNames := make([]string, len(names))
+	for i, n := range names {
+		targetNames[i] = fr.flow.TargetTopic(n)
+	}
+	tgt, err := fr.tgtAdm.ListTopics(ctx, targetNames...)
+	if err != nil {
+		return nil, fmt.Errorf("region %s: list topics: %w", fr.flow.Target, err)
+	}
+	if err := fr.ensureHeartbeatTopic(ctx, src, tgt); err != nil {
+		return nil, err
+	}
+	out := map[int][]mirror.Partition{}
+	for i, n := range names {
+		td, ok := tgt[targetNames[i]]
+		if !ok || td.Err != nil {
+			continue
+		}
+		for p := range src[n].Partitions {
+			if _, ok := td.Partitions[p]; ok {
+				s := mirror.ShardFor(n, p, fr.a.cfg.Shards)
+				out[s] = append(out[s], mirror.Partition{Topic: n, Partition: p})
+			}
+		}
+	}
+	for _, ps := range out {
+		sort.Slice(ps, func(i, j int) bool {
+			if ps[i].Topic != ps[j].Topic {
+				return ps[i].Topic < ps[j].Topic
+			}
+			return ps[i].Partition < ps[j].Partition
+		})
+	}
+	return out, nil
+}
+
+// ensureHeartbeatTopic creates the copy of the source's heartbeat topic,
+// which topic sync leaves alone because geomesh's own topics are never
+// selected as data.
+func (fr *flowRunner) ensureHeartbeatTopic(ctx context.Context, src, tgt kadm.TopicDetails) error {
+	s, ok := src[heartbeat.Topic]
+	if !ok {
+		return nil
+	}
+	name := fr.flow.TargetTopic(heartbeat.Topic)
+	if t, ok := tgt[name]; ok && t.Err == nil {
+		return nil
+	}
+	resp, err := fr.tgtAdm.CreateTopic(ctx, int32(len(s.Partitions)), -1, map[string]*string{
+		"cleanup.policy": kadm.StringPtr("delete"),
+		"retention.ms":   kadm.StringPtr("3600000"),
+	}, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("region %s: create heartbeat topic %s: %w", fr.flow.Target, name, err)
+	}
+	return nil
+}
+
+func (fr *flowRunner) notReady() string {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	name := "flow " + fr.flow.Source + "->" + fr.flow.Target
+	switch {
+	case fr.lastErr != "":
+		return name + ": " + fr.lastErr
+	case !fr.reconciled:
+		return name + ": starting"
+	}
+	return ""
+}
+
+// FlowStatus is one flow's part of /v1/status.
+type FlowStatus struct {
+	Source string          `json:"source"`
+	Target string          `json:"target"`
+	Kind   string          `json:"kind"`
+	Error  string          `json:"error,omitempty"`
+	Lag    int64           `json:"lag_records"`
+	Paused int             `json:"paused_partitions"`
+	Topics topics.Status   `json:"topics"`
+	Shards []mirror.Status `json:"shards"`
+}
+
+func (fr *flowRunner) status() FlowStatus {
+	fr.mu.Lock()
+	runs := make([]*shardRun, 0, len(fr.shards))
+	for _, r := range fr.shards {
+		runs = append(runs, r)
+	}
+	lastErr := fr.lastErr
+	fr.mu.Unlock()
+	st := FlowStatus{
+		Source: fr.flow.Source, Target: fr.flow.Target, Kind: fr.flow.Kind, Error: lastErr,
+		Topics: fr.syncer.Status(), Shards: []mirror.Status{},
+	}
+	for _, r := range runs {
+		s := r.shard.Status()
+		for _, p := range s.Partitions {
+			st.Lag += p.Lag
+			if p.Paused {
+				st.Paused++
+			}
+		}
+		st.Shards = append(st.Shards, s)
+	}
+	sort.Slice(st.Shards, func(i, j int) bool { return st.Shards[i].Shard < st.Shards[j].Shard })
+	return st
+}
+
+// observe refreshes the flow's gauges from the shards; the caller holds
+// fr.mu.
+func (fr *flowRunner) observe() {
+	var lag int64
+	var lagSeconds float64
+	paused := 0
+	for _, r := range fr.shards {
+		for _, p := range r.shard.Status().Partitions {
+			lag += p.Lag
+			lagSeconds = max(lagSeconds, p.LagSeconds)
+			if p.Paused {
+				paused++
+			}
+		}
+	}
+	fr.met.lagRecords.Set(float64(lag))
+	fr.met.lagSeconds.Set(lagSeconds)
+	fr.met.paused.Set(float64(paused))
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"os/signal"
+	"syscall"
+
+	"github.com/geomesh/geomesh/agent"
+	"github.com/spf13/cobra"
+)
+
+func agentCmd() *cobra.Command {
+	var (
+		file, region, id string
+		logs             logFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "agent --topology FILE --region REGION [--id AGENT]",
+		Short: "Run one region's agent: replicate the flows that target the region",
+		Long: `agent runs the flows of the topology whose target is REGION: it consumes
+the remote source clusters and produces into the region's own cluster, and
+serves /healthz, /readyz, /metrics and /v1/status on the agent's API address.
+SIGTERM or Ctrl-C stops it gracefully: open transactions are finished or
+aborted and its shards released within 10 s.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := loadTopology(cmd, file)
+			if err != nil {
+				return err
+			}
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(agent.Config{Mesh: m, Region: region, AgentID: id, Logger: log})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := a.Start(ctx); err != nil {
+				a.Close()
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "agent %s of region %s serving on http://%s\n", a.ID(), region, a.APIAddr())
+			<-ctx.Done()
+			return a.Close()
+		},
+	}
+	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
+	cmd.Flags().StringVar(&region, "region", "", "region this agent serves (required)")
+	cmd.Flags().StringVar(&id, "id", "", "agent id from the region's agents list (default: the first)")
+	_ = cmd.MarkFlagRequired("topology")
+	_ = cmd.MarkFlagRequired("region")
+	logs.register(cmd)
+	return cmd
+}

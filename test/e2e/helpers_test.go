@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/topology"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func client(t testing.TB, c *kafkatest.Cluster, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append(c.ClientOptions(), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func createTopic(t testing.TB, c *kafkatest.Cluster, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	resp, err := kadm.NewClient(client(t, c)).CreateTopic(t.Context(), partitions, -1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+}
+
+// produce writes n plain records with keys spreading them over partitions;
+// the value names the region, topic and sequence number.
+func produce(t testing.TB, c *kafkatest.Cluster, region, topic string, from, n int) {
+	t.Helper()
+	cl := client(t, c, kgo.DefaultProduceTopic(topic))
+	var rs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		rs = append(rs, record(region, topic, i))
+	}
+	if err := cl.ProduceSync(t.Context(), rs...).FirstErr(); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+func record(region, topic string, i int) *kgo.Record {
+	r := &kgo.Record{
+		Key:   []byte("k" + strconv.Itoa(i%7)),
+		Value: []byte(fmt.Sprintf("%s/%s/%d", region, topic, i)),
+	}
+	if i%3 == 0 {
+		r.Headers = []kgo.RecordHeader{{Key: "app-trace", Value: []byte("t" + strconv.Itoa(i))}}
+	}
+	return r
+}
+
+// produceTxn writes n records in one transaction and commits or aborts it.
+func produceTxn(t testing.TB, c *kafkatest.Cluster, region, topic string, from, n int, commit bool) {
+	t.Helper()
+	cl := client(t, c, kgo.DefaultProduceTopic(topic), kgo.TransactionalID(fmt.Sprintf("e2e-%s-%d", topic, from)))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := from; i < from+n; i++ {
+		if err := cl.ProduceSync(t.Context(), record(region, topic, i)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.EndTransaction(t.Context(), kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTopic reads a topic with read_committed until at least want records
+// have arrived, then one more second so that duplicates show.
+func readTopic(t testing.TB, c *kafkatest.Cluster, topic string, want int, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	cl := client(t, c, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
+	var out []*kgo.Record
+	deadline := time.Now().Add(timeout)
+	var settle time.Time
+	for {
+		now := time.Now()
+		if len(out) >= want && settle.IsZero() {
+			settle = now.Add(time.Second)
+		}
+		if (!settle.IsZero() && now.After(settle)) || now.After(deadline) {
+			return out
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 250*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+}
+
+func header(r *kgo.Record, key string) (string, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// checkCopies compares the committed records of a source topic with their
+// copies in a target topic: every source record exactly once, in the same
+// partition and order, with key, value, timestamp, headers and provenance.
+// Target records of other origins are ignored.
+func checkCopies(t testing.TB, origin string, src []*kgo.Record, tgt []*kgo.Record, visited string) {
+	t.Helper()
+	type pos struct {
+		partition int32
+		offset    int64
+	}
+	bySource := map[pos]*kgo.Record{}
+	for _, r := range src {
+		bySource[pos{r.Partition, r.Offset}] = r
+	}
+	seen := map[pos]int{}
+	last := map[int32]int64{}
+	for _, r := range tgt {
+		o, ok := header(r, mirror.HeaderOriginRegion)
+		if !ok || o != origin {
+			continue
+		}
+		offStr, _ := header(r, mirror.HeaderOriginOffset)
+		partStr, _ := header(r, mirror.HeaderOriginPartition)
+		off, err1 := strconv.ParseInt(offStr, 10, 64)
+		part, err2 := strconv.ParseInt(partStr, 10, 32)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("copy at %s/%d@%d has bad provenance %q/%q", r.Topic, r.Partition, r.Offset, partStr, offStr)
+		}
+		p := pos{int32(part), off}
+		s, ok := bySource[p]
+		if !ok {
+			t.Fatalf("copy at %s/%d@%d names source %d@%d, which is not a committed source record", r.Topic, r.Partition, r.Offset, part, off)
+		}
+		seen[p]++
+		if r.Partition != s.Partition {
+			t.Errorf("source %d@%d copied to partition %d", s.Partition, s.Offset, r.Partition)
+		}
+		if prev, ok := last[r.Partition]; ok && off <= prev {
+			t.Errorf("partition %d: copy of offset %d after copy of offset %d", r.Partition, off, prev)
+		}
+		last[r.Partition] = off
+		if string(r.Key) != string(s.Key) || string(r.Value) != string(s.Value) || !r.Timestamp.Equal(s.Timestamp) {
+			t.Errorf("copy of %d@%d differs: %q=%q vs %q=%q", s.Partition, s.Offset, r.Key, r.Value, s.Key, s.Value)
+		}
+		for _, h := range s.Headers {
+			if v, ok := header(r, h.Key); !ok || v != string(h.Value) {
+				t.Errorf("copy of %d@%d lost header %s", s.Partition, s.Offset, h.Key)
+			}
+		}
+		if v, _ := header(r, mirror.HeaderOriginTopic); v != s.Topic {
+			t.Errorf("copy of %d@%d: origin topic %q, want %q", s.Partition, s.Offset, v, s.Topic)
+		}
+		if visited != "" {
+			if v, _ := header(r, mirror.HeaderVisited); v != visited {
+				t.Errorf("copy of %d@%d: visited %q, want %q", s.Partition, s.Offset, v, visited)
+			}
+		}
+	}
+	missing, dup := 0, 0
+	for p := range bySource {
+		switch n := seen[p]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dup += n - 1
+		}
+	}
+	if missing > 0 || dup > 0 {
+		t.Fatalf("%d source records from %s: %d missing, %d duplicated on the target", len(src), origin, missing, dup)
+	}
+}
+
+// startAgents runs the first agent of each named region in this process.
+func startAgents(t testing.TB, path string, regions ...string) []*agent.Agent {
+	t.Helper()
+	m, err := topology.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var out []*agent.Agent
+	for _, r := range regions {
+		a, err := agent.New(agent.Config{Mesh: m, Region: r, Logger: log.With("test", t.Name())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := a.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		out = append(out, a)
+	}
+	return out
+}
