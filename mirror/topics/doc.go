@@ -18,9 +18,24 @@
 //     copy keeps partition numbers and the extra ones simply stay empty);
 //  4. copies the source's explicitly set configs (DescribeConfigs source
 //     DYNAMIC_TOPIC_CONFIG) onto the target with IncrementalAlterConfigs,
-//     setting changed keys and deleting keys no longer set at the source;
+//     setting changed keys and deleting the keys it copied that the source
+//     no longer sets;
 //  5. optionally deletes target topics whose source is gone (see
 //     [DeletePolicy]).
+//
+// # Keys the target's operator sets
+//
+// A key set on a target topic that the source does not set is the target
+// operator's, and the Syncer leaves it alone: raising max.message.bytes on
+// the target, so that a record the target refused gets through, must not
+// be undone a second later. The Syncer deletes only keys it has copied
+// itself (remembered in memory: a key the source drops while no agent
+// runs stays on the target).
+//
+// max.message.bytes is copied with 1 KiB on top, because every copy
+// carries provenance headers and a record that just fits the source would
+// otherwise not fit the target; and a larger value on the target is never
+// lowered.
 //
 // # Configs that are not copied
 //

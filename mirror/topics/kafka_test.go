@@ -63,7 +63,7 @@ func TestRealKafkaSync(t *testing.T) {
 		"retention.ms":        "3600000",
 		"cleanup.policy":      "compact,delete",
 		"segment.bytes":       "2097152",
-		"max.message.bytes":   "2000000",
+		"max.message.bytes":   "2001024", // the source's plus room for provenance headers
 		"min.insync.replicas": "1",
 	}
 	took := waitShape(t, tgtAdm, "us-east.orders", 3, want)

@@ -39,15 +39,50 @@ func (ex exclusions) excluded(key string) bool {
 	return false
 }
 
-// filter returns the copyable subset of explicitly set source configs.
+// filter returns the copyable subset of explicitly set source configs,
+// with the values the target gets (see targetValue).
 func (ex exclusions) filter(cfg map[string]string) map[string]string {
 	out := make(map[string]string, len(cfg))
 	for k, v := range cfg {
 		if !ex.excluded(k) {
-			out[k] = v
+			out[k] = targetValue(k, v)
 		}
 	}
 	return out
+}
+
+// maxMessageBytesKey is the one limit a copy must respect with room to
+// spare: see targetValue.
+const maxMessageBytesKey = "max.message.bytes"
+
+// provenanceHeadroom is what the target's max.message.bytes gets on top of
+// the source's: a copy carries five provenance headers (about 150 bytes
+// for usual region and topic names), so a record that just fits the source
+// would otherwise be refused by the target.
+const provenanceHeadroom = 1024
+
+// targetValue is the value a copied config key gets on the target.
+func targetValue(key, v string) string {
+	if key != maxMessageBytesKey {
+		return v
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		return v
+	}
+	return strconv.FormatInt(min(n+provenanceHeadroom, 1<<31-1), 10)
+}
+
+// keepTarget reports whether the target's own explicit value of a copied
+// key wins over the source's: a max.message.bytes an operator raised on the
+// target (to let a refused record through) is never lowered again.
+func keepTarget(key, tgt, want string) bool {
+	if key != maxMessageBytesKey {
+		return false
+	}
+	t, err1 := strconv.ParseInt(tgt, 10, 64)
+	w, err2 := strconv.ParseInt(want, 10, 64)
+	return err1 == nil && err2 == nil && t > w
 }
 
 // targetMinISR is the min.insync.replicas a target topic with rf replicas
@@ -78,13 +113,15 @@ type ConfigChange struct {
 // equal the source's copyable ones, plus min.insync.replicas. src and tgt
 // hold explicitly set (dynamic topic) configs; tgtMinISR is the target's
 // effective value, wantMinISR the value targetMinISR chose ("" to leave
-// it). Excluded keys on the target are left alone: they are the target
-// operator's. The result is sorted by key.
-func diffConfigs(topic string, src, tgt map[string]string, tgtMinISR, wantMinISR string, ex exclusions) []ConfigChange {
+// it). copied holds the keys this Syncer has copied onto the topic before:
+// only those are deleted when the source drops them. A key set only on the
+// target, and excluded keys, are the target operator's and left alone. The
+// result is sorted by key.
+func diffConfigs(topic string, src, tgt map[string]string, copied map[string]bool, tgtMinISR, wantMinISR string, ex exclusions) []ConfigChange {
 	var out []ConfigChange
 	for k, v := range ex.filter(src) {
 		old, ok := tgt[k]
-		if ok && old == v {
+		if ok && (old == v || keepTarget(k, old, v)) {
 			continue
 		}
 		c := ConfigChange{Topic: topic, Key: k, New: ptr(v)}
@@ -94,7 +131,7 @@ func diffConfigs(topic string, src, tgt map[string]string, tgtMinISR, wantMinISR
 		out = append(out, c)
 	}
 	for k, v := range tgt {
-		if ex.excluded(k) {
+		if ex.excluded(k) || !copied[k] {
 			continue
 		}
 		if _, ok := src[k]; !ok {

@@ -88,6 +88,7 @@ func TestDiffConfigs(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		src, tgt        map[string]string
+		copied          map[string]bool
 		tgtISR, wantISR string
 		want            []ConfigChange
 	}{
@@ -101,6 +102,7 @@ func TestDiffConfigs(t *testing.T) {
 			name:   "set, change, delete",
 			src:    map[string]string{"retention.ms": "2000", "cleanup.policy": "compact"},
 			tgt:    map[string]string{"retention.ms": "1000", "segment.ms": "5"},
+			copied: map[string]bool{"segment.ms": true},
 			tgtISR: "1", wantISR: "1",
 			want: []ConfigChange{
 				{Topic: "t", Key: "cleanup.policy", New: p("compact")},
@@ -122,12 +124,32 @@ func TestDiffConfigs(t *testing.T) {
 			want: []ConfigChange{{Topic: "t", Key: "min.insync.replicas", Old: p("2"), New: p("1")}},
 		},
 		{
+			name:   "a key set only on the target is the operator's",
+			src:    map[string]string{},
+			tgt:    map[string]string{"retention.ms": "5", "max.message.bytes": "2000000"},
+			tgtISR: "1", wantISR: "1",
+		},
+		{
+			name:   "max.message.bytes gets headroom for provenance headers",
+			src:    map[string]string{"max.message.bytes": "100000"},
+			tgt:    map[string]string{},
+			tgtISR: "1", wantISR: "1",
+			want:   []ConfigChange{{Topic: "t", Key: "max.message.bytes", New: p("101024")}},
+		},
+		{
+			name:   "a raised target max.message.bytes is not lowered",
+			src:    map[string]string{"max.message.bytes": "100000"},
+			tgt:    map[string]string{"max.message.bytes": "5000000"},
+			copied: map[string]bool{"max.message.bytes": true},
+			tgtISR: "1", wantISR: "1",
+		},
+		{
 			name:   "unknown source min isr leaves target",
 			tgtISR: "2", wantISR: "",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := diffConfigs("t", tc.src, tc.tgt, tc.tgtISR, tc.wantISR, ex)
+			got := diffConfigs("t", tc.src, tc.tgt, tc.copied, tc.tgtISR, tc.wantISR, ex)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %s, want %s", fmtChanges(got), fmtChanges(tc.want))
 			}

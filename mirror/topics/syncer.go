@@ -30,6 +30,9 @@ type Syncer struct {
 	// owned holds target topics this Syncer created (package doc:
 	// Deletion).
 	owned map[string]bool
+	// copied maps a target topic to the config keys this Syncer has
+	// copied onto it, the only keys it may delete there.
+	copied map[string]map[string]bool
 	// missing counts consecutive passes whose source listing lacked the
 	// target topic's source.
 	missing map[string]int
@@ -47,6 +50,7 @@ func New(cfg Config) *Syncer {
 		ex:      newExclusions(cfg.ExcludeConfigs),
 		known:   make(map[string]string),
 		owned:   make(map[string]bool),
+		copied:  make(map[string]map[string]bool),
 		missing: make(map[string]int),
 		topics:  make(map[string]TopicStatus),
 		status:  Status{Source: cfg.SourceName, Target: cfg.TargetName},
@@ -281,6 +285,7 @@ func (s *Syncer) create(ctx context.Context, r *Report, st *topicState, brokers 
 	rf := replicationFactor(s.cfg.ReplicationFactor, st.srcRF, brokers)
 	minISR, _ := targetMinISR(st.srcMinISR, int(rf))
 	cfgs := createConfigs(st.srcCfg, minISR, s.ex)
+	s.copiedKeys(st.target, st.srcCfg)
 	resp, err := s.cfg.Target.CreateTopic(ctx, int32(st.srcParts), rf, cfgs, st.target)
 	if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.PolicyViolation) {
 		// One config the target rejects must not keep the topic from
@@ -347,7 +352,7 @@ func (s *Syncer) grow(ctx context.Context, r *Report, st *topicState) {
 
 func (s *Syncer) alterConfigs(ctx context.Context, r *Report, st *topicState) {
 	wantMinISR, _ := targetMinISR(st.srcMinISR, st.tgtRF)
-	changes := diffConfigs(st.target, st.srcCfg, st.tgtCfg, st.tgtMinISR, wantMinISR, s.ex)
+	changes := diffConfigs(st.target, st.srcCfg, st.tgtCfg, s.copiedKeys(st.target, st.srcCfg), st.tgtMinISR, wantMinISR, s.ex)
 	if len(changes) == 0 {
 		return
 	}
@@ -372,6 +377,22 @@ func (s *Syncer) alterConfigs(ctx context.Context, r *Report, st *topicState) {
 		r.Configs = append(r.Configs, c)
 		s.logChanges([]ConfigChange{c})
 	}
+}
+
+// copiedKeys records the copyable keys the source sets now as copied to
+// target and returns every key copied so far.
+func (s *Syncer) copiedKeys(target string, src map[string]string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := s.copied[target]
+	if keys == nil {
+		keys = make(map[string]bool)
+		s.copied[target] = keys
+	}
+	for k := range s.ex.filter(src) {
+		keys[k] = true
+	}
+	return keys
 }
 
 func (s *Syncer) alter(ctx context.Context, topic string, changes []ConfigChange) error {
