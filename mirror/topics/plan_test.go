@@ -134,7 +134,7 @@ func TestDiffConfigs(t *testing.T) {
 			src:    map[string]string{"max.message.bytes": "100000"},
 			tgt:    map[string]string{},
 			tgtISR: "1", wantISR: "1",
-			want:   []ConfigChange{{Topic: "t", Key: "max.message.bytes", New: p("101024")}},
+			want: []ConfigChange{{Topic: "t", Key: "max.message.bytes", New: p("101024")}},
 		},
 		{
 			name:   "a raised target max.message.bytes is not lowered",

@@ -11,8 +11,8 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/mirror"
-	"github.com/geomesh/geomesh/topology"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
