@@ -15,7 +15,6 @@ import (
 	"github.com/geomesh/geomesh/mirror/topics"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // flowRunner runs one flow into the agent's region: the topic syncer and
@@ -274,15 +273,8 @@ func (fr *flowRunner) ensureHeartbeatTopic(ctx context.Context, src, tgt kadm.To
 	if t, ok := tgt[name]; ok && t.Err == nil {
 		return nil
 	}
-	resp, err := fr.tgtAdm.CreateTopic(ctx, int32(len(s.Partitions)), -1, map[string]*string{
-		"cleanup.policy": kadm.StringPtr("delete"),
-		"retention.ms":   kadm.StringPtr("3600000"),
-	}, name)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("region %s: create heartbeat topic %s: %w", fr.flow.Target, name, err)
+	if err := heartbeat.CreateTopic(ctx, fr.tgtAdm, name, int32(len(s.Partitions))); err != nil {
+		return fmt.Errorf("region %s: %w", fr.flow.Target, err)
 	}
 	return nil
 }

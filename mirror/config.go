@@ -79,7 +79,7 @@ type ShardConfig struct {
 
 	// Shard is this shard's index within the flow. Together with Mesh
 	// and the flow's regions it makes the transactional id
-	// geomesh-<mesh>-<source>-<target>-<shard>: two processes running the
+	// geomesh.<mesh>.<source>.<target>.<shard>: two processes running the
 	// same index fence each other, so only one ever commits.
 	Shard int
 
@@ -195,9 +195,11 @@ func (c ShardConfig) validate() error {
 	return nil
 }
 
-// TransactionalID is the transactional id of a shard of a flow.
+// TransactionalID is the transactional id of a shard of a flow. The parts
+// are joined with '.', which mesh and region names cannot contain, so two
+// flows never share an id (with '-', us-east→eu and us→east-eu would).
 func TransactionalID(mesh string, f topology.Flow, shard int) string {
-	return fmt.Sprintf("geomesh-%s-%s-%s-%d", mesh, f.Source, f.Target, shard)
+	return fmt.Sprintf("geomesh.%s.%s.%s.%d", mesh, f.Source, f.Target, shard)
 }
 
 func (c ShardConfig) name() string { return TransactionalID(c.Mesh, c.Flow, c.Shard) }

@@ -8,7 +8,7 @@
 // copies a partition. A Shard owns one read_committed consumer on the
 // source, with partitions assigned directly (no consumer group), and one
 // producer on the target. In exactly-once mode the producer is
-// transactional with the id geomesh-<mesh>-<source>-<target>-<shard>
+// transactional with the id geomesh.<mesh>.<source>.<target>.<shard>
 // (TransactionalID): whoever starts a shard fences its previous owner,
 // whose Run then returns an error wrapping ErrFenced.
 //

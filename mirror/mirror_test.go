@@ -215,7 +215,7 @@ func TestExactlyOnceCopy(t *testing.T) {
 		}
 	}
 	st := sh.Status()
-	if st.Records != parts*per || st.Filtered != 1 || st.Committed == 0 || st.TransactionalID != "geomesh-m-us-eu-0" {
+	if st.Records != parts*per || st.Filtered != 1 || st.Committed == 0 || st.TransactionalID != "geomesh.m.us.eu.0" {
 		t.Fatalf("status %+v", st)
 	}
 	if batches.Load() == 0 {

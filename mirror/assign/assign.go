@@ -1,9 +1,7 @@
 package assign
 
 import (
-	"encoding/binary"
 	"slices"
-	"strconv"
 )
 
 // FNV-1a 64-bit parameters (see hash/fnv). Written out rather than using
@@ -101,31 +99,4 @@ func Assign(shards []string, members []string) map[string][]string {
 		slices.Sort(list)
 	}
 	return out
-}
-
-// ShardOf returns the shard, in [0, shards), that a source partition
-// belongs to. shards < 1 is treated as 1. The mapping is fixed for a given
-// shard count; changing the count of a flow moves partitions between shards
-// and therefore between transactional ids, which the copy core must handle
-// as a re-plan, not as a rebalance.
-func ShardOf(topic string, partition int32, shards int) int {
-	if shards <= 1 {
-		return 0
-	}
-	var p [4]byte
-	binary.BigEndian.PutUint32(p[:], uint32(partition))
-	h := fnvString(fnvOffset64, topic)
-	h = fnvBytes(h, []byte{0})
-	h = fnvBytes(h, p[:])
-	return int(mix64(h) % uint64(shards))
-}
-
-// ShardID names shard number shard of the flow source→target of mesh, for
-// use as the key given to [Owner] and [Assign]. The parts are joined with
-// "/", which region and mesh names cannot contain, so distinct flows never
-// share a name. It is deliberately not the shard's Kafka transactional id:
-// that name belongs to the copy core and joins parts with "-", which region
-// names do contain.
-func ShardID(mesh, source, target string, shard int) string {
-	return mesh + "/" + source + "/" + target + "/" + strconv.Itoa(shard)
 }

@@ -11,7 +11,7 @@ import (
 func shardIDs(n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = ShardID("m", "us-east", "eu-west", i)
+		out[i] = fmt.Sprintf("m/us-east/eu-west/%d", i)
 	}
 	return out
 }
@@ -38,24 +38,6 @@ func TestOwnerPinned(t *testing.T) {
 	}
 	if got, want := weight("a", "b"), uint64(12355895974393876011); got != want {
 		t.Errorf("weight(a, b) = %d, want %d", got, want)
-	}
-	pins := []struct {
-		topic  string
-		part   int32
-		shards int
-		want   int
-	}{
-		{"orders", 0, 16, 2},
-		{"orders", 1, 16, 0},
-		{"payments", 7, 16, 6},
-		{"orders", 5, 1, 0},
-		{"orders", 5, 0, 0},
-		{"orders", 5, -3, 0},
-	}
-	for _, p := range pins {
-		if got := ShardOf(p.topic, p.part, p.shards); got != p.want {
-			t.Errorf("ShardOf(%q, %d, %d) = %d, want %d", p.topic, p.part, p.shards, got, p.want)
-		}
 	}
 }
 
@@ -240,30 +222,6 @@ func TestBalance64Over3(t *testing.T) {
 		if len(list) < 10 || len(list) > 33 {
 			t.Errorf("%q owns %d of 64 shards, want 10..33", m, len(list))
 		}
-	}
-}
-
-func TestShardOfSpread(t *testing.T) {
-	const shards = 8
-	counts := make([]int, shards)
-	for p := range int32(800) {
-		s := ShardOf("orders", p, shards)
-		if s < 0 || s >= shards {
-			t.Fatalf("ShardOf(orders, %d, %d) = %d, out of range", p, shards, s)
-		}
-		counts[s]++
-	}
-	for s, c := range counts {
-		// Binomial(800, 1/8): mean 100, deviation 9.4.
-		if c < 70 || c > 130 {
-			t.Errorf("shard %d got %d of 800 partitions, want 70..130", s, c)
-		}
-	}
-}
-
-func TestShardID(t *testing.T) {
-	if got, want := ShardID("prod", "us-east", "eu-west", 7), "prod/us-east/eu-west/7"; got != want {
-		t.Errorf("ShardID = %q, want %q", got, want)
 	}
 }
 

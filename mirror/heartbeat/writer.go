@@ -183,18 +183,27 @@ func (w *Writer) fail(err error) {
 	w.mu.Unlock()
 }
 
-// ensureTopic creates the heartbeat topic unless it exists: one partition
-// so one region's beats stay ordered, deleted after an hour.
+// ensureTopic creates the heartbeat topic unless it exists.
 func (w *Writer) ensureTopic(ctx context.Context) error {
-	adm := kadm.NewClient(w.cfg.Client)
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.CreateTimeout)
 	defer cancel()
-	_, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{
+	return CreateTopic(ctx, kadm.NewClient(w.cfg.Client), w.cfg.Topic, 1)
+}
+
+// CreateTopic creates a heartbeat topic (a region's own, or the copy of
+// another region's) unless it exists: deleted after an hour, since only
+// the latest beats matter. The writer uses one partition so that one
+// region's beats stay ordered; a copy keeps its source's count.
+func CreateTopic(ctx context.Context, adm *kadm.Client, name string, partitions int32) error {
+	resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{
 		"cleanup.policy": kadm.StringPtr("delete"),
 		"retention.ms":   kadm.StringPtr(strconv.FormatInt(time.Hour.Milliseconds(), 10)),
-	}, w.cfg.Topic)
-	if errors.Is(err, kerr.TopicAlreadyExists) {
+	}, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 		return nil
 	}
-	return err
+	return fmt.Errorf("create heartbeat topic %s: %w", name, err)
 }

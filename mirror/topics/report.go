@@ -98,29 +98,31 @@ func (e *ClusterError) Unwrap() error { return e.Err }
 
 // Status is a snapshot of a Syncer, for the status API.
 type Status struct {
-	Source, Target string
+	Source string `json:"source"`
+	Target string `json:"target"`
 	// LastSync is when the last pass finished, successful or not; zero
 	// before the first.
-	LastSync time.Time
+	LastSync time.Time `json:"last_sync"`
 	// LastPassError is the last pass's first error text, "" if it was clean.
-	LastPassError string
-	Passes        uint64
+	LastPassError string `json:"last_pass_error,omitempty"`
+	Passes        uint64 `json:"passes"`
 	// ErrorsTotal counts errors over all passes.
-	ErrorsTotal uint64
+	ErrorsTotal uint64 `json:"errors_total"`
 	// Topics is keyed by target topic name.
-	Topics map[string]TopicStatus
+	Topics map[string]TopicStatus `json:"topics"`
 }
 
 // TopicStatus is the state of one mirrored topic.
 type TopicStatus struct {
-	Source, Target string
-	Partitions     int
+	Source     string `json:"source"`
+	Target     string `json:"target"`
+	Partitions int    `json:"partitions"`
 	// Owned reports whether this Syncer created the target topic.
-	Owned bool
+	Owned bool `json:"created_by_geomesh"`
 	// LastSync is the end of the last pass that brought the topic in
 	// line with its source without error.
-	LastSync time.Time
+	LastSync time.Time `json:"last_sync"`
 	// LastError is the text of the latest error for this topic, cleared
 	// by a clean pass.
-	LastError string
+	LastError string `json:"last_error,omitempty"`
 }
