@@ -279,7 +279,9 @@ func (a *Agent) client(r *topology.Region) (*kgo.Client, error) {
 	if cl, ok := a.clients[r.Name]; ok {
 		return cl, nil
 	}
-	cl, err := broker.NewClient(r.Name, r.Kafka)
+	// Flows list topics every ReconcileInterval; kgo would otherwise answer
+	// from metadata up to 5 s old and see new topics and partitions late.
+	cl, err := broker.NewClient(r.Name, r.Kafka, kgo.MetadataMinAge(min(a.cfg.ReconcileInterval, time.Second)))
 	if err != nil {
 		return nil, err
 	}

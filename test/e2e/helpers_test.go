@@ -19,6 +19,8 @@ import (
 
 func client(t testing.TB, c *kafkatest.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
+	// Tests poll for topics that agents create: answer from fresh metadata.
+	opts = append([]kgo.Opt{kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)
 	cl, err := kgo.NewClient(append(c.ClientOptions(), opts...)...)
 	if err != nil {
 		t.Fatal(err)
