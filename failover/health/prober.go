@@ -8,7 +8,7 @@ import (
 
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
-		"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
