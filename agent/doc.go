@@ -37,7 +37,7 @@
 //	geomesh_mirror_lag_seconds{source,target}                   age of the oldest record not yet copied
 //	geomesh_mirror_paused_partitions{source,target}             partitions stopped at a record the target refuses
 //	geomesh_mirror_shards_owned{source,target}                  shards this agent runs
-//	geomesh_mirror_shard_errors_total{source,target,class}      class: fenced, session
+//	geomesh_mirror_shard_errors_total{source,target,class}      failed copy sessions; class: fenced, authorization, unreachable, record-too-large, other
 //	geomesh_topics_created_total{source,target}                 target topics created by topic sync
 //	geomesh_topics_config_changes_total{source,target}          topic config keys set or removed on the target
 //	geomesh_topics_sync_errors_total{source,target}             topic sync problems

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -174,11 +173,6 @@ func (fr *flowRunner) start(ctx context.Context, i int, parts []mirror.Partition
 	go func() {
 		err := s.Run(ctx)
 		if err != nil && ctx.Err() == nil {
-			class := "session"
-			if errors.Is(err, mirror.ErrFenced) {
-				class = "fenced"
-			}
-			fr.met.shardErrors.WithLabelValues(class).Inc()
 			fr.a.log.Warn("shard stopped", "shard", i, "err", err)
 			// Hold the slot for a moment so the next pass does not fence
 			// the new owner straight back.

@@ -62,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "geomesh_mirror_shards_owned", Help: "Copy shards this agent runs.",
 		}, flowLabels),
 		shardErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_mirror_shard_errors_total", Help: "Shards that stopped, by class (fenced, session).",
+			Name: "geomesh_mirror_shard_errors_total", Help: "Failed copy sessions by class (fenced, authorization, unreachable, record-too-large, other).",
 		}, append(flowLabels, "class")),
 		topicsMade: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "geomesh_topics_created_total", Help: "Target topics created by topic sync.",
@@ -133,6 +133,11 @@ func (f *flowMetrics) Batch(b mirror.BatchStats) {
 	if b.Records > 0 {
 		f.latency.Observe(b.Lag.Seconds())
 	}
+}
+
+// SessionFailed implements mirror.Metrics.
+func (f *flowMetrics) SessionFailed(class string) {
+	f.shardErrors.WithLabelValues(class).Inc()
 }
 
 // ObservePass implements topics.Observer.

@@ -48,6 +48,9 @@ func RegionClients(region string, k *topology.Kafka) ClientFactory {
 // waits for it. A nil Metrics is allowed.
 type Metrics interface {
 	Batch(BatchStats)
+	// SessionFailed is called when a session of the shard ends in an
+	// error, with the error's class (ErrorClass).
+	SessionFailed(class string)
 }
 
 // BatchStats describes one ended transaction of a shard.

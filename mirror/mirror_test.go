@@ -234,6 +234,8 @@ type metricsFunc func(BatchStats)
 
 func (f metricsFunc) Batch(b BatchStats) { f(b) }
 
+func (metricsFunc) SessionFailed(string) {}
+
 func TestResumeFromProgress(t *testing.T) {
 	src, dst := fakeCluster(t), fakeCluster(t)
 	const topic, parts = "events", 2

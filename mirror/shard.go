@@ -45,20 +45,21 @@ type Shard struct {
 	// mu guards everything below. It is never held while calling into
 	// franz-go. Lock order: mu before limits.mu; session.pmu is never
 	// held together with either.
-	mu       sync.Mutex
-	parts    []Partition
-	gen      uint64 // bumped to end the current session
-	paused   map[Partition]*pauseState
-	poisoned map[Partition]int64 // offset the target refused when sent alone
-	probe    map[Partition]int64 // copy one record per transaction up to this offset
-	prog     map[Partition]*partStatus
-	stats    Status // counters only
-	state    string
-	lastErr  string
-	wake     context.CancelFunc // cancels the poll in progress
-	stop     context.CancelFunc // cancels Run
-	running  chan struct{}      // closed when Run returns
-	closed   bool
+	mu        sync.Mutex
+	parts     []Partition
+	gen       uint64 // bumped to end the current session
+	paused    map[Partition]*pauseState
+	poisoned  map[Partition]int64 // offset the target refused when sent alone
+	probe     map[Partition]int64 // copy one record per transaction up to this offset
+	prog      map[Partition]*partStatus
+	stats     Status // counters only
+	state     string
+	lastErr   string
+	lastClass string
+	wake      context.CancelFunc // cancels the poll in progress
+	stop      context.CancelFunc // cancels Run
+	running   chan struct{}      // closed when Run returns
+	closed    bool
 }
 
 // NewShard returns a shard; it does no I/O. Configuration errors surface
@@ -168,6 +169,9 @@ func (s *Shard) Run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, ErrFenced):
 			s.setState("fenced", err)
+			if s.cfg.Metrics != nil {
+				s.cfg.Metrics.SessionFailed(ClassFenced)
+			}
 			s.cfg.Logger.Error("mirror shard fenced", "shard", s.txnID, "err", err)
 			return err
 		case errors.Is(err, errRestart):
@@ -177,8 +181,12 @@ func (s *Shard) Run(ctx context.Context) error {
 		if committed {
 			backoff = 100 * time.Millisecond
 		}
+		class := ErrorClass(err)
 		s.setState("backoff", err)
-		s.cfg.Logger.Warn("mirror shard session failed, retrying", "shard", s.txnID, "backoff", backoff, "err", err)
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.SessionFailed(class)
+		}
+		s.cfg.Logger.Warn("mirror shard session failed, retrying", "shard", s.txnID, "class", class, "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			s.setState("stopped", nil)
@@ -194,16 +202,16 @@ func (s *Shard) setState(state string, err error) {
 	defer s.mu.Unlock()
 	s.state = state
 	if err != nil {
-		s.lastErr = err.Error()
+		s.lastErr, s.lastClass = err.Error(), ErrorClass(err)
 	}
 }
 
 // isFenced tells fencing apart from transaction failures a new session can
-// recover from.
+// recover from. A missing permission on the transactional id is not
+// fencing: the shard keeps retrying until an operator grants it.
 func isFenced(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) ||
-		errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+		errors.Is(err, kerr.InvalidProducerEpoch)
 }
 
 func (s *Shard) fenced(err error) error {

@@ -18,7 +18,10 @@ type Status struct {
 	State string `json:"state"`
 	// Error is the last error that ended a session, empty once a later
 	// transaction commits.
-	Error      string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ErrorClass sorts Error: fenced, authorization, unreachable,
+	// record-too-large or other.
+	ErrorClass string    `json:"error_class,omitempty"`
 	LastCommit time.Time `json:"last_commit"`
 
 	Records      int64 `json:"records"`       // copies committed
@@ -93,7 +96,7 @@ func (s *Shard) Status() Status {
 		st.TransactionalID = s.txnID
 	}
 	st.State = s.state
-	st.Error = s.lastErr
+	st.Error, st.ErrorClass = s.lastErr, s.lastClass
 	now := time.Now()
 	for _, p := range s.parts {
 		ps := PartitionStatus{Topic: p.Topic, Partition: p.Partition, TargetTopic: s.cfg.Flow.TargetTopic(p.Topic), Next: -1, LastTarget: -1}
