@@ -73,6 +73,8 @@ func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
 		Target:     fr.tgtAdm,
 		Logger:     a.log.With("flow", f.Source+"->"+f.Target),
 		Observer:   fr.met,
+		// The topology's words are the Syncer's policy names.
+		DeletePolicy: topics.DeletePolicy(a.cfg.Mesh.Replication.TopicDeletion),
 	})
 	return fr, nil
 }

@@ -27,6 +27,9 @@ func applyDefaults(doc *document) {
 	if doc.Replication.Mode == "" {
 		doc.Replication.Mode = ReplicationExactlyOnce
 	}
+	if doc.Replication.TopicDeletion == "" {
+		doc.Replication.TopicDeletion = TopicDeletionOff
+	}
 	if doc.Replication.OnError == "" {
 		doc.Replication.OnError = OnErrorPause
 	}

@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 		{"topics", m.Topics, Selection{Include: []string{".*"}}},
 		{"groups", m.Groups, Selection{Include: []string{".*"}}},
 		{"naming", m.Naming, NamingIdentity},
-		{"replication", m.Replication, Replication{Mode: ReplicationExactlyOnce, OnError: OnErrorPause}},
+		{"replication", m.Replication, Replication{Mode: ReplicationExactlyOnce, OnError: OnErrorPause, TopicDeletion: TopicDeletionOff}},
 		{"failover.mode", m.Failover.Mode, FailoverManual},
 		{"failover.stranded", m.Failover.Stranded, StrandedQuarantine},
 		{"failover.detection", m.Failover.Detection, Detection{

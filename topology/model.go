@@ -67,6 +67,23 @@ const (
 
 func (OnError) values() []string { return []string{string(OnErrorPause), string(OnErrorDeadLetter)} }
 
+// TopicDeletion is what happens to a target topic whose source topic is
+// deleted.
+type TopicDeletion string
+
+const (
+	// TopicDeletionOff keeps the copy: after a failover it may be the only
+	// one left, and deleting data is an operator's decision.
+	TopicDeletionOff TopicDeletion = "off"
+	// TopicDeletionFollow deletes a copy geomesh created once its source
+	// has been gone for two consecutive topic-sync passes.
+	TopicDeletionFollow TopicDeletion = "follow"
+)
+
+func (TopicDeletion) values() []string {
+	return []string{string(TopicDeletionOff), string(TopicDeletionFollow)}
+}
+
 // FailoverMode says whether a quorum may promote a region on its own.
 type FailoverMode string
 
@@ -283,6 +300,9 @@ type Replication struct {
 	// Topic in the target cluster for records that cannot be written; required
 	// with on_error: dead-letter.
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// off or follow: whether a copy is deleted when its source topic is.
+	// Default: off.
+	TopicDeletion TopicDeletion `yaml:"topic_deletion"`
 }
 
 // Failover decides when a region counts as down and who may promote another.
