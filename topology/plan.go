@@ -1,6 +1,9 @@
 package topology
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // Flow kinds.
 const (
@@ -71,9 +74,7 @@ func Plan(m *Mesh) []Flow {
 			}
 		}
 		if r.StandbyHub != "" {
-			// The standby hub must be able to take over as it is, so it gets
-			// every topic, whatever the mesh includes.
-			add(r.Hub, r.StandbyHub, FlowStandby, Selection{Include: []string{".*"}, Exclude: m.Topics.Exclude}, NamingIdentity)
+			add(r.Hub, r.StandbyHub, FlowStandby, standbySelection(m), NamingIdentity)
 		}
 	}
 	for _, o := range m.Flows {
@@ -84,6 +85,31 @@ func Plan(m *Mesh) []Flow {
 		}
 	}
 	return flows
+}
+
+// standbySelection is what the standby hub copies from the hub: everything
+// the mesh keeps there, so that it can take over as it is: the topics the
+// mesh selects, the broadcast topics and the spokes' aggregated copies.
+// Topics on the hub cluster that the mesh does not manage stay out; a
+// flows: override for hub → standby hub widens the selection.
+func standbySelection(m *Mesh) Selection {
+	r := m.Roles
+	sel := Selection{
+		Include: append(append([]string(nil), m.Topics.Include...), r.Broadcast.Include...),
+		Exclude: append([]string(nil), m.Topics.Exclude...),
+	}
+	if m.Naming == NamingPrefix {
+		for _, spoke := range r.Spokes {
+			prefix := regexp.QuoteMeta(spoke + ".")
+			for _, p := range m.Topics.Include {
+				sel.Include = append(sel.Include, prefix+"(?:"+p+")")
+			}
+			for _, p := range m.Topics.Exclude {
+				sel.Exclude = append(sel.Exclude, prefix+"(?:"+p+")")
+			}
+		}
+	}
+	return sel
 }
 
 // TargetTopic is the name a source topic gets in the target cluster.

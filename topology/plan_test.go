@@ -49,14 +49,14 @@ aggregate store-c→central prefix [sales inventory]/[]
 broadcast central→store-a identity [prices catalog.*]/[]
 broadcast central→store-b identity [prices catalog.*]/[]
 broadcast central→store-c identity [prices catalog.*]/[]
-standby central→central-2 identity [.*]/[]
+standby central→central-2 identity [sales inventory prices catalog.* store-a\.(?:sales) store-a\.(?:inventory) store-b\.(?:sales) store-b\.(?:inventory) store-c\.(?:sales) store-c\.(?:inventory)]/[]
 `},
 		{"testdata/valid/full.yaml", `
 aggregate store-a→central identity [sales.* inventory]/[.*\.internal]
 aggregate store-b→central identity [sales]/[]
 broadcast central→store-a identity [prices]/[prices\.draft .*\.internal]
 broadcast central→store-b identity [prices]/[prices\.draft .*\.internal]
-standby central→central-2 identity [.*]/[.*\.internal]
+standby central→central-2 identity [sales.* inventory prices]/[.*\.internal]
 `},
 	} {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
