@@ -1,11 +1,19 @@
 package offsets
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 )
+
+// ErrUnstable is returned when the copy a translation needs is committed but
+// not yet readable: another writer's open transaction on the target
+// partition holds its last stable offset at or below the copier's last
+// copy. It clears when that transaction ends; callers retry.
+var ErrUnstable = errors.New("an open transaction holds the last stable offset below the last copy")
 
 // Record is what a read_committed reader of a target partition sees at one
 // offset, reduced to what translation needs.
@@ -49,6 +57,10 @@ const (
 	// before it may still be copied, to offsets at or after Offset. A group
 	// committed at Offset would read them twice, so group sync waits.
 	Behind State = "behind"
+	// Truncated: retention deleted from the target every copy at or after
+	// the group offset that had been made; Offset is the target's log
+	// start, where a consumer can resume with the records that are left.
+	Truncated State = "truncated"
 )
 
 // Query is one source partition's group offset and what the target and the
@@ -60,14 +72,18 @@ type Query struct {
 
 	// SourceStart is the log start offset of the source partition, -1 if
 	// unknown. Nothing below it can still be copied, so the copier counts
-	// as having dealt with everything before it.
+	// as having dealt with everything before it. That is what answers a
+	// group at the start of an empty or never copied partition. The one
+	// race: retention deleting records that the copier has read but not
+	// yet committed (within one commit interval); their copies then land
+	// after an End answer.
 	SourceStart int64
 
 	// HasProgress says whether the copier committed progress for the
 	// partition; Next, LastSource and LastTarget are that progress
 	// (mirror.Progress), LastSource and LastTarget -1 when nothing was
 	// copied.
-	HasProgress                bool
+	HasProgress                  bool
 	Next, LastSource, LastTarget int64
 
 	// TargetStart is the log start offset of the target partition and
@@ -118,8 +134,18 @@ func Translate(ctx context.Context, log Log, q Query, hints *Hints) (Result, err
 		}
 		return Result{Offset: end, State: Behind, Origin: -1}, nil
 	}
+	if q.TargetEnd <= lastTarget {
+		// Copies at or after TargetEnd are invisible to read_committed
+		// readers, and the answer may be one of them.
+		return Result{}, fmt.Errorf("last stable offset %d, last copy at %d: %w", q.TargetEnd, lastTarget, ErrUnstable)
+	}
+	lo := max(q.TargetStart, 0)
+	if lastTarget < lo {
+		return Result{Offset: lo, State: Truncated, Origin: -1}, nil
+	}
+	hints.forgetFrom(q.TargetEnd)
 	s := search{ctx: ctx, log: log, group: q.Group, hints: hints}
-	res, err := s.run(max(q.TargetStart, 0), lastTarget, lastSource, true)
+	res, err := s.run(lo, lastTarget, lastSource)
 	if err != nil {
 		return Result{}, err
 	}
@@ -134,7 +160,7 @@ func Translate(ctx context.Context, log Log, q Query, hints *Hints) (Result, err
 		if !ok || r.Origin != res.Origin {
 			hints.reset()
 			s.hints = nil
-			res, err = s.run(max(q.TargetStart, 0), lastTarget, lastSource, true)
+			res, err = s.run(lo, lastTarget, lastSource)
 			if err != nil {
 				return Result{}, err
 			}
@@ -158,8 +184,8 @@ type search struct {
 // run searches [lo, cand] where cand is known to hold a copy with origin
 // candOrigin ≥ group. Invariant: every copy below lo has an origin below
 // group, and no copy lies in [hi, cand).
-func (s *search) run(lo, cand, candOrigin int64, anchorTrusted bool) (Result, error) {
-	s.verified = anchorTrusted
+func (s *search) run(lo, cand, candOrigin int64) (Result, error) {
+	s.verified = true // the anchor is the copier's own record of a copy
 	hi := cand
 	if below, ok := s.hints.below(s.group); ok {
 		lo = max(lo, below.Target+1)
@@ -236,7 +262,7 @@ func (h *Hints) below(group int64) (Pair, bool) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(h.pairs, group, func(p Pair, g int64) int { return cmpInt(p.Origin, g) })
+	i, _ := slices.BinarySearchFunc(h.pairs, group, func(p Pair, g int64) int { return cmp.Compare(p.Origin, g) })
 	if i == 0 {
 		return Pair{}, false
 	}
@@ -249,7 +275,7 @@ func (h *Hints) atOrAbove(group int64) (Pair, bool) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(h.pairs, group, func(p Pair, g int64) int { return cmpInt(p.Origin, g) })
+	i, _ := slices.BinarySearchFunc(h.pairs, group, func(p Pair, g int64) int { return cmp.Compare(p.Origin, g) })
 	if i == len(h.pairs) {
 		return Pair{}, false
 	}
@@ -262,7 +288,7 @@ func (h *Hints) learn(origin, target int64) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	i, found := slices.BinarySearchFunc(h.pairs, origin, func(p Pair, o int64) int { return cmpInt(p.Origin, o) })
+	i, found := slices.BinarySearchFunc(h.pairs, origin, func(p Pair, o int64) int { return cmp.Compare(p.Origin, o) })
 	if found {
 		h.pairs[i].Target = target
 		return
@@ -278,6 +304,20 @@ func (h *Hints) learn(origin, target int64) {
 			}
 		}
 		h.pairs = kept
+	}
+}
+
+// forgetFrom drops every pair if one lies at or past end: copies are only
+// ever learned below the end a reader saw, and ends only grow, so such a
+// pair means the topic was truncated or recreated.
+func (h *Hints) forgetFrom(end int64) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := len(h.pairs); n > 0 && h.pairs[n-1].Target >= end {
+		h.pairs = nil
 	}
 }
 
@@ -298,14 +338,4 @@ func (h *Hints) Len() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.pairs)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

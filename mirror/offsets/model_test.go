@@ -1,0 +1,464 @@
+package offsets
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// This file is an in-memory model of a source partition, the exactly-once
+// copier of package mirror and the target partition it writes, close enough
+// to Kafka's read_committed semantics to drive Translate through every case
+// the real logs produce: plain and transactional batches interleaved by
+// several producers, aborted transactions, markers, compaction and
+// retention on the source, local writes and other regions' transactional
+// copies on the target, copier transactions that abort or crash and
+// sessions that restart from the committed progress.
+
+var (
+	histories = flag.Int("histories", 10_000, "generated histories of the property test")
+	seed      = flag.Uint64("seed", 1, "seed of the property test")
+)
+
+// entry is one offset of a modelled log.
+type entry struct {
+	pid     int  // 0: not transactional
+	marker  bool // a transaction marker of pid
+	commit  bool // the marker's outcome
+	removed bool // compacted away
+	copy    bool // target only: a copy of the translated source partition
+	origin  int64
+}
+
+// mlog is a modelled partition log.
+type mlog struct {
+	entries []entry
+	start   int64       // log start offset
+	open    map[int]int // pid → offset of its open transaction's first record
+}
+
+func newLog() *mlog { return &mlog{open: map[int]int{}} }
+
+func (l *mlog) end() int64 { return int64(len(l.entries)) }
+
+// lso is the last stable offset: the first record of the oldest open
+// transaction, or the end.
+func (l *mlog) lso() int64 {
+	lso := l.end()
+	for _, first := range l.open {
+		lso = min(lso, int64(first))
+	}
+	return lso
+}
+
+func (l *mlog) append(e entry) int64 {
+	if e.pid != 0 && !e.marker {
+		if _, ok := l.open[e.pid]; !ok {
+			l.open[e.pid] = len(l.entries)
+		}
+	}
+	l.entries = append(l.entries, e)
+	return int64(len(l.entries) - 1)
+}
+
+// endTxn writes pid's marker and decides its records.
+func (l *mlog) endTxn(pid int, commit bool) {
+	if _, ok := l.open[pid]; !ok {
+		return
+	}
+	delete(l.open, pid)
+	l.entries = append(l.entries, entry{pid: pid, marker: true, commit: commit})
+}
+
+// committed reports whether the data entry at i belongs to a committed
+// transaction (or none); entries of open transactions are not.
+func (l *mlog) committed(i int) bool {
+	e := l.entries[i]
+	if e.pid == 0 {
+		return true
+	}
+	for j := i + 1; j < len(l.entries); j++ {
+		if f := l.entries[j]; f.pid == e.pid && f.marker {
+			return f.commit
+		}
+	}
+	return false
+}
+
+// visible reports whether a read_committed reader below the LSO sees the
+// data entry at i.
+func (l *mlog) visible(i int, lso int64) bool {
+	e := l.entries[i]
+	return int64(i) >= l.start && int64(i) < lso && !e.marker && !e.removed && l.committed(i)
+}
+
+// target is a Log over the modelled target partition as it is now.
+type target struct {
+	l     *mlog
+	reads int
+}
+
+func (t *target) ReadAt(_ context.Context, offset int64) (Record, bool, error) {
+	t.reads++
+	lso := t.l.lso()
+	for i := max(offset, t.l.start); i < lso; i++ {
+		if t.l.visible(int(i), lso) {
+			e := t.l.entries[i]
+			return Record{Offset: i, Copy: e.copy, Origin: e.origin}, true, nil
+		}
+	}
+	return Record{}, false, nil
+}
+
+// copier models one exactly-once shard of one source partition.
+type copier struct {
+	pid       int
+	has       bool // progress committed
+	committed progressState
+	pending   progressState
+	pos       int64 // next source offset the session reads
+	inTxn     bool
+}
+
+type progressState struct{ next, lastSource, lastTarget int64 }
+
+// world is one generated history.
+type world struct {
+	rng *rand.Rand
+	src *mlog
+	dst *mlog
+	cp  copier
+}
+
+const (
+	copierPID  = 1000
+	foreignPID = 2000
+)
+
+func newWorld(rng *rand.Rand) *world {
+	w := &world{rng: rng, src: newLog(), dst: newLog()}
+	w.cp = copier{pid: copierPID, committed: progressState{-1, -1, -1}, pending: progressState{-1, -1, -1}}
+	// Data on the target before replication began: local records, an
+	// aborted and a committed transaction of other writers.
+	for range rng.IntN(6) {
+		w.localWrite()
+	}
+	return w
+}
+
+// sourceStep appends to the source: plain records or a transaction's
+// records and markers, several producers interleaving.
+func (w *world) sourceStep() {
+	r := w.rng
+	switch n := r.IntN(10); {
+	case n < 4:
+		w.src.append(entry{})
+	case n < 8:
+		pid := 1 + r.IntN(3)
+		for range 1 + r.IntN(4) {
+			w.src.append(entry{pid: pid})
+		}
+	default:
+		for pid := range w.src.open {
+			w.src.endTxn(pid, r.IntN(3) > 0)
+			break
+		}
+	}
+}
+
+// sourceCompaction removes committed records below the LSO (the cleaner
+// never touches what is not decided) or moves the log start. Retention does
+// not run while the copier holds an open transaction: deleting records the
+// copier has read and not committed yet is the one race Translate does not
+// cover (see Query.SourceStart).
+func (w *world) sourceCompaction() {
+	lso := w.src.lso()
+	if w.rng.IntN(4) == 0 && lso > w.src.start && !w.cp.inTxn {
+		w.src.start += w.rng.Int64N(min(lso-w.src.start, 5) + 1)
+		return
+	}
+	for i := w.src.start; i < lso; i++ {
+		if w.rng.IntN(5) == 0 && !w.src.entries[i].marker {
+			w.src.entries[i].removed = true
+		}
+	}
+}
+
+// localWrite adds a target record that is not a copy of the source
+// partition: a local record, or another region's copy in its own
+// transaction.
+func (w *world) localWrite() {
+	if w.rng.IntN(2) == 0 {
+		w.dst.append(entry{origin: -1})
+		return
+	}
+	for range 1 + w.rng.IntN(3) {
+		w.dst.append(entry{pid: foreignPID, origin: w.rng.Int64N(1000)})
+	}
+	if w.rng.IntN(2) == 0 {
+		w.dst.endTxn(foreignPID, w.rng.IntN(4) > 0)
+	}
+}
+
+// targetCompaction removes committed local records; copies stay, as the
+// target topic of a copy is not compacted in this model.
+func (w *world) targetCompaction() {
+	lso := w.dst.lso()
+	for i := w.dst.start; i < lso; i++ {
+		if e := &w.dst.entries[i]; !e.copy && !e.marker && w.rng.IntN(4) == 0 {
+			e.removed = true
+		}
+	}
+}
+
+// copyStep reads up to a few source records visible to read_committed and
+// writes copies into the copier's open transaction; forwarded decides per
+// record (the loop rules and the dead-letter policy let some pass without a
+// copy).
+func (w *world) copyStep() {
+	cp := &w.cp
+	lso := w.src.lso()
+	if cp.pos < w.src.start {
+		cp.pos = w.src.start // behind retention: the consumer resets to the start
+	}
+	for n := 1 + w.rng.IntN(6); n > 0 && cp.pos < lso; cp.pos++ {
+		i := cp.pos
+		e := w.src.entries[i]
+		switch {
+		case e.marker:
+			cp.pending.next = i + 1
+		case w.src.visible(int(i), lso):
+			n--
+			cp.pending.next = i + 1
+			if w.rng.IntN(8) == 0 {
+				continue // filtered
+			}
+			cp.inTxn = true
+			t := w.dst.append(entry{pid: cp.pid, copy: true, origin: i})
+			cp.pending.lastSource, cp.pending.lastTarget = i, t
+		}
+	}
+	if cp.pending != cp.committed {
+		cp.inTxn = true
+	}
+}
+
+// endStep ends the copier's transaction: commit, abort, or a crash after
+// which the next session's InitProducerID aborts it. Either way that leaves
+// an abort marker and a session resuming from the committed progress.
+func (w *world) endStep() {
+	cp := &w.cp
+	if !cp.inTxn {
+		return
+	}
+	cp.inTxn = false
+	if w.rng.IntN(6) > 0 {
+		// A transaction that only moved progress (markers, filtered
+		// records) has no marker in this partition: endTxn skips it.
+		w.dst.endTxn(cp.pid, true)
+		cp.committed, cp.has = cp.pending, true
+		return
+	}
+	w.dst.endTxn(cp.pid, false)
+	cp.pending = cp.committed
+	cp.pos = cp.committed.next
+	if !cp.has {
+		cp.pos = w.src.start
+	}
+}
+
+// query translates g against the world as it is now.
+func (w *world) query(g int64, hints *Hints) (Query, Result, int, error) {
+	q := Query{
+		Group:       g,
+		SourceStart: w.src.start,
+		HasProgress: w.cp.has,
+		Next:        w.cp.committed.next, LastSource: w.cp.committed.lastSource, LastTarget: w.cp.committed.lastTarget,
+		TargetStart: w.dst.start,
+		TargetEnd:   w.dst.lso(),
+	}
+	if !w.cp.has {
+		q.Next, q.LastSource, q.LastTarget = -1, -1, -1
+	}
+	lg := &target{l: w.dst}
+	res, err := Translate(context.Background(), lg, q, hints)
+	return q, res, lg.reads, err
+}
+
+// pending is a translation to be checked once the history is complete.
+type pending struct {
+	q   Query
+	res Result
+	at  string
+}
+
+// checkNow checks what can be checked at the time of the query.
+func (w *world) checkNow(q Query, res Result) error {
+	first := int64(-1) // first committed copy with origin ≥ g, readable or not yet
+	var firstOrigin int64
+	for i := range w.dst.entries {
+		if e := w.dst.entries[i]; e.copy && w.dst.visible(i, w.dst.end()) && e.origin >= q.Group {
+			first, firstOrigin = int64(i), e.origin
+			break
+		}
+	}
+	next := max(q.SourceStart, -1)
+	if q.HasProgress {
+		next = max(next, q.Next)
+	}
+	switch res.State {
+	case Copied:
+		if first < 0 || res.Offset != first || res.Origin != firstOrigin {
+			return fmt.Errorf("copied at %d (origin %d), want the first copy with origin ≥ %d at %d (origin %d)", res.Offset, res.Origin, q.Group, first, firstOrigin)
+		}
+	case End:
+		if first >= 0 && first < res.Offset {
+			return fmt.Errorf("end at %d, but a copy of origin %d ≥ %d is at %d", res.Offset, firstOrigin, q.Group, first)
+		}
+		if q.Group > next {
+			return fmt.Errorf("end although the copier is at %d, before %d", next, q.Group)
+		}
+	case Behind:
+		if first >= 0 || q.Group <= next {
+			return fmt.Errorf("behind although the copier is at %d and the first copy with origin ≥ %d is at %d", next, q.Group, first)
+		}
+	default:
+		return fmt.Errorf("unexpected state %s", res.State)
+	}
+	return nil
+}
+
+// checkFinal checks a translation against the complete history: a group
+// committed at the translated offset reads on the target exactly the
+// copies of records at or after g: every copy below the offset has an
+// origin below g, every copy at or above it an origin of at least g.
+func (w *world) checkFinal(p pending) error {
+	if p.res.State == Behind {
+		return nil
+	}
+	lso := w.dst.lso()
+	for i := range w.dst.entries {
+		e := w.dst.entries[i]
+		if !e.copy || !w.dst.visible(i, lso) {
+			continue
+		}
+		below := int64(i) < p.res.Offset
+		if below && e.origin >= p.q.Group {
+			return fmt.Errorf("copy of origin %d at %d is below the translated offset %d of group offset %d: it would be skipped", e.origin, i, p.res.Offset, p.q.Group)
+		}
+		if !below && e.origin < p.q.Group {
+			return fmt.Errorf("copy of origin %d at %d is at or after the translated offset %d of group offset %d: it would be read twice", e.origin, i, p.res.Offset, p.q.Group)
+		}
+	}
+	return nil
+}
+
+func (w *world) describe() string {
+	var b []byte
+	for i, e := range w.src.entries {
+		b = fmt.Appendf(b, "src %d: %+v committed=%v\n", i, e, w.src.committed(i))
+	}
+	for i, e := range w.dst.entries {
+		b = fmt.Appendf(b, "dst %d: %+v committed=%v\n", i, e, w.dst.committed(i))
+	}
+	b = fmt.Appendf(b, "source start %d, target start %d, copier %+v\n", w.src.start, w.dst.start, w.cp)
+	return string(b)
+}
+
+// TestPropertyExact generates histories and checks every translation made
+// along the way, at the time and against the finished history.
+func TestPropertyExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(*seed, 0x6765_6f6d_6573_68))
+	var queries, reads, maxReads int
+	states := map[State]int{}
+	for h := range *histories {
+		w := newWorld(rng)
+		hints := &Hints{}
+		var checks []pending
+		steps := 10 + rng.IntN(80)
+		for step := range steps {
+			switch n := rng.IntN(20); {
+			case n < 6:
+				w.sourceStep()
+			case n < 7:
+				w.sourceCompaction()
+			case n < 9:
+				w.localWrite()
+			case n < 10:
+				w.targetCompaction()
+			case n < 15:
+				w.copyStep()
+			case n < 17:
+				w.endStep()
+			default:
+				for range 3 {
+					g := w.pickGroupOffset()
+					q, res, n, err := w.query(g, hints)
+					if errors.Is(err, ErrUnstable) {
+						states["unstable"]++
+						continue
+					}
+					if err != nil {
+						t.Fatalf("history %d step %d: translate %d: %v", h, step, g, err)
+					}
+					if err := w.checkNow(q, res); err != nil {
+						t.Fatalf("history %d step %d: group offset %d: %v\nquery %+v\n%s", h, step, g, err, q, w.describe())
+					}
+					// Hints only save reads; without them the answer is
+					// the same.
+					_, plain, _, _ := w.query(g, nil)
+					if plain.Offset != res.Offset || plain.State != res.State {
+						t.Fatalf("history %d step %d: group offset %d: %+v with hints, %+v without\n%s", h, step, g, res, plain, w.describe())
+					}
+					checks = append(checks, pending{q: q, res: res, at: fmt.Sprintf("step %d", step)})
+					queries++
+					reads += n
+					maxReads = max(maxReads, n)
+					states[res.State]++
+				}
+			}
+		}
+		// Finish the history: every open source transaction decided, the
+		// copier drained and committed.
+		for pid := range w.src.open {
+			w.src.endTxn(pid, rng.IntN(2) == 0)
+		}
+		for pid := range w.dst.open {
+			if pid != copierPID {
+				w.dst.endTxn(pid, true)
+			}
+		}
+		for w.cp.pos < w.src.lso() || w.cp.inTxn {
+			w.copyStep()
+			w.cp.inTxn = w.cp.inTxn || w.cp.pending != w.cp.committed
+			if w.cp.inTxn {
+				w.dst.endTxn(copierPID, true)
+				w.cp.committed, w.cp.has, w.cp.inTxn = w.cp.pending, true, false
+			}
+		}
+		for _, p := range checks {
+			if err := w.checkFinal(p); err != nil {
+				t.Fatalf("history %d, query at %s %+v → %+v: %v\n%s", h, p.at, p.q, p.res, err, w.describe())
+			}
+		}
+	}
+	t.Logf("%d histories, %d translations (%v), %.1f log reads per translation on average, at most %d", *histories, queries, states, float64(reads)/float64(max(queries, 1)), maxReads)
+}
+
+// pickGroupOffset chooses a committed group offset: anywhere in the source
+// log and a little around it, with extra weight on the edges.
+func (w *world) pickGroupOffset() int64 {
+	end := w.src.lso()
+	switch w.rng.IntN(6) {
+	case 0:
+		return end
+	case 1:
+		return w.src.start
+	case 2:
+		return max(0, w.cp.committed.lastSource+w.rng.Int64N(3)-1)
+	}
+	return max(0, w.src.start-2+w.rng.Int64N(end-w.src.start+3))
+}
