@@ -57,9 +57,9 @@ func TestScenarios(t *testing.T) {
 type block struct {
 	comment string // lines starting with # before the command
 	cmd     string
-	want string
-	got  string
-	line int
+	want    string
+	got     string
+	line    int
 }
 
 func parseScript(t *testing.T, path string) (header string, blocks []block) {
