@@ -1,0 +1,62 @@
+module "us_east_1" {
+  source    = "../../modules/aws-region"
+  providers = { aws = aws.us_east_1 }
+
+  mesh_name               = var.mesh_name
+  region_name             = "us-east-1"
+  vpc_id                  = var.network["us-east-1"].vpc_id
+  agents                  = local.agents["us-east-1"]
+  topology_yaml           = module.mesh.topology_yaml
+  environment_files       = module.mesh.environment_files
+  ports                   = module.mesh.ports
+  peer_cidrs              = local.peer_cidrs
+  binary_url              = var.binary_url
+  binary_sha256           = var.binary_sha256
+  architecture            = var.architecture
+  instance_type           = var.instance_type
+  ssm_secrets             = local.ssm_secrets
+  secret_environment      = module.mesh.secret_environment
+  kafka_security_group_id = var.kafka["us-east-1"].security_group_id
+}
+
+module "eu_west_1" {
+  source    = "../../modules/aws-region"
+  providers = { aws = aws.eu_west_1 }
+
+  mesh_name               = var.mesh_name
+  region_name             = "eu-west-1"
+  vpc_id                  = var.network["eu-west-1"].vpc_id
+  agents                  = local.agents["eu-west-1"]
+  topology_yaml           = module.mesh.topology_yaml
+  environment_files       = module.mesh.environment_files
+  ports                   = module.mesh.ports
+  peer_cidrs              = local.peer_cidrs
+  binary_url              = var.binary_url
+  binary_sha256           = var.binary_sha256
+  architecture            = var.architecture
+  instance_type           = var.instance_type
+  ssm_secrets             = local.ssm_secrets
+  secret_environment      = module.mesh.secret_environment
+  kafka_security_group_id = var.kafka["eu-west-1"].security_group_id
+}
+
+module "ap_southeast_1" {
+  source    = "../../modules/aws-region"
+  providers = { aws = aws.ap_southeast_1 }
+
+  mesh_name               = var.mesh_name
+  region_name             = "ap-southeast-1"
+  vpc_id                  = var.network["ap-southeast-1"].vpc_id
+  agents                  = local.agents["ap-southeast-1"]
+  topology_yaml           = module.mesh.topology_yaml
+  environment_files       = module.mesh.environment_files
+  ports                   = module.mesh.ports
+  peer_cidrs              = local.peer_cidrs
+  binary_url              = var.binary_url
+  binary_sha256           = var.binary_sha256
+  architecture            = var.architecture
+  instance_type           = var.instance_type
+  ssm_secrets             = local.ssm_secrets
+  secret_environment      = module.mesh.secret_environment
+  kafka_security_group_id = var.kafka["ap-southeast-1"].security_group_id
+}

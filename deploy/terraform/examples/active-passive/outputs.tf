@@ -1,0 +1,14 @@
+output "topology_yaml" {
+  description = "The topology every agent runs; `geomesh validate` and `geomesh plan` take it as is."
+  value       = module.mesh.topology_yaml
+}
+
+output "api_urls" {
+  description = "Private API/status URL of every agent, by agent id."
+  value       = merge(module.us_east_1.api_urls, module.eu_west_1.api_urls, module.us_west_2.api_urls)
+}
+
+output "dns_name" {
+  description = "Failover DNS name of the API (primary us-east-1, secondary eu-west-1), or null without var.route53_zone_id."
+  value       = module.us_east_1.dns_name
+}
