@@ -179,6 +179,9 @@ func pickAgent(r *topology.Region, id string) (topology.Agent, error) {
 // ID is the agent's id.
 func (a *Agent) ID() string { return a.self.ID }
 
+// Region is the region the agent serves.
+func (a *Agent) Region() string { return a.region.Name }
+
 // APIAddr is the address the HTTP API listens on; empty before Start.
 func (a *Agent) APIAddr() string {
 	a.mu.Lock()

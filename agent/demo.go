@@ -76,11 +76,12 @@ func RunDemo(ctx context.Context, m *topology.Mesh, records int, log *slog.Logge
 		return nil, fmt.Errorf("demo: records must be at least 1, got %d", records)
 	}
 	start := time.Now()
-	local, err := StartLocal(ctx, m, LocalOptions{Logger: log, EphemeralAPI: true})
+	local, err := StartLocal(ctx, m, LocalOptions{Logger: log, Ephemeral: true})
 	if err != nil {
 		return nil, err
 	}
 	defer local.Close()
+	m = local.Mesh()
 
 	flows := topology.Plan(m)
 	sources := demoSources(flows)

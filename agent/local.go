@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
@@ -13,6 +14,7 @@ import (
 // region that has one and the first agent of every region. It backs
 // `geomesh up`, the demo and tests of applications against a mesh.
 type Local struct {
+	mesh     *topology.Mesh
 	clusters []*broker.Embedded
 	agents   []*Agent
 }
@@ -21,10 +23,11 @@ type Local struct {
 type LocalOptions struct {
 	// Logger for the agents. Default: slog.Default().
 	Logger *slog.Logger
-	// EphemeralAPI makes every agent listen on a free loopback port
-	// instead of its configured API and gossip addresses, so that several
-	// local meshes (tests, a demo next to `geomesh up`) do not collide.
-	EphemeralAPI bool
+	// Ephemeral puts every embedded cluster and every agent on free
+	// loopback ports instead of the addresses of the topology, so that
+	// several local meshes (tests, a demo next to `geomesh up`) do not
+	// collide. Local.Mesh then names the addresses in use.
+	Ephemeral bool
 	// Agent tunes every agent; Mesh, Region, AgentID and the addresses
 	// are filled in per agent.
 	Agent Config
@@ -33,14 +36,23 @@ type LocalOptions struct {
 // StartLocal starts the embedded clusters, then one agent per region. On
 // an error everything already started is stopped again.
 func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Local, error) {
-	l := &Local{clusters: broker.EmbeddedFor(m)}
+	if opts.Ephemeral {
+		m = onFreePorts(m)
+	}
+	l := &Local{mesh: m, clusters: broker.EmbeddedFor(m)}
 	if err := broker.StartAll(ctx, l.clusters); err != nil {
 		return nil, err
+	}
+	if opts.Ephemeral {
+		for _, c := range l.clusters {
+			r, _ := m.Region(c.Region())
+			r.Kafka.Bootstrap = c.Addrs()
+		}
 	}
 	for _, r := range m.Regions {
 		cfg := opts.Agent
 		cfg.Mesh, cfg.Region, cfg.AgentID, cfg.Logger = m, r.Name, r.Agents[0].ID, opts.Logger
-		if opts.EphemeralAPI {
+		if opts.Ephemeral {
 			cfg.APIAddr, cfg.GossipAddr, cfg.GossipSeeds = "127.0.0.1:0", "127.0.0.1:0", []string{}
 		}
 		a, err := New(cfg)
@@ -54,6 +66,26 @@ func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Loca
 	}
 	return l, nil
 }
+
+// onFreePorts copies the mesh with every embedded cluster's address on
+// port 0 of its host; StartLocal writes the ports taken into the copy.
+func onFreePorts(m *topology.Mesh) *topology.Mesh {
+	c := *m
+	c.Regions = make([]topology.Region, len(m.Regions))
+	for i, r := range m.Regions {
+		if r.Kafka != nil && r.Kafka.Embedded {
+			k := *r.Kafka
+			host, _, _ := net.SplitHostPort(k.Bootstrap[0])
+			k.Bootstrap = []string{net.JoinHostPort(host, "0")}
+			r.Kafka = &k
+		}
+		c.Regions[i] = r
+	}
+	return &c
+}
+
+// Mesh is the topology the local mesh runs, with the addresses in use.
+func (l *Local) Mesh() *topology.Mesh { return l.mesh }
 
 // Agents returns the agents, one per region in file order.
 func (l *Local) Agents() []*Agent { return l.agents }

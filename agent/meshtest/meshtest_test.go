@@ -1,0 +1,85 @@
+package meshtest_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/agent/meshtest"
+	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestReplicates runs the active-passive example and sees a record written
+// in the primary arrive in the standby. Two meshes of the same file run at
+// once, which the free ports allow.
+func TestReplicates(t *testing.T) {
+	for range 2 {
+		t.Run("mesh", func(t *testing.T) {
+			t.Parallel()
+			mesh := meshtest.Start(t, "../../configs/examples/active-passive.yaml")
+			if mesh.Bootstrap("us-east")[0] == "127.0.0.1:19092" {
+				t.Fatal("the embedded cluster kept the file's fixed port")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			prod := mesh.Client(t, "us-east", kgo.DefaultProduceTopic("orders"))
+			if _, err := kadm.NewClient(prod).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte("hello")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			cons := mesh.Client(t, "eu-west", kgo.ConsumeTopics("orders"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(100*time.Millisecond))
+			for {
+				fs := cons.PollFetches(ctx)
+				if err := fs.Err0(); err != nil {
+					t.Fatalf("no copy arrived: %v", err)
+				}
+				if rs := fs.Records(); len(rs) > 0 {
+					if string(rs[0].Value) != "hello" || len(rs) != 1 {
+						t.Fatalf("unexpected copies %v", rs)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+func TestRejectsBadInput(t *testing.T) {
+	m, err := topology.Load("../../configs/examples/active-passive.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Regions[0].Kafka.Embedded = false
+	for name, start := range map[string]func(testing.TB){
+		"missing file":        func(tb testing.TB) { meshtest.Start(tb, "testdata/none.yaml") },
+		"region not embedded": func(tb testing.TB) { meshtest.StartMesh(tb, m) },
+	} {
+		ft := &fatalRecorder{TB: t}
+		func() {
+			defer func() { _ = recover() }()
+			start(ft)
+		}()
+		if !strings.Contains(ft.msg, "meshtest: ") {
+			t.Errorf("%s: Start did not refuse it (%q)", name, ft.msg)
+		}
+	}
+}
+
+// fatalRecorder turns Fatalf into a recorded failure and a panic, so a
+// test can check that Start refuses bad input.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic("fatal")
+}
