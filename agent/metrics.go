@@ -28,57 +28,38 @@ type metrics struct {
 var flowLabels = []string{"source", "target"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	var all []prometheus.Collector
+	counter := func(name, help string, extra ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append(flowLabels[:2:2], extra...))
+		all = append(all, c)
+		return c
+	}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, flowLabels)
+		all = append(all, g)
+		return g
+	}
 	m := &metrics{
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_mirror_records_total", Help: "Records copied and committed to the target.",
-		}, flowLabels),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_mirror_bytes_total", Help: "Key and value bytes of the records copied.",
-		}, flowLabels),
-		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_mirror_filtered_records_total", Help: "Records the loop rules kept from the target.",
-		}, flowLabels),
-		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_mirror_dead_letter_records_total", Help: "Records the target refused, written to the dead-letter topic.",
-		}, flowLabels),
-		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_mirror_transactions_total", Help: "Copy transactions ended, by outcome (committed, aborted).",
-		}, append(flowLabels, "outcome")),
+		records:      counter("geomesh_mirror_records_total", "Records copied and committed to the target."),
+		bytes:        counter("geomesh_mirror_bytes_total", "Key and value bytes of the records copied."),
+		filtered:     counter("geomesh_mirror_filtered_records_total", "Records the loop rules kept from the target."),
+		deadLettered: counter("geomesh_mirror_dead_letter_records_total", "Records the target refused, written to the dead-letter topic."),
+		transactions: counter("geomesh_mirror_transactions_total", "Copy transactions ended, by outcome (committed, aborted).", "outcome"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "geomesh_mirror_replication_latency_seconds",
 			Help:    "Time from the source append of the newest record of a transaction to its commit on the target.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, flowLabels),
-		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "geomesh_mirror_lag_records", Help: "Source records not yet copied.",
-		}, flowLabels),
-		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "geomesh_mirror_lag_seconds", Help: "Age of the oldest source record not yet copied.",
-		}, flowLabels),
-		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "geomesh_mirror_paused_partitions", Help: "Source partitions stopped at a record the target refuses.",
-		}, flowLabels),
-		shardsOwned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "geomesh_mirror_shards_owned", Help: "Copy shards this agent runs.",
-		}, flowLabels),
-		shardErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_mirror_shard_errors_total", Help: "Failed copy sessions by class (fenced, authorization, unreachable, record-too-large, other).",
-		}, append(flowLabels, "class")),
-		topicsMade: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_topics_created_total", Help: "Target topics created by topic sync.",
-		}, flowLabels),
-		configs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_topics_config_changes_total", Help: "Topic config keys set or removed on the target by topic sync.",
-		}, flowLabels),
-		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "geomesh_topics_sync_errors_total", Help: "Topic sync problems (per topic or cluster).",
-		}, flowLabels),
+		lagRecords:  gauge("geomesh_mirror_lag_records", "Source records not yet copied."),
+		lagSeconds:  gauge("geomesh_mirror_lag_seconds", "Age of the oldest source record not yet copied."),
+		paused:      gauge("geomesh_mirror_paused_partitions", "Source partitions stopped at a record the target refuses."),
+		shardsOwned: gauge("geomesh_mirror_shards_owned", "Copy shards this agent runs."),
+		shardErrors: counter("geomesh_mirror_shard_errors_total", "Failed copy sessions by class (fenced, authorization, unreachable, record-too-large, other).", "class"),
+		topicsMade:  counter("geomesh_topics_created_total", "Target topics created by topic sync."),
+		configs:     counter("geomesh_topics_config_changes_total", "Topic config keys set or removed on the target by topic sync."),
+		syncErrors:  counter("geomesh_topics_sync_errors_total", "Topic sync problems (per topic or cluster)."),
 	}
-	for _, c := range []prometheus.Collector{
-		m.records, m.bytes, m.filtered, m.deadLettered, m.transactions, m.latency,
-		m.lagRecords, m.lagSeconds, m.paused, m.shardsOwned, m.shardErrors,
-		m.topicsMade, m.configs, m.syncErrors,
-	} {
+	for _, c := range append(all, m.latency) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
