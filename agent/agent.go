@@ -58,6 +58,11 @@ type Config struct {
 	// CommitInterval is passed to every shard (default: mirror's, 100ms).
 	CommitInterval time.Duration
 
+	// OffsetSyncInterval is how often the translated offsets of idle
+	// groups are committed on this region's cluster (default 1s;
+	// MirrorMaker 2 syncs every 60 s). See offsets.SyncConfig.
+	OffsetSyncInterval time.Duration
+
 	// StopTimeout bounds Close (default 8s, inside the 10 s a rolling
 	// restart allows).
 	StopTimeout time.Duration
@@ -105,17 +110,18 @@ type Agent struct {
 	log    *slog.Logger
 	met    *metrics
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	api      *httpServer
-	members  *membership.Membership
-	clients  map[string]*kgo.Client
-	runners  []*flowRunner
-	beats    *heartbeat.Writer
-	closeErr error
+	mu          sync.Mutex
+	started     bool
+	closed      bool
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	api         *httpServer
+	members     *membership.Membership
+	clients     map[string]*kgo.Client
+	runners     []*flowRunner
+	translation translation
+	beats       *heartbeat.Writer
+	closeErr    error
 }
 
 // New checks the configuration; it does no I/O.
@@ -245,6 +251,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		a.runners = append(a.runners, fr)
 		a.goRun(runCtx, "flow "+f.Source+"->"+f.Target, fr.run)
+	}
+	if err := a.startTranslation(runCtx); err != nil {
+		return err
 	}
 	a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))
 	// Stop with the caller's context as well as with Close.

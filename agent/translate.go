@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/mirror/offsets"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// defaultOffsetSyncInterval is how often group offsets are synced when
+// Config.OffsetSyncInterval is zero.
+const defaultOffsetSyncInterval = time.Second
+
+// translation holds the offset translators of the agent's flows, by source
+// region, for group sync and /v1/translate.
+type translation struct {
+	mu       sync.Mutex
+	bySource map[string]*offsets.Translator
+}
+
+// startTranslation starts, for every flow into the region, a translator and
+// a group offset syncer in goroutines owned by the agent; the caller holds
+// a.mu.
+func (a *Agent) startTranslation(ctx context.Context) error {
+	a.translation.bySource = map[string]*offsets.Translator{}
+	synced := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "geomesh_offsets_synced_total", Help: "Group partition offsets committed on the target by group offset sync.",
+	}, flowLabels)
+	if err := a.cfg.Registry.Register(synced); err != nil {
+		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+	}
+	interval := a.cfg.OffsetSyncInterval
+	if interval <= 0 {
+		interval = defaultOffsetSyncInterval
+	}
+	for _, f := range a.flows {
+		src, _ := a.cfg.Mesh.Region(f.Source)
+		srcCl, err := a.client(src)
+		if err != nil {
+			return err
+		}
+		dstCl, err := a.client(a.region)
+		if err != nil {
+			return err
+		}
+		tr := offsets.NewTranslator(offsets.Config{
+			Flow: f, Source: srcCl, Target: dstCl,
+			NewTargetClient: mirror.RegionClients(a.region.Name, a.region.Kafka),
+			Logger:          a.log.With("flow", f.Source+"->"+f.Target),
+		})
+		obs := &syncObserver{synced: synced.WithLabelValues(f.Source, f.Target), last: time.Now()}
+		age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "geomesh_offsets_sync_age_seconds",
+			Help:        "Time since group offset sync last completed a round.",
+			ConstLabels: prometheus.Labels{"source": f.Source, "target": f.Target},
+		}, obs.age)
+		if err := a.cfg.Registry.Register(age); err != nil {
+			return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+		}
+		sy := offsets.NewSyncer(offsets.SyncConfig{Translator: tr, Interval: interval, Observer: obs})
+		a.translation.mu.Lock()
+		a.translation.bySource[f.Source] = tr
+		a.translation.mu.Unlock()
+		a.goRun(ctx, "offset sync "+f.Source+"->"+f.Target, func(ctx context.Context) error {
+			tr.Start(ctx)
+			defer tr.Close()
+			return sy.Run(ctx)
+		})
+	}
+	return nil
+}
+
+// syncObserver turns group sync rounds into metrics.
+type syncObserver struct {
+	synced prometheus.Counter
+	mu     sync.Mutex
+	last   time.Time
+}
+
+func (o *syncObserver) Committed(n int) { o.synced.Add(float64(n)) }
+
+func (o *syncObserver) RoundDone(at time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.last = at
+}
+
+func (o *syncObserver) age() float64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return time.Since(o.last).Seconds()
+}
+
+var _ offsets.SyncObserver = (*syncObserver)(nil)
+
+// translateResponse is the body of GET /v1/translate.
+type translateResponse struct {
+	Group      string                `json:"group"`
+	From       string                `json:"from"`
+	To         string                `json:"to"`
+	Partitions []offsets.Translation `json:"partitions"`
+}
+
+// serveTranslate answers GET /v1/translate?group=G&from=R: the group's
+// committed offsets in region R translated into this agent's region.
+func (a *Agent) serveTranslate(w http.ResponseWriter, r *http.Request) {
+	group, from := r.URL.Query().Get("group"), r.URL.Query().Get("from")
+	if group == "" || from == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "query parameters group and from are required"})
+		return
+	}
+	a.translation.mu.Lock()
+	tr := a.translation.bySource[from]
+	a.translation.mu.Unlock()
+	if tr == nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("no flow from region %q into %s", from, a.region.Name)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	res, err := tr.TranslateGroup(ctx, group)
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, translateResponse{Group: group, From: from, To: a.region.Name, Partitions: res})
+}
