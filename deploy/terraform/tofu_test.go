@@ -173,6 +173,8 @@ type rendered struct {
 	Example  string
 	Topology string
 	Mesh     *topology.Mesh
+	// EnvFiles is each agent's /etc/geomesh/geomesh.env, by agent id.
+	EnvFiles map[string]string
 	// RegionCalls holds, by module call name, the arguments of each call of
 	// modules/aws-region that could be computed without AWS.
 	RegionCalls map[string]map[string]cty.Value
@@ -217,6 +219,7 @@ func renderExample(t *testing.T, example string) *rendered {
 
 	var outs strings.Builder
 	outs.WriteString("output \"topology_yaml\" {\n  value = module.mesh.topology_yaml\n}\n")
+	outs.WriteString("output \"environment_files\" {\n  value = module.mesh.environment_files\n}\n")
 	argOutputs := map[string][2]string{} // output name → call, argument
 	for _, call := range moduleCalls(t, src) {
 		if filepath.Base(call.Source) != "aws-region" {
@@ -242,6 +245,10 @@ func renderExample(t *testing.T, example string) *rendered {
 	}
 	r := &rendered{Example: example, RegionCalls: map[string]map[string]cty.Value{}}
 	r.Topology = values["topology_yaml"].Value.AsString()
+	r.EnvFiles = map[string]string{}
+	for id, v := range values["environment_files"].Value.AsValueMap() {
+		r.EnvFiles[id] = v.AsString()
+	}
 	for o, ca := range argOutputs {
 		if r.RegionCalls[ca[0]] == nil {
 			r.RegionCalls[ca[0]] = map[string]cty.Value{}
