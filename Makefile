@@ -17,7 +17,14 @@ kafka:
 
 # Unit tests, then the integration tests against real Apache Kafka (KRaft),
 # verbose so the log names the Kafka version the harness started.
-test: kafka test-unit test-integration
+test: kafka tofu-check test-unit test-integration
+
+# Offline checks of deploy/terraform: tofu fmt, validate and test of the
+# mesh-config module, and the Go tests over every module and example. The
+# first run builds OpenTofu from the Go module proxy (about 6 minutes).
+.PHONY: tofu-check
+tofu-check:
+	bash deploy/terraform/tools/check.sh
 
 test-unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS_UNIT)
