@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -445,4 +450,160 @@ func sameRecord(src, dst *kgo.Record) error {
 		return fmt.Errorf("copy of source offset %s, want %d", off, src.Offset)
 	}
 	return nil
+}
+
+// TestTranslateAgentAndCLI runs an agent of an active-passive mesh: it
+// syncs an idle group by itself, serves GET /v1/translate, counts synced
+// offsets in its metrics, and `geomesh translate` prints the same answer,
+// applies it to a group nobody syncs, and refuses to apply while the group
+// has a live member on the target.
+func TestTranslateAgentAndCLI(t *testing.T) {
+	t.Parallel()
+	srcC, dstC := clusters[0], clusters[1]
+	path := meshFile(t, "e2e-tr", []region{{"tr-east", srcC, 1}, {"tr-west", dstC, 1}}, `
+topology: {kind: active-passive, primary: tr-east, standby: [tr-west]}
+topics: {include: ["tr-orders"]}
+groups: {include: ["tr-.*"]}
+`)
+	createTopic(t, srcC, "tr-orders", 2, nil)
+	produce(t, srcC, "tr-east", "tr-orders", 0, 100)
+	produceTxn(t, srcC, "tr-east", "tr-orders", 100, 20, false)
+	produceTxn(t, srcC, "tr-east", "tr-orders", 120, 20, true)
+	produce(t, srcC, "tr-east", "tr-orders", 140, 60)
+	srcAdm, dstAdm := kadm.NewClient(client(t, srcC)), kadm.NewClient(client(t, dstC))
+	commit := func(group string, at int64) {
+		os := kadm.Offsets{}
+		os.Add(kadm.Offset{Topic: "tr-orders", Partition: 0, At: at, LeaderEpoch: -1})
+		os.Add(kadm.Offset{Topic: "tr-orders", Partition: 1, At: at + 3, LeaderEpoch: -1})
+		if resp, err := srcAdm.CommitOffsets(t.Context(), group, os); err != nil || resp.Error() != nil {
+			t.Fatalf("commit %s: %v %v", group, err, resp.Error())
+		}
+	}
+	commit("tr-app", 30)
+	commit("tr-live", 20)
+	commit("manual-app", 40)
+	agents := startAgents(t, path, "tr-west")
+	api := "http://" + agents[0].APIAddr()
+
+	// The agent's group sync: tr-app lands on the target at the offsets
+	// /v1/translate reports, all of them copies.
+	var viaHTTP struct {
+		Partitions []offsets.Translation `json:"partitions"`
+	}
+	eventually(t, 60*time.Second, func() error {
+		viaHTTP.Partitions = nil // decoding into old elements would keep their errors
+		if code, err := apiGet(api+"/v1/translate?group=tr-app&from=tr-east", &viaHTTP); err != nil || code != 200 {
+			return fmt.Errorf("GET /v1/translate: %d %v", code, err)
+		}
+		have, err := dstAdm.FetchOffsets(t.Context(), "tr-app")
+		if err != nil {
+			return err
+		}
+		if len(viaHTTP.Partitions) != 2 {
+			return fmt.Errorf("translated %d partitions, want 2", len(viaHTTP.Partitions))
+		}
+		for _, tr := range viaHTTP.Partitions {
+			o, ok := have.Lookup(tr.TargetTopic, tr.Partition)
+			if tr.State != offsets.Copied || !ok || o.At != tr.TargetOffset {
+				return fmt.Errorf("%+v; target group holds %d", tr, o.At)
+			}
+		}
+		return nil
+	})
+	for _, bad := range []string{"/v1/translate?from=tr-east", "/v1/translate?group=tr-app&from=nowhere"} {
+		var e struct{ Error string }
+		if code, err := apiGet(api+bad, &e); err != nil || code != 400 || e.Error == "" {
+			t.Errorf("GET %s: %d %q %v, want 400 with an error", bad, code, e.Error, err)
+		}
+	}
+	eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(api + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), `geomesh_offsets_synced_total{source="tr-east",target="tr-west"}`) ||
+			!strings.Contains(string(body), `geomesh_offsets_sync_age_seconds{source="tr-east",target="tr-west"}`) {
+			return fmt.Errorf("offset sync metrics missing")
+		}
+		return nil
+	})
+
+	// The CLI, reading the clusters directly, says the same.
+	out, stderr, err := geomeshCLI(t, "translate", "--topology", path, "--group", "tr-app", "--from", "tr-east", "--to", "tr-west", "--json")
+	if err != nil {
+		t.Fatalf("geomesh translate: %v\n%s", err, stderr)
+	}
+	var viaCLI translateJSON
+	if err := json.Unmarshal([]byte(out), &viaCLI); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !slices.Equal(viaCLI.Partitions, viaHTTP.Partitions) {
+		t.Fatalf("CLI says %+v, agent says %+v", viaCLI.Partitions, viaHTTP.Partitions)
+	}
+
+	// --apply for a group the topology does not sync.
+	out, stderr, err = geomeshCLI(t, "translate", "--topology", path, "--group", "manual-app", "--from", "tr-east", "--to", "tr-west", "--json", "--apply")
+	if err != nil {
+		t.Fatalf("geomesh translate --apply: %v\n%s", err, stderr)
+	}
+	viaCLI = translateJSON{}
+	if err := json.Unmarshal([]byte(out), &viaCLI); err != nil || !viaCLI.Applied {
+		t.Fatalf("%v: %s", err, out)
+	}
+	have, err := dstAdm.FetchOffsets(t.Context(), "manual-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range viaCLI.Partitions {
+		if o, _ := have.Lookup(tr.TargetTopic, tr.Partition); o.At != tr.TargetOffset {
+			t.Fatalf("manual-app %s/%d at %d after --apply, want %d", tr.TargetTopic, tr.Partition, o.At, tr.TargetOffset)
+		}
+	}
+
+	// --apply is refused while a member of the group consumes the target.
+	member := client(t, dstC, kgo.ConsumerGroup("tr-live"), kgo.ConsumeTopics("tr-orders"), kgo.DisableAutoCommit())
+	eventually(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		member.PollFetches(ctx)
+		listed, err := dstAdm.ListGroups(t.Context())
+		if err != nil {
+			return err
+		}
+		if g := listed["tr-live"]; g.State != "Stable" {
+			return fmt.Errorf("tr-live is %q", g.State)
+		}
+		return nil
+	})
+	_, stderr, err = geomeshCLI(t, "translate", "--topology", path, "--group", "tr-live", "--from", "tr-east", "--to", "tr-west", "--apply")
+	if err == nil || !strings.Contains(stderr, "is active in region tr-west") {
+		t.Fatalf("--apply on an active group: %v\n%s", err, stderr)
+	}
+}
+
+type translateJSON struct {
+	Applied    bool                  `json:"applied"`
+	Partitions []offsets.Translation `json:"partitions"`
+}
+
+func apiGet(url string, v any) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+}
+
+// geomeshCLI runs the geomesh command with go run (compiled once, then
+// cached by the go command).
+func geomeshCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), "go", append([]string{"run", "github.com/geomesh/geomesh/cmd/geomesh"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
 }
