@@ -41,5 +41,7 @@
 //	geomesh_topics_created_total{source,target}                 target topics created by topic sync
 //	geomesh_topics_config_changes_total{source,target}          topic config keys set or removed on the target
 //	geomesh_topics_sync_errors_total{source,target}             topic sync problems
+//	geomesh_offsets_synced_total{source,target}                 group partition offsets committed on the target by group sync
+//	geomesh_offsets_sync_age_seconds{source,target}             time since group sync last completed a round
 //	geomesh_membership_members                                  live agents of this region, this one included
 package agent

@@ -19,6 +19,25 @@
 //
 // The search is pure: it reads the target partition through the Log
 // interface, which the property test implements over an in-memory model
-// of the source, the copier and the target, and Reader implements over
-// Kafka fetches.
+// of the source, the copier and the target, and the Translator over
+// single read_committed Fetch requests sent to the partition leader.
+//
+// # Translator
+//
+// A Translator serves one flow. NewTranslator does no I/O; Start tails
+// mirror.ProgressTopic of the target cluster in a goroutine it owns until
+// Close. Translate (and TranslateGroup, which first reads a group's
+// committed offsets on the source) may be called from any goroutine; per
+// call it reads the target's metadata, log starts and last stable offsets,
+// the source's log starts, then the progress up to its high watermark,
+// and searches the partitions in parallel.
+//
+// # Group sync
+//
+// A Syncer commits, every Interval (default 1s), the translated offsets of
+// the flow's selected groups that have no active members on the target,
+// never moving a group backwards unless its source moved backwards. The
+// agent runs one per flow and turns its SyncObserver calls into the
+// metrics geomesh_offsets_synced_total and
+// geomesh_offsets_sync_age_seconds.
 package offsets
