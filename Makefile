@@ -43,3 +43,9 @@ fmt:
 
 clean:
 	rm -rf bin
+
+# Release binaries (linux/amd64, linux/arm64), SHA256SUMS and the systemd
+# unit, into dist/.
+.PHONY: dist
+dist:
+	bash packaging/dist.sh
