@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -62,6 +64,12 @@ func (l *mlog) append(e entry) int64 {
 	}
 	l.entries = append(l.entries, e)
 	return int64(len(l.entries) - 1)
+}
+
+// openPIDs lists the producers with an open transaction, sorted, so that
+// a seed replays the same history.
+func (l *mlog) openPIDs() []int {
+	return slices.Sorted(maps.Keys(l.open))
 }
 
 // endTxn writes pid's marker and decides its records.
@@ -162,9 +170,8 @@ func (w *world) sourceStep() {
 			w.src.append(entry{pid: pid})
 		}
 	default:
-		for pid := range w.src.open {
-			w.src.endTxn(pid, r.IntN(3) > 0)
-			break
+		if open := w.src.openPIDs(); len(open) > 0 {
+			w.src.endTxn(open[r.IntN(len(open))], r.IntN(3) > 0)
 		}
 	}
 }
@@ -423,10 +430,10 @@ func TestPropertyExact(t *testing.T) {
 		}
 		// Finish the history: every open source transaction decided, the
 		// copier drained and committed.
-		for pid := range w.src.open {
+		for _, pid := range w.src.openPIDs() {
 			w.src.endTxn(pid, rng.IntN(2) == 0)
 		}
-		for pid := range w.dst.open {
+		for _, pid := range w.dst.openPIDs() {
 			if pid != copierPID {
 				w.dst.endTxn(pid, true)
 			}
