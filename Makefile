@@ -49,3 +49,10 @@ clean:
 .PHONY: dist
 dist:
 	bash packaging/dist.sh
+
+# Benchmarks against MirrorMaker 2 and a raw franz-go copy loop on two real
+# Kafka clusters; regenerates docs/benchmarks.{md,json} and the charts.
+# About an hour; `make bench QUICK=1` is a few-minute smoke run.
+.PHONY: bench
+bench: kafka
+	$(GO) run ./test/bench/cmd/geomesh-bench -out docs $(if $(QUICK),-quick) $(BENCHFLAGS)

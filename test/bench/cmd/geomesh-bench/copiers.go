@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Copier kinds, in the order the report lists them.
+const (
+	geomeshEOS = "geomesh-eos"
+	mm2EOS     = "mm2-eos"
+	geomeshALO = "geomesh-alo"
+	mm2ALO     = "mm2-alo"
+	raw        = "raw"
+	// geomeshProfile is geomesh-eos run in the runner's own binary with a
+	// CPU profile; it is not part of the medians.
+	geomeshProfile = "geomesh-eos-pprof"
+)
+
+var copierKinds = []string{geomeshEOS, mm2EOS, geomeshALO, mm2ALO, raw}
+
+// alias is the source region (geomesh, prefix naming) or source cluster
+// alias (MirrorMaker 2, DefaultReplicationPolicy) of a copier: both name the
+// copy "<alias>.<topic>", so every copier of a run can read one backlog and
+// write its own target topic.
+func alias(kind string) string {
+	switch kind {
+	case geomeshEOS:
+		return "gmeos"
+	case geomeshALO:
+		return "gmalo"
+	case geomeshProfile:
+		return "gmprof"
+	case mm2EOS:
+		return "mmeos"
+	case mm2ALO:
+		return "mmalo"
+	default:
+		return "raw"
+	}
+}
+
+func targetTopic(kind, topic string) string { return alias(kind) + "." + topic }
+
+// startCopier starts a copier of topic from the source to the target cluster
+// as a separate process (inside b.netns when set) and returns it.
+func (b *bench) startCopier(ctx context.Context, kind, topic, tag string) (*proc, error) {
+	dir := filepath.Join(b.work, tag+"-"+kind)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "copier.log")
+	switch kind {
+	case geomeshEOS, geomeshALO, geomeshProfile:
+		mode := "exactly-once"
+		if kind == geomeshALO {
+			mode = "at-least-once"
+		}
+		path, err := b.topologyFile(dir, alias(kind), topic, mode)
+		if err != nil {
+			return nil, err
+		}
+		region := alias(kind) + "dst"
+		if kind == geomeshProfile {
+			return startProc(kind, b.netns, logPath, b.selfBin, "agent", "-topology", path, "-region", region,
+				"-cpuprofile", filepath.Join(b.work, "agent.cpu.pprof"))
+		}
+		return startProc(kind, b.netns, logPath, b.geomeshBin, "agent", "--topology", path, "--region", region, "--log-level", "info")
+	case mm2EOS, mm2ALO:
+		props, err := b.mm2Properties(dir, alias(kind), topic, kind == mm2EOS)
+		if err != nil {
+			return nil, err
+		}
+		log4j := filepath.Join(dir, "log4j2.properties")
+		if err := os.WriteFile(log4j, []byte(mm2Log4j), 0o644); err != nil {
+			return nil, err
+		}
+		// The heap and collector of bin/connect-mirror-maker.sh (via
+		// kafka-run-class.sh): what an operator runs by default.
+		return startProc(kind, b.netns, logPath, b.java, "-Xms256m", "-Xmx2g", "-XX:+UseG1GC",
+			"-Djava.awt.headless=true", "-Dlog4j2.configurationFile="+log4j,
+			"-cp", filepath.Join(b.kafkaHome, "libs", "*"),
+			"org.apache.kafka.connect.mirror.MirrorMaker", props, "--clusters", alias(kind)+"dst")
+	case raw:
+		if err := b.createTopic(ctx, b.dstAdm, targetTopic(raw, topic), b.partitions); err != nil {
+			return nil, err
+		}
+		return startProc(kind, b.netns, logPath, b.selfBin, "raw-copy",
+			"-src", b.srcAddr, "-dst", b.dstAddr, "-topic", topic, "-target", targetTopic(raw, topic))
+	}
+	return nil, fmt.Errorf("unknown copier %q", kind)
+}
+
+// topologyFile writes an active-passive mesh from region <alias> (the
+// source cluster) to <alias>dst (the target cluster) selecting one topic,
+// with prefix naming, as test/e2e builds its meshes.
+func (b *bench) topologyFile(dir, alias, topic, mode string) (string, error) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "mesh: bench-%s\n", alias)
+	fmt.Fprintf(&sb, "topology: {kind: active-passive, primary: %s, standby: [%sdst]}\n", alias, alias)
+	fmt.Fprintf(&sb, "naming: prefix\ntopics: {include: [%q]}\nreplication: {mode: %s}\nregions:\n", topic, mode)
+	for _, r := range []struct{ name, addr string }{{alias, b.srcAddr}, {alias + "dst", b.dstAddr}} {
+		g, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		a, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&sb, "  - name: %s\n    kafka:\n      bootstrap: [%s]\n    agents:\n      - {id: %s-1, gossip: %s, api: %s}\n", r.name, r.addr, r.name, g, a)
+	}
+	sb.WriteString("control_plane: {urls: [\"nats://127.0.0.1:4222\"]}\n")
+	path := filepath.Join(dir, "topology.yaml")
+	return path, os.WriteFile(path, []byte(sb.String()), 0o644)
+}
+
+// mm2Properties writes a dedicated-mode MirrorMaker 2 configuration copying
+// one topic from cluster <alias> to <alias>dst with 4 tasks (geomesh's
+// default shard count). Replication factors are 1: each test cluster has
+// one broker. Exactly-once follows KIP-618 as the Kafka documentation
+// describes it for dedicated MirrorMaker (3.5+): exactly.once.source.support
+// on the target, the internal REST server that zombie fencing needs, and a
+// read_committed source consumer. The source consumer is read_committed in
+// at-least-once mode too, as geomesh's and the raw loop's are.
+func (b *bench) mm2Properties(dir, alias, topic string, eos bool) (string, error) {
+	dst := alias + "dst"
+	rest, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	lines := []string{
+		"clusters = " + alias + ", " + dst,
+		alias + ".bootstrap.servers = " + b.srcAddr,
+		dst + ".bootstrap.servers = " + b.dstAddr,
+		alias + "->" + dst + ".enabled = true",
+		dst + "->" + alias + ".enabled = false",
+		alias + "->" + dst + ".topics = " + topic,
+		"groups = ^$",
+		"tasks.max = 4",
+		"replication.factor = 1",
+		"checkpoints.topic.replication.factor = 1",
+		"heartbeats.topic.replication.factor = 1",
+		"offset-syncs.topic.replication.factor = 1",
+		"offset.storage.replication.factor = 1",
+		"status.storage.replication.factor = 1",
+		"config.storage.replication.factor = 1",
+		"sync.topic.acls.enabled = false",
+		"sync.group.offsets.enabled = false",
+		"emit.checkpoints.enabled = false",
+		alias + ".consumer.isolation.level = read_committed",
+		"dedicated.mode.enable.internal.rest = true",
+		"listeners = http://" + rest,
+	}
+	if eos {
+		lines = append(lines, dst+".exactly.once.source.support = enabled")
+	}
+	path := filepath.Join(dir, "mm2.properties")
+	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// mm2Log4j keeps MirrorMaker 2's log readable: warnings, plus the Connect
+// and MirrorMaker lifecycle at INFO.
+const mm2Log4j = `status = warn
+name = geomesh-bench-mm2
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.mirror.name = org.apache.kafka.connect.mirror
+logger.mirror.level = INFO
+`
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}

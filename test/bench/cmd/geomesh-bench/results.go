@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// tpRun is one copier's run over one backlog.
+type tpRun struct {
+	Copier           string  `json:"copier"`
+	Rep              int     `json:"rep"`
+	Records          int     `json:"records"`
+	Bytes            int64   `json:"bytes"`
+	StartupSec       float64 `json:"startup_s"` // process start → first copy visible
+	CopySec          float64 `json:"copy_s"`    // first copy visible → caught up
+	TotalSec         float64 `json:"total_s"`
+	RecordsPerSec    float64 `json:"records_per_s"` // over CopySec
+	MBPerSec         float64 `json:"mb_per_s"`      // key+value bytes, 1 MB = 10^6 B
+	TargetEndSum     int64   `json:"target_end_offsets"`
+	CPUSec           float64 `json:"cpu_s"`       // copier CPU during CopySec
+	CPUSecTotal      float64 `json:"cpu_s_total"` // copier CPU from its start
+	CPUSecPerMillion float64 `json:"cpu_s_per_million_records"`
+	PeakRSSMiB       float64 `json:"peak_rss_mib"`
+	CopierLogBytes   int64   `json:"copier_log_bytes"`
+}
+
+// latRun is one copier's latency run.
+type latRun struct {
+	Copier   string  `json:"copier"`
+	Rep      int     `json:"rep"`
+	Sent     int     `json:"sent"`
+	Received int     `json:"received"`
+	Measured int     `json:"measured"` // received after the warm-up
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	P999Ms   float64 `json:"p999_ms"`
+	MaxMs    float64 `json:"max_ms"`
+}
+
+type stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+func statOf(v []float64) stat {
+	if len(v) == 0 {
+		return stat{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stat{Median: m, Min: s[0], Max: s[len(s)-1], N: len(s)}
+}
+
+type machine struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpu_model"`
+	MemoryMiB int64  `json:"memory_mib"`
+	Kernel    string `json:"kernel"`
+	Go        string `json:"go"`
+	Java      string `json:"java"`
+	Kafka     string `json:"kafka"`
+	Commit    string `json:"geomesh_commit"`
+}
+
+type results struct {
+	Started     time.Time          `json:"started"`
+	Finished    time.Time          `json:"finished"`
+	Command     string             `json:"command"`
+	Quick       bool               `json:"quick"`
+	Reps        int                `json:"reps"`
+	Machine     machine            `json:"machine"`
+	Setup       map[string]string  `json:"setup"`
+	WANDelayMs  float64            `json:"wan_delay_ms,omitempty"`
+	LatencyRate int                `json:"latency_rate"`
+	Throughput  map[string][]tpRun `json:"throughput"` // scenario → runs
+	Latency     []latRun           `json:"latency"`
+	Summary     map[string]any     `json:"summary"`
+	Profile     string             `json:"profile_top,omitempty"`
+	Notes       []string           `json:"notes,omitempty"`
+}
+
+func newResults(b *bench) *results {
+	r := &results{
+		Started:     time.Now().UTC(),
+		Command:     strings.Join(append([]string{"geomesh-bench"}, os.Args[1:]...), " "),
+		Quick:       b.opts.quick,
+		Reps:        b.opts.reps,
+		LatencyRate: b.opts.latencyRate,
+		Throughput:  map[string][]tpRun{},
+		Setup: map[string]string{
+			"clusters":      "2 Apache Kafka clusters, 1 KRaft node each (broker+controller), JVM -Xmx1g, C2 on, harness test defaults otherwise",
+			"partitions":    fmt.Sprint(b.partitions),
+			"record":        fmt.Sprintf("%d B random value, key \"<partition>-<seq>\", no compression", valueSize),
+			"backlog":       fmt.Sprint(b.opts.records),
+			"geomesh":       "geomesh agent process (go build ./cmd/geomesh), default settings: 4 shards, 100 ms commit interval, 10,000 records per transaction",
+			"mm2":           "MirrorMaker 2 dedicated mode (org.apache.kafka.connect.mirror.MirrorMaker), tasks.max=4, -Xms256m -Xmx2g G1, read_committed source consumer; EOS: exactly.once.source.support=enabled + internal REST",
+			"raw":           "franz-go loop in its own process: read_committed consumer → idempotent producer, no transactions, default batching (10 ms linger, 1 MB batches)",
+			"latency":       fmt.Sprintf("%d records/s of %d B for %d s per run, first %s left out", b.opts.latencyRate, valueSize, b.opts.latencySeconds, latencyWarmup),
+			"wan_records":   fmt.Sprint(b.opts.wanRecords),
+			"measure_clock": "copy time runs from the first copy visible on the target to the last record of every partition visible to read_committed (polled every 250 ms)",
+		},
+	}
+	r.Machine = machineInfo(b)
+	return r
+}
+
+func machineInfo(b *bench) machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Kafka: b.src.Version()}
+	if out, err := exec.Command(b.java, "-version").CombinedOutput(); err == nil {
+		m.Java = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+	}
+	if bs, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(strings.SplitN(string(bs), "\n", 2)[0], "MemTotal:")), "%d", &kb)
+		m.MemoryMiB = kb >> 10
+	}
+	if bs, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(bs), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				m.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		m.Kernel = strings.TrimSpace(string(out))
+	}
+	if root, err := moduleRoot(); err == nil {
+		if out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+			m.Commit = strings.TrimSpace(string(out))
+		}
+	}
+	return m
+}
+
+func (r *results) addThroughput(scenario string, run tpRun) {
+	r.Throughput[scenario] = append(r.Throughput[scenario], run)
+}
+
+func (r *results) addLatency(run latRun) { r.Latency = append(r.Latency, run) }
+
+// profile renders the CPU profile of the profiled geomesh run.
+func (r *results) profile(b *bench) {
+	prof := filepath.Join(b.work, "agent.cpu.pprof")
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", b.selfBin, prof).CombinedOutput()
+	if err != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("pprof: %v: %s", err, out))
+		return
+	}
+	r.Profile = string(out)
+	cum, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", b.selfBin, prof).CombinedOutput()
+	if err == nil {
+		r.Profile += "\n--- sorted by cumulative time ---\n" + string(cum)
+	}
+	if dst := os.Getenv("BENCH_PROFILE_OUT"); dst != "" {
+		if bs, err := os.ReadFile(prof); err == nil {
+			_ = os.WriteFile(dst, bs, 0o644)
+		}
+	}
+}
+
+// metricsOf collects one metric of a scenario's runs per copier.
+func (r *results) metricsOf(scenario string, f func(tpRun) float64) map[string]stat {
+	by := map[string][]float64{}
+	for _, run := range r.Throughput[scenario] {
+		by[run.Copier] = append(by[run.Copier], f(run))
+	}
+	out := map[string]stat{}
+	for k, v := range by {
+		out[k] = statOf(v)
+	}
+	return out
+}
+
+func (r *results) latencyOf(f func(latRun) float64) map[string]stat {
+	by := map[string][]float64{}
+	for _, run := range r.Latency {
+		by[run.Copier] = append(by[run.Copier], f(run))
+	}
+	out := map[string]stat{}
+	for k, v := range by {
+		out[k] = statOf(v)
+	}
+	return out
+}
+
+func ratio(a, b stat) float64 {
+	if b.Median == 0 {
+		return 0
+	}
+	return a.Median / b.Median
+}
+
+func (r *results) summarize() {
+	s := map[string]any{}
+	for _, sc := range []string{"throughput", "wan"} {
+		if len(r.Throughput[sc]) == 0 {
+			continue
+		}
+		rps := r.metricsOf(sc, func(t tpRun) float64 { return t.RecordsPerSec })
+		s[sc] = map[string]any{
+			"records_per_s":             rps,
+			"mb_per_s":                  r.metricsOf(sc, func(t tpRun) float64 { return t.MBPerSec }),
+			"startup_s":                 r.metricsOf(sc, func(t tpRun) float64 { return t.StartupSec }),
+			"cpu_s_per_million_records": r.metricsOf(sc, func(t tpRun) float64 { return t.CPUSecPerMillion }),
+			"peak_rss_mib":              r.metricsOf(sc, func(t tpRun) float64 { return t.PeakRSSMiB }),
+			"ratios": map[string]float64{
+				"geomesh-eos/mm2-eos": ratio(rps[geomeshEOS], rps[mm2EOS]),
+				"geomesh-alo/mm2-alo": ratio(rps[geomeshALO], rps[mm2ALO]),
+				"geomesh-eos/raw":     ratio(rps[geomeshEOS], rps[raw]),
+				"geomesh-alo/raw":     ratio(rps[geomeshALO], rps[raw]),
+			},
+		}
+	}
+	if len(r.Latency) > 0 {
+		s["latency"] = map[string]any{
+			"p50_ms":  r.latencyOf(func(l latRun) float64 { return l.P50Ms }),
+			"p99_ms":  r.latencyOf(func(l latRun) float64 { return l.P99Ms }),
+			"p999_ms": r.latencyOf(func(l latRun) float64 { return l.P999Ms }),
+			"max_ms":  r.latencyOf(func(l latRun) float64 { return l.MaxMs }),
+		}
+	}
+	r.Summary = s
+}
+
+// write regenerates benchmarks.json, benchmarks.md and the charts from
+// what has been measured so far, so an interrupted run still leaves a
+// report.
+func (b *bench) write() error {
+	r := b.res
+	r.Finished = time.Now().UTC()
+	r.summarize()
+	if err := os.MkdirAll(b.opts.out, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.opts.out, "benchmarks.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	charts := map[string][]byte{}
+	if len(r.Throughput["throughput"]) > 0 {
+		charts["benchmarks-throughput.svg"] = barChart("Throughput, 1 KiB records, backlog copy (median, whiskers: min–max)", "records/s",
+			r.metricsOf("throughput", func(t tpRun) float64 { return t.RecordsPerSec }))
+	}
+	if len(r.Throughput["wan"]) > 0 {
+		charts["benchmarks-wan.svg"] = barChart(fmt.Sprintf("Throughput with %.0f ms delay each way to the source (median, min–max)", r.WANDelayMs), "records/s",
+			r.metricsOf("wan", func(t tpRun) float64 { return t.RecordsPerSec }))
+	}
+	if len(r.Latency) > 0 {
+		charts["benchmarks-latency.svg"] = latencyChart(r)
+	}
+	for name, svg := range charts {
+		if err := os.WriteFile(filepath.Join(b.opts.out, name), svg, 0o644); err != nil {
+			return err
+		}
+	}
+	var md bytes.Buffer
+	renderMarkdown(&md, r, charts)
+	return os.WriteFile(filepath.Join(b.opts.out, "benchmarks.md"), md.Bytes(), 0o644)
+}
