@@ -10,6 +10,8 @@
 //
 //	geomesh-bench raw-copy ...   the raw consume → produce loop, as its own process
 //	geomesh-bench agent ...      a geomesh agent in process, with a CPU profile
+//
+// and `geomesh-bench render` regenerates the report from benchmarks.json.
 package main
 
 import (
@@ -24,6 +26,8 @@ func main() {
 			exit(rawCopyMain(os.Args[2:]))
 		case "agent":
 			exit(agentMain(os.Args[2:]))
+		case "render":
+			exit(renderMain(os.Args[2:]))
 		}
 	}
 	exit(runMain(os.Args[1:]))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -241,17 +242,40 @@ func (r *results) summarize() {
 // what has been measured so far, so an interrupted run still leaves a
 // report.
 func (b *bench) write() error {
-	r := b.res
-	r.Finished = time.Now().UTC()
+	b.res.Finished = time.Now().UTC()
+	return writeReport(b.res, b.opts.out)
+}
+
+// renderMain regenerates benchmarks.md and the charts from a
+// benchmarks.json, for example after editing test/bench/notes.md.
+func renderMain(args []string) error {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	in := fs.String("in", "docs/benchmarks.json", "results to render")
+	out := fs.String("out", "docs", "directory for benchmarks.md, benchmarks.json and the charts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	bs, err := os.ReadFile(*in)
+	if err != nil {
+		return err
+	}
+	var r results
+	if err := json.Unmarshal(bs, &r); err != nil {
+		return fmt.Errorf("%s: %w", *in, err)
+	}
+	return writeReport(&r, *out)
+}
+
+func writeReport(r *results, out string) error {
 	r.summarize()
-	if err := os.MkdirAll(b.opts.out, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(b.opts.out, "benchmarks.json"), append(js, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "benchmarks.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
 	charts := map[string][]byte{}
@@ -267,11 +291,11 @@ func (b *bench) write() error {
 		charts["benchmarks-latency.svg"] = latencyChart(r)
 	}
 	for name, svg := range charts {
-		if err := os.WriteFile(filepath.Join(b.opts.out, name), svg, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(out, name), svg, 0o644); err != nil {
 			return err
 		}
 	}
 	var md bytes.Buffer
 	renderMarkdown(&md, r, charts)
-	return os.WriteFile(filepath.Join(b.opts.out, "benchmarks.md"), md.Bytes(), 0o644)
+	return os.WriteFile(filepath.Join(out, "benchmarks.md"), md.Bytes(), 0o644)
 }
