@@ -7,11 +7,12 @@
 // that topic like any other, so in a target region the copies of region
 // R's beats arrive with the same delay as R's data. A reader there decodes
 // each copy with [Decode]; [Latency] (now minus the beat's timestamp) is
-// the replication latency from R. A [Reader] consumes the copies (committed
-records only, from a little before the end) into a [Tracker], which keeps the newest beat of
-// every origin region so that a status page or alert can show the age of
-// each region's data: it grows without bound when replication stalls, even
-// though no record arrives to say so.
+// the replication latency from R. A [Reader] consumes the copies
+// (committed records only, from a little before the end) into a
+// [Tracker], which keeps the newest beat of every origin region so that a
+// status page or alert can show the age of each region's data: it grows
+// without bound when replication stalls, even though no record arrives to
+// say so.
 //
 // Latency subtracts timestamps of two machines' clocks, so it includes
 // their skew: with NTP that is a few milliseconds, small next to WAN
