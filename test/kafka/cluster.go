@@ -39,6 +39,7 @@ type Cluster struct {
 	dir       string // temporary dir holding one subdir per node
 	clusterID string
 	nodes     []*node
+	pki       *pki // nil without Options.Security
 }
 
 // New checks opts and applies defaults. It does no I/O; Start does.
@@ -88,6 +89,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(c.dir, "log4j2.properties"), log4j2Properties, 0o644); err != nil {
 		return fmt.Errorf("kafkatest: write log config: %w", err)
 	}
+	if c.opts.Security != nil {
+		if c.pki, err = newPKI(c.dir); err != nil {
+			return err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		err := c.launch(ctx)
 		if err == nil || !errors.Is(err, errPortTaken) || attempt == startAttempts {
@@ -102,7 +108,11 @@ func (c *Cluster) start(ctx context.Context) error {
 // launch creates, formats and starts all nodes on fresh ports, replacing
 // what a previous attempt left.
 func (c *Cluster) launch(ctx context.Context) error {
-	ports, err := freePorts(2 * c.opts.Brokers)
+	perNode := 2
+	if c.pki != nil {
+		perNode = 4
+	}
+	ports, err := freePorts(perNode * c.opts.Brokers)
 	if err != nil {
 		return err
 	}
@@ -112,8 +122,11 @@ func (c *Cluster) launch(ctx context.Context) error {
 		n := &node{
 			id:             i,
 			dir:            filepath.Join(c.dir, fmt.Sprintf("node-%d", i)),
-			brokerPort:     ports[2*i],
-			controllerPort: ports[2*i+1],
+			brokerPort:     ports[perNode*i],
+			controllerPort: ports[perNode*i+1],
+		}
+		if c.pki != nil {
+			n.mtlsPort, n.internalPort = ports[perNode*i+2], ports[perNode*i+3]
 		}
 		if err := os.RemoveAll(n.dir); err != nil {
 			return fmt.Errorf("kafkatest: clear dir of broker %d: %w", i, err)
@@ -125,7 +138,7 @@ func (c *Cluster) launch(ctx context.Context) error {
 	}
 	props := c.opts.serverProperties()
 	for _, n := range c.nodes {
-		if err := n.writeConfig(c.nodes, props); err != nil {
+		if err := n.writeConfig(c.nodes, props, c.opts.Security, c.pki); err != nil {
 			return err
 		}
 	}
@@ -133,10 +146,14 @@ func (c *Cluster) launch(ctx context.Context) error {
 	// Formatting is a JVM start per node; in parallel it costs about one.
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
+	format := []string{"format", "--cluster-id", c.clusterID}
+	if c.pki != nil {
+		format = append(format, c.pki.formatArgs(c.opts.Security)...)
+	}
 	for i, n := range c.nodes {
 		wg.Go(func() {
 			err := runJava(ctx, c.java, n.dir, n.logPath(), c.javaArgs("kafka.tools.StorageTool",
-				"format", "--cluster-id", c.clusterID, "--config", n.propsPath()))
+				append(format, "--config", n.propsPath())...))
 			if err != nil {
 				errs[i] = fmt.Errorf("kafkatest: format storage of broker %d: %w; log %s:\n%s",
 					n.id, err, n.logPath(), tail(n.logPath(), 40))
@@ -288,11 +305,18 @@ func (c *Cluster) Bootstrap() []string {
 	return addrs
 }
 
-// ClientOptions returns the kgo options that reach this cluster: today
-// the seed brokers, later also the TLS and SASL settings of a secured
-// listener. Prefer it to building options from Bootstrap.
+// ClientOptions returns the kgo options that reach this cluster: the seed
+// brokers and, on a secured cluster, TLS verified against CAFile and
+// SCRAM-SHA-512 as AdminUser, a super user. Prefer it to building options
+// from Bootstrap.
 func (c *Cluster) ClientOptions() []kgo.Opt {
-	return []kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...)}
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pki != nil {
+		opts = append(opts, c.pki.adminOptions()...)
+	}
+	return opts
 }
 
 // Version returns the Apache Kafka version, read from the jar names in

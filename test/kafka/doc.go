@@ -48,6 +48,17 @@
 // replication sized to the node count, fast fencing) and how to override
 // them.
 //
+// # Secured clusters
+//
+// Options.Security starts a cluster as production runs it: SASL_SSL
+// (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and mTLS client listeners with a
+// CA and broker certificate generated in Go (PEM key and trust stores),
+// SCRAM users created when storage is formatted, SSL with client
+// certificates between nodes, and StandardAuthorizer refusing whatever no
+// ACL allows. ClientOptions then connect as the harness's super user;
+// CAFile, ClientCert, MTLSBootstrap and AdminPassword give tests what
+// they need to connect as someone else.
+//
 // JVMs run in their own process group and are killed if the test binary
 // dies without cleaning up (for example on a -timeout panic), so no run
 // leaves Kafka behind.

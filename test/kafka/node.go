@@ -26,6 +26,10 @@ type node struct {
 	dir            string
 	brokerPort     int
 	controllerPort int
+	// mtlsPort and internalPort are used by secured clusters only: the
+	// client listener that takes certificates, and the inter-broker one.
+	mtlsPort     int
+	internalPort int
 
 	// proc is nil while the node is stopped.
 	proc *process
@@ -39,7 +43,7 @@ func (n *node) propsPath() string { return filepath.Join(n.dir, "server.properti
 
 // writeConfig writes server.properties for n in a cluster of nodes,
 // sorted by key so a person can read it.
-func (n *node) writeConfig(nodes []*node, props map[string]string) error {
+func (n *node) writeConfig(nodes []*node, props map[string]string, sec *Security, pk *pki) error {
 	voters := make([]string, len(nodes))
 	for i, o := range nodes {
 		voters[i] = fmt.Sprintf("%d@127.0.0.1:%d", o.id, o.controllerPort)
@@ -54,6 +58,9 @@ func (n *node) writeConfig(nodes []*node, props map[string]string) error {
 	p["inter.broker.listener.name"] = "PLAINTEXT"
 	p["controller.quorum.voters"] = strings.Join(voters, ",")
 	p["log.dirs"] = filepath.Join(n.dir, "data")
+	if pk != nil {
+		maps.Copy(p, pk.listenerProperties(n, sec))
+	}
 
 	var b bytes.Buffer
 	for _, k := range slices.Sorted(maps.Keys(p)) {

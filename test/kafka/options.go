@@ -11,9 +11,9 @@ import (
 // Options configures a Cluster. The zero value is a one-broker cluster
 // with the defaults below; New applies them, in one place, withDefaults.
 //
-// Listener security (TLS, SASL_SSL) will be added as a field here. Callers
-// that connect through Cluster.ClientOptions rather than building their
-// own kgo.SeedBrokers from Bootstrap will not need to change.
+// Callers that connect through Cluster.ClientOptions rather than building
+// their own kgo.SeedBrokers from Bootstrap work with a secured cluster
+// unchanged.
 type Options struct {
 	// Brokers is the number of Kafka nodes. Each runs in KRaft combined
 	// mode (broker and controller in one JVM) and every node is a voter,
@@ -44,6 +44,12 @@ type Options struct {
 	// compiler, which trades peak throughput for less CPU at start;
 	// benchmarks should pass -XX:TieredStopAtLevel=4).
 	JVMFlags []string
+
+	// Security, when set, secures every listener: SASL_SSL and mTLS for
+	// clients, SSL with client certificates between nodes, and ACLs
+	// enforced by StandardAuthorizer. See Security. Default: plaintext
+	// listeners and no authorizer.
+	Security *Security
 
 	// StartTimeout bounds how long Start, and StartBroker, wait for nodes
 	// to serve metadata naming every running node. Default 90s.
@@ -113,6 +119,9 @@ func (o Options) validate() error {
 	}
 	if o.StopTimeout < 0 {
 		errs = append(errs, fmt.Errorf("kafkatest: StopTimeout is negative (%s)", o.StopTimeout))
+	}
+	if o.Security != nil {
+		errs = append(errs, o.Security.validate()...)
 	}
 	keys := make([]string, 0, len(o.ServerProperties))
 	for k := range o.ServerProperties {

@@ -36,7 +36,11 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	// asks that node and not whichever one kgo would pick.
 	clients := make([]*kgo.Client, len(running))
 	for i, n := range running {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr()), kgo.DialTimeout(time.Second))
+		opts := []kgo.Opt{kgo.SeedBrokers(n.addr()), kgo.DialTimeout(time.Second)}
+		if c.pki != nil {
+			opts = append(opts, c.pki.adminOptions()...)
+		}
+		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return fmt.Errorf("kafkatest: client for broker %d: %w", n.id, err)
 		}
