@@ -1,0 +1,313 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Config configures a Node. Zero optional fields take the defaults of
+// [Config.withDefaults].
+type Config struct {
+	// Mesh is the mesh name: the bucket is geomesh-<mesh>, the subjects
+	// geomesh.<mesh>.events and geomesh.<mesh>.views. Required.
+	Mesh string
+
+	// Name identifies this node among the control-plane nodes (the agent
+	// id); JetStream needs it unique. Required when embedded.
+	Name string
+
+	// URLs of an external NATS cluster with JetStream
+	// (nats://host:port, tls://host:port). When set the node is only a
+	// client and the fields below up to Peers are ignored.
+	URLs []string
+
+	// ClusterAddr is the host:port this node's embedded server listens on
+	// for routes from its peers: the agent's control address in the
+	// topology. Required when embedded.
+	ClusterAddr string
+
+	// Peers are the other nodes' cluster addresses (the control addresses
+	// of every other agent of the mesh). The node routes to each and keeps
+	// retrying those that are down.
+	Peers []string
+
+	// ClientAddr is a host:port on which the embedded server also accepts
+	// NATS clients (for the nats CLI while debugging). Default: a random
+	// loopback port; the agent itself talks to its node in-process.
+	ClientAddr string
+
+	// StoreDir is where the embedded server keeps JetStream data. Default:
+	// a directory under os.TempDir() named after the mesh and node, so a
+	// restarted agent finds its data again.
+	StoreDir string
+
+	// Replicas is how many nodes hold the mesh state. Default: the number
+	// of control-plane nodes (this one and Peers), capped at 5 and made
+	// odd (4 → 3), since an even count tolerates no more failures than the
+	// odd one below it; 3 with external URLs. A write needs a majority of
+	// them.
+	Replicas int
+
+	// Timeout bounds every control-plane request (load, compare-and-set,
+	// health check). A request that gets no answer within it counts as
+	// "no quorum". Default 2s: a JetStream write is a RAFT round trip
+	// between regions, tens to a few hundred milliseconds.
+	Timeout time.Duration
+
+	// Logger receives the embedded server's log lines, at Debug (see
+	// logAdapter). Default slog.Default().
+	Logger *slog.Logger
+}
+
+const defaultTimeout = 2 * time.Second
+
+func (c Config) withDefaults() Config {
+	if c.Timeout == 0 {
+		c.Timeout = defaultTimeout
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 3
+		if len(c.URLs) == 0 {
+			n := min(len(c.Peers)+1, 5)
+			if n > 1 && n%2 == 0 {
+				n--
+			}
+			c.Replicas = n
+		}
+	}
+	if c.StoreDir == "" && len(c.URLs) == 0 {
+		c.StoreDir = filepath.Join(os.TempDir(), "geomesh-"+c.Mesh, c.Name)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Mesh == "" {
+		errs = append(errs, errors.New("mesh name is required"))
+	}
+	if len(c.URLs) == 0 {
+		if c.Name == "" {
+			errs = append(errs, errors.New("node name is required for an embedded node"))
+		}
+		if _, _, err := net.SplitHostPort(c.ClusterAddr); err != nil {
+			errs = append(errs, fmt.Errorf("cluster address %q: %w", c.ClusterAddr, err))
+		}
+		for _, p := range c.Peers {
+			if _, _, err := net.SplitHostPort(p); err != nil {
+				errs = append(errs, fmt.Errorf("peer %q: %w", p, err))
+			}
+		}
+		if c.ClientAddr != "" {
+			if _, _, err := net.SplitHostPort(c.ClientAddr); err != nil {
+				errs = append(errs, fmt.Errorf("client address %q: %w", c.ClientAddr, err))
+			}
+		}
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: want 1 to 5", c.Replicas))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("quorum: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Node is this agent's access to the control plane: an embedded
+// nats-server with JetStream, clustered with the other agents' nodes, and
+// a client connection to it; or a client of an external cluster.
+type Node struct {
+	cfg Config
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	srv     *server.Server // nil when external
+	nc      *nats.Conn
+}
+
+// NewNode returns a node for cfg. It does no I/O; Start does.
+func NewNode(cfg Config) *Node {
+	return &Node{cfg: cfg.withDefaults()}
+}
+
+// Start validates the config, starts the embedded server (if any) and
+// connects to it. It does not wait for the cluster to form: a node whose
+// peers are down yet keeps routing to them in the background; [Node.Open]
+// waits for the JetStream cluster. Start may be called once.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.closed:
+		return errors.New("quorum: start after close")
+	case n.started:
+		return errors.New("quorum: already started")
+	}
+	if err := n.cfg.validate(); err != nil {
+		return err
+	}
+	n.started = true
+
+	if len(n.cfg.URLs) > 0 {
+		nc, err := nats.Connect(strings.Join(n.cfg.URLs, ","), n.connectOpts()...)
+		if err != nil {
+			return fmt.Errorf("quorum: connect to %v: %w", n.cfg.URLs, err)
+		}
+		n.nc = nc
+		return nil
+	}
+
+	opts, err := n.serverOptions()
+	if err != nil {
+		return err
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("quorum: node %s: %w", n.cfg.Name, err)
+	}
+	srv.SetLoggerV2(&logAdapter{l: n.cfg.Logger.With("component", "nats", "node", n.cfg.Name)}, false, false, false)
+	srv.Start()
+	n.srv = srv
+	wait := time.Until(deadline(ctx, 10*time.Second))
+	if !srv.ReadyForConnections(wait) {
+		n.shutdown()
+		return fmt.Errorf("quorum: node %s: server not ready within %s (cluster address %s)", n.cfg.Name, wait.Round(time.Millisecond), n.cfg.ClusterAddr)
+	}
+	nc, err := nats.Connect("", append(n.connectOpts(), nats.InProcessServer(srv))...)
+	if err != nil {
+		n.shutdown()
+		return fmt.Errorf("quorum: node %s: connect in process: %w", n.cfg.Name, err)
+	}
+	n.nc = nc
+	return nil
+}
+
+func (n *Node) connectOpts() []nats.Option {
+	return []nats.Option{
+		nats.Name("geomesh-" + n.cfg.Name),
+		// Never give up: a cut-off region reconnects when the cut heals.
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(n.cfg.Timeout),
+	}
+}
+
+func (n *Node) serverOptions() (*server.Options, error) {
+	host, port, err := splitPort(n.cfg.ClusterAddr)
+	if err != nil {
+		return nil, fmt.Errorf("quorum: cluster address %q: %w", n.cfg.ClusterAddr, err)
+	}
+	opts := &server.Options{
+		ServerName: n.cfg.Name,
+		// nats-server starts routing only once its client listener is up
+		// (DontListen would leave the routes down for good), so without a
+		// ClientAddr it listens on a random loopback port nobody uses.
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		JetStream: true,
+		StoreDir:  n.cfg.StoreDir,
+		NoSigs:    true,
+	}
+	if n.cfg.ClientAddr != "" {
+		h, p, err := splitPort(n.cfg.ClientAddr)
+		if err != nil {
+			return nil, fmt.Errorf("quorum: client address %q: %w", n.cfg.ClientAddr, err)
+		}
+		opts.Host, opts.Port = h, p
+	}
+	for _, p := range n.cfg.Peers {
+		if p == n.cfg.ClusterAddr {
+			continue // the same peer list can be given to every node
+		}
+		opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: p})
+	}
+	// A lone node runs JetStream standalone: a JetStream cluster needs
+	// routes.
+	if len(opts.Routes) > 0 {
+		opts.Cluster = server.ClusterOpts{Name: "geomesh-" + n.cfg.Mesh, Host: host, Port: port}
+	}
+	return opts, nil
+}
+
+// Conn returns the node's client connection; nil before Start.
+func (n *Node) Conn() *nats.Conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nc
+}
+
+// Close closes the connection and shuts the embedded server down,
+// waiting for it. It is idempotent and safe before Start.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	n.shutdown()
+	return nil
+}
+
+func (n *Node) shutdown() {
+	if n.nc != nil {
+		n.nc.Close()
+		n.nc = nil
+	}
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+		n.srv = nil
+	}
+}
+
+func splitPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := net.LookupPort("tcp", p)
+	return host, port, err
+}
+
+// deadline is ctx's deadline, or now + d if it has none.
+func deadline(ctx context.Context, d time.Duration) time.Time {
+	if t, ok := ctx.Deadline(); ok {
+		return t
+	}
+	return time.Now().Add(d)
+}
+
+// logAdapter sends nats-server's log lines to slog at Debug, with the
+// server's level as an attribute. The server logs expected trouble (a
+// route to a region that is down, every second) as errors and warnings;
+// what matters to an operator (no quorum, a decision) geomesh reports
+// itself. Only fatal lines are logged as errors.
+type logAdapter struct{ l *slog.Logger }
+
+func (a *logAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Warnf(format string, v ...any) {
+	a.l.Debug(fmt.Sprintf(format, v...), "nats_level", "warn")
+}
+func (a *logAdapter) Fatalf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Errorf(format string, v ...any) {
+	a.l.Debug(fmt.Sprintf(format, v...), "nats_level", "error")
+}
+func (a *logAdapter) Debugf(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Tracef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }

@@ -1,0 +1,270 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/failover/machine"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// checkFor polls f every 50ms until it returns nil or d passes.
+func checkFor(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("after %v: %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cluster starts n embedded nodes routing to each other and opens the
+// store on each; it returns them and how long formation took.
+func cluster(t *testing.T, n int) ([]*Node, []*Store, time.Duration) {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = freeAddr(t)
+	}
+	nodes := make([]*Node, n)
+	for i := range nodes {
+		nodes[i] = NewNode(Config{
+			Mesh:        "test",
+			Name:        fmt.Sprintf("n%d", i),
+			ClusterAddr: addrs[i],
+			Peers:       addrs,
+			StoreDir:    t.TempDir(),
+			Timeout:     time.Second,
+		})
+		t.Cleanup(func() { _ = nodes[i].Close() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	for _, nd := range nodes {
+		if err := nd.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, nd := range nodes {
+		wg.Go(func() { stores[i], errs[i] = nd.Open(ctx) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodes, stores, time.Since(start)
+}
+
+func state(epoch uint64) machine.State {
+	return machine.State{Epoch: epoch, Regions: map[string]machine.RegionState{"a": {Role: machine.RolePrimary}},
+		Decision: machine.DecisionFailover, Reason: "test", Time: time.Now().UTC()}
+}
+
+// TestCluster proves the decisions plane on three embedded nodes: a
+// compare-and-set on a revision lets exactly one of two concurrent
+// writers through; with one node gone the majority still decides; a node
+// left alone cannot decide anything.
+func TestCluster(t *testing.T) {
+	ctx := context.Background()
+	nodes, stores, formed := cluster(t, 3)
+	t.Logf("3 embedded nodes: cluster formed and bucket open on all after %v", formed.Round(time.Millisecond))
+
+	start := time.Now()
+	var leader string
+	checkFor(t, 10*time.Second, func() error {
+		if leader = stores[0].Leader(ctx); leader == "" {
+			return errors.New("no stream leader")
+		}
+		return nil
+	})
+	t.Logf("bucket stream leader %s known %v later (%v after start)", leader, time.Since(start).Round(time.Millisecond), (formed + time.Since(start)).Round(time.Millisecond))
+
+	// Nothing stored; a watch says so, then reports each write.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	changes, err := stores[2].Watch(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := <-changes; sc.State != nil || sc.Revision != 0 {
+		t.Fatalf("initial watch value %+v, want none", sc)
+	}
+	if st, rev, err := stores[1].Load(ctx); st != nil || rev != 0 || err != nil {
+		t.Fatalf("load of an empty bucket: %v, %d, %v", st, rev, err)
+	}
+
+	// Create: first wins, second conflicts.
+	rev, err := stores[0].CompareAndSet(ctx, 0, state(1))
+	if err != nil || rev == 0 {
+		t.Fatalf("create: %d, %v", rev, err)
+	}
+	if _, err := stores[1].CompareAndSet(ctx, 0, state(1)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second create: %v, want ErrConflict", err)
+	}
+	if sc := <-changes; sc.State == nil || sc.State.Epoch != 1 || sc.Revision != rev {
+		t.Fatalf("watch after create: %+v", sc)
+	}
+
+	// Concurrent compare-and-set from two nodes on the same revision:
+	// exactly one wins, every round.
+	const rounds = 20
+	for round := range rounds {
+		epoch := uint64(round + 2)
+		var wg sync.WaitGroup
+		var results [2]error
+		var revs [2]uint64
+		gate := make(chan struct{})
+		for i := range 2 {
+			wg.Go(func() {
+				<-gate
+				revs[i], results[i] = stores[i+1].CompareAndSet(ctx, rev, state(epoch))
+			})
+		}
+		close(gate)
+		wg.Wait()
+		won := 0
+		for i, err := range results {
+			switch {
+			case err == nil:
+				won++
+				rev = revs[i]
+			case !errors.Is(err, ErrConflict):
+				t.Fatalf("round %d: node %d: %v", round, i+1, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d winners, want exactly 1 (%v)", round, won, results)
+		}
+	}
+	t.Logf("%d rounds of two concurrent compare-and-sets on one revision: exactly one winner each", rounds)
+
+	// Propose maps a lost race to the winner's state.
+	res := stores[0].Propose(ctx, machine.Propose{Revision: rev - 1, State: state(99)})
+	if res.OK || res.NoQuorum || res.Current == nil || res.Current.Epoch != rounds+1 || res.Revision != rev {
+		t.Fatalf("propose on a stale revision: %+v", res)
+	}
+
+	// One node down: the two others are a majority and still decide (a
+	// new stream leader is elected if the lost node led).
+	_ = nodes[2].Close()
+	start = time.Now()
+	checkFor(t, 15*time.Second, func() error {
+		r, err := stores[0].CompareAndSet(ctx, rev, state(100))
+		if err == nil {
+			rev = r
+		} else if errors.Is(err, ErrConflict) {
+			_, rev, _ = stores[0].Load(ctx)
+		}
+		return err
+	})
+	t.Logf("one of three nodes stopped: majority wrote after %v", time.Since(start).Round(time.Millisecond))
+	if err := stores[1].Check(ctx); err != nil {
+		t.Fatalf("check on the majority side: %v", err)
+	}
+
+	// Two nodes down: the survivor is a minority and cannot decide.
+	_ = nodes[0].Close()
+	start = time.Now()
+	_, err = stores[1].CompareAndSet(ctx, rev, state(101))
+	if !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("compare-and-set on the minority side: %v, want ErrNoQuorum", err)
+	}
+	t.Logf("minority compare-and-set failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if err := stores[1].Check(ctx); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("check on the minority side: %v, want ErrNoQuorum", err)
+	}
+	if res := stores[1].Propose(ctx, machine.Propose{Revision: rev, State: state(101)}); !res.NoQuorum {
+		t.Fatalf("propose on the minority side: %+v, want NoQuorum", res)
+	}
+}
+
+func TestEventsAndViews(t *testing.T) {
+	_, stores, _ := cluster(t, 1)
+	events := make(chan machine.Event, 1)
+	stop, err := stores[0].SubscribeEvents(func(e machine.Event) { events <- e })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	views := make(chan []machine.View, 1)
+	stopViews, err := stores[0].SubscribeViews(func(v []machine.View) { views <- v })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopViews()
+
+	ev := machine.Event{Kind: machine.DecisionFailover, Epoch: 2, From: "a", To: "b", Reason: "region a down", Time: time.Now().UTC()}
+	if err := stores[0].PublishEvent(ev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-events:
+		if !got.Time.Equal(ev.Time) || got.Kind != ev.Kind || got.Epoch != 2 || got.From != "a" || got.To != "b" {
+			t.Fatalf("event %+v, want %+v", got, ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	v := []machine.View{{Observer: "b", Region: "a", Verdict: "down", At: time.Now().UTC()}}
+	if err := stores[0].PublishViews(v); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-views:
+		if len(got) != 1 || got[0].Observer != "b" || got[0].Verdict != "down" {
+			t.Fatalf("views %+v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no views")
+	}
+}
+
+func TestNodeConfig(t *testing.T) {
+	if err := NewNode(Config{}).Start(context.Background()); err == nil {
+		t.Fatal("start without mesh, name or cluster address: no error")
+	}
+	n := NewNode(Config{Mesh: "m", Name: "x", ClusterAddr: "127.0.0.1:0"})
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err == nil {
+		t.Fatal("start after close: no error")
+	}
+	for _, tc := range []struct {
+		peers, want int
+	}{{0, 1}, {1, 1}, {2, 3}, {3, 3}, {4, 5}, {6, 5}} {
+		peers := make([]string, tc.peers)
+		if got := (Config{Peers: peers}).withDefaults().Replicas; got != tc.want {
+			t.Errorf("%d peers: replicas %d, want %d", tc.peers, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,299 @@
+package quorum
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Key is the key-value key that holds the mesh state.
+const Key = "mesh"
+
+// Errors of CompareAndSet. Both leave the stored state unchanged as far
+// as this caller knows.
+var (
+	// ErrConflict: the stored revision is no longer the expected one;
+	// another proposal won.
+	ErrConflict = errors.New("revision conflict")
+	// ErrNoQuorum: the control plane did not confirm the write in time,
+	// because no majority of its nodes is reachable from here (or the
+	// answer was lost). The caller must treat the control plane as
+	// unreachable. Rarely a write is applied and only its answer lost: the
+	// Watch then delivers it.
+	ErrNoQuorum = errors.New("no control-plane quorum")
+)
+
+// Store is the mesh state in a JetStream key-value bucket, and the event
+// and view subjects. Safe for concurrent use.
+type Store struct {
+	node   *Node
+	nc     *nats.Conn
+	kv     jetstream.KeyValue
+	bucket string
+}
+
+// Bucket returns the bucket name of a mesh.
+func Bucket(mesh string) string { return "geomesh-" + mesh }
+
+// EventsSubject returns the subject decisions are announced on.
+func EventsSubject(mesh string) string { return "geomesh." + mesh + ".events" }
+
+// ViewsSubject returns the subject agents share their health views on.
+func ViewsSubject(mesh string) string { return "geomesh." + mesh + ".views" }
+
+// Open creates or binds the mesh's bucket (Replicas copies, one value
+// kept per key) and returns the store. It retries until ctx ends, because
+// a node that has just started waits for its JetStream cluster to elect a
+// meta leader, which takes a majority of the nodes.
+func (n *Node) Open(ctx context.Context) (*Store, error) {
+	nc := n.Conn()
+	if nc == nil {
+		return nil, errors.New("quorum: open: node not started")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("quorum: open: %w", err)
+	}
+	bucket := Bucket(n.cfg.Mesh)
+	cfg := jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "geomesh mesh state: epoch and roles",
+		History:     1,
+		Replicas:    n.cfg.Replicas,
+		Storage:     jetstream.FileStorage,
+	}
+	var last error
+	for {
+		rctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+		kv, err := js.CreateOrUpdateKeyValue(rctx, cfg)
+		cancel()
+		if err == nil {
+			return &Store{node: n, nc: nc, kv: kv, bucket: bucket}, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("quorum: open bucket %s (replicas %d): %w (last error: %v)", bucket, n.cfg.Replicas, ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Load returns the stored state and its revision; nil and 0 if none is
+// stored yet.
+func (s *Store) Load(ctx context.Context) (*machine.State, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	defer cancel()
+	e, err := s.kv.Get(ctx, Key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("quorum: load %s/%s: %w: %w", s.bucket, Key, ErrNoQuorum, err)
+	}
+	st, err := decode(e.Value())
+	if err != nil {
+		return nil, 0, fmt.Errorf("quorum: load %s/%s revision %d: %w", s.bucket, Key, e.Revision(), err)
+	}
+	return st, e.Revision(), nil
+}
+
+// CompareAndSet writes st if the stored revision is still expected (0:
+// nothing stored yet) and returns the new revision. A failover is exactly
+// such a write of epoch N+1 over the revision that held epoch N. It fails
+// with ErrConflict if another write came first, ErrNoQuorum if no
+// majority confirmed it in time.
+func (s *Store) CompareAndSet(ctx context.Context, expected uint64, st machine.State) (uint64, error) {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return 0, fmt.Errorf("quorum: encode epoch %d: %w", st.Epoch, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	defer cancel()
+	var rev uint64
+	if expected == 0 {
+		rev, err = s.kv.Create(ctx, Key, data)
+	} else {
+		rev, err = s.kv.Update(ctx, Key, data, expected)
+	}
+	switch {
+	case err == nil:
+		return rev, nil
+	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return 0, fmt.Errorf("quorum: set epoch %d over revision %d: %w", st.Epoch, expected, ErrConflict)
+	default:
+		return 0, fmt.Errorf("quorum: set epoch %d over revision %d: %w: %w", st.Epoch, expected, ErrNoQuorum, err)
+	}
+}
+
+// Propose carries out a machine's Propose action and returns the input to
+// feed back: OK, a conflict with the winner's state, or no quorum.
+func (s *Store) Propose(ctx context.Context, p machine.Propose) machine.ProposalResult {
+	rev, err := s.CompareAndSet(ctx, p.Revision, p.State)
+	switch {
+	case err == nil:
+		return machine.ProposalResult{OK: true, Revision: rev}
+	case errors.Is(err, ErrConflict):
+		cur, crev, lerr := s.Load(ctx)
+		if lerr != nil {
+			return machine.ProposalResult{NoQuorum: true}
+		}
+		return machine.ProposalResult{Current: cur, Revision: crev}
+	default:
+		return machine.ProposalResult{NoQuorum: true}
+	}
+}
+
+// Check reports whether the control plane can decide: the bucket's
+// stream answers and has a leader. An error means unreachable, for
+// machine.ControlPlane.
+func (s *Store) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	defer cancel()
+	st, err := s.kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("quorum: check %s: %w: %w", s.bucket, ErrNoQuorum, err)
+	}
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+		if c := bs.StreamInfo().Cluster; c != nil && c.Leader == "" {
+			return fmt.Errorf("quorum: check %s: %w: stream has no leader", s.bucket, ErrNoQuorum)
+		}
+	}
+	return nil
+}
+
+// Leader returns the name of the node leading the bucket's stream, "" if
+// none (or the answer did not come).
+func (s *Store) Leader(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	defer cancel()
+	st, err := s.kv.Status(ctx)
+	if err != nil {
+		return ""
+	}
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().Cluster != nil {
+		return bs.StreamInfo().Cluster.Leader
+	}
+	return ""
+}
+
+// Watch sends the stored state now (nil and 0 if none) and after every
+// change, until ctx ends; then it closes the channel. The watcher
+// survives reconnects. Values are StateChanged inputs for the machine.
+func (s *Store) Watch(ctx context.Context) (<-chan machine.StateChanged, error) {
+	w, err := s.kv.Watch(ctx, Key)
+	if err != nil {
+		return nil, fmt.Errorf("quorum: watch %s/%s: %w", s.bucket, Key, err)
+	}
+	out := make(chan machine.StateChanged, 1)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		initial := true
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				var sc machine.StateChanged
+				switch {
+				case e == nil && initial:
+					// End of the initial values, and there were none.
+					sc = machine.StateChanged{}
+				case e == nil:
+					continue
+				case e.Operation() != jetstream.KeyValuePut:
+					sc = machine.StateChanged{Revision: e.Revision()}
+				default:
+					st, err := decode(e.Value())
+					if err != nil {
+						continue // a value no agent of this version wrote
+					}
+					sc = machine.StateChanged{State: st, Revision: e.Revision()}
+				}
+				initial = false
+				select {
+				case out <- sc:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// PublishEvent announces a decision on geomesh.<mesh>.events as JSON.
+func (s *Store) PublishEvent(ev machine.Event) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("quorum: encode event epoch %d: %w", ev.Epoch, err)
+	}
+	if err := s.nc.Publish(EventsSubject(s.node.cfg.Mesh), data); err != nil {
+		return fmt.Errorf("quorum: publish event epoch %d: %w", ev.Epoch, err)
+	}
+	return nil
+}
+
+// SubscribeEvents calls f with every event published from now on, from
+// one goroutine at a time, until the returned function is called.
+func (s *Store) SubscribeEvents(f func(machine.Event)) (func(), error) {
+	sub, err := s.nc.Subscribe(EventsSubject(s.node.cfg.Mesh), func(m *nats.Msg) {
+		var ev machine.Event
+		if json.Unmarshal(m.Data, &ev) == nil {
+			f(ev)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("quorum: subscribe events: %w", err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// PublishViews shares this agent's views of every region. Views travel on
+// plain NATS subjects, not in the key-value: they are refreshed every
+// probe interval and worthless when old, and a region cut off from the
+// majority must not be heard by it, which is what plain routing gives.
+func (s *Store) PublishViews(views []machine.View) error {
+	data, err := json.Marshal(views)
+	if err != nil {
+		return fmt.Errorf("quorum: encode views: %w", err)
+	}
+	if err := s.nc.Publish(ViewsSubject(s.node.cfg.Mesh), data); err != nil {
+		return fmt.Errorf("quorum: publish views: %w", err)
+	}
+	return nil
+}
+
+// SubscribeViews calls f with every batch of views published from now on
+// (this agent's own included), from one goroutine at a time, until the
+// returned function is called.
+func (s *Store) SubscribeViews(f func([]machine.View)) (func(), error) {
+	sub, err := s.nc.Subscribe(ViewsSubject(s.node.cfg.Mesh), func(m *nats.Msg) {
+		var views []machine.View
+		if json.Unmarshal(m.Data, &views) == nil {
+			f(views)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("quorum: subscribe views: %w", err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+func decode(data []byte) (*machine.State, error) {
+	var st machine.State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("decode mesh state: %w", err)
+	}
+	return &st, nil
+}
