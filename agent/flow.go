@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/assign"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
@@ -211,7 +212,7 @@ func (fr *flowRunner) stopAll() {
 func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partition, error) {
 	src, err := fr.srcAdm.ListTopics(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("region %s: list topics: %w", fr.flow.Source, err)
+		return nil, broker.Explain(fr.flow.Source, fr.src.Kafka, fmt.Errorf("region %s: list topics: %w", fr.flow.Source, err))
 	}
 	var names []string
 	for _, t := range src.Sorted() {
@@ -228,7 +229,7 @@ func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partitio
 	}
 	tgt, err := fr.tgtAdm.ListTopics(ctx, targetNames...)
 	if err != nil {
-		return nil, fmt.Errorf("region %s: list topics: %w", fr.flow.Target, err)
+		return nil, broker.Explain(fr.flow.Target, fr.a.region.Kafka, fmt.Errorf("region %s: list topics: %w", fr.flow.Target, err))
 	}
 	if err := fr.ensureHeartbeatTopic(ctx, src, tgt); err != nil {
 		return nil, err

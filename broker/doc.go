@@ -12,6 +12,10 @@
 // file is picked up on the next connection; client certificates are
 // re-read when their files change for the same reason.
 //
+// [Explain] turns a refused credential deep inside a franz-go error into
+// an [*AuthError] naming the region, the mechanism and user or the
+// certificate, and where the secret comes from, never the secret itself.
+//
 // # Embedded clusters
 //
 // [Embedded] wraps franz-go's kfake cluster and binds it to the exact

@@ -1,0 +1,64 @@
+package secure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
+)
+
+// Credentials of the shared clusters. The geomesh user is a super user
+// for the connection tests; the ACL tests use principals without rights.
+const (
+	geomeshUser = "geomesh"
+	geomeshPass = "gm-Secret-5f1c2a"
+	appUser     = "app"
+	appPass     = "app-Secret-93b7d0"
+)
+
+// east and west are single-broker secured clusters shared by the tests
+// of this package, each test using its own topics.
+var east, west *kafkatest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	opts := kafkatest.Options{Security: &kafkatest.Security{
+		Users:      map[string]string{geomeshUser: geomeshPass, appUser: appPass},
+		SuperUsers: []string{"User:" + geomeshUser, "User:CN=" + geomeshUser},
+	}}
+	cs := make([]*kafkatest.Cluster, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range cs {
+		wg.Go(func() {
+			c, err := kafkatest.New(opts)
+			if err == nil {
+				err = c.Start(ctx)
+			}
+			cs[i], errs[i] = c, err
+		})
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range cs {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintln(os.Stderr, "secure: start kafka:", err)
+		return 1
+	}
+	east, west = cs[0], cs[1]
+	fmt.Printf("secure: 2 secured Apache Kafka %s clusters: east %v, west %v\n", east.Version(), east.Bootstrap(), west.Bootstrap())
+	return m.Run()
+}
