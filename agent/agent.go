@@ -70,6 +70,20 @@ type Config struct {
 	// Logger receives the agent's logs. Default: slog.Default().
 	Logger *slog.Logger
 
+	// HealthInterval is how often the region's cluster health is read
+	// through the admin API (default 10s); see broker/health.
+	HealthInterval time.Duration
+
+	// GroupStatusWindow is how many health passes a consumer group's
+	// status looks back over (default 10: STALLED after 100 s without
+	// progress at the default interval).
+	GroupStatusWindow int
+
+	// PartitionLagMetrics adds geomesh_mirror_partition_lag_records, one
+	// series per copied partition. Off by default: a mesh copying
+	// thousands of partitions would multiply Prometheus's series.
+	PartitionLagMetrics bool
+
 	// Registry receives the agent's metrics and serves /metrics.
 	// Default: a new registry per agent, so several agents can live in one
 	// process (geomesh up, tests).
@@ -121,6 +135,7 @@ type Agent struct {
 	runners     []*flowRunner
 	translation translation
 	beats       *heartbeat.Writer
+	health      *healthState
 	closeErr    error
 }
 
@@ -253,6 +268,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.goRun(runCtx, "flow "+f.Source+"->"+f.Target, fr.run)
 	}
 	if err := a.startTranslation(runCtx); err != nil {
+		return err
+	}
+	if err := a.startHealth(runCtx); err != nil {
 		return err
 	}
 	a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))

@@ -21,11 +21,19 @@
 //	GET /readyz     200 once every flow has its shards running, else 503 with reasons
 //	GET /metrics    Prometheus metrics (below)
 //	GET /v1/status  JSON: agent, members, flows, topics, shards, partitions, lag, errors
+//	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
+//	GET /           status page: regions and flows, lag, cluster health, groups, events (plain HTML, refreshes itself)
 //
 // # Metrics
 //
-// Registered on the agent's own registry; labels source and target name
-// regions, topic a source topic. No metric has a partition label.
+// Registered on the agent's own registry. docs/metrics.md is the
+// catalogue with types, labels and meanings, generated from a running
+// agent and checked by a test, as is this list. Labels source and target
+// name regions, topic a source topic, region the cluster a series
+// describes. No metric has a partition label unless
+// Config.PartitionLagMetrics is set.
+//
+// Replication, per flow into this region:
 //
 //	geomesh_mirror_records_total{source,target}                 copies committed
 //	geomesh_mirror_bytes_total{source,target}                   key+value bytes of those copies
@@ -35,13 +43,37 @@
 //	geomesh_mirror_replication_latency_seconds{source,target}   histogram: source append time of the newest copy → target commit
 //	geomesh_mirror_lag_records{source,target}                   source records not yet copied
 //	geomesh_mirror_lag_seconds{source,target}                   age of the oldest record not yet copied
+//	geomesh_mirror_rpo_seconds{source,target}                   max(lag seconds, heartbeat age): writes lost if the source died now
+//	geomesh_mirror_partition_lag_records{source,target,topic,partition}  opt-in, Config.PartitionLagMetrics
 //	geomesh_mirror_paused_partitions{source,target}             partitions stopped at a record the target refuses
 //	geomesh_mirror_shards_owned{source,target}                  shards this agent runs
 //	geomesh_mirror_shard_errors_total{source,target,class}      failed copy sessions; class: fenced, authorization, unreachable, record-too-large, other
+//	geomesh_heartbeat_age_seconds{source,target}                age of the source region's newest beat read here
+//	geomesh_heartbeat_latency_seconds{source,target}            replication latency of that beat
 //	geomesh_topics_created_total{source,target}                 target topics created by topic sync
 //	geomesh_topics_config_changes_total{source,target}          topic config keys set or removed on the target
 //	geomesh_topics_sync_errors_total{source,target}             topic sync problems
 //	geomesh_offsets_synced_total{source,target}                 group partition offsets committed on the target by group sync
 //	geomesh_offsets_sync_age_seconds{source,target}             time since group sync last completed a round
 //	geomesh_membership_members                                  live agents of this region, this one included
+//
+// The region's cluster, read through the admin API by package
+// broker/health, whose doc says how each is computed:
+//
+//	geomesh_kafka_health_last_success_timestamp_seconds{region}
+//	geomesh_kafka_brokers{region}
+//	geomesh_kafka_active_controller{region}
+//	geomesh_kafka_topics{region}
+//	geomesh_kafka_partitions{region}
+//	geomesh_kafka_under_replicated_partitions{region}
+//	geomesh_kafka_under_min_isr_partitions{region}
+//	geomesh_kafka_offline_partitions{region}
+//	geomesh_kafka_log_dir_total_bytes{region,broker,dir}
+//	geomesh_kafka_log_dir_usable_bytes{region,broker,dir}
+//	geomesh_kafka_topic_messages_in_total{region,topic}
+//	geomesh_kafka_topic_bytes_in_total{region,topic}
+//	geomesh_kafka_group_lag_records{region,group,topic}
+//	geomesh_kafka_group_commits_total{region,group}
+//	geomesh_kafka_group_members{region,group}
+//	geomesh_kafka_group_status{region,group,status}
 package agent

@@ -46,6 +46,8 @@ func (a *Agent) handler(gatherer prometheus.Gatherer) http.Handler {
 		writeJSON(w, http.StatusOK, a.Status())
 	})
 	mux.HandleFunc("GET /v1/translate", a.serveTranslate)
+	mux.HandleFunc("GET /v1/health", a.serveHealth)
+	mux.HandleFunc("GET /{$}", a.servePage)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
 	})

@@ -81,6 +81,11 @@ type flowMetrics struct {
 
 func (m *metrics) flow(source, target string) *flowMetrics {
 	l := prometheus.Labels{"source": source, "target": target}
+	// Every class exists from the start at zero, so that increase() and
+	// alerts see the first error rather than a series appearing.
+	for _, c := range []string{mirror.ClassFenced, mirror.ClassAuthorization, mirror.ClassUnreachable, mirror.ClassTooLarge, mirror.ClassOther} {
+		m.shardErrors.WithLabelValues(source, target, c)
+	}
 	return &flowMetrics{
 		records:      m.records.With(l),
 		bytes:        m.bytes.With(l),

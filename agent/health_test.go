@@ -1,0 +1,334 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/topology"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/metrics.md from a running agent's /metrics")
+
+const catalogue = "../docs/metrics.md"
+
+// TestMonitoring runs the active-passive example on embedded clusters
+// with some traffic and a consumer group in the standby, then checks the
+// standby agent's /metrics against docs/metrics.md, its /v1/health and
+// its status page.
+func TestMonitoring(t *testing.T) {
+	m, err := topology.Load("../configs/examples/active-passive.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	local, err := agent.StartLocal(ctx, m, agent.LocalOptions{
+		Ephemeral: true,
+		Agent:     agent.Config{HealthInterval: 200 * time.Millisecond, GroupStatusWindow: 3, PartitionLagMetrics: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := local.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	m = local.Mesh()
+	client := func(region string, opts ...kgo.Opt) *kgo.Client {
+		r, _ := m.Region(region)
+		cl, err := broker.NewClient(region, r.Kafka, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	prod := client("us-east", kgo.DefaultProduceTopic("orders"))
+	if _, err := kadm.NewClient(prod).CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "order-%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	standby := client("eu-west")
+	offs := kadm.Offsets{}
+	offs.AddOffset("orders", 0, 0, -1)
+	// The topic reaches the standby through topic sync; commit once it
+	// is there.
+	checkFor(t, 20*time.Second, func() error {
+		return kadm.NewClient(standby).CommitAllOffsets(ctx, "billing", offs)
+	})
+	var a *agent.Agent
+	for _, x := range local.Agents() {
+		if x.Region() == "eu-west" {
+			a = x
+		}
+	}
+	base := "http://" + a.APIAddr()
+
+	t.Run("catalogue", func(t *testing.T) {
+		want := map[string]family{}
+		if !*update {
+			want = readCatalogue(t)
+		}
+		// Every family shows once its source has data: the group's
+		// status after a few health passes, the heartbeat's latency
+		// after the first copied beat.
+		for _, name := range []string{"geomesh_kafka_group_status", "geomesh_heartbeat_latency_seconds", "geomesh_mirror_partition_lag_records", "geomesh_kafka_log_dir_usable_bytes"} {
+			if _, ok := want[name]; !ok {
+				want[name] = family{}
+			}
+		}
+		var got map[string]family
+		checkFor(t, 30*time.Second, func() error {
+			got = scrape(t, base+"/metrics")
+			var missing []string
+			for name := range want {
+				if _, ok := got[name]; !ok {
+					missing = append(missing, name)
+				}
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("not on /metrics yet: %v", missing)
+			}
+			return nil
+		})
+		if *update {
+			writeCatalogue(t, got)
+			return
+		}
+		for name, f := range got {
+			if w, ok := want[name]; !ok {
+				t.Errorf("%s is on /metrics but not in %s (go test ./agent -run TestMonitoring -update)", name, catalogue)
+			} else if w != f {
+				t.Errorf("%s: /metrics has %+v, %s has %+v", name, f, catalogue, w)
+			}
+		}
+		// The package doc lists the same names.
+		doc, err := os.ReadFile("doc.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range got {
+			if !strings.Contains(string(doc), "//\t"+name) {
+				t.Errorf("agent/doc.go does not list %s", name)
+			}
+		}
+	})
+
+	t.Run("health", func(t *testing.T) {
+		var hs agent.HealthStatus
+		checkFor(t, 20*time.Second, func() error {
+			hs = getJSON[agent.HealthStatus](t, base+"/v1/health")
+			if len(hs.Flows) != 1 || !hs.Flows[0].HeartbeatSeen || hs.Cluster == nil || len(hs.Cluster.Groups) == 0 {
+				return fmt.Errorf("health so far: %+v", hs)
+			}
+			return nil
+		})
+		f := hs.Flows[0]
+		if f.Source != "us-east" || f.HeartbeatAge > 5 || f.RPOSeconds < f.HeartbeatAge {
+			t.Errorf("flow %+v", f)
+		}
+		if g := hs.Cluster.Groups[0]; g.Group != "billing" || hs.Cluster.Region != "eu-west" {
+			t.Errorf("cluster %+v", hs.Cluster)
+		}
+	})
+
+	t.Run("page", func(t *testing.T) {
+		resp, err := http.Get(base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page := string(body)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET / = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		for _, want := range []string{`<b id="region">eu-west</b>`, ">us-east</text>", ">eu-west</text>", "primary", "standby", "<td>us-east</td>", "billing", `http-equiv="refresh"`} {
+			if !strings.Contains(page, want) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+		for _, external := range []string{"http://", "https://", "<script", "<link"} {
+			if strings.Contains(page, external) {
+				t.Errorf("page refers to %q: it must work offline", external)
+			}
+		}
+		if resp, err := http.Get(base + "/nope"); err != nil || resp.StatusCode != 404 {
+			t.Errorf("GET /nope = %v %v, want 404", resp, err)
+		}
+	})
+}
+
+// family is what the catalogue pins of a metric family.
+type family struct {
+	Type   string
+	Labels string // sorted, comma-separated
+	Help   string
+}
+
+func scrape(t *testing.T, url string) map[string]family {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]family{}
+	for name, mf := range mfs {
+		labels := map[string]bool{}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = true
+			}
+		}
+		var ls []string
+		for l := range labels {
+			ls = append(ls, l)
+		}
+		sort.Strings(ls)
+		out[name] = family{Type: strings.ToLower(dto.MetricType_name[int32(mf.GetType())]), Labels: strings.Join(ls, ","), Help: mf.GetHelp()}
+	}
+	return out
+}
+
+const (
+	beginTable = "<!-- BEGIN GENERATED: go test ./agent -run TestMonitoring -update -->"
+	endTable   = "<!-- END GENERATED -->"
+)
+
+// readCatalogue parses the generated table of docs/metrics.md.
+func readCatalogue(t *testing.T) map[string]family {
+	t.Helper()
+	b, err := os.ReadFile(catalogue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, beginTable), strings.Index(s, endTable)
+	if i < 0 || j < i {
+		t.Fatalf("%s: no generated table between %q and %q", catalogue, beginTable, endTable)
+	}
+	out := map[string]family{}
+	for _, line := range strings.Split(s[i+len(beginTable):j], "\n") {
+		if !strings.HasPrefix(line, "| `geomesh_") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), " | ")
+		if len(cells) != 5 {
+			t.Fatalf("%s: bad row %q", catalogue, line)
+		}
+		out[strings.Trim(strings.TrimSpace(cells[0]), "`")] = family{
+			Type:   strings.TrimSpace(cells[1]),
+			Labels: strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(cells[3]), "`", ""), ", ", ","),
+			Help:   strings.ReplaceAll(strings.TrimSpace(cells[4]), `\|`, "|"),
+		}
+	}
+	return out
+}
+
+// writeCatalogue rewrites the generated table, keeping the prose around it.
+func writeCatalogue(t *testing.T, got map[string]family) {
+	t.Helper()
+	b, err := os.ReadFile(catalogue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, beginTable), strings.Index(s, endTable)
+	if i < 0 || j < i {
+		t.Fatalf("%s: no generated table between %q and %q", catalogue, beginTable, endTable)
+	}
+	names := make([]string, 0, len(got))
+	for n := range got {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	sb.WriteString(beginTable + "\n\n| metric | type | unit | labels | meaning |\n|---|---|---|---|---|\n")
+	for _, n := range names {
+		f := got[n]
+		var labels []string
+		for l := range strings.SplitSeq(f.Labels, ",") {
+			if l != "" {
+				labels = append(labels, "`"+l+"`")
+			}
+		}
+		fmt.Fprintf(&sb, "| `%s` | %s | %s | %s | %s |\n", n, f.Type, unit(n), strings.Join(labels, ", "), strings.ReplaceAll(f.Help, "|", `\|`))
+	}
+	sb.WriteString("\n")
+	if err := os.WriteFile(catalogue, []byte(s[:i]+sb.String()+s[j:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unit reads the unit from the name, where the naming rule puts it.
+func unit(name string) string {
+	for _, u := range []string{"seconds", "bytes", "records", "partitions", "members", "brokers", "messages"} {
+		if strings.Contains(name, "_"+u) {
+			return u
+		}
+	}
+	switch name {
+	case "geomesh_kafka_active_controller", "geomesh_kafka_group_status":
+		return "1 or 0"
+	case "geomesh_kafka_topics", "geomesh_topics_created_total":
+		return "topics"
+	}
+	return "count"
+}
+
+func getJSON[T any](t *testing.T, url string) T {
+	t.Helper()
+	var v T
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// checkFor retries fn until it succeeds or the timeout passes.
+func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
