@@ -136,9 +136,9 @@ type Config struct {
 // Faster settings cost false suspicions under load (a GC pause or a busy
 // host longer than ProbeTimeout starts a suspicion) and more packets. A
 // false death in one region only moves copy shards, which Kafka fencing
-// keeps safe, so the in-region profile is aggressive. The profile that
-// detects the loss of a whole region across a WAN, where a false verdict
-// starts a failover, will be slower and comes with the failover work.
+// keeps safe, so the in-region profile is aggressive. [WAN] is the
+// profile of the cross-region pool, where a dead verdict is one of two
+// signals that a region is down.
 type Timing struct {
 	// ProbeInterval is the time between probes of one peer by a node.
 	// LAN: 500ms (memberlist's LAN default is 1s).

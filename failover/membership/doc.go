@@ -33,8 +33,10 @@
 //
 // The [LAN] profile declares a crashed agent dead within about 5s at 2–5
 // agents; [Timing] explains the formula and [Timing.DetectionTime]
-// computes it. A WAN profile for detecting the loss of a region will come
-// with the failover work.
+// computes it. The [WAN] profile, for the pool of all regions' agents,
+// declares a crashed agent dead within about 5s at three agents (6.4s
+// worst case); package failover/health combines that with Kafka probes
+// before a region counts as down.
 //
 // # Security
 //
