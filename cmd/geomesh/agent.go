@@ -12,6 +12,7 @@ import (
 func agentCmd() *cobra.Command {
 	var (
 		file, region, id string
+		partitionLag     bool
 		logs             logFlags
 	)
 	cmd := &cobra.Command{
@@ -19,7 +20,8 @@ func agentCmd() *cobra.Command {
 		Short: "Run one region's agent: replicate the flows that target the region",
 		Long: `agent runs the flows of the topology whose target is REGION: it consumes
 the remote source clusters and produces into the region's own cluster, and
-serves /healthz, /readyz, /metrics and /v1/status on the agent's API address.
+serves /healthz, /readyz, /metrics, /v1/status, /v1/health and a status
+page at / on the agent's API address (docs/metrics.md lists the metrics).
 SIGTERM or Ctrl-C stops it gracefully: open transactions are finished or
 aborted and its shards released within 10 s.`,
 		Args: cobra.NoArgs,
@@ -32,7 +34,7 @@ aborted and its shards released within 10 s.`,
 			if err != nil {
 				return err
 			}
-			a, err := agent.New(agent.Config{Mesh: m, Region: region, AgentID: id, Logger: log})
+			a, err := agent.New(agent.Config{Mesh: m, Region: region, AgentID: id, Logger: log, PartitionLagMetrics: partitionLag})
 			if err != nil {
 				return err
 			}
@@ -50,6 +52,7 @@ aborted and its shards released within 10 s.`,
 	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
 	cmd.Flags().StringVar(&region, "region", "", "region this agent serves (required)")
 	cmd.Flags().StringVar(&id, "id", "", "agent id from the region's agents list (default: the first)")
+	cmd.Flags().BoolVar(&partitionLag, "partition-lag-metrics", false, "export replication lag per partition too (one series per copied partition)")
 	_ = cmd.MarkFlagRequired("topology")
 	_ = cmd.MarkFlagRequired("region")
 	logs.register(cmd)
