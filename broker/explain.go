@@ -2,9 +2,11 @@ package broker
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/geomesh/geomesh/topology"
@@ -71,4 +73,56 @@ func Explain(region string, k *topology.Kafka, err error) error {
 		return &AuthError{Region: region, What: what, Hint: hint, Err: err}
 	}
 	return err
+}
+
+// Principal is the Kafka principal a region's brokers see for geomesh:
+// User:<name> with SASL, User:<certificate subject> with a client
+// certificate alone, and User:ANONYMOUS without either. A certificate that
+// cannot be read gives its file name, so the message still says where to
+// look.
+func Principal(k *topology.Kafka) string {
+	switch {
+	case k == nil:
+		return "User:ANONYMOUS"
+	case k.SASL != nil:
+		return "User:" + k.SASL.Username
+	case k.TLS != nil && k.TLS.CertFile != "":
+		b, err := os.ReadFile(k.TLS.CertFile)
+		if err != nil {
+			return "the principal of " + k.TLS.CertFile
+		}
+		block, _ := pem.Decode(b)
+		if block == nil {
+			return "the principal of " + k.TLS.CertFile
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return "the principal of " + k.TLS.CertFile
+		}
+		// Kafka's default principal is the subject in RFC 2253 form, which
+		// is what pkix.Name.String gives.
+		return "User:" + c.Subject.String()
+	}
+	return "User:ANONYMOUS"
+}
+
+// Denied explains an authorization failure of a request geomesh made on a
+// region's cluster: which principal lacks which operation on which
+// resource, so the operator can add exactly that ACL. Other errors are
+// returned unchanged.
+func Denied(region string, k *topology.Kafka, operation, resource string, err error) error {
+	if !IsAuthorization(err) {
+		return err
+	}
+	return fmt.Errorf("region %s: %s may not %s %s (grant it with an ACL; docs/security.md lists what geomesh needs): %w",
+		region, Principal(k), operation, resource, err)
+}
+
+// IsAuthorization reports whether err is a broker refusing a request for
+// lack of an ACL.
+func IsAuthorization(err error) bool {
+	return errors.Is(err, kerr.TopicAuthorizationFailed) ||
+		errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
 }

@@ -128,6 +128,32 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 			d.decode(item, s.Index(i), p, itemNoun(name))
 		}
 		v.Set(s)
+	case reflect.Map:
+		// Only map[string]string: names to names.
+		if n.Kind != yaml.MappingNode {
+			d.fail(path, n, "%s must be a mapping, got %s", name, kindOf(n))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			p := fmt.Sprintf("%s[%q]", path, k.Value)
+			key, ok := d.scalar(k, p, "keys "+where(name), "a string")
+			if !ok {
+				continue
+			}
+			if m.MapIndex(reflect.ValueOf(key)).IsValid() {
+				d.errorf(nodePos(k), "duplicate key %q %s", key, where(name))
+				continue
+			}
+			d.places[p] = place{nodePos(k), nodePos(val)}
+			s, ok := d.scalar(val, p, key, "a string")
+			if !ok {
+				continue
+			}
+			m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(s))
+		}
+		v.Set(m)
 	case reflect.String:
 		if s, ok := d.scalar(n, path, name, "a string"); ok {
 			v.SetString(s)

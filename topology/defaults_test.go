@@ -101,3 +101,21 @@ func TestGossipDetection(t *testing.T) {
 		}
 	}
 }
+
+func TestMapPrincipal(t *testing.T) {
+	m := &Mesh{Regions: []Region{
+		{Name: "a", Kafka: &Kafka{Principals: map[string]string{"User:orders": "User:orders-a"}}},
+		{Name: "b", Kafka: &Kafka{Principals: map[string]string{"User:orders": "User:orders-b"}}},
+		{Name: "c", Kafka: &Kafka{}},
+	}}
+	for _, tc := range []struct{ from, to, p, want string }{
+		{"a", "b", "User:orders-a", "User:orders-b"},
+		{"a", "c", "User:orders-a", "User:orders"},
+		{"c", "a", "User:orders", "User:orders-a"},
+		{"a", "b", "User:other", "User:other"},
+	} {
+		if got := m.MapPrincipal(tc.from, tc.to, tc.p); got != tc.want {
+			t.Errorf("MapPrincipal(%s, %s, %s) = %s, want %s", tc.from, tc.to, tc.p, got, tc.want)
+		}
+	}
+}

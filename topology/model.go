@@ -158,6 +158,27 @@ func (m *Mesh) DataRegions() []string {
 	return names
 }
 
+// MapPrincipal names, on region to's cluster, the principal called
+// principal on region from's cluster: through the mesh-wide name that
+// from's kafka.principals maps to it, then to's name for that.
+func (m *Mesh) MapPrincipal(from, to, principal string) string {
+	meshName := principal
+	if r, ok := m.Region(from); ok && r.Kafka != nil {
+		for k, v := range r.Kafka.Principals {
+			if v == principal {
+				meshName = k
+				break
+			}
+		}
+	}
+	if r, ok := m.Region(to); ok && r.Kafka != nil {
+		if v, ok := r.Kafka.Principals[meshName]; ok {
+			return v
+		}
+	}
+	return meshName
+}
+
 // Agents returns how many agents the mesh runs; gossip timings scale with it.
 func (m *Mesh) Agents() int {
 	n := 0
@@ -250,6 +271,12 @@ type Kafka struct {
 	TLS *TLS `yaml:"tls"`
 	// SASL authentication; absent means none.
 	SASL *SASL `yaml:"sasl"`
+	// How the mesh's principals are named on this cluster, for ACL sync:
+	// mesh principal → this cluster's principal, for example
+	// "User:orders": "User:orders-eu". An ACL copied from another region is
+	// granted to the principal its owner has here. Principals not listed
+	// keep their name.
+	Principals map[string]string `yaml:"principals"`
 }
 
 // TLS configures the connection to a cluster's brokers.

@@ -105,6 +105,8 @@ func (g *schemaGen) typeSchema(t reflect.Type, field string) map[string]any {
 		return g.typeSchema(t.Elem(), field)
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": g.typeSchema(t.Elem(), "")}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.typeSchema(t.Elem(), "")}
 	case reflect.Struct:
 		if _, ok := g.defs[t.Name()]; !ok {
 			g.defs[t.Name()] = nil // guards against recursion

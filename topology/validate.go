@@ -3,9 +3,11 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -223,6 +225,31 @@ func (c *checker) kafka(p string, k *Kafka) {
 	}
 	if s := k.SASL; s != nil && s.Mechanism != "" && !contains(saslMechanisms, s.Mechanism) {
 		c.errorAt(p+".sasl.mechanism", "unknown sasl mechanism %q; want %s", s.Mechanism, oneOf(saslMechanisms))
+	}
+	c.principals(p+".principals", k.Principals)
+}
+
+// principalRE is Kafka's principal form, type:name (User:alice,
+// User:CN=app,O=corp).
+var principalRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*:.+$`)
+
+// principals checks a principal map; it must be one to one, or an ACL
+// copied back could land on a principal it was never granted to.
+func (c *checker) principals(p string, m map[string]string) {
+	owner := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		kp := fmt.Sprintf("%s[%q]", p, k)
+		v := m[k]
+		switch {
+		case !principalRE.MatchString(k):
+			c.errorAtKey(kp, "principal %q must be type:name, such as User:alice", k)
+		case !principalRE.MatchString(v):
+			c.errorAt(kp, "principal %q must be type:name, such as User:alice", v)
+		case owner[v] != "":
+			c.errorAt(kp, "principals %q and %q both map to %q; the mapping must be one to one", owner[v], k, v)
+		default:
+			owner[v] = k
+		}
 	}
 }
 
