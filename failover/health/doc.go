@@ -39,16 +39,20 @@
 // # Timing
 //
 // DownAfter counts from the first failed probe: at most
-// KafkaProbeInterval + probe timeout after the failure. Gossip must also have declared the region's last agent dead,
-// which takes membership.WAN().DetectionTime(n). So a region is seen down
+// KafkaProbeInterval + probe timeout after the failure. Gossip must also
+// have declared the region's last agent dead, which takes
+// membership.WAN().DetectionTime(n). So a region is seen down
 //
 //	detection ≈ max(gossip detection, KafkaProbeInterval + timeout + DownAfter)
 //
-// after it failed. With the topology defaults (probe every 2s, timeout
-// 1s, DownAfter 10s; WAN gossip under 5s at up to 10 agents) that is about
-// 11–13s. For detection within 5s set kafka_probe_interval 1s and
-// down_after 3s (timeout 0.5s): max(≈4.5s, 1+0.5+3) ≈ 4.5s. DownAfter is the
-// price of not failing over on a hiccup: a whole region that stalls for
-// longer than DownAfter is taken for dead. The failover decision adds one
-// compare-and-set round trip to the control plane (tens of milliseconds).
+// after it failed. Gossip with membership.WAN() takes about 5s at three
+// agents (6.4s worst case; the topology's default suspicion_mult of 4 adds
+// a second). With the topology defaults (probe every 2s, timeout 1s,
+// DownAfter 10s) a region is therefore seen down about 11–13s after it
+// failed, the probe streak dominating. For detection within about 5s set
+// kafka_probe_interval 1s, down_after 3s and suspicion_mult 3:
+// max(≈5s, 1s + 1s + 3s). DownAfter is the price of not failing over on a
+// hiccup: a whole region that stalls for longer than DownAfter is taken
+// for dead. The failover decision adds one compare-and-set round trip to
+// the control plane (tens to a few hundred milliseconds).
 package health

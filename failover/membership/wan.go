@@ -1,6 +1,10 @@
 package membership
 
-import "time"
+import (
+	"time"
+
+	"github.com/geomesh/geomesh/topology"
+)
 
 // WAN returns the cross-region profile: the pool that holds the agents of
 // every region, whose verdict (every agent of a region gone) is one of
@@ -56,4 +60,22 @@ func WAN() Timing {
 		// a slow link, short enough not to hold Close. memberlist WAN: 30s.
 		TCPTimeout: 5 * time.Second,
 	}
+}
+
+// WANFrom returns [WAN] with the operator's detection settings from the
+// topology file (failover.detection: probe_interval, probe_timeout,
+// suspicion_mult) laid over it where set. Note that the topology's
+// default suspicion_mult of 4 adds a second to the figures above.
+func WANFrom(d topology.Detection) Timing {
+	t := WAN()
+	if d.ProbeInterval > 0 {
+		t.ProbeInterval = d.ProbeInterval
+	}
+	if d.ProbeTimeout > 0 {
+		t.ProbeTimeout = d.ProbeTimeout
+	}
+	if d.SuspicionMult > 0 {
+		t.SuspicionMult = d.SuspicionMult
+	}
+	return t
 }

@@ -3,6 +3,8 @@ package membership
 import (
 	"testing"
 	"time"
+
+	"github.com/geomesh/geomesh/topology"
 )
 
 func TestWANDetectionTimeFigures(t *testing.T) {
@@ -46,5 +48,18 @@ func TestWANCrashDetection(t *testing.T) {
 		n, took.Round(time.Millisecond), bound)
 	if took < timing.SuspicionTimeout(n) {
 		t.Errorf("dead after %v, faster than the suspicion timeout %v", took, timing.SuspicionTimeout(n))
+	}
+}
+
+func TestWANFrom(t *testing.T) {
+	t.Parallel()
+	if got := WANFrom(topology.Detection{}); got != WAN() {
+		t.Errorf("WANFrom(zero) = %+v, want WAN()", got)
+	}
+	got := WANFrom(topology.Detection{ProbeInterval: 2 * time.Second, ProbeTimeout: time.Second, SuspicionMult: 5})
+	want := WAN()
+	want.ProbeInterval, want.ProbeTimeout, want.SuspicionMult = 2*time.Second, time.Second, 5
+	if got != want {
+		t.Errorf("WANFrom = %+v, want %+v", got, want)
 	}
 }
