@@ -96,9 +96,15 @@ func TestWriterCreatesTopicAndWritesSequencedBeats(t *testing.T) {
 			t.Errorf("beat %d in partition %d", i, recs[i].Partition)
 		}
 	}
+	// A beat can be read before the writer's produce callback has counted
+	// it, so the counters are polled.
 	gaps := beats[len(beats)-1].Seq - uint64(len(beats))
-	if st := w.Stats(); st.Sent < 5 || st.Failed < gaps {
-		t.Errorf("stats = %+v, want >= 5 sent and the %d skipped beats counted", st, gaps)
+	deadline := time.Now().Add(5 * time.Second)
+	for st := w.Stats(); st.Sent < 5 || st.Failed < gaps; st = w.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats = %+v, want >= 5 sent and the %d skipped beats counted", st, gaps)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	adm := kadm.NewClient(newClient(t, seeds))
