@@ -397,6 +397,20 @@ func (a *Agent) notReady() []string {
 	return out
 }
 
+// SetWritePrimary tells the agent which region is now primary for the
+// mesh's topics. ACL sync then grants applications WRITE on the copies in
+// this region only if it is that region, and withdraws the WRITE ACLs it
+// granted otherwise (the ACL part of fencing; see package mirror/acls).
+// The failover wiring calls it after each decided failover or failback.
+func (a *Agent) SetWritePrimary(primary string) {
+	a.mu.Lock()
+	runners := a.runners
+	a.mu.Unlock()
+	for _, fr := range runners {
+		fr.acls.SetWritable(fr.flow.Target == primary)
+	}
+}
+
 // Status is the agent's state for /v1/status.
 type Status struct {
 	Mesh    string       `json:"mesh"`

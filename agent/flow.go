@@ -10,6 +10,7 @@ import (
 
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/mirror/acls"
 	"github.com/geomesh/geomesh/mirror/assign"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
 	"github.com/geomesh/geomesh/mirror/topics"
@@ -26,6 +27,7 @@ type flowRunner struct {
 	srcAdm *kadm.Client
 	tgtAdm *kadm.Client
 	syncer *topics.Syncer
+	acls   *acls.Syncer
 	met    *flowMetrics
 
 	mu         sync.Mutex
@@ -77,6 +79,24 @@ func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
 		// The topology's words are the Syncer's policy names.
 		DeletePolicy: topics.DeletePolicy(a.cfg.Mesh.Replication.TopicDeletion),
 	})
+	m := a.cfg.Mesh
+	fr.acls = acls.New(acls.Config{
+		Mapping: acls.Mapping{
+			Flow:      f,
+			Group:     f.Groups.Match,
+			Principal: func(p string) string { return m.MapPrincipal(f.Source, f.Target, p) },
+			// See the acls package doc: only identity copies in an
+			// active-active mesh take application writes from the start.
+			Writable: m.Kind == topology.KindActiveActive && f.Naming == topology.NamingIdentity,
+		},
+		SourceName:  f.Source,
+		TargetName:  f.Target,
+		SourceKafka: src.Kafka,
+		TargetKafka: a.region.Kafka,
+		Source:      srcCl,
+		Target:      tgtCl,
+		Logger:      a.log.With("flow", f.Source+"->"+f.Target),
+	})
 	return fr, nil
 }
 
@@ -88,6 +108,11 @@ func (fr *flowRunner) run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		_ = fr.syncer.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = fr.acls.Run(ctx)
 	}()
 	changes, unsubscribe := fr.a.members.Subscribe()
 	defer unsubscribe()
@@ -298,6 +323,7 @@ type FlowStatus struct {
 	Lag    int64           `json:"lag_records"`
 	Paused int             `json:"paused_partitions"`
 	Topics topics.Status   `json:"topics"`
+	ACLs   acls.Status     `json:"acls"`
 	Shards []mirror.Status `json:"shards"`
 }
 
@@ -311,7 +337,7 @@ func (fr *flowRunner) status() FlowStatus {
 	fr.mu.Unlock()
 	st := FlowStatus{
 		Source: fr.flow.Source, Target: fr.flow.Target, Kind: fr.flow.Kind, Error: lastErr,
-		Topics: fr.syncer.Status(), Shards: []mirror.Status{},
+		Topics: fr.syncer.Status(), ACLs: fr.acls.Status(), Shards: []mirror.Status{},
 	}
 	for _, r := range runs {
 		s := r.shard.Status()
