@@ -64,8 +64,26 @@ func StartMesh(tb testing.TB, m *topology.Mesh) *Mesh {
 	return &Mesh{local: local}
 }
 
-// Topology is the running topology, with the addresses in use.
-func (m *Mesh) Topology() *topology.Mesh { return m.local.Mesh() }
+// Topology is the running topology, with the addresses in use: the
+// clusters' free ports and the API address each agent listens on, so that
+// a client library finds the agents from it. It is a copy; changing it
+// changes nothing in the running mesh.
+func (m *Mesh) Topology() *topology.Mesh {
+	c := *m.local.Mesh()
+	c.Regions = make([]topology.Region, len(c.Regions))
+	for i, r := range m.local.Mesh().Regions {
+		r.Agents = append([]topology.Agent(nil), r.Agents...)
+		for j := range r.Agents {
+			for _, a := range m.local.Agents() {
+				if a.ID() == r.Agents[j].ID {
+					r.Agents[j].API = a.APIAddr()
+				}
+			}
+		}
+		c.Regions[i] = r
+	}
+	return &c
+}
 
 // Bootstrap returns the seed brokers of a region's cluster.
 func (m *Mesh) Bootstrap(region string) []string {
