@@ -134,6 +134,7 @@ type Mesh struct {
 	Failover     Failover
 	ControlPlane ControlPlane
 	Flows        []FlowOverride
+	API          API
 }
 
 // Region returns the region with the given name.
@@ -213,6 +214,9 @@ type document struct {
 	Replication Replication `yaml:"replication"`
 	// When and how a region's traffic moves to another region.
 	Failover Failover `yaml:"failover"`
+	// Who may use the agents' HTTP APIs, and TLS for them. Default: plain
+	// HTTP without tokens, for local meshes only.
+	API API `yaml:"api"`
 	// The NATS cluster that stores failover decisions. Default: embedded.
 	ControlPlane *ControlPlane `yaml:"control_plane"`
 	// Narrower topic selections for single flows the topology plans.
@@ -316,6 +320,32 @@ type Agent struct {
 	// host:port of the embedded NATS node's cluster routes; required when the
 	// control plane is embedded.
 	Control string `yaml:"control"`
+}
+
+// API secures the agents' HTTP APIs. Reads (status, metrics, translate)
+// and changes (failover, failback, key rotation, anything that is not a
+// GET) take different bearer tokens, so that a dashboard's token cannot
+// move traffic. /healthz and /readyz stay open for load balancers and
+// process supervisors; they tell nothing but up or ready.
+type API struct {
+	// Bearer token for read endpoints (env:VARIABLE or file:/path); the
+	// admin token works there too. Unset: reads need no token.
+	ReadToken Secret `yaml:"read_token"`
+	// Bearer token for mutating endpoints. Required when read_token is set;
+	// unset (with read_token unset too): nothing needs a token.
+	AdminToken Secret `yaml:"admin_token"`
+	// Serve the API over TLS; absent means plain HTTP.
+	TLS *APITLS `yaml:"tls"`
+}
+
+// APITLS is the certificate each agent serves its API with. The files are
+// read again when they change, so a renewed certificate needs no restart.
+// Every agent reads the same paths on its own host.
+type APITLS struct {
+	// PEM certificate chain of the agent's API.
+	CertFile string `yaml:"cert_file" required:"true"`
+	// PEM private key of cert_file.
+	KeyFile string `yaml:"key_file" required:"true"`
 }
 
 // Replication tunes the copy of records between clusters.

@@ -49,6 +49,7 @@ func Parse(filename string, data []byte) (*Mesh, error) {
 		Failover:     doc.Failover,
 		ControlPlane: *doc.ControlPlane,
 		Flows:        doc.Flows,
+		API:          doc.API,
 	}
 	validate(d, m)
 	if len(d.errs) > 0 {

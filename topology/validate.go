@@ -106,6 +106,17 @@ func validate(d *decoder, m *Mesh) {
 	c.detection()
 	c.controlPlane()
 	c.flows()
+	c.api()
+}
+
+func (c *checker) api() {
+	a := c.m.API
+	if a.ReadToken.Ref != "" && a.AdminToken.Ref == "" {
+		c.errorAtKey("api.read_token", "api read_token needs admin_token: otherwise failover and other changes would need no token while reads do")
+	}
+	if a.ReadToken.Ref != "" && a.ReadToken.Ref == a.AdminToken.Ref {
+		c.errorAt("api.admin_token", "api admin_token must differ from read_token, or a read token could fail a region over")
+	}
 }
 
 // names go into topic names and NATS subjects, so they keep to the
