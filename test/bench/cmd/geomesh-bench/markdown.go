@@ -134,6 +134,35 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		p("\n</details>\n\n")
 	}
 
+	if len(r.Scale) > 0 {
+		p("## Scale: %d partitions\n\n", r.Scale[0].Partitions)
+		p("%d topics of %d partitions, one record each, selected by one pattern; each exactly-once copier started on them as a fresh process. *start* runs until every target partition has its record; *idle* is CPU (%% of one core) and RSS over %s once caught up; *new topic* runs from creating a %d-partition topic on the source (plus one record per partition) until every copy partition has its record (limit %s; — means not within it).\n\n",
+			r.Scale[0].Topics, r.Scale[0].Partitions/r.Scale[0].Topics, scaleIdle, scalePartitions, scaleNewTopicLimit)
+		by := func(f func(scaleRun) float64) map[string]stat {
+			m := map[string][]float64{}
+			for _, x := range r.Scale {
+				if v := f(x); v >= 0 {
+					m[x.Copier] = append(m[x.Copier], v)
+				}
+			}
+			out := map[string]stat{}
+			for k, v := range m {
+				out[k] = statOf(v)
+			}
+			return out
+		}
+		st, cpu, rss, nt := by(func(x scaleRun) float64 { return x.StartAll }), by(func(x scaleRun) float64 { return x.IdleCPUPct }),
+			by(func(x scaleRun) float64 { return x.IdleRSSMiB }), by(func(x scaleRun) float64 { return x.NewTopic })
+		p("| copier | start → all partitions s | idle CPU %% | idle RSS MiB | new topic s | runs |\n|---|---|---|---|---|---|\n")
+		for _, k := range []string{geomeshEOS, mm2EOS} {
+			if s, ok := st[k]; ok {
+				p("| %s | %s | %s | %s | %s | %d |\n", copierTitle[k], fmtStat(s, 1), fmtStat(cpu[k], 1), fmtStat(rss[k], 0), fmtStat(nt[k], 1), s.N)
+			}
+		}
+		p("\n| ratio | |\n|---|---|\n| geomesh / MirrorMaker 2, idle RSS | %s |\n| geomesh / MirrorMaker 2, idle CPU | %s |\n\n",
+			fmtRatio(ratio(rss[geomeshEOS], rss[mm2EOS])), fmtRatio(ratio(cpu[geomeshEOS], cpu[mm2EOS])))
+	}
+
 	if r.Profile != "" {
 		p("## CPU profile of the geomesh agent (exactly-once throughput run)\n\n")
 		p("One extra exactly-once run of the last throughput repetition, with the agent in the runner's binary (`geomesh-bench agent`, same `agent.New` configuration as `geomesh agent`) under `runtime/pprof`, from start to stop. `go tool pprof -top`:\n\n```\n%s```\n\n", r.Profile)

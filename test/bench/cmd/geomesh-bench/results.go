@@ -89,6 +89,7 @@ type results struct {
 	LatencyRate int                `json:"latency_rate"`
 	Throughput  map[string][]tpRun `json:"throughput"` // scenario → runs
 	Latency     []latRun           `json:"latency"`
+	Scale       []scaleRun         `json:"scale,omitempty"`
 	Summary     map[string]any     `json:"summary"`
 	Profile     string             `json:"profile_top,omitempty"`
 	Notes       []string           `json:"notes,omitempty"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +48,8 @@ type options struct {
 	out            string
 	copiers        []string
 	profile        bool
+	merge          string
+	noWarmup       bool
 }
 
 func runMain(args []string) error {
@@ -60,10 +63,12 @@ func runMain(args []string) error {
 	fs.IntVar(&o.latencyRate, "latency-rate", 10_000, "records per second of the latency scenario")
 	fs.IntVar(&o.latencySeconds, "latency-seconds", 0, "length of each latency run (default 30; 10 with -quick)")
 	fs.DurationVar(&o.wanDelay, "wan-delay", 50*time.Millisecond, "one-way delay between copier and source cluster in the WAN scenario")
-	fs.StringVar(&scen, "scenarios", "throughput,latency,wan", "scenarios to run (throughput includes resources and the profile)")
+	fs.StringVar(&scen, "scenarios", "throughput,latency,wan,scale", "scenarios to run (throughput includes resources and the profile)")
 	fs.StringVar(&cops, "copiers", strings.Join(copierKinds, ","), "copiers to compare")
 	fs.StringVar(&o.out, "out", "docs", "directory for benchmarks.md, benchmarks.json and the charts")
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile one extra geomesh exactly-once throughput run")
+	fs.StringVar(&o.merge, "merge", "", "add this run's results to those of an earlier benchmarks.json")
+	fs.BoolVar(&o.noWarmup, "no-warmup", false, "skip the unrecorded warm-up round")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -103,9 +108,11 @@ func runMain(args []string) error {
 	// transactions create __transaction_state, and each copier's first run
 	// creates its internal topics; later runs find both, whatever order
 	// the copiers come in.
-	logf("warm-up round (not recorded)")
-	if err := b.warmup(ctx); err != nil {
-		return err
+	if !o.noWarmup {
+		logf("warm-up round (not recorded)")
+		if err := b.warmup(ctx); err != nil {
+			return err
+		}
 	}
 	var errs []error
 	for _, s := range o.scenarios {
@@ -117,6 +124,8 @@ func runMain(args []string) error {
 			err = b.latency(ctx)
 		case "wan":
 			err = b.wan(ctx)
+		case "scale":
+			err = b.scale(ctx)
 		default:
 			err = fmt.Errorf("unknown scenario %q", s)
 		}
@@ -196,6 +205,18 @@ func (b *bench) setup(ctx context.Context) error {
 		*a.adm = kadm.NewClient(cl)
 	}
 	b.res = newResults(b)
+	if b.opts.merge != "" {
+		bs, err := os.ReadFile(b.opts.merge)
+		if err != nil {
+			return err
+		}
+		old := &results{}
+		if err := json.Unmarshal(bs, old); err != nil {
+			return fmt.Errorf("%s: %w", b.opts.merge, err)
+		}
+		old.Command += " && " + b.res.Command
+		b.res = old
+	}
 	logf("clusters: source %s, target %s (Kafka %s)", b.srcAddr, b.dstAddr, b.src.Version())
 	return nil
 }

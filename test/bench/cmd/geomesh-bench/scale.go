@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// scaleRun is one copier started on many partitions.
+type scaleRun struct {
+	Copier     string  `json:"copier"`
+	Rep        int     `json:"rep"`
+	Topics     int     `json:"topics"`
+	Partitions int     `json:"partitions"`
+	StartAll   float64 `json:"start_all_s"`  // process start → a record on every target partition
+	IdleCPUPct float64 `json:"idle_cpu_pct"` // of one core, caught up and idle
+	IdleRSSMiB float64 `json:"idle_rss_mib"`
+	NewTopic   float64 `json:"new_topic_s"` // topic created on the source → its records on the target; -1: not within the timeout
+}
+
+const (
+	scaleTopics        = 100
+	scalePartitions    = 20
+	scaleIdle          = 30 * time.Second
+	scaleNewTopicLimit = 90 * time.Second
+)
+
+// scale starts each exactly-once copier on 100 topics of 20 partitions
+// (2,000 partitions) holding one record each and measures how long until
+// every partition has its copy, the copier's CPU and RSS while idle, and how
+// long a topic created afterwards takes to reach the target.
+func (b *bench) scale(ctx context.Context) error {
+	for rep := range b.opts.reps {
+		for _, kind := range rotate([]string{geomeshEOS, mm2EOS}, rep) {
+			r, err := b.scaleOnce(ctx, rep, kind)
+			if err != nil {
+				logf("scale rep %d %s: %v", rep+1, kind, err)
+				b.res.Notes = append(b.res.Notes, fmt.Sprintf("scale rep %d %s: %v", rep+1, kind, err))
+				continue
+			}
+			logf("scale rep %d %s: all %d partitions in %.1fs, idle cpu %.1f%%, rss %.0f MiB, new topic %.1fs",
+				rep+1, kind, r.Partitions, r.StartAll, r.IdleCPUPct, r.IdleRSSMiB, r.NewTopic)
+			b.res.Scale = append(b.res.Scale, r)
+		}
+		if err := b.write(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) scaleOnce(ctx context.Context, rep int, kind string) (scaleRun, error) {
+	prefix := fmt.Sprintf("bench-scale-%s-%d-%d-", alias(kind), rep, time.Now().Unix()%100000)
+	var topics, targets []string
+	for i := range scaleTopics {
+		t := fmt.Sprintf("%s%03d", prefix, i)
+		topics = append(topics, t)
+		targets = append(targets, targetTopic(kind, t))
+	}
+	newTopic := prefix + "new"
+	defer func() {
+		deleteTopics(ctx, b.srcAdm, append(topics, newTopic)...)
+		deleteTopics(ctx, b.dstAdm, append(targets, targetTopic(kind, newTopic))...)
+	}()
+	for _, t := range topics {
+		if err := b.createTopic(ctx, b.srcAdm, t, scalePartitions); err != nil {
+			return scaleRun{}, err
+		}
+	}
+	if err := b.onePerPartition(ctx, topics...); err != nil {
+		return scaleRun{}, err
+	}
+	p, err := b.startCopier(ctx, kind, prefix+".*", fmt.Sprintf("scale-%d", rep))
+	if err != nil {
+		return scaleRun{}, err
+	}
+	defer p.stop()
+	all, err := b.waitEveryPartition(ctx, targets, 5*time.Minute, p)
+	if err != nil {
+		return scaleRun{}, err
+	}
+	r := scaleRun{Copier: kind, Rep: rep + 1, Topics: scaleTopics, Partitions: scaleTopics * scalePartitions,
+		StartAll: all.Sub(p.started).Seconds()}
+
+	// Idle: let the copy settle, then measure a quiet window.
+	time.Sleep(5 * time.Second)
+	t0 := time.Now()
+	time.Sleep(scaleIdle)
+	s0, s1 := p.samp.at(t0), p.samp.at(time.Now())
+	r.IdleCPUPct = 100 * (s1.cpu - s0.cpu) / s1.t.Sub(s0.t).Seconds()
+	r.IdleRSSMiB = float64(s1.rss) / (1 << 20)
+
+	if err := b.createTopic(ctx, b.srcAdm, newTopic, scalePartitions); err != nil {
+		return r, err
+	}
+	created := time.Now()
+	if err := b.onePerPartition(ctx, newTopic); err != nil {
+		return r, err
+	}
+	if at, err := b.waitEveryPartition(ctx, []string{targetTopic(kind, newTopic)}, scaleNewTopicLimit, p); err == nil {
+		r.NewTopic = at.Sub(created).Seconds()
+	} else {
+		r.NewTopic = -1
+	}
+	return r, nil
+}
+
+// onePerPartition writes one small record to every partition of topics.
+func (b *bench) onePerPartition(ctx context.Context, topics ...string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.src.Bootstrap()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var rs []*kgo.Record
+	for _, t := range topics {
+		for p := range int32(scalePartitions) {
+			rs = append(rs, &kgo.Record{Topic: t, Partition: p, Value: []byte("x")})
+		}
+	}
+	return cl.ProduceSync(ctx, rs...).FirstErr()
+}
+
+// waitEveryPartition polls until every partition of the target topics has
+// a record (end offset > 0) and returns when it saw that.
+func (b *bench) waitEveryPartition(ctx context.Context, targets []string, timeout time.Duration, p *proc) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	want := len(targets) * scalePartitions
+	got := 0
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return time.Time{}, fmt.Errorf("copier exited; log:\n%s", p.tail(30))
+		}
+		ends, err := b.dstAdm.ListEndOffsets(ctx, targets...)
+		if err == nil {
+			got = 0
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil && o.Offset > 0 {
+					got++
+				}
+			})
+			if got == want {
+				return time.Now(), nil
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("%d of %d target partitions have records after %s", got, want, timeout)
+}
