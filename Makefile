@@ -4,7 +4,7 @@ PKGS_UNIT := $(shell $(GO) list ./... | grep -v '/test/')
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-unit test-integration kafka lint fmt clean
+.PHONY: all build test test-unit test-integration kafka lint fmt clean alerts-test
 
 all: build
 
@@ -31,6 +31,11 @@ test-unit:
 
 test-integration:
 	$(GO) test -count=1 -timeout 45m -v ./test/...
+
+# Prometheus alert and recording rules: syntax, then the unit tests in
+# geomesh.rules.test.yml (promtool: Debian package prometheus).
+alerts-test:
+	cd configs/prometheus && promtool check rules geomesh.rules.yml && promtool test rules geomesh.rules.test.yml
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
