@@ -231,7 +231,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.met = met
 
-	api, err := startHTTP(a.self.API, a.handler(a.cfg.Registry))
+	auth, err := newAuthenticator(a.cfg.Mesh.API, a.cfg.Registry)
+	if err != nil {
+		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+	}
+	tc, err := apiTLS(a.cfg.Mesh.API.TLS)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.self.ID, err)
+	}
+	api, err := startHTTP(a.self.API, auth.wrap(a.handler(a.cfg.Registry)), tc)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}

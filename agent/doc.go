@@ -20,7 +20,14 @@
 //	GET /healthz    the process is alive
 //	GET /readyz     200 once every flow has its shards running, else 503 with reasons
 //	GET /metrics    Prometheus metrics (below)
-//	GET /v1/status  JSON: agent, members, flows, topics, shards, partitions, lag, errors
+//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors
+//
+// With the topology's api section, every request but /healthz and
+// /readyz needs a bearer token (auth.go): GETs the read or the admin
+// token, anything else (and ?apply=true) the admin token; a missing or
+// wrong one gets 401 and a short JSON error. api.tls serves it all over
+// TLS with a certificate re-read when its files change.
+//
 //	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
 //	GET /           status page: regions and flows, lag, cluster health, groups, events (plain HTML, refreshes itself)
 //
@@ -56,6 +63,7 @@
 //	geomesh_offsets_synced_total{source,target}                 group partition offsets committed on the target by group sync
 //	geomesh_offsets_sync_age_seconds{source,target}             time since group sync last completed a round
 //	geomesh_membership_members                                  live agents of this region, this one included
+//	geomesh_api_unauthorized_total{endpoint}                    API requests refused for a missing or wrong token
 //
 // The region's cluster, read through the admin API by package
 // broker/health, whose doc says how each is computed:

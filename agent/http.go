@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,10 +62,14 @@ type httpServer struct {
 	done chan error
 }
 
-func startHTTP(addr string, h http.Handler) (*httpServer, error) {
+// startHTTP serves h on addr, over TLS when tc is not nil.
+func startHTTP(addr string, h http.Handler, tc *tls.Config) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("api listener %s: %w", addr, err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	s := &httpServer{
 		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},

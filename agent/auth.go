@@ -1,0 +1,174 @@
+package agent
+
+import (
+	"crypto/subtle"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/geomesh/geomesh/topology"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// access is what a request needs to be served.
+type access int
+
+const (
+	accessOpen  access = iota // /healthz, /readyz: up or ready, nothing more
+	accessRead                // status, metrics, translate, the page
+	accessAdmin               // anything that changes the mesh
+)
+
+// classify decides what a request needs from its method and path alone,
+// so that an endpoint added later is protected without being listed: a
+// GET reads, everything else changes something, and so does a GET that
+// asks to apply (?apply=true).
+func classify(r *http.Request) access {
+	switch {
+	case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
+		return accessOpen
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		return accessAdmin
+	case r.URL.Query().Has("apply") && r.URL.Query().Get("apply") != "false":
+		return accessAdmin
+	}
+	return accessRead
+}
+
+// authenticator checks bearer tokens against the topology's api section.
+// Tokens are resolved on every request, so a rotated token file takes
+// effect at once; reading a small file costs microseconds.
+type authenticator struct {
+	api          topology.API
+	unauthorized *prometheus.CounterVec
+}
+
+func newAuthenticator(api topology.API, reg prometheus.Registerer) (*authenticator, error) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "geomesh_api_unauthorized_total",
+		Help: "API requests refused for a missing or wrong bearer token, by endpoint path.",
+	}, []string{"endpoint"})
+	if err := reg.Register(c); err != nil {
+		return nil, err
+	}
+	return &authenticator{api: api, unauthorized: c}, nil
+}
+
+// wrap serves h to requests that carry the token their class needs, and
+// answers the others 401 with a short JSON error that never echoes what
+// was sent.
+func (au *authenticator) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		need := classify(r)
+		if need == accessOpen {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ok, err := au.allowed(need, r.Header.Get("Authorization"))
+		if err != nil {
+			// A token file that cannot be read refuses everyone rather than
+			// opening the API; the reference, never a value, is in err.
+			writeJSON(w, http.StatusInternalServerError, apiError{Error: "api token unavailable: " + err.Error()})
+			return
+		}
+		if !ok {
+			au.unauthorized.WithLabelValues(endpointLabel(r)).Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="geomesh"`)
+			msg := "a valid read or admin bearer token is required"
+			if need == accessAdmin {
+				msg = "a valid admin bearer token is required"
+			}
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: msg})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// endpointLabel keeps the metric's label set small: known endpoints by
+// path, anything else as "other".
+func endpointLabel(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case p == "/" || p == "/metrics" || strings.HasPrefix(p, "/v1/") && strings.Count(p, "/") == 2:
+		return p
+	}
+	return "other"
+}
+
+func (au *authenticator) allowed(need access, header string) (bool, error) {
+	admin, read := au.api.AdminToken, au.api.ReadToken
+	if need == accessAdmin && admin.Ref == "" || need == accessRead && read.Ref == "" {
+		return true, nil // no token configured for this class
+	}
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || got == "" {
+		return false, nil
+	}
+	candidates := []topology.Secret{admin}
+	if need == accessRead && read.Ref != "" {
+		candidates = append(candidates, read)
+	}
+	for _, s := range candidates {
+		want, err := s.Resolve()
+		if err != nil {
+			return false, err
+		}
+		if want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// apiTLS serves the certificate in the topology's api.tls, re-read when
+// either file changes, so a renewed certificate is served without a
+// restart. The first load happens here, so a bad pair fails Start.
+func apiTLS(t *topology.APITLS) (*tls.Config, error) {
+	if t == nil {
+		return nil, nil
+	}
+	r := &keyPairReloader{certFile: t.CertFile, keyFile: t.KeyFile}
+	if _, err := r.load(); err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.load() },
+	}, nil
+}
+
+// keyPairReloader caches a key pair until a file's modification time changes.
+type keyPairReloader struct {
+	certFile, keyFile string
+
+	mu              sync.Mutex
+	cert            *tls.Certificate
+	certMod, keyMod time.Time
+}
+
+func (r *keyPairReloader) load() (*tls.Certificate, error) {
+	cs, err := os.Stat(r.certFile)
+	if err != nil {
+		return nil, fmt.Errorf("api tls certificate: %w", err)
+	}
+	ks, err := os.Stat(r.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("api tls key: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cert != nil && cs.ModTime().Equal(r.certMod) && ks.ModTime().Equal(r.keyMod) {
+		return r.cert, nil
+	}
+	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("api tls key pair %s, %s: %w", r.certFile, r.keyFile, err)
+	}
+	r.cert, r.certMod, r.keyMod = &c, cs.ModTime(), ks.ModTime()
+	return r.cert, nil
+}
