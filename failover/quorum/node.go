@@ -24,8 +24,9 @@ type Config struct {
 	// geomesh.<mesh>.events and geomesh.<mesh>.views. Required.
 	Mesh string
 
-	// Name identifies this node among the control-plane nodes (the agent
-	// id); JetStream needs it unique. Required when embedded.
+	// Name identifies this agent among the control-plane nodes (the agent
+	// id): the embedded server's name, which JetStream needs unique, and
+	// the key of its health check. Required.
 	Name string
 
 	// URLs of an external NATS cluster with JetStream
@@ -101,10 +102,10 @@ func (c Config) validate() error {
 	if c.Mesh == "" {
 		errs = append(errs, errors.New("mesh name is required"))
 	}
+	if c.Name == "" {
+		errs = append(errs, errors.New("node name is required"))
+	}
 	if len(c.URLs) == 0 {
-		if c.Name == "" {
-			errs = append(errs, errors.New("node name is required for an embedded node"))
-		}
 		if _, _, err := net.SplitHostPort(c.ClusterAddr); err != nil {
 			errs = append(errs, fmt.Errorf("cluster address %q: %w", c.ClusterAddr, err))
 		}

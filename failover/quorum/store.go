@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,22 +87,50 @@ func (n *Node) Open(ctx context.Context) (*Store, error) {
 }
 
 // Load returns the stored state and its revision; nil and 0 if none is
-// stored yet.
+// stored yet. It asks the bucket stream's leader, not the nearest
+// replica (as a key-value Get would): a replica on the minority side of a
+// partition serves old values, and an agent that comes back from one must
+// not take its old role for current. Call Check first after a
+// reconnection, so that the leader answering is one with a majority.
 func (s *Store) Load(ctx context.Context) (*machine.State, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
-	e, err := s.kv.Get(ctx, Key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, nil
-	}
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + s.bucket + "." + Key})
+	msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+s.bucket, req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("quorum: load %s/%s: %w: %w", s.bucket, Key, ErrNoQuorum, err)
 	}
-	st, err := decode(e.Value())
-	if err != nil {
-		return nil, 0, fmt.Errorf("quorum: load %s/%s revision %d: %w", s.bucket, Key, e.Revision(), err)
+	var resp struct {
+		Error *struct {
+			Code    int    `json:"code"`
+			ErrCode int    `json:"err_code"`
+			Desc    string `json:"description"`
+		} `json:"error"`
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Data []byte `json:"data"`
+			Hdrs []byte `json:"hdrs"`
+		} `json:"message"`
 	}
-	return st, e.Revision(), nil
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, 0, fmt.Errorf("quorum: load %s/%s: bad answer: %w", s.bucket, Key, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return nil, 0, nil
+	case resp.Error != nil:
+		return nil, 0, fmt.Errorf("quorum: load %s/%s: %w: %s (%d)", s.bucket, Key, ErrNoQuorum, resp.Error.Desc, resp.Error.ErrCode)
+	case resp.Message == nil:
+		return nil, 0, fmt.Errorf("quorum: load %s/%s: empty answer", s.bucket, Key)
+	case bytes.Contains(resp.Message.Hdrs, []byte("KV-Operation")):
+		// A delete or purge marker: nothing stored.
+		return nil, 0, nil
+	}
+	st, err := decode(resp.Message.Data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("quorum: load %s/%s revision %d: %w", s.bucket, Key, resp.Message.Seq, err)
+	}
+	return st, resp.Message.Seq, nil
 }
 
 // CompareAndSet writes st if the stored revision is still expected (0:
@@ -141,7 +170,9 @@ func (s *Store) Propose(ctx context.Context, p machine.Propose) machine.Proposal
 		return machine.ProposalResult{OK: true, Revision: rev}
 	case errors.Is(err, ErrConflict):
 		cur, crev, lerr := s.Load(ctx)
-		if lerr != nil {
+		if lerr != nil || crev <= p.Revision {
+			// No newer state to adopt: a leader without a majority
+			// refused on account of a write it could not commit.
 			return machine.ProposalResult{NoQuorum: true}
 		}
 		return machine.ProposalResult{Current: cur, Revision: crev}
@@ -150,20 +181,18 @@ func (s *Store) Propose(ctx context.Context, p machine.Propose) machine.Proposal
 	}
 }
 
-// Check reports whether the control plane can decide: the bucket's
-// stream answers and has a leader. An error means unreachable, for
-// machine.ControlPlane.
+// Check reports whether the control plane can decide, by a write that
+// needs a majority: this node's key check.<name> is set to the time. A
+// stream leader that lost its majority still answers reads (and reports
+// itself leader) until its election timeout, so only a write tells. One
+// small write per call; call it every probe interval or so. An error
+// means unreachable, for machine.ControlPlane.
 func (s *Store) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
-	st, err := s.kv.Status(ctx)
-	if err != nil {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if _, err := s.kv.Put(ctx, "check."+s.node.cfg.Name, []byte(now)); err != nil {
 		return fmt.Errorf("quorum: check %s: %w: %w", s.bucket, ErrNoQuorum, err)
-	}
-	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
-		if c := bs.StreamInfo().Cluster; c != nil && c.Leader == "" {
-			return fmt.Errorf("quorum: check %s: %w: stream has no leader", s.bucket, ErrNoQuorum)
-		}
 	}
 	return nil
 }
