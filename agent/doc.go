@@ -21,15 +21,14 @@
 //	GET /readyz     200 once every flow has its shards running, else 503 with reasons
 //	GET /metrics    Prometheus metrics (below)
 //	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors
+//	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
+//	GET /           status page: regions and flows, lag, cluster health, groups, events (plain HTML, refreshes itself)
 //
 // With the topology's api section, every request but /healthz and
 // /readyz needs a bearer token (auth.go): GETs the read or the admin
 // token, anything else (and ?apply=true) the admin token; a missing or
 // wrong one gets 401 and a short JSON error. api.tls serves it all over
 // TLS with a certificate re-read when its files change.
-//
-//	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
-//	GET /           status page: regions and flows, lag, cluster health, groups, events (plain HTML, refreshes itself)
 //
 // # Metrics
 //
