@@ -11,6 +11,7 @@ import (
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -343,6 +344,9 @@ func (c *Consumer) commitStart(ctx context.Context, region string, start offsetM
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.commitTimeout)
 	defer cancel()
 	have, err := adm.FetchOffsets(cctx, c.group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = nil // nothing committed there yet (kfake says so; Kafka answers empty)
+	}
 	if err != nil {
 		log.Warn("commit translated offsets: fetch the group's offsets", "region", region, "err", err)
 		return
