@@ -345,6 +345,8 @@ func itemNoun(list string) string {
 		return "voter"
 	case "urls":
 		return "url"
+	case "keys":
+		return "gossip key"
 	case "include", "exclude":
 		return list + " pattern"
 	}

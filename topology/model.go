@@ -135,6 +135,7 @@ type Mesh struct {
 	ControlPlane ControlPlane
 	Flows        []FlowOverride
 	API          API
+	Gossip       Gossip
 }
 
 // Region returns the region with the given name.
@@ -217,6 +218,8 @@ type document struct {
 	// Who may use the agents' HTTP APIs, and TLS for them. Default: plain
 	// HTTP without tokens, for local meshes only.
 	API API `yaml:"api"`
+	// Encryption of the agents' gossip. Default: none, for local meshes only.
+	Gossip Gossip `yaml:"gossip"`
 	// The NATS cluster that stores failover decisions. Default: embedded.
 	ControlPlane *ControlPlane `yaml:"control_plane"`
 	// Narrower topic selections for single flows the topology plans.
@@ -336,6 +339,16 @@ type API struct {
 	AdminToken Secret `yaml:"admin_token"`
 	// Serve the API over TLS; absent means plain HTTP.
 	TLS *APITLS `yaml:"tls"`
+}
+
+// Gossip secures memberlist traffic between agents with AES-GCM: a node
+// without a matching key can neither join nor read anything. Keys rotate
+// on a running mesh with `geomesh keys` (docs/security.md).
+type Gossip struct {
+	// Keys as env:VARIABLE or file:/path references to base64-encoded 16,
+	// 24 or 32 byte keys (openssl rand -base64 32). The first encrypts,
+	// all of them decrypt.
+	Keys []Secret `yaml:"keys"`
 }
 
 // APITLS is the certificate each agent serves its API with. The files are

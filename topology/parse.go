@@ -50,6 +50,7 @@ func Parse(filename string, data []byte) (*Mesh, error) {
 		ControlPlane: *doc.ControlPlane,
 		Flows:        doc.Flows,
 		API:          doc.API,
+		Gossip:       doc.Gossip,
 	}
 	validate(d, m)
 	if len(d.errs) > 0 {

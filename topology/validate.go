@@ -107,6 +107,18 @@ func validate(d *decoder, m *Mesh) {
 	c.controlPlane()
 	c.flows()
 	c.api()
+	c.gossip()
+}
+
+func (c *checker) gossip() {
+	seen := map[string]int{}
+	for i, k := range c.m.Gossip.Keys {
+		if first, dup := seen[k.Ref]; dup {
+			c.errorAt(fmt.Sprintf("gossip.keys[%d]", i), "gossip key %s is listed twice (first as key %d)", k, first+1)
+			continue
+		}
+		seen[k.Ref] = i
+	}
 }
 
 func (c *checker) api() {

@@ -47,6 +47,10 @@ type Membership struct {
 
 	list atomic.Pointer[memberlist.Memberlist] // nil before Start and after Close
 
+	// keyring is the gossip keyring when SecretKeys are set; nil before
+	// Start. Its methods are safe for concurrent use.
+	keyring atomic.Pointer[memberlist.Keyring]
+
 	subMu   sync.Mutex
 	subs    map[int]chan struct{}
 	nextSub int
@@ -166,6 +170,7 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 			return nil, fmt.Errorf("membership: keyring: %w", err)
 		}
 		mlc.Keyring = kr
+		m.keyring.Store(kr)
 		// Already memberlist's defaults; set so that encryption never
 		// silently becomes optional if those change.
 		mlc.GossipVerifyIncoming = true
