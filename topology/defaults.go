@@ -58,6 +58,12 @@ func applyDefaults(doc *document) {
 	if det.DownAfter == 0 {
 		det.DownAfter = 10 * time.Second
 	}
+	// A hook that hangs must not hold the next decision's hooks for long.
+	for i := range doc.Failover.Hooks {
+		if doc.Failover.Hooks[i].Timeout == 0 {
+			doc.Failover.Hooks[i].Timeout = 10 * time.Second
+		}
+	}
 	// Every region votes, witnesses included: that is what they are for.
 	if len(doc.Failover.Quorum.Voters) == 0 {
 		for _, r := range doc.Regions {

@@ -386,6 +386,21 @@ type Failover struct {
 	Quorum Quorum `yaml:"quorum"`
 	// quarantine, replay or drop. Default: quarantine, which loses nothing.
 	Stranded Stranded `yaml:"stranded"`
+	// Commands and webhooks run on every decision (failover, switchover,
+	// rejoin ...) by the agent whose proposal won, each with the event's JSON
+	// on stdin or as the POST body.
+	Hooks []Hook `yaml:"hooks"`
+}
+
+// Hook is one action run on every failover decision: exactly one of Exec
+// and Webhook.
+type Hook struct {
+	// Command and arguments to run (no shell), with the event's JSON on stdin.
+	Exec []string `yaml:"exec"`
+	// http:// or https:// URL that receives the event's JSON in a POST.
+	Webhook string `yaml:"webhook"`
+	// How long the hook may take before it is killed or abandoned. Default: 10s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Detection holds the timings that turn silence into a verdict. Gossip

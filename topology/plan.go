@@ -32,9 +32,20 @@ type Flow struct {
 	Regions []string
 }
 
-// Plan lists the flows a mesh runs, in a stable order: by topology role,
-// then in the order the file lists regions.
-func Plan(m *Mesh) []Flow {
+// Plan lists the flows a mesh runs with the roles its file gives, in a
+// stable order: by topology role, then in the order the file lists
+// regions. It is PlanFor(m, m.Roles).
+func Plan(m *Mesh) []Flow { return PlanFor(m, m.Roles) }
+
+// PlanFor lists the flows of the mesh when its regions hold roles r
+// instead of the file's: after a failover the control plane's state names
+// another primary (or hub), and the flows follow it, so that the new
+// primary becomes the source and an old primary that rejoined as a
+// standby receives. A region in no role of r (a fenced former primary)
+// is in no flow. In an active-active mesh every data region takes part
+// whatever r says; which of those flows run after an evacuation is the
+// failover machine's call.
+func PlanFor(m *Mesh, r Roles) []Flow {
 	var regions []string
 	for _, r := range m.Regions {
 		regions = append(regions, r.Name)
@@ -46,7 +57,6 @@ func Plan(m *Mesh) []Flow {
 			Topics: topics, Groups: m.Groups, Naming: naming, Regions: regions,
 		})
 	}
-	r := m.Roles
 	switch m.Kind {
 	case KindActivePassive:
 		for _, s := range r.Standby {

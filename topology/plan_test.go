@@ -203,3 +203,40 @@ func TestSecret(t *testing.T) {
 		t.Errorf("String() = %q, want the reference", got)
 	}
 }
+
+// TestPlanFor pins the flows after role changes: the new primary is the
+// source, a fenced old primary is in no flow, and it receives again once it
+// rejoins as a standby; a promoted standby hub is fed by the spokes.
+func TestPlanFor(t *testing.T) {
+	ap := mustLoad(t, "../configs/examples/active-passive.yaml")
+	if got, want := summary(PlanFor(ap, ap.Roles)), summary(Plan(ap)); got != want {
+		t.Errorf("PlanFor with the file's roles:\n%swant Plan's:\n%s", got, want)
+	}
+	for _, c := range []struct {
+		name  string
+		roles Roles
+		want  string
+	}{
+		{"failed over, old primary fenced", Roles{Primary: "eu-west"}, ""},
+		{"old primary rejoined", Roles{Primary: "eu-west", Standby: []string{"us-east"}},
+			`replicate eu-west→us-east identity [orders.* payments]/[.*\.internal]` + "\n"},
+	} {
+		if got := summary(PlanFor(ap, c.roles)); got != c.want {
+			t.Errorf("%s: got\n%swant\n%s", c.name, got, c.want)
+		}
+	}
+	hs := mustLoad(t, "../configs/examples/hub-spoke.yaml")
+	r := hs.Roles
+	if r.StandbyHub == "" {
+		t.Skip("hub-spoke example has no standby hub")
+	}
+	r.Hub, r.StandbyHub = r.StandbyHub, ""
+	for _, f := range PlanFor(hs, r) {
+		if f.Kind == FlowAggregate && f.Target != r.Hub {
+			t.Errorf("aggregate flow %s→%s after the standby hub %s took over", f.Source, f.Target, r.Hub)
+		}
+		if f.Kind == FlowStandby {
+			t.Errorf("standby flow %s→%s with no standby hub", f.Source, f.Target)
+		}
+	}
+}

@@ -105,6 +105,7 @@ func validate(d *decoder, m *Mesh) {
 	c.quorum()
 	c.detection()
 	c.controlPlane()
+	c.hooks()
 	c.flows()
 	c.api()
 	c.gossip()
@@ -529,5 +530,27 @@ func (c *checker) flows() {
 		}
 		seen[pair] = true
 		c.selection(p+".topics", f.Topics)
+	}
+}
+
+func (c *checker) hooks() {
+	for i, h := range c.m.Failover.Hooks {
+		p := fmt.Sprintf("failover.hooks[%d]", i)
+		if c.brokenWithin(p) {
+			continue
+		}
+		switch {
+		case len(h.Exec) > 0 && h.Webhook != "":
+			c.errorAtKey(p, "a hook takes exec or webhook, not both: list them as two hooks")
+		case len(h.Exec) == 0 && h.Webhook == "":
+			c.errorAtKey(p, "a hook needs exec (a command and its arguments) or webhook (a URL)")
+		case len(h.Exec) > 0 && h.Exec[0] == "":
+			c.errorAt(p+".exec[0]", "hook command is empty")
+		case h.Webhook != "":
+			u, err := url.Parse(h.Webhook)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				c.errorAt(p+".webhook", "hook webhook %q must be an http:// or https:// URL", h.Webhook)
+			}
+		}
 	}
 }
