@@ -245,13 +245,18 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.api = api
 
+	keys, err := gossipKeys(a.cfg.Mesh.Gossip)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.self.ID, err)
+	}
 	a.members = membership.New(membership.Config{
-		AgentID:  a.self.ID,
-		Region:   a.region.Name,
-		APIAddr:  api.addr(),
-		BindAddr: a.self.Gossip,
-		Seeds:    a.seeds(),
-		Logger:   a.log,
+		SecretKeys: keys,
+		AgentID:    a.self.ID,
+		Region:     a.region.Name,
+		APIAddr:    api.addr(),
+		BindAddr:   a.self.Gossip,
+		Seeds:      a.seeds(),
+		Logger:     a.log,
 	})
 	if err := a.members.Start(ctx); err != nil {
 		return fmt.Errorf("agent %s: gossip: %w", a.self.ID, err)
