@@ -26,7 +26,9 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		return (time.Duration(s) * time.Second).String()
 	},
 	"pct": func(part, whole int64) string {
-		if whole <= 0 {
+		// kfake reports its data size as the volume's total: no share
+		// of it means anything.
+		if whole <= 0 || part > whole {
 			return "?"
 		}
 		return fmt.Sprintf("%.0f %%", 100*float64(part)/float64(whole))
