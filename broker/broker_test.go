@@ -40,8 +40,8 @@ func TestOptionsErrors(t *testing.T) {
 	}{
 		{"no cluster", nil, "region r: no kafka cluster configured"},
 		{"empty bootstrap", &topology.Kafka{}, "region r: kafka bootstrap list is empty"},
-		{"unknown mechanism", &topology.Kafka{Bootstrap: []string{"a:1"}, SASL: &topology.SASL{Mechanism: "GSSAPI"}},
-			`region r: kafka sasl: unsupported mechanism "GSSAPI"`},
+		{"unknown mechanism", &topology.Kafka{Bootstrap: []string{"a:1"}, SASL: &topology.SASL{Mechanism: "OAUTHBEARER"}},
+			`region r: kafka sasl: unsupported mechanism "OAUTHBEARER"`},
 		{"missing ca", &topology.Kafka{Bootstrap: []string{"a:1"}, TLS: &topology.TLS{CAFile: "/nonexistent/ca.pem"}},
 			"region r: kafka tls: read ca file"},
 		{"cert without key", &topology.Kafka{Bootstrap: []string{"a:1"}, TLS: &topology.TLS{CertFile: "c.pem"}},

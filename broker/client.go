@@ -82,8 +82,10 @@ func mechanism(s *topology.SASL) (sasl.Mechanism, error) {
 			return scram.Sha256(auth), nil
 		}
 		return scram.Sha512(auth), nil
+	case "GSSAPI":
+		return kerberosMechanism(s), nil
 	default:
-		return nil, fmt.Errorf("unsupported mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
+		return nil, fmt.Errorf("unsupported mechanism %q (want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI)", s.Mechanism)
 	}
 }
 

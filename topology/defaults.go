@@ -73,6 +73,19 @@ func applyDefaults(doc *document) {
 			doc.Failover.Quorum.Voters = append(doc.Failover.Quorum.Voters, r.Name)
 		}
 	}
+	// Kerberos clients read the system's krb5.conf, and Kafka's brokers are
+	// kafka/<host> unless configured otherwise.
+	for _, r := range doc.Regions {
+		if r.Kafka == nil || r.Kafka.SASL == nil || r.Kafka.SASL.Mechanism != "GSSAPI" {
+			continue
+		}
+		if r.Kafka.SASL.Krb5Conf == "" {
+			r.Kafka.SASL.Krb5Conf = "/etc/krb5.conf"
+		}
+		if r.Kafka.SASL.ServiceName == "" {
+			r.Kafka.SASL.ServiceName = "kafka"
+		}
+	}
 	// An embedded NATS node per agent means no extra service to run.
 	if doc.ControlPlane == nil {
 		doc.ControlPlane = &ControlPlane{Embedded: true}

@@ -117,9 +117,10 @@ func (Stranded) values() []string {
 	return []string{string(StrandedQuarantine), string(StrandedReplay), string(StrandedDrop)}
 }
 
-// saslMechanisms are the mechanisms franz-go speaks that keep passwords off
-// the wire in clear (PLAIN relies on TLS for that).
-var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+// saslMechanisms are the SASL mechanisms geomesh speaks through franz-go.
+// PLAIN sends the password itself and relies on TLS to hide it; GSSAPI is
+// Kerberos with a keytab.
+var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"}
 
 // Mesh is a validated topology with every default applied.
 type Mesh struct {
@@ -303,12 +304,23 @@ type TLS struct {
 
 // SASL authenticates agents to a cluster.
 type SASL struct {
-	// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	// PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI (Kerberos).
 	Mechanism string `yaml:"mechanism" required:"true"`
-	// User name.
+	// User name; with GSSAPI the Kerberos principal without the realm
+	// (geomesh, or geomesh/host).
 	Username string `yaml:"username" required:"true"`
-	// Where the password is: env:VARIABLE or file:/path. Never the password itself.
-	Password Secret `yaml:"password" required:"true"`
+	// Where the password is: env:VARIABLE or file:/path. Never the password
+	// itself. Required except with GSSAPI, which uses keytab.
+	Password Secret `yaml:"password"`
+	// GSSAPI: keytab file holding the key of username@realm; required.
+	Keytab string `yaml:"keytab"`
+	// GSSAPI: Kerberos realm of username; required.
+	Realm string `yaml:"realm"`
+	// GSSAPI: krb5.conf naming the realm's KDCs. Default: /etc/krb5.conf.
+	Krb5Conf string `yaml:"krb5_conf"`
+	// GSSAPI: service part of the brokers' principals
+	// (service/broker-host@REALM). Default: kafka.
+	ServiceName string `yaml:"service_name"`
 }
 
 // Agent is one geomesh process in a region. The addresses are where it

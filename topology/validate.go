@@ -247,8 +247,31 @@ func (c *checker) kafka(p string, k *Kafka) {
 			c.errorAt(p+".tls.key_file", "tls key_file needs cert_file, the certificate of the key")
 		}
 	}
-	if s := k.SASL; s != nil && s.Mechanism != "" && !contains(saslMechanisms, s.Mechanism) {
-		c.errorAt(p+".sasl.mechanism", "unknown sasl mechanism %q; want %s", s.Mechanism, oneOf(saslMechanisms))
+	if s := k.SASL; s != nil && s.Mechanism != "" {
+		sp := p + ".sasl"
+		switch {
+		case !contains(saslMechanisms, s.Mechanism):
+			c.errorAt(sp+".mechanism", "unknown sasl mechanism %q; want %s", s.Mechanism, oneOf(saslMechanisms))
+		case s.Mechanism == "GSSAPI":
+			if s.Keytab == "" {
+				c.errorAtKey(sp, "sasl mechanism GSSAPI needs keytab, the file holding the key of %s@realm", s.Username)
+			}
+			if s.Realm == "" {
+				c.errorAtKey(sp, "sasl mechanism GSSAPI needs realm, the Kerberos realm of %s", s.Username)
+			}
+			if c.set(sp + ".password") {
+				c.errorAtKey(sp+".password", "sasl mechanism GSSAPI takes a keytab, not a password")
+			}
+		default:
+			if s.Password.Ref == "" && !c.isBroken(sp+".password") {
+				c.errorAtKey(sp, "sasl mechanism %s needs password (env:VARIABLE or file:/path)", s.Mechanism)
+			}
+			for _, key := range []string{"keytab", "realm", "krb5_conf", "service_name"} {
+				if c.set(sp + "." + key) {
+					c.errorAtKey(sp+"."+key, "%s applies only to sasl mechanism GSSAPI, not %s", key, s.Mechanism)
+				}
+			}
+		}
 	}
 	c.principals(p+".principals", k.Principals)
 }
