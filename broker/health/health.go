@@ -137,13 +137,17 @@ type Group struct {
 }
 
 // Monitor reads a cluster's health through the admin API every Interval.
-// Collect and Snapshot may be called concurrently with Run.
+// Collect and Snapshot may be called concurrently with Run; passes run one
+// at a time, and Snapshot never waits for one.
 type Monitor struct {
 	cfg Config
 	adm *kadm.Client
 
-	mu   sync.Mutex // guards everything below
+	mu   sync.Mutex // guards snap only, so a scrape never waits for a pass
 	snap Snapshot
+
+	// pass serializes passes and guards what they carry over, below.
+	pass sync.Mutex
 	// quorumAPI is decided on the first pass: whether every broker
 	// answers DescribeQuorum.
 	quorumAPI *bool
@@ -192,7 +196,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
 	for {
-		snap := m.Collect(ctx)
+		// A cluster that does not answer would hold a pass for kgo's
+		// retry timeout; the next pass should start on time instead.
+		passCtx, cancel := context.WithTimeout(ctx, max(m.cfg.Interval, 5*time.Second))
+		snap := m.Collect(passCtx)
+		cancel()
 		if len(snap.Errors) > 0 && ctx.Err() == nil {
 			m.cfg.Logger.Warn("cluster health pass incomplete", "region", m.cfg.Region, "errors", snap.Errors)
 		}
@@ -213,9 +221,9 @@ func (m *Monitor) Snapshot() Snapshot {
 
 // Collect runs one pass and returns its snapshot.
 func (m *Monitor) Collect(ctx context.Context) Snapshot {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.snap
+	m.pass.Lock()
+	defer m.pass.Unlock()
+	s := m.Snapshot()
 	s.At, s.Errors = time.Now(), nil
 	fail := func(what string, err error) {
 		s.Errors = append(s.Errors, fmt.Sprintf("%s: %v", what, err))
@@ -223,7 +231,7 @@ func (m *Monitor) Collect(ctx context.Context) Snapshot {
 	md, err := m.adm.Metadata(ctx)
 	if err != nil {
 		fail("metadata", err)
-		m.snap = s
+		m.store(s)
 		return s
 	}
 	s.LastSuccess = s.At
@@ -232,8 +240,14 @@ func (m *Monitor) Collect(ctx context.Context) Snapshot {
 	m.partitions(ctx, &s, md, fail)
 	end := m.traffic(ctx, &s, md, fail)
 	m.consumerGroups(ctx, &s, end, fail)
-	m.snap = s
+	m.store(s)
 	return s
+}
+
+func (m *Monitor) store(s Snapshot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.snap = s
 }
 
 // controller fills the active-controller fields. In KRaft, metadata's
