@@ -93,6 +93,11 @@ func (c *Cluster) start(ctx context.Context) error {
 		if c.pki, err = newPKI(c.dir); err != nil {
 			return err
 		}
+		if kdc := c.opts.Security.Kerberos; kdc != nil {
+			if c.pki.brokerKeytab, err = kdc.AddPrincipal(ctx, "kafka/127.0.0.1"); err != nil {
+				return err
+			}
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		err := c.launch(ctx)
@@ -111,6 +116,9 @@ func (c *Cluster) launch(ctx context.Context) error {
 	perNode := 2
 	if c.pki != nil {
 		perNode = 4
+		if c.opts.Security.Kerberos != nil {
+			perNode = 5
+		}
 	}
 	ports, err := freePorts(perNode * c.opts.Brokers)
 	if err != nil {
@@ -127,6 +135,9 @@ func (c *Cluster) launch(ctx context.Context) error {
 		}
 		if c.pki != nil {
 			n.mtlsPort, n.internalPort = ports[perNode*i+2], ports[perNode*i+3]
+			if perNode == 5 {
+				n.krbPort = ports[perNode*i+4]
+			}
 		}
 		if err := os.RemoveAll(n.dir); err != nil {
 			return fmt.Errorf("kafkatest: clear dir of broker %d: %w", i, err)
@@ -174,7 +185,11 @@ func (c *Cluster) launch(ctx context.Context) error {
 }
 
 func (c *Cluster) javaArgs(main string, args ...string) []string {
-	return slices.Concat(defaultJVMFlags, c.opts.JVMFlags, []string{
+	var krb []string
+	if s := c.opts.Security; s != nil && s.Kerberos != nil {
+		krb = []string{"-Djava.security.krb5.conf=" + s.Kerberos.Krb5Conf()}
+	}
+	return slices.Concat(defaultJVMFlags, krb, c.opts.JVMFlags, []string{
 		"-Dlog4j2.configurationFile=" + filepath.Join(c.dir, "log4j2.properties"),
 		"-cp", filepath.Join(c.home, "libs", "*"),
 		main,

@@ -30,6 +30,7 @@ type node struct {
 	// client listener that takes certificates, and the inter-broker one.
 	mtlsPort     int
 	internalPort int
+	krbPort      int // with Security.Kerberos only
 
 	// proc is nil while the node is stopped.
 	proc *process

@@ -51,6 +51,12 @@ type Security struct {
 	// the storage tool's command line.
 	Users map[string]string
 
+	// Kerberos, when set, adds a SASL_PLAINTEXT listener with GSSAPI
+	// (Cluster.KerberosBootstrap) whose brokers are kafka/127.0.0.1 in
+	// this KDC's realm; a client principal geomesh@GEOMESH.TEST is
+	// User:geomesh to the authorizer.
+	Kerberos *KDC
+
 	// SuperUsers are principals allowed everything, in addition to the
 	// harness's admin and the brokers: "User:name" for a SASL user,
 	// "User:CN=name" for a client certificate.
@@ -94,6 +100,8 @@ type pki struct {
 	keystore  string // broker key and certificate chain, PEM
 	adminPass string
 	serial    int64
+	// brokerKeytab holds kafka/127.0.0.1's key when Security.Kerberos is set.
+	brokerKeytab string
 }
 
 // newPKI generates the CA and the broker certificate in dir. The broker
@@ -198,7 +206,32 @@ func (p *pki) listenerProperties(n *node, sec *Security) map[string]string {
 		"allow.everyone.if.no.acl.found": "false",
 		"super.users":                    strings.Join(append([]string{"User:" + AdminUser, "User:CN=" + brokerCN}, sec.SuperUsers...), ";"),
 	}
+	if sec.Kerberos != nil {
+		props["listeners"] += fmt.Sprintf(",KERBEROS://127.0.0.1:%d", n.krbPort)
+		props["advertised.listeners"] += fmt.Sprintf(",KERBEROS://127.0.0.1:%d", n.krbPort)
+		props["listener.security.protocol.map"] += ",KERBEROS:SASL_PLAINTEXT"
+		props["listener.name.kerberos.sasl.enabled.mechanisms"] = "GSSAPI"
+		props["listener.name.kerberos.gssapi.sasl.jaas.config"] = fmt.Sprintf(
+			`com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true keyTab="%s" principal="kafka/127.0.0.1@%s";`,
+			p.brokerKeytab, KDCRealm)
+		props["sasl.kerberos.service.name"] = "kafka"
+	}
 	return props
+}
+
+// KerberosBootstrap returns every node's address on the GSSAPI listener;
+// nil without Security.Kerberos.
+func (c *Cluster) KerberosBootstrap() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pki == nil || c.opts.Security.Kerberos == nil {
+		return nil
+	}
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", n.krbPort)
+	}
+	return addrs
 }
 
 // plainJAAS lists the PLAIN users; the broker checks PLAIN passwords
