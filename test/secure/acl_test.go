@@ -39,7 +39,8 @@ func freePort(t testing.TB) string {
 
 // meshFile writes an active-passive mesh east → west over SASL_SSL with
 // SCRAM-SHA-512, the password from the environment, and returns its path.
-func meshFile(t testing.TB, mesh string) string {
+// extra holds further top-level sections.
+func meshFile(t testing.TB, mesh, extra string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "mesh: %s\ntopology: {kind: active-passive, primary: east, standby: [west]}\ntopics: {include: [\"%s-.*\"]}\nregions:\n", mesh, mesh)
@@ -58,7 +59,7 @@ func meshFile(t testing.TB, mesh string) string {
       - {id: %s-1, gossip: %s, api: %s}
 `, r.name, r.c.Bootstrap()[0], r.c.CAFile(), geomeshUser, passwordEnv, r.principals, r.name, freePort(t), freePort(t))
 	}
-	b.WriteString("control_plane: {urls: [\"nats://127.0.0.1:4222\"]}\n")
+	b.WriteString("control_plane: {urls: [\"nats://127.0.0.1:4222\"]}\n" + extra)
 	path := filepath.Join(t.TempDir(), mesh+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func TestACLSync(t *testing.T) {
 	if _, err := eastAdm.CreateTopic(t.Context(), 2, 1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
-	path := meshFile(t, mesh)
+	path := meshFile(t, mesh, "")
 	a := startAgent(t, path, "west", slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
 	// Records cross over SASL_SSL with SCRAM-SHA-512.
