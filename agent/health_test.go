@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -36,6 +39,16 @@ func TestMonitoring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With API tokens, so that one refused request makes the refusal
+	// counter exist; every other request carries the read token.
+	dir := t.TempDir()
+	for name, value := range map[string]string{"admin": "admin-secret", "read": readToken} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.API.AdminToken = topology.Secret{Ref: "file:" + filepath.Join(dir, "admin")}
+	m.API.ReadToken = topology.Secret{Ref: "file:" + filepath.Join(dir, "read")}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	local, err := agent.StartLocal(ctx, m, agent.LocalOptions{
@@ -84,6 +97,9 @@ func TestMonitoring(t *testing.T) {
 		}
 	}
 	base := "http://" + a.APIAddr()
+	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /metrics without a token = %v %v, want 401", resp, err)
+	}
 
 	t.Run("catalogue", func(t *testing.T) {
 		want := map[string]family{}
@@ -123,6 +139,13 @@ func TestMonitoring(t *testing.T) {
 				t.Errorf("%s: /metrics has %+v, %s has %+v", name, f, catalogue, w)
 			}
 		}
+		// Every metric name in the code is in the catalogue, including
+		// one whose series exist only after some event.
+		for _, name := range namesInCode(t, ".", "../broker/health", "../mirror") {
+			if _, ok := got[name]; !ok {
+				t.Errorf("%s is named in the code but not on /metrics: give it a series from the start (a zero) so the catalogue lists it", name)
+			}
+		}
 		// The package doc lists the same names.
 		doc, err := os.ReadFile("doc.go")
 		if err != nil {
@@ -154,10 +177,7 @@ func TestMonitoring(t *testing.T) {
 	})
 
 	t.Run("page", func(t *testing.T) {
-		resp, err := http.Get(base + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := get(t, base+"/")
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		page := string(body)
@@ -174,8 +194,8 @@ func TestMonitoring(t *testing.T) {
 				t.Errorf("page refers to %q: it must work offline", external)
 			}
 		}
-		if resp, err := http.Get(base + "/nope"); err != nil || resp.StatusCode != 404 {
-			t.Errorf("GET /nope = %v %v, want 404", resp, err)
+		if resp := get(t, base+"/nope"); resp.StatusCode != 404 {
+			t.Errorf("GET /nope = %d, want 404", resp.StatusCode)
 		}
 	})
 }
@@ -189,10 +209,7 @@ type family struct {
 
 func scrape(t *testing.T, url string) map[string]family {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := get(t, url)
 	defer resp.Body.Close()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(resp.Body)
@@ -306,15 +323,58 @@ func unit(name string) string {
 func getJSON[T any](t *testing.T, url string) T {
 	t.Helper()
 	var v T
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := get(t, url)
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		t.Fatal(err)
 	}
 	return v
+}
+
+const readToken = "read-secret"
+
+// get sends a GET with the read token.
+func get(t *testing.T, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+readToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// namesInCode returns the metric names quoted in the non-test Go files
+// under dirs.
+func namesInCode(t *testing.T, dirs ...string) []string {
+	t.Helper()
+	quoted := regexp.MustCompile(`"(geomesh_[a-z0-9_]*[a-z0-9])"`)
+	seen := map[string]bool{}
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			for _, m := range quoted.FindAllStringSubmatch(string(b), -1) {
+				seen[m[1]] = true
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []string
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // checkFor retries fn until it succeeds or the timeout passes.
