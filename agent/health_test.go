@@ -296,7 +296,7 @@ func writeCatalogue(t *testing.T, got map[string]family) {
 				labels = append(labels, "`"+l+"`")
 			}
 		}
-		fmt.Fprintf(&sb, "| `%s` | %s | %s | %s | %s |\n", n, f.Type, unit(n), strings.Join(labels, ", "), strings.ReplaceAll(f.Help, "|", `\|`))
+		fmt.Fprintf(&sb, "| `%s` | %s | %s | %s | %s |\n", n, f.Type, unit(n, f.Help), strings.Join(labels, ", "), strings.ReplaceAll(f.Help, "|", `\|`))
 	}
 	sb.WriteString("\n")
 	if err := os.WriteFile(catalogue, []byte(s[:i]+sb.String()+s[j:]), 0o644); err != nil {
@@ -304,16 +304,18 @@ func writeCatalogue(t *testing.T, got map[string]family) {
 	}
 }
 
-// unit reads the unit from the name, where the naming rule puts it.
-func unit(name string) string {
+// unit reads the unit from the name, where the naming rule puts it, or
+// from a help text that says the value is 1 or 0.
+func unit(name, help string) string {
+	if strings.HasPrefix(help, "1 ") {
+		return "1 or 0"
+	}
 	for _, u := range []string{"seconds", "bytes", "records", "partitions", "members", "brokers", "messages"} {
 		if strings.Contains(name, "_"+u) {
 			return u
 		}
 	}
 	switch name {
-	case "geomesh_kafka_active_controller", "geomesh_kafka_group_status":
-		return "1 or 0"
 	case "geomesh_kafka_topics", "geomesh_topics_created_total":
 		return "topics"
 	}
