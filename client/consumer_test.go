@@ -20,8 +20,8 @@ import (
 const apExample = "../configs/examples/active-passive.yaml"
 
 // TestSwitchMidStream consumes a stream that keeps being produced in the
-// primary, switches the group to the standby in the middle, and checks
-// that every record was consumed exactly once overall.
+// primary, switches the group to the standby in the middle while a Poll
+// waits, and checks that every record was consumed exactly once overall.
 func TestSwitchMidStream(t *testing.T) {
 	mesh := meshtest.Start(t, apExample)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -50,7 +50,7 @@ func TestSwitchMidStream(t *testing.T) {
 				t.Errorf("produce: %v", err)
 				return
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 	}()
 
@@ -80,14 +80,15 @@ func TestSwitchMidStream(t *testing.T) {
 		}
 	}
 	consume(total / 3)
-	if err := cons.Switch(ctx, "eu-west"); err != nil {
-		t.Fatal(err)
-	}
-	if cons.Region() != "eu-west" {
-		t.Fatalf("consumer in %s after the switch", cons.Region())
-	}
+	// Switch comes from another goroutine, as a failover event would, and
+	// interrupts the Poll in progress.
+	switched := make(chan error, 1)
+	go func() { switched <- cons.Switch(ctx, "eu-west") }()
 	consume(total)
 	wg.Wait()
+	if err := <-switched; err != nil {
+		t.Fatal(err)
+	}
 	// A second more shows duplicates that arrive late.
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
@@ -144,6 +145,18 @@ func TestProducerRefusesStandby(t *testing.T) {
 	}
 	if id, ok := headerOf(r, client.HeaderRecordID); !ok || len(id) != 32 {
 		t.Fatalf("record id %q", id)
+	}
+	// A failover comes after the mesh has copied the topic to the standby.
+	standbyAdm := kadm.NewClient(mesh.Client(t, "eu-west"))
+	for {
+		tds, err := standbyAdm.ListTopics(ctx, "orders")
+		if err == nil && tds.Has("orders") && tds["orders"].Err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("orders never appeared in eu-west: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := prod.Switch(ctx, "eu-west"); err != nil {
 		t.Fatal(err)
