@@ -17,7 +17,7 @@ kafka:
 
 # Unit tests, then the integration tests against real Apache Kafka (KRaft),
 # verbose so the log names the Kafka version the harness started.
-test: kafka tofu-check test-unit test-integration
+test: kafka tofu-check alerts-test test-unit test-integration
 
 # Offline checks of deploy/terraform: tofu fmt, validate and test of the
 # mesh-config module, and the Go tests over every module and example. The
