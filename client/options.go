@@ -126,8 +126,11 @@ func CommitTimeout(d time.Duration) ConsumerOpt {
 	return consumerOpt(func(c *config) { c.commitTimeout = d })
 }
 
-// HTTPClient is what calls the agents' GET /v1/translate. Default: an
-// http.Client with a 10s timeout per request.
+// HTTPClient is what calls the agents' GET /v1/translate: over HTTPS when
+// the topology's api section has tls (give it a client that trusts the
+// agents' CA if that is not in the system pool), with the api read_token
+// as bearer token when one is set. Default: an http.Client with a 10s
+// timeout per request.
 func HTTPClient(h *http.Client) ConsumerOpt {
 	return consumerOpt(func(c *config) { c.httpClient = h })
 }

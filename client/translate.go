@@ -73,10 +73,23 @@ func (c *Consumer) translate(ctx context.Context, from, to string, topics map[st
 }
 
 func (c *Consumer) askAgent(ctx context.Context, api, from string) (*translateResponse, error) {
-	u := "http://" + api + "/v1/translate?" + url.Values{"group": {c.group}, "from": {from}}.Encode()
+	scheme := "http"
+	if c.mesh.API.TLS != nil {
+		scheme = "https" // verified by HTTPClient's roots: the system pool by default
+	}
+	u := scheme + "://" + api + "/v1/translate?" + url.Values{"group": {c.group}, "from": {from}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
+	}
+	if ref := c.mesh.API.ReadToken; ref.Ref != "" {
+		// Resolved per request, as the agents do, so a rotated token
+		// file is used at once.
+		tok, err := ref.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("api read_token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := c.cfg.httpClient.Do(req)
 	if err != nil {
