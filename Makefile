@@ -68,4 +68,4 @@ bench: kafka
 # JVM, so not part of `make test`.
 .PHONY: offsets-compare
 offsets-compare: kafka
-	GEOMESH_OFFSETS_COMPARE=1 $(GO) test -count=1 -timeout 15m -v -run 'TestOffsetsVsMirrorMaker2' ./test/e2e
+	$(GO) test -tags mm2compare -count=1 -timeout 15m -v -run 'TestOffsetsVsMirrorMaker2' ./test/e2e

@@ -1,3 +1,9 @@
+//go:build mm2compare
+
+// This comparison starts a MirrorMaker 2 JVM and takes two to four
+// minutes, so `make test` leaves it out: `make offsets-compare` builds it
+// with the mm2compare tag.
+
 package e2e
 
 import (
@@ -18,11 +24,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// compareEnv turns TestOffsetsVsMirrorMaker2 on; `make offsets-compare`
-// sets it. It starts a MirrorMaker 2 JVM and takes one to two minutes, so
-// `make test` leaves it out.
-const compareEnv = "GEOMESH_OFFSETS_COMPARE"
 
 // TestOffsetsVsMirrorMaker2 runs MirrorMaker 2 (dedicated mode) and geomesh
 // side by side on the same two clusters and the same data, 20,000
@@ -49,9 +50,6 @@ const compareEnv = "GEOMESH_OFFSETS_COMPARE"
 // records. geomesh runs an active-passive mesh with identity names and its
 // defaults. The tools write different target topics, so they run at once.
 func TestOffsetsVsMirrorMaker2(t *testing.T) {
-	if os.Getenv(compareEnv) == "" {
-		t.Skipf("set %s=1 (make offsets-compare) to run MirrorMaker 2 against geomesh", compareEnv)
-	}
 	for _, sc := range []struct {
 		name     string
 		live     bool
