@@ -110,11 +110,16 @@ func (b *bench) scaleOnce(ctx context.Context, rep int, kind string) (scaleRun, 
 
 // onePerPartition writes one small record to every partition of topics.
 func (b *bench) onePerPartition(ctx context.Context, topics ...string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.src.Bootstrap()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	// Topics created a moment ago may not be known to the broker's
+	// metadata yet: keep retrying them, within a bound.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.src.Bootstrap()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.UnknownTopicRetries(-1), kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	var rs []*kgo.Record
 	for _, t := range topics {
 		for p := range int32(scalePartitions) {
