@@ -84,6 +84,18 @@ type Config struct {
 	// thousands of partitions would multiply Prometheus's series.
 	PartitionLagMetrics bool
 
+	// ControlDir is where an embedded control-plane node keeps its
+	// JetStream data, in a subdirectory named after the agent. Default:
+	// package quorum's, under os.TempDir(). Tests and the demo give each
+	// run its own, so that no old mesh state survives into the next.
+	ControlDir string
+
+	// ControlPlaneGrace is how long the agent waits for the mesh state
+	// before it replicates the topology file's flows without it (default
+	// 10s). An external control plane that refuses the connection starts
+	// them at once. See failover.go.
+	ControlPlaneGrace time.Duration
+
 	// Registry receives the agent's metrics and serves /metrics.
 	// Default: a new registry per agent, so several agents can live in one
 	// process (geomesh up, tests).
@@ -108,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.ControlPlaneGrace <= 0 {
+		c.ControlPlaneGrace = defaultControlPlaneGrace
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
@@ -136,6 +151,8 @@ type Agent struct {
 	translation translation
 	beats       *heartbeat.Writer
 	health      *healthState
+	dec         *decisions
+	fmet        *failoverMetrics
 	closeErr    error
 }
 
@@ -257,6 +274,15 @@ func (a *Agent) Start(ctx context.Context) error {
 		BindAddr:   a.self.Gossip,
 		Seeds:      a.seeds(),
 		Logger:     a.log,
+		// One pool across all regions: its verdict that every agent of a
+		// region is gone is half the evidence of a region's death.
+		Timing: membership.WANFrom(a.cfg.Mesh.Failover.Detection),
+		// One round through the seeds, no waiting: the seeds include
+		// other regions' agents, and a region that is down must not hold
+		// this agent's start (replication) back. While alone, the agent
+		// retries every second, so the pool forms as agents come up.
+		JoinTimeout:    time.Millisecond,
+		RejoinInterval: time.Second,
 	})
 	if err := a.members.Start(ctx); err != nil {
 		return fmt.Errorf("agent %s: gossip: %w", a.self.ID, err)
@@ -272,35 +298,40 @@ func (a *Agent) Start(ctx context.Context) error {
 		})
 		a.goRun(runCtx, "heartbeat", a.beats.Run)
 	}
-	for _, f := range a.flows {
-		fr, err := a.newFlowRunner(f)
-		if err != nil {
-			return err
-		}
-		a.runners = append(a.runners, fr)
-		a.goRun(runCtx, "flow "+f.Source+"->"+f.Target, fr.run)
-	}
 	if err := a.startTranslation(runCtx); err != nil {
 		return err
 	}
 	if err := a.startHealth(runCtx); err != nil {
 		return err
 	}
+	// The decision plane starts the flows: those of the mesh state's roles,
+	// or the file's while the control plane does not answer.
+	fmet, err := newFailoverMetrics(a.cfg.Registry, a.region.Name)
+	if err != nil {
+		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+	}
+	a.fmet = fmet
+	a.dec = newDecisions(a)
+	a.dec.start(runCtx)
 	a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))
 	// Stop with the caller's context as well as with Close.
 	context.AfterFunc(ctx, func() { a.cancel() })
 	return nil
 }
 
-// seeds are the gossip addresses of the region's other agents.
+// seeds are the gossip addresses of every other agent of the mesh, in
+// all regions: the pool is cross-region, and shard assignment filters its
+// members by region (regionMembers).
 func (a *Agent) seeds() []string {
 	if a.cfg.GossipSeeds != nil {
 		return a.cfg.GossipSeeds
 	}
 	var out []string
-	for _, ag := range a.region.Agents {
-		if ag.ID != a.self.ID {
-			out = append(out, ag.Gossip)
+	for _, r := range a.cfg.Mesh.Regions {
+		for _, ag := range r.Agents {
+			if !(r.Name == a.region.Name && ag.ID == a.self.ID) {
+				out = append(out, ag.Gossip)
+			}
 		}
 	}
 	return out
@@ -426,11 +457,16 @@ func (a *Agent) SetWritePrimary(primary string) {
 
 // Status is the agent's state for /v1/status.
 type Status struct {
-	Mesh    string       `json:"mesh"`
-	Region  string       `json:"region"`
-	Agent   string       `json:"agent"`
-	Members []string     `json:"members"`
-	Flows   []FlowStatus `json:"flows"`
+	Mesh    string   `json:"mesh"`
+	Region  string   `json:"region"`
+	Agent   string   `json:"agent"`
+	Members []string `json:"members"`
+	// Role, Epoch and Fenced are the region's place in the mesh state as
+	// the agent last read it (empty and 0 before the first read).
+	Role   string       `json:"role"`
+	Epoch  uint64       `json:"epoch"`
+	Fenced bool         `json:"fenced"`
+	Flows  []FlowStatus `json:"flows"`
 }
 
 // Status returns a snapshot; safe to call at any time.
@@ -446,6 +482,8 @@ func (a *Agent) Status() Status {
 	for _, fr := range runners {
 		st.Flows = append(st.Flows, fr.status())
 	}
+	fs := a.Failover()
+	st.Role, st.Epoch, st.Fenced = fs.Role, fs.Epoch, fs.Fenced
 	return st
 }
 

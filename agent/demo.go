@@ -45,6 +45,8 @@ type DemoResult struct {
 	Seconds      float64 `json:"seconds"`
 	// Routes lists what the demo checked: topic by region.
 	Routes []DemoRoute `json:"routes"`
+	// Failover is set when a region was failed (--fail-region).
+	*DemoFailover
 }
 
 // DemoRoute is one (region, topic) the demo produced into or read from.
@@ -72,6 +74,18 @@ type demoRecord struct {
 // region, waits for their copies on every region the plan sends them to
 // and checks them one by one.
 func RunDemo(ctx context.Context, m *topology.Mesh, records int, log *slog.Logger) (*DemoResult, error) {
+	return RunFailoverDemo(ctx, m, records, "", log)
+}
+
+// RunFailoverDemo is RunDemo, then, if failRegion is set, the loss of that
+// region (its agent and embedded cluster stop) and the failover that
+// follows; see demo_failover.go.
+func RunFailoverDemo(ctx context.Context, m *topology.Mesh, records int, failRegion string, log *slog.Logger) (*DemoResult, error) {
+	if failRegion != "" {
+		if _, ok := m.Region(failRegion); !ok {
+			return nil, fmt.Errorf("demo: region %q to fail is not in mesh %s (regions: %v)", failRegion, m.Name, regionNames(m))
+		}
+	}
 	if records < 1 {
 		return nil, fmt.Errorf("demo: records must be at least 1, got %d", records)
 	}
@@ -132,6 +146,11 @@ func RunDemo(ctx context.Context, m *topology.Mesh, records int, log *slog.Logge
 	stop()
 	wg.Wait()
 	col.score(res, expect, records)
+	if failRegion != "" {
+		if err := failDemoRegion(ctx, local, failRegion, res); err != nil {
+			return nil, err
+		}
+	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }

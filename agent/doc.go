@@ -64,6 +64,13 @@
 //	geomesh_membership_members                                  live agents of this region, this one included
 //	geomesh_api_unauthorized_total{endpoint}                    API requests refused for a missing or wrong token
 //
+// Failover decisions (failover.go), as this agent applied them:
+//
+//	geomesh_failover_epoch                                      mesh epoch of the state last applied
+//	geomesh_failover_role{region,role}                          1 for the region's current role
+//	geomesh_failover_fenced                                     1 while fenced (control plane lost in a writer role)
+//	geomesh_failover_last_transition_timestamp_seconds          last role, epoch or fence change
+//
 // The region's cluster, read through the admin API by package
 // broker/health, whose doc says how each is computed:
 //

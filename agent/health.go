@@ -82,7 +82,7 @@ func (a *Agent) startHealth(ctx context.Context) error {
 	}
 	a.goRun(ctx, "cluster health", h.monitor.Run)
 	var topics []string
-	for _, f := range a.flows {
+	for _, f := range a.inboundFlows() {
 		if t := f.TargetTopic(heartbeat.Topic); !slices.Contains(topics, t) {
 			topics = append(topics, t)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
@@ -17,6 +18,9 @@ type Local struct {
 	mesh     *topology.Mesh
 	clusters []*broker.Embedded
 	agents   []*Agent
+	// controlDir holds the control-plane data of an ephemeral mesh;
+	// removed by Close.
+	controlDir string
 }
 
 // LocalOptions tune StartLocal.
@@ -49,13 +53,22 @@ func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Loca
 			r.Kafka.Bootstrap = c.Addrs()
 		}
 	}
+	var err error
 	for _, r := range m.Regions {
 		cfg := opts.Agent
 		cfg.Mesh, cfg.Region, cfg.AgentID, cfg.Logger = m, r.Name, r.Agents[0].ID, opts.Logger
-		if opts.Ephemeral {
-			cfg.APIAddr, cfg.GossipAddr, cfg.GossipSeeds = "127.0.0.1:0", "127.0.0.1:0", []string{}
+		if opts.Ephemeral && cfg.ControlDir == "" {
+			// A fresh control plane per run: an old run's epoch must not
+			// decide this one's roles.
+			if l.controlDir == "" {
+				if l.controlDir, err = os.MkdirTemp("", "geomesh-local-"); err != nil {
+					return nil, errors.Join(err, l.Close())
+				}
+			}
+			cfg.ControlDir = l.controlDir
 		}
-		a, err := New(cfg)
+		var a *Agent
+		a, err = New(cfg)
 		if err == nil {
 			err = a.Start(ctx)
 			l.agents = append(l.agents, a)
@@ -68,11 +81,22 @@ func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Loca
 }
 
 // onFreePorts copies the mesh with every embedded cluster's address on
-// port 0 of its host; StartLocal writes the ports taken into the copy.
+// port 0 of its host, and every agent's API, gossip and control address on
+// a free loopback port; StartLocal writes the cluster ports taken into the
+// copy. The agents' addresses must be known before they start, since each
+// agent joins the others' gossip and control-plane addresses.
 func onFreePorts(m *topology.Mesh) *topology.Mesh {
 	c := *m
 	c.Regions = make([]topology.Region, len(m.Regions))
 	for i, r := range m.Regions {
+		r.Agents = append([]topology.Agent(nil), r.Agents...)
+		for j := range r.Agents {
+			ag := &r.Agents[j]
+			ag.API, ag.Gossip = freeLoopback(), freeLoopback()
+			if ag.Control != "" {
+				ag.Control = freeLoopback()
+			}
+		}
 		if r.Kafka != nil && r.Kafka.Embedded {
 			k := *r.Kafka
 			host, _, _ := net.SplitHostPort(k.Bootstrap[0])
@@ -82,6 +106,17 @@ func onFreePorts(m *topology.Mesh) *topology.Mesh {
 		c.Regions[i] = r
 	}
 	return &c
+}
+
+// freeLoopback returns a loopback address nobody listens on right now (a
+// race with other processes is possible and reported by the listener).
+func freeLoopback() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // Mesh is the topology the local mesh runs, with the addresses in use.
@@ -102,6 +137,9 @@ func (l *Local) Close() error {
 	}
 	for _, c := range l.clusters {
 		c.Close()
+	}
+	if l.controlDir != "" {
+		errs = append(errs, os.RemoveAll(l.controlDir))
 	}
 	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ func demoCmd() *cobra.Command {
 		kind    string
 		records int
 		asJSON  bool
+		fail    string
 		logs    logFlags
 	)
 	cmd := &cobra.Command{
@@ -47,7 +48,7 @@ out-of-order copies, and the replication latency. It needs nothing but Go.`,
 			defer stop()
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
-			res, err := agent.RunDemo(ctx, m, records, log)
+			res, err := agent.RunFailoverDemo(ctx, m, records, fail, log)
 			if err != nil {
 				return err
 			}
@@ -59,12 +60,16 @@ out-of-order copies, and the replication latency. It needs nothing but Go.`,
 			if err == nil && res.Lost+res.Duplicated+res.OutOfOrder > 0 {
 				return exitError{"demo found lost, duplicated or out-of-order records"}
 			}
+			if err == nil && res.DemoFailover != nil && res.SplitBrain {
+				return exitError{"demo saw two primaries at one epoch"}
+			}
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&kind, "topology", "active-passive", "example topology: "+strings.Join(exampleNames(), ", "))
 	cmd.Flags().IntVar(&records, "records", 1000, "records to produce into each source topic")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&fail, "fail-region", "", "after replication, stop this region's cluster and agent and report the failover (epoch, detection seconds, split brain)")
 	logs.register(cmd)
 	logs.level = "warn"
 	return cmd
@@ -101,5 +106,10 @@ func printDemo(cmd *cobra.Command, r *agent.DemoResult) error {
 	_, err := fmt.Fprintf(cmd.OutOrStdout(),
 		"produced %d, replicated %d of %d copies: lost %d, duplicated %d, out of order %d; latency p50 %.0f ms, p99 %.0f ms; %.1f s\n",
 		r.Produced, r.Replicated, r.Expected, r.Lost, r.Duplicated, r.OutOfOrder, r.P50LatencyMs, r.P99LatencyMs, r.Seconds)
+	if err == nil && r.DemoFailover != nil {
+		f := r.DemoFailover
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "failed %s at epoch %d: %s took over at epoch %d after %.1f s; split brain: %v\n",
+			f.FailRegion, f.EpochBefore, f.NewPrimary, f.FailoverEpoch, f.DetectionSeconds, f.SplitBrain)
+	}
 	return err
 }

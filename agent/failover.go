@@ -1,0 +1,879 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/geomesh/geomesh/failover/health"
+	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/failover/quorum"
+	"github.com/geomesh/geomesh/topology"
+)
+
+// The decision plane of an agent (DESIGN.md, "The three planes").
+//
+// One goroutine, run by decisions.loop, owns the failover machine and the
+// health trackers: every input reaches the machine through it and it
+// carries out the actions in the order the machine gives them. Around it:
+//
+//   - the control-plane goroutine (controlPlane) starts or connects to the
+//     NATS node, opens the store, watches the mesh state, subscribes to
+//     the views and checks every probe interval that a majority answers;
+//   - one prober goroutine per data region probes its Kafka cluster.
+//
+// They talk to the loop over channels; the loop never waits on them, and
+// they never hold a lock while they send.
+//
+// An unreachable control plane stops decisions, never replication: until
+// the first state is read the agent runs the flows the topology file
+// plans (topology.Plan) — at once when the external NATS cluster refuses
+// the connection, else after Config.ControlPlaneGrace, so that a restarted
+// standby that might have been promoted meanwhile does not copy from the
+// old primary while its node joins the cluster. Once a state has been
+// read, the flows are those of the state's roles (topology.PlanFor) that
+// the machine starts, and a later loss of the control plane leaves them
+// running; only a writer that may be replaced fences itself.
+
+const (
+	defaultTickInterval      = 250 * time.Millisecond
+	defaultControlPlaneGrace = 10 * time.Second
+	// retryControlPlane is how long the agent waits before it connects
+	// again to an external NATS cluster that refused it.
+	retryControlPlane = 2 * time.Second
+	// maxRecentEvents bounds the decisions kept for /v1/failover.
+	maxRecentEvents = 20
+)
+
+// decisions is the agent's failover machinery.
+type decisions struct {
+	a   *Agent
+	det topology.Detection
+
+	viewsCh chan []machine.View
+	cpCh    chan cpReport
+	cmdCh   chan commandReq
+	staticC chan struct{} // closed when the control plane refused us at start
+
+	probers map[string]*health.Prober // by data region
+
+	// Loop-owned: only decisions.loop touches these.
+	m          *machine.Machine
+	trackers   map[string]*health.Tracker
+	store      *quorum.Store
+	controlled bool               // a state has been read: flows follow it
+	static     bool               // the file's flows run (no state read yet)
+	want       map[[2]string]bool // flows the machine started
+	running    map[[2]string]*flowHandle
+	pendingCmd *commandReq
+
+	mu     sync.Mutex // guards the fields below, read by the API
+	snap   FailoverStatus
+	probes map[string]health.Probe
+}
+
+// flowHandle is a running flow and what stops it.
+type flowHandle struct {
+	fr     *flowRunner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// cpReport is the control-plane goroutine's news for the loop.
+type cpReport struct {
+	store     *quorum.Store               // set once, when the store opened
+	watch     <-chan machine.StateChanged // with store
+	reachable *bool                       // a check's outcome
+	state     *machine.StateChanged       // a fresh read after reconnection
+}
+
+// commandReq is an operator command waiting for the machine's answer.
+type commandReq struct {
+	cmd   machine.Command
+	reply chan commandResult
+}
+
+// commandResult is the outcome of an operator command.
+type commandResult struct {
+	// Code is the HTTP status: 200 decided, 409 rejected or lost to
+	// another proposal, 503 no quorum.
+	Code  int
+	Error string
+	State *machine.State
+}
+
+// FailoverStatus is the decision plane as this agent sees it, for
+// GET /v1/failover and the status page.
+type FailoverStatus struct {
+	Mesh   string `json:"mesh"`
+	Region string `json:"region"`
+	Agent  string `json:"agent"`
+	// ControlPlane: reachable, unreachable or connecting.
+	ControlPlane string         `json:"control_plane"`
+	State        *machine.State `json:"state,omitempty"`
+	Revision     uint64         `json:"revision"`
+	Role         string         `json:"role"`
+	Epoch        uint64         `json:"epoch"`
+	Fenced       bool           `json:"fenced"`
+	// Views are this agent's verdicts on every region.
+	Views []RegionView `json:"views"`
+	// Flows are the flows into this region now running.
+	Flows []FlowLag `json:"flows"`
+	// Events are the latest decisions this agent saw or made, newest last.
+	Events []machine.Event `json:"events"`
+	// Alerts raised by the machine, newest last.
+	Alerts []string `json:"alerts,omitempty"`
+}
+
+// RegionView is one region's health verdict by this agent.
+type RegionView struct {
+	Region  string         `json:"region"`
+	Verdict health.Verdict `json:"verdict"`
+	Reason  string         `json:"reason,omitempty"`
+}
+
+// FlowLag is a running flow's replication lag.
+type FlowLag struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+	Lag    int64  `json:"lag_records"`
+}
+
+func newDecisions(a *Agent) *decisions {
+	mesh := a.cfg.Mesh
+	d := &decisions{
+		a:        a,
+		det:      mesh.Failover.Detection,
+		viewsCh:  make(chan []machine.View, 64),
+		cpCh:     make(chan cpReport, 16),
+		cmdCh:    make(chan commandReq),
+		staticC:  make(chan struct{}),
+		probers:  map[string]*health.Prober{},
+		m:        machine.New(machine.Config{Mesh: mesh, Region: a.region.Name}),
+		trackers: map[string]*health.Tracker{},
+		want:     map[[2]string]bool{},
+		running:  map[[2]string]*flowHandle{},
+		probes:   map[string]health.Probe{},
+	}
+	for _, r := range mesh.Regions {
+		d.trackers[r.Name] = health.NewTracker(r.Name, health.Config{Witness: r.Witness, DownAfter: d.det.DownAfter})
+		if r.Kafka != nil {
+			d.probers[r.Name] = health.NewProber(r.Name, r.Kafka, min(time.Second, d.det.KafkaProbeInterval))
+		}
+	}
+	d.snap = FailoverStatus{Mesh: mesh.Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: "connecting",
+		Views: []RegionView{}, Flows: []FlowLag{}, Events: []machine.Event{}}
+	return d
+}
+
+// start spawns the loop, the control-plane goroutine and the probers on
+// the agent's wait group; the caller holds a.mu.
+func (d *decisions) start(ctx context.Context) {
+	for region, p := range d.probers {
+		d.a.goRun(ctx, "kafka probe "+region, func(ctx context.Context) error {
+			defer p.Close()
+			p.Run(ctx, d.det.KafkaProbeInterval, func(res health.Probe, err error) {
+				if res == health.ProbeUnknown {
+					return
+				}
+				d.mu.Lock()
+				d.probes[region] = res
+				d.mu.Unlock()
+			})
+			return nil
+		})
+	}
+	d.a.goRun(ctx, "control plane", d.controlPlane)
+	d.a.goRun(ctx, "failover machine", d.loop)
+}
+
+// nodeConfig is this agent's control-plane node: embedded on its control
+// address, routing to every other agent's (all regions, witnesses
+// included), or a client of the file's NATS cluster.
+func (d *decisions) nodeConfig() quorum.Config {
+	a := d.a
+	mesh := a.cfg.Mesh
+	cfg := quorum.Config{Mesh: mesh.Name, Name: a.self.ID, Logger: a.log}
+	if !mesh.ControlPlane.Embedded {
+		cfg.URLs = mesh.ControlPlane.URLs
+		return cfg
+	}
+	cfg.ClusterAddr = a.self.Control
+	for _, r := range mesh.Regions {
+		for _, ag := range r.Agents {
+			if !(r.Name == a.region.Name && ag.ID == a.self.ID) && ag.Control != "" {
+				cfg.Peers = append(cfg.Peers, ag.Control)
+			}
+		}
+	}
+	if a.cfg.ControlDir != "" {
+		cfg.StoreDir = filepath.Join(a.cfg.ControlDir, a.self.ID)
+	}
+	return cfg
+}
+
+// controlPlane brings up the node and the store, then checks the
+// majority every probe interval until ctx ends.
+func (d *decisions) controlPlane(ctx context.Context) error {
+	var node *quorum.Node
+	defer func() {
+		if node != nil {
+			_ = node.Close()
+		}
+	}()
+	refused := false
+	for node == nil {
+		n := quorum.NewNode(d.nodeConfig())
+		err := n.Start(ctx)
+		if err == nil {
+			node = n
+			break
+		}
+		_ = n.Close()
+		if !refused {
+			refused = true
+			close(d.staticC)
+			d.a.log.Warn("control plane unreachable: replicating the topology file's flows, deciding nothing until it answers", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retryControlPlane):
+		}
+	}
+	store, err := node.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	stopViews, err := store.SubscribeViews(func(vs []machine.View) {
+		select {
+		case d.viewsCh <- vs:
+		default: // views are refreshed every interval; a full queue drops a batch
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	defer stopViews()
+	stopEvents, err := store.SubscribeEvents(d.noteEvent)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	defer stopEvents()
+	watch, err := store.Watch(ctx)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	if !d.send(ctx, cpReport{store: store, watch: watch}) {
+		return nil
+	}
+	t := time.NewTicker(d.det.KafkaProbeInterval)
+	defer t.Stop()
+	reachable := true
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ok := store.Check(ctx) == nil
+		if ctx.Err() != nil {
+			return nil
+		}
+		rep := cpReport{reachable: &ok}
+		if ok && !reachable {
+			// The machine proposes and unfences only after a fresh read.
+			st, rev, err := store.Load(ctx)
+			if err != nil {
+				ok = false
+			} else {
+				rep.state = &machine.StateChanged{State: st, Revision: rev}
+			}
+		}
+		reachable = ok
+		if !d.send(ctx, rep) {
+			return nil
+		}
+	}
+}
+
+func (d *decisions) send(ctx context.Context, r cpReport) bool {
+	select {
+	case d.cpCh <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// noteEvent keeps a decision announced by any agent for /v1/failover; it
+// runs on the NATS subscription's goroutine.
+func (d *decisions) noteEvent(ev machine.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range d.snap.Events {
+		if e.Epoch == ev.Epoch && e.Kind == ev.Kind {
+			return
+		}
+	}
+	d.snap.Events = append(d.snap.Events, ev)
+	if len(d.snap.Events) > maxRecentEvents {
+		d.snap.Events = d.snap.Events[len(d.snap.Events)-maxRecentEvents:]
+	}
+}
+
+// loop owns the machine: ticks, views, state, control-plane reports and
+// operator commands go in, actions come out and are carried out here.
+func (d *decisions) loop(ctx context.Context) error {
+	defer d.stopFlows()
+	tick := time.NewTicker(defaultTickInterval)
+	defer tick.Stop()
+	probe := time.NewTicker(d.det.KafkaProbeInterval)
+	defer probe.Stop()
+	grace := time.NewTimer(d.a.cfg.ControlPlaneGrace)
+	defer grace.Stop()
+	var watch <-chan machine.StateChanged
+	staticC := d.staticC
+	for {
+		select {
+		case <-ctx.Done():
+			if d.pendingCmd != nil {
+				d.pendingCmd.reply <- commandResult{Code: 503, Error: "agent stopping"}
+			}
+			return nil
+		case now := <-tick.C:
+			d.step(ctx, machine.Tick{Now: now})
+			d.feedLag(ctx)
+		case now := <-probe.C:
+			d.observe(ctx, now)
+		case <-grace.C:
+			d.startStatic(ctx, "no mesh state read within "+d.a.cfg.ControlPlaneGrace.String())
+		case <-staticC:
+			staticC = nil
+			d.startStatic(ctx, "control plane refused the connection")
+		case vs := <-d.viewsCh:
+			for _, v := range vs {
+				d.step(ctx, v)
+			}
+		case sc, ok := <-watch:
+			if !ok {
+				watch = nil
+				continue
+			}
+			d.step(ctx, sc)
+		case r := <-d.cpCh:
+			if r.store != nil {
+				d.store, watch = r.store, r.watch
+			}
+			if r.state != nil {
+				d.step(ctx, *r.state)
+			}
+			if r.reachable != nil {
+				d.step(ctx, machine.ControlPlane{Reachable: *r.reachable})
+			}
+		case req := <-d.cmdCh:
+			d.command(ctx, req)
+		}
+	}
+}
+
+// command feeds an operator command; the answer comes from the actions:
+// a Rejected, or a Propose and its result.
+func (d *decisions) command(ctx context.Context, req commandReq) {
+	if d.pendingCmd != nil {
+		req.reply <- commandResult{Code: 409, Error: "another operator command is being decided; retry"}
+		return
+	}
+	d.pendingCmd = &req
+	d.step(ctx, req.cmd)
+	if d.pendingCmd != nil {
+		// Neither rejected nor proposed: nothing to do.
+		d.pendingCmd = nil
+		req.reply <- commandResult{Code: 409, Error: "the machine made no decision on this command"}
+	}
+}
+
+func (d *decisions) answer(r commandResult) {
+	if d.pendingCmd != nil {
+		d.pendingCmd.reply <- r
+		d.pendingCmd = nil
+	}
+}
+
+// step feeds one input and carries out the actions, including those of
+// the proposal results it feeds back.
+func (d *decisions) step(ctx context.Context, in machine.Input) {
+	queue := d.m.Step(in)
+	if sc, ok := in.(machine.StateChanged); ok && sc.State != nil && !d.controlled {
+		// From now on the flows are the machine's; the file's flows that
+		// it does not start are stopped at the end of this step.
+		d.controlled = true
+	}
+	for len(queue) > 0 {
+		act := queue[0]
+		queue = queue[1:]
+		queue = append(queue, d.do(ctx, act)...)
+	}
+	d.syncFlows(ctx)
+	d.refresh()
+}
+
+// do carries out one action and returns the actions of any input it fed
+// back.
+func (d *decisions) do(ctx context.Context, act machine.Action) []machine.Action {
+	log := d.a.log
+	switch act := act.(type) {
+	case machine.Propose:
+		log.Info("proposing", "decision", act.State.Decision, "epoch", act.State.Epoch, "state", act.State.String(), "reason", act.State.Reason)
+		if d.store == nil {
+			return d.m.Step(machine.ProposalResult{NoQuorum: true})
+		}
+		res := d.store.Propose(ctx, act)
+		switch {
+		case res.OK:
+			st := act.State
+			d.answer(commandResult{Code: 200, State: &st})
+		case res.NoQuorum:
+			d.answer(commandResult{Code: 503, Error: "no control-plane quorum reachable from region " + d.a.region.Name})
+		default:
+			d.answer(commandResult{Code: 409, Error: "another decision came first", State: res.Current})
+		}
+		return d.m.Step(res)
+	case machine.Rejected:
+		d.answer(commandResult{Code: 409, Error: act.Reason})
+	case machine.Fence:
+		log.Warn("fenced: acting in no writer role", "epoch", act.Epoch, "reason", act.Reason)
+		d.a.fmet.fenced.Set(1)
+		d.transition()
+	case machine.Unfence:
+		log.Info("unfenced", "epoch", act.Epoch)
+		d.a.fmet.fenced.Set(0)
+		d.transition()
+	case machine.Promote:
+		log.Warn("promoted", "epoch", act.Epoch, "role", act.Role)
+		d.transition()
+	case machine.Demote:
+		log.Warn("demoted", "epoch", act.Epoch, "role", act.Role, "stranded_policy", act.Stranded)
+		d.transition()
+		if act.Role == machine.RoleFenced {
+			// The stranded policies (quarantine, replay, drop) are not
+			// carried out yet: records this region took after its last
+			// replicated offset stay in its own topics and nowhere else.
+			// Reporting done lets it rejoin as a standby, so that the new
+			// primary's records reach it.
+			log.Warn("stranded records policy not applied (not implemented): they stay only in this region's topics", "policy", act.Stranded)
+			return d.m.Step(machine.StrandedDone{Count: 0})
+		}
+	case machine.StartReplication:
+		d.want[[2]string{act.Source, act.Target}] = true
+	case machine.StopReplication:
+		pair := [2]string{act.Source, act.Target}
+		delete(d.want, pair)
+		// At once, in order: copies of the old primary's records must stop
+		// before this region takes writes.
+		d.stopFlow(pair)
+	case machine.MoveClients, machine.PauseProducers, machine.ResumeProducers:
+		// Clients follow the state and the events themselves.
+		log.Info("clients", "action", act.String())
+	case machine.Alert:
+		log.Warn("failover alert", "key", act.Key, "msg", act.Message)
+		d.mu.Lock()
+		d.snap.Alerts = append(d.snap.Alerts, act.Message)
+		if len(d.snap.Alerts) > maxRecentEvents {
+			d.snap.Alerts = d.snap.Alerts[1:]
+		}
+		d.mu.Unlock()
+	case machine.Publish:
+		d.noteEvent(act.Event)
+		if d.store != nil {
+			if err := d.store.PublishEvent(act.Event); err != nil {
+				log.Warn("publishing a decision failed", "epoch", act.Event.Epoch, "err", err)
+			}
+		}
+	case machine.RunHooks:
+		d.runHooks(ctx, act.Event)
+	}
+	return nil
+}
+
+// transition records a role, epoch or fence change in the metrics.
+func (d *decisions) transition() {
+	st := d.m.Status()
+	fm := d.a.fmet
+	fm.lastTransition.Set(float64(time.Now().UnixNano()) / 1e9)
+	if st.State == nil {
+		return
+	}
+	fm.epoch.Set(float64(st.State.Epoch))
+	fm.role.Reset()
+	fm.role.WithLabelValues(d.a.region.Name, string(st.State.Role(d.a.region.Name))).Set(1)
+	d.a.SetWritePrimary(primaryOf(st.State))
+}
+
+func primaryOf(s *machine.State) string {
+	for r, rs := range s.Regions {
+		if rs.Role == machine.RolePrimary || rs.Role == machine.RoleHub || rs.Role == machine.RoleActive {
+			return r
+		}
+	}
+	return ""
+}
+
+// observe turns the evidence about every region into this agent's views,
+// feeds them to the machine and shares them.
+func (d *decisions) observe(ctx context.Context, now time.Time) {
+	alive := map[string]int{}
+	if d.a.members != nil {
+		for _, m := range d.a.members.Members() {
+			alive[m.Region]++
+		}
+	}
+	d.mu.Lock()
+	probes := maps2(d.probes)
+	d.mu.Unlock()
+	var views []machine.View
+	var rv []RegionView
+	for _, r := range d.a.cfg.Mesh.Regions {
+		e := health.Evidence{At: now, AgentsAlive: alive[r.Name], Kafka: probes[r.Name]}
+		if h := d.a.health; h != nil && r.Name != d.a.region.Name {
+			e.HeartbeatAge, e.HeartbeatKnown = h.beats.Age(r.Name, now)
+		}
+		t := d.trackers[r.Name]
+		v := t.Observe(e)
+		_, why := t.Verdict()
+		views = append(views, machine.View{Observer: d.a.region.Name, Region: r.Name, Verdict: v, At: now})
+		rv = append(rv, RegionView{Region: r.Name, Verdict: v, Reason: why})
+	}
+	d.mu.Lock()
+	d.snap.Views = rv
+	d.mu.Unlock()
+	for _, v := range views {
+		d.step(ctx, v)
+	}
+	if d.store != nil {
+		if err := d.store.PublishViews(views); err != nil {
+			d.a.log.Debug("sharing views failed", "err", err)
+		}
+	}
+}
+
+func maps2[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// feedLag reports the lag of the flows into this region, which a planned
+// switch waits to drain. CaughtUpTo is the source time of the newest
+// heartbeat copied: it proves a copy newer than the producers' pause.
+func (d *decisions) feedLag(ctx context.Context) {
+	now := time.Now()
+	var lags []FlowLag
+	for _, pair := range slices.SortedFunc(mapsKeys(d.running), cmpPair) {
+		h := d.running[pair]
+		st := h.fr.status()
+		lags = append(lags, FlowLag{Source: st.Source, Target: st.Target, Lag: st.Lag})
+		in := machine.Lag{Source: st.Source, Target: st.Target, Records: st.Lag}
+		if hs := d.a.health; hs != nil {
+			if age, ok := hs.beats.Age(st.Source, now); ok {
+				in.CaughtUpTo = now.Add(-age)
+			}
+		}
+		if st.Error != "" || !h.fr.isReconciled() {
+			continue // a flow that cannot read its source has no lag to trust
+		}
+		d.step(ctx, in)
+	}
+	d.mu.Lock()
+	d.snap.Flows = append([]FlowLag{}, lags...)
+	d.mu.Unlock()
+}
+
+func mapsKeys[V any](m map[[2]string]V) func(func([2]string) bool) {
+	return func(yield func([2]string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func cmpPair(a, b [2]string) int {
+	if c := compareStr(a[0], b[0]); c != 0 {
+		return c
+	}
+	return compareStr(a[1], b[1])
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// startStatic runs the topology file's flows while no state is known.
+func (d *decisions) startStatic(ctx context.Context, why string) {
+	if d.controlled || d.static {
+		return
+	}
+	d.static = true
+	d.a.log.Info("starting the topology file's flows before the control plane answers", "why", why)
+	d.syncFlows(ctx)
+	d.refresh()
+}
+
+// wantedFlows are the flows into this region that should run now.
+func (d *decisions) wantedFlows() map[[2]string]topology.Flow {
+	out := map[[2]string]topology.Flow{}
+	self := d.a.region.Name
+	switch {
+	case d.controlled:
+		st := d.m.Status().State
+		if st == nil {
+			return out
+		}
+		for _, f := range topology.PlanFor(d.a.cfg.Mesh, rolesOf(d.a.cfg.Mesh, st)) {
+			pair := [2]string{f.Source, f.Target}
+			if f.Target == self && d.want[pair] {
+				out[pair] = f
+			}
+		}
+		for pair := range d.want {
+			if _, ok := out[pair]; !ok {
+				d.a.log.Warn("the machine started a flow the plan of the current roles does not have", "source", pair[0], "target", pair[1])
+			}
+		}
+	case d.static:
+		for _, f := range d.a.flows {
+			out[[2]string{f.Source, f.Target}] = f
+		}
+	}
+	return out
+}
+
+// rolesOf gives the state's roles in the topology's terms, for PlanFor.
+func rolesOf(m *topology.Mesh, s *machine.State) topology.Roles {
+	r := topology.Roles{Broadcast: m.Roles.Broadcast}
+	for _, reg := range m.Regions {
+		switch s.Role(reg.Name) {
+		case machine.RolePrimary:
+			r.Primary = reg.Name
+		case machine.RoleStandby:
+			r.Standby = append(r.Standby, reg.Name)
+		case machine.RoleHub:
+			r.Hub = reg.Name
+		case machine.RoleStandbyHub:
+			r.StandbyHub = reg.Name
+		case machine.RoleSpoke:
+			r.Spokes = append(r.Spokes, reg.Name)
+		}
+	}
+	return r
+}
+
+// syncFlows starts the wanted flows that are not running and stops the
+// others.
+func (d *decisions) syncFlows(ctx context.Context) {
+	want := d.wantedFlows()
+	for pair := range d.running {
+		if _, ok := want[pair]; !ok {
+			d.stopFlow(pair)
+		}
+	}
+	changed := false
+	for _, pair := range slices.SortedFunc(mapsKeys(want), cmpPair) {
+		if _, ok := d.running[pair]; ok {
+			continue
+		}
+		if err := d.startFlow(ctx, want[pair]); err != nil {
+			d.a.log.Error("starting a flow failed", "source", pair[0], "target", pair[1], "err", err)
+			continue
+		}
+		changed = true
+	}
+	if changed {
+		d.publishRunners()
+	}
+}
+
+func (d *decisions) startFlow(ctx context.Context, f topology.Flow) error {
+	a := d.a
+	a.mu.Lock()
+	fr, err := a.newFlowRunner(f)
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	h := &flowHandle{fr: fr, cancel: cancel, done: make(chan struct{})}
+	d.running[[2]string{f.Source, f.Target}] = h
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(h.done)
+		if err := fr.run(fctx); err != nil && fctx.Err() == nil {
+			a.log.Error("flow stopped with an error", "source", f.Source, "target", f.Target, "err", err)
+		}
+	}()
+	a.log.Info("flow started", "source", f.Source, "target", f.Target, "kind", f.Kind)
+	return nil
+}
+
+// stopFlow stops a running flow and waits for its shards to end their
+// transactions, at most the agent's StopTimeout.
+func (d *decisions) stopFlow(pair [2]string) {
+	h, ok := d.running[pair]
+	if !ok {
+		return
+	}
+	delete(d.running, pair)
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(d.a.cfg.StopTimeout):
+		d.a.log.Warn("flow did not stop in time; its shards are fenced by the next owner", "source", pair[0], "target", pair[1])
+	}
+	d.publishRunners()
+	d.a.log.Info("flow stopped", "source", pair[0], "target", pair[1])
+}
+
+func (d *decisions) stopFlows() {
+	for pair := range d.running {
+		d.stopFlow(pair)
+	}
+}
+
+// publishRunners hands the running flows to the agent's status, health
+// and readiness readers.
+func (d *decisions) publishRunners() {
+	var rs []*flowRunner
+	for _, pair := range slices.SortedFunc(mapsKeys(d.running), cmpPair) {
+		rs = append(rs, d.running[pair].fr)
+	}
+	d.a.mu.Lock()
+	d.a.runners = rs
+	d.a.mu.Unlock()
+}
+
+// refresh copies the machine's state into the snapshot the API reads.
+func (d *decisions) refresh() {
+	st := d.m.Status()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.snap.State, d.snap.Revision, d.snap.Fenced = st.State, st.Revision, st.Fenced
+	switch {
+	case d.store == nil:
+		d.snap.ControlPlane = "connecting"
+	case st.Reachable:
+		d.snap.ControlPlane = "reachable"
+	default:
+		d.snap.ControlPlane = "unreachable"
+	}
+	if st.State != nil {
+		d.snap.Role, d.snap.Epoch = string(st.State.Role(d.a.region.Name)), st.State.Epoch
+	}
+}
+
+// status returns a copy of the snapshot.
+func (d *decisions) status() FailoverStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.snap
+	s.Views = slices.Clone(s.Views)
+	s.Flows = slices.Clone(s.Flows)
+	s.Events = slices.Clone(s.Events)
+	s.Alerts = slices.Clone(s.Alerts)
+	return s
+}
+
+// errNoDecisions: the decision plane is not running (before Start, after
+// Close).
+var errNoDecisions = errors.New("the agent's decision plane is not running")
+
+// Command hands an operator command to the machine and waits for its
+// answer: the decided state, or why not.
+func (a *Agent) Command(ctx context.Context, c machine.Command) (commandResult, error) {
+	a.mu.Lock()
+	d := a.dec
+	running := a.started && !a.closed
+	a.mu.Unlock()
+	if d == nil || !running {
+		return commandResult{}, errNoDecisions
+	}
+	req := commandReq{cmd: c, reply: make(chan commandResult, 1)}
+	select {
+	case d.cmdCh <- req:
+	case <-ctx.Done():
+		return commandResult{}, fmt.Errorf("command %s: %w", c.Kind, ctx.Err())
+	}
+	select {
+	case r := <-req.reply:
+		return r, nil
+	case <-ctx.Done():
+		return commandResult{}, fmt.Errorf("command %s: %w", c.Kind, ctx.Err())
+	}
+}
+
+// Failover returns the decision plane as this agent sees it.
+func (a *Agent) Failover() FailoverStatus {
+	a.mu.Lock()
+	d := a.dec
+	a.mu.Unlock()
+	if d == nil {
+		return FailoverStatus{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: "stopped"}
+	}
+	return d.status()
+}
+
+// isReconciled reports whether a reconcile pass has completed.
+func (fr *flowRunner) isReconciled() bool {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return fr.reconciled
+}
+
+// inboundFlows are the flows into this region under any data region as
+// primary (or hub): the file's, then those a failover could start. The
+// heartbeat reader follows all of them, so that a region whose role
+// changes has the heartbeat evidence of its new sources at once.
+func (a *Agent) inboundFlows() []topology.Flow {
+	out := append([]topology.Flow(nil), a.flows...)
+	seen := map[[2]string]bool{}
+	for _, f := range out {
+		seen[[2]string{f.Source, f.Target}] = true
+	}
+	m := a.cfg.Mesh
+	for _, p := range m.DataRegions() {
+		r := m.Roles
+		switch m.Kind {
+		case topology.KindActivePassive:
+			r.Primary, r.Standby = p, nil
+			for _, s := range m.DataRegions() {
+				if s != p {
+					r.Standby = append(r.Standby, s)
+				}
+			}
+		case topology.KindHubSpoke:
+			r.Hub, r.StandbyHub = p, ""
+		}
+		for _, f := range topology.PlanFor(m, r) {
+			pair := [2]string{f.Source, f.Target}
+			if f.Target == a.region.Name && !seen[pair] {
+				seen[pair] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/geomesh/geomesh/failover/machine"
+)
+
+// commandTimeout bounds an operator command: one compare-and-set, which
+// quorum bounds at 2s, behind whatever the machine is doing.
+const commandTimeout = 10 * time.Second
+
+// failoverRoutes adds the operator endpoints. POST ones are admin
+// requests for the API's token check (auth.go classifies by method).
+func (a *Agent) failoverRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/failover", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, a.Failover())
+	})
+	mux.HandleFunc("POST /v1/failover", a.serveFailover)
+	mux.HandleFunc("POST /v1/failback", a.serveFailback)
+}
+
+// FailoverRequest is the body of POST /v1/failover.
+type FailoverRequest struct {
+	// To is the region that takes the writes.
+	To string `json:"to"`
+	// From is, in an active-active mesh, the region whose clients move.
+	From string `json:"from,omitempty"`
+	// Force fails over at once, without draining, even if the region
+	// losing its role looks up; what it did not replicate is stranded.
+	Force bool `json:"force"`
+}
+
+// CommandResponse answers POST /v1/failover and /v1/failback.
+type CommandResponse struct {
+	// State is the decided state: after a planned switch, the
+	// switchover-started one; the flip follows once replication drained.
+	State *machine.State `json:"state"`
+}
+
+func (a *Agent) serveFailover(w http.ResponseWriter, r *http.Request) {
+	var req FailoverRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("bad failover request: %v (want {\"to\":\"<region>\",\"force\":false})", err)})
+		return
+	}
+	if req.To == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad failover request: \"to\" names no region"})
+		return
+	}
+	for _, name := range []string{req.To, req.From} {
+		if name == "" {
+			continue
+		}
+		if _, ok := a.cfg.Mesh.Region(name); !ok {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("bad failover request: region %q is not in mesh %s (regions: %v)", name, a.cfg.Mesh.Name, regionNames(a.cfg.Mesh))})
+			return
+		}
+	}
+	a.serveCommand(w, r, machine.Command{Kind: machine.CommandFailover, To: req.To, From: req.From, Force: req.Force})
+}
+
+func (a *Agent) serveFailback(w http.ResponseWriter, r *http.Request) {
+	a.serveCommand(w, r, machine.Command{Kind: machine.CommandFailback})
+}
+
+func (a *Agent) serveCommand(w http.ResponseWriter, r *http.Request, c machine.Command) {
+	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	defer cancel()
+	res, err := a.Command(ctx, c)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+	case res.Code == http.StatusOK:
+		writeJSON(w, http.StatusOK, CommandResponse{State: res.State})
+	default:
+		writeJSON(w, res.Code, apiError{Error: res.Error})
+	}
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"time"
+
+	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/topology"
+	"github.com/spf13/cobra"
+)
+
+func failbackCmd() *cobra.Command {
+	var file string
+	var asJSON bool
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "failback --topology FILE",
+		Short: "Move writes back to the topology file's primary (or hub) with a planned switch",
+		Long: `failback is a planned switch back to the region the topology file names as
+primary (hub): producers pause, replication to it drains to zero, the epoch
+flips, flows reverse and producers resume, with nothing lost. The old primary
+must have rejoined as a standby. It waits for the flip (up to --wait).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := topology.Load(file)
+			if err != nil {
+				return err
+			}
+			home := m.Roles.Primary
+			if m.Kind == topology.KindHubSpoke {
+				home = m.Roles.Hub
+			}
+			return runCommand(cmd, m, "/v1/failback", struct{}{}, wait, asJSON, func(s *machine.State) bool {
+				return home == "" || s.Role(home) == machine.RolePrimary || s.Role(home) == machine.RoleHub
+			})
+		},
+	}
+	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&wait, "wait", 3*time.Minute, "how long to wait for the switch to complete (0: do not wait)")
+	_ = cmd.MarkFlagRequired("topology")
+	return cmd
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/topology"
+	"github.com/spf13/cobra"
+)
+
+func failoverCmd() *cobra.Command {
+	var file, to, from string
+	var force, asJSON bool
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "failover --topology FILE --to REGION [--force]",
+		Short: "Move writes to REGION: at once if the writer is down (or --force), else a planned switch with no loss",
+		Long: `failover asks the mesh's agents (the first that answers) to move the writer
+role to REGION. If a majority sees the current writer down, or with --force, the
+epoch flips at once; what the old writer did not replicate is stranded. Else it
+is a planned switch: producers pause, replication drains to zero, the epoch
+flips, flows reverse and producers resume; failover waits for the flip (up to
+--wait) and prints the new state.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := topology.Load(file)
+			if err != nil {
+				return err
+			}
+			req := agent.FailoverRequest{To: to, From: from, Force: force}
+			return runCommand(cmd, m, "/v1/failover", req, wait, asJSON, func(s *machine.State) bool {
+				return s.Switch == nil && s.Role(to) != "" && s.Role(to) != machine.RoleStandby && s.Role(to) != machine.RoleStandbyHub
+			})
+		},
+	}
+	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
+	cmd.Flags().StringVar(&to, "to", "", "region that takes the writes (required)")
+	cmd.Flags().StringVar(&from, "from", "", "active-active: region whose clients move")
+	cmd.Flags().BoolVar(&force, "force", false, "fail over at once, without draining, even if the writer looks up")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&wait, "wait", 3*time.Minute, "how long to wait for a planned switch to complete (0: do not wait)")
+	_ = cmd.MarkFlagRequired("topology")
+	_ = cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+// runCommand posts an operator command, then, for a planned switch,
+// polls the state until done reports it complete or the switch ends
+// otherwise (aborted).
+func runCommand(cmd *cobra.Command, m *topology.Mesh, path string, body any, wait time.Duration, asJSON bool, done func(*machine.State) bool) error {
+	api, err := newAgentAPI(m)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	var resp agent.CommandResponse
+	if _, err := api.any(ctx, "POST", path, body, &resp); err != nil {
+		return err
+	}
+	st := resp.State
+	if st != nil && st.Switch != nil && wait > 0 {
+		st, err = waitSwitch(ctx, api, st.Epoch, wait)
+		if err != nil {
+			return err
+		}
+	}
+	if st == nil {
+		return fmt.Errorf("the agent decided but returned no state")
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s at epoch %d: %s\n%s\n", st.Decision, st.Epoch, st.Reason, st.String())
+	}
+	if st.Decision == machine.DecisionSwitchAbort {
+		return fmt.Errorf("planned switch aborted at epoch %d: %s", st.Epoch, st.Reason)
+	}
+	if st.Switch == nil && !done(st) {
+		return fmt.Errorf("epoch %d (%s) does not give the requested roles", st.Epoch, st.Decision)
+	}
+	return nil
+}
+
+// waitSwitch polls until the state moves past the switchover-started one.
+func waitSwitch(ctx context.Context, api *agentAPI, started uint64, wait time.Duration) (*machine.State, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		var fs agent.FailoverStatus
+		if _, err := api.any(ctx, "GET", "/v1/failover", nil, &fs); err == nil && fs.State != nil && fs.State.Epoch > started && fs.State.Switch == nil {
+			return fs.State, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("planned switch started at epoch %d did not complete within %s: %w", started, wait, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

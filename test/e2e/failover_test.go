@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/failover/machine"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/topology"
+)
+
+// failoverMesh writes an active-passive topology with a witness, an
+// embedded control plane on free ports, automatic failover with the
+// detection settings of a 5 s target and an exec hook that appends each
+// event to hookFile.
+func failoverMesh(t *testing.T, mesh string, primary, standby *kafkatest.Cluster, hookFile string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, `mesh: %s
+topology: {kind: active-passive, primary: %[1]s-east, standby: [%[1]s-west]}
+topics: {include: ["orders"]}
+failover:
+  mode: automatic
+  detection: {probe_interval: 500ms, probe_timeout: 250ms, suspicion_mult: 3, kafka_probe_interval: 1s, down_after: 3s}
+  hooks:
+    - exec: [sh, -c, "cat >> %s; echo >> %s"]
+      timeout: 5s
+control_plane: {embedded: true}
+regions:
+`, mesh, hookFile, hookFile)
+	for _, r := range []struct {
+		name string
+		c    *kafkatest.Cluster
+	}{{mesh + "-east", primary}, {mesh + "-west", standby}, {mesh + "-witness", nil}} {
+		fmt.Fprintf(&b, "  - name: %s\n", r.name)
+		if r.c != nil {
+			fmt.Fprintf(&b, "    kafka: {bootstrap: [%s]}\n", r.c.Bootstrap()[0])
+		} else {
+			b.WriteString("    witness: true\n")
+		}
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, freePort(t), freePort(t), freePort(t))
+	}
+	path := filepath.Join(t.TempDir(), mesh+".yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// meshAgents starts and stops agents of one mesh with a control-plane
+// directory of the test's own, so that a restarted agent finds its node's
+// data again and no earlier run's state leaks in.
+type meshAgents struct {
+	t    *testing.T
+	mesh *topology.Mesh
+	dir  string
+	log  *slog.Logger
+}
+
+func newMeshAgents(t *testing.T, path string) *meshAgents {
+	m, err := topology.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &meshAgents{t: t, mesh: m, dir: t.TempDir(),
+		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name())}
+}
+
+func (ma *meshAgents) start(region string) *agent.Agent {
+	ma.t.Helper()
+	a, err := agent.New(agent.Config{Mesh: ma.mesh, Region: region, ControlDir: ma.dir, Logger: ma.log})
+	if err != nil {
+		ma.t.Fatal(err)
+	}
+	if err := a.Start(ma.t.Context()); err != nil {
+		ma.t.Fatal(err)
+	}
+	ma.t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+func roleAt(a *agent.Agent, role string, epoch uint64) error {
+	st := a.Status()
+	if st.Role != role || st.Epoch != epoch {
+		return fmt.Errorf("%s: role %q epoch %d, want %q at %d (control plane %s)", a.Region(), st.Role, st.Epoch, role, epoch, a.Failover().ControlPlane)
+	}
+	return nil
+}
+
+// TestFailoverPrimaryLoss: the primary's cluster and agent die; the
+// standby is promoted at epoch 2 within the detection time, the event is
+// published and the hook runs; the old primary's agent, restarted, is
+// demoted and rejoins as a standby that the new primary replicates to.
+func TestFailoverPrimaryLoss(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	east, err := kafkatest.New(kafkatest.Options{})
+	if err == nil {
+		err = east.Start(ctx)
+	}
+	// A cleanup, not a defer: cleanups run last-in first-out, so the
+	// agents (registered later) stop while their cluster still answers.
+	t.Cleanup(func() { _ = east.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	west := clusters[1]
+	hookFile := filepath.Join(t.TempDir(), "hooks.jsonl")
+	mesh := "e2e-fo"
+	path := failoverMesh(t, mesh, east, west, hookFile)
+	ma := newMeshAgents(t, path)
+	eastName, westName := mesh+"-east", mesh+"-west"
+
+	createTopic(t, east, "orders", 3, nil)
+	ea, wa, _ := ma.start(eastName), ma.start(westName), ma.start(mesh+"-witness")
+	eventually(t, 30*time.Second, func() error {
+		if err := roleAt(ea, "primary", 1); err != nil {
+			return err
+		}
+		return roleAt(wa, "standby", 1)
+	})
+	produce(t, east, eastName, "orders", 0, 200)
+	readTopic(t, west, "orders", 200, 30*time.Second)
+
+	// The primary region dies: its agent, then its cluster.
+	if err := ea.Close(); err != nil {
+		t.Log(err)
+	}
+	if err := east.KillBroker(0); err != nil {
+		t.Fatal(err)
+	}
+	failed := time.Now()
+	eventually(t, 30*time.Second, func() error { return roleAt(wa, "primary", 2) })
+	detection := time.Since(failed)
+	t.Logf("standby promoted at epoch 2 %.1fs after the primary died", detection.Seconds())
+	if detection > 10*time.Second {
+		t.Errorf("failover took %s, want within 10s with down_after 3s", detection)
+	}
+
+	// The event, as the NATS subject carried it, and the hook.
+	eventually(t, 10*time.Second, func() error {
+		for _, ev := range wa.Failover().Events {
+			if ev.Epoch == 2 && ev.Kind == machine.DecisionFailover && ev.From == eastName && ev.To == westName {
+				return nil
+			}
+		}
+		return fmt.Errorf("no failover event at epoch 2 among %v", wa.Failover().Events)
+	})
+	eventually(t, 10*time.Second, func() error {
+		data, err := os.ReadFile(hookFile)
+		if err != nil {
+			return err
+		}
+		// The agent that wrote the initial state ran the hooks for it too.
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var ev machine.Event
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				return fmt.Errorf("hook output %q: %w", data, err)
+			}
+			if ev.Epoch == 2 && ev.Kind == machine.DecisionFailover {
+				return nil
+			}
+		}
+		return fmt.Errorf("no failover at epoch 2 among the hook's events: %s", data)
+	})
+	var st agent.Status
+	getJSON(t, "http://"+wa.APIAddr()+"/v1/status", &st)
+	if st.Role != "primary" || st.Epoch != 2 || st.Fenced {
+		t.Errorf("/v1/status of %s: role %q epoch %d fenced %v", westName, st.Role, st.Epoch, st.Fenced)
+	}
+
+	// Writes now go to the new primary.
+	produce(t, west, westName, "orders", 1000, 50)
+
+	// The old primary comes back: it sees the newer epoch, is demoted,
+	// rejoins as a standby, and the new primary's records reach it.
+	if err := east.StartBroker(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ea2 := ma.start(eastName)
+	eventually(t, 60*time.Second, func() error { return roleAt(ea2, "standby", 3) })
+	recs := readTopic(t, east, "orders", 250, 60*time.Second)
+	from := 0
+	for _, r := range recs {
+		if o, ok := header(r, "geomesh-origin-region"); ok && o == westName {
+			from++
+		}
+	}
+	if from != 50 {
+		t.Errorf("old primary holds %d copies of the new primary's records, want 50", from)
+	}
+}
+
+// TestFailoverPlannedSwitch: `geomesh failover --to` on a healthy mesh is
+// a planned switch: every record produced before it is on the new primary,
+// once.
+func TestFailoverPlannedSwitch(t *testing.T) {
+	east, west := clusters[2], clusters[3]
+	mesh := "e2e-sw"
+	path := failoverMesh(t, mesh, east, west, filepath.Join(t.TempDir(), "hooks.jsonl"))
+	ma := newMeshAgents(t, path)
+	eastName, westName := mesh+"-east", mesh+"-west"
+	createTopic(t, east, "orders", 3, nil)
+	ea, wa, _ := ma.start(eastName), ma.start(westName), ma.start(mesh+"-witness")
+	eventually(t, 30*time.Second, func() error {
+		if err := roleAt(ea, "primary", 1); err != nil {
+			return err
+		}
+		return roleAt(wa, "standby", 1)
+	})
+	produce(t, east, eastName, "orders", 0, 300)
+	// Views need a few probe intervals before a majority sees both up.
+	time.Sleep(3 * time.Second)
+
+	out, err := exec.CommandContext(t.Context(), geomeshBinary(t), "failover", "--topology", path, "--to", westName, "--wait", "60s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("geomesh failover: %v\n%s", err, out)
+	}
+	t.Logf("geomesh failover: %s", out)
+	if err := roleAt(wa, "primary", 3); err != nil {
+		eventually(t, 10*time.Second, func() error { return roleAt(wa, "primary", 3) })
+	}
+	eventually(t, 10*time.Second, func() error { return roleAt(ea, "standby", 3) })
+	src := readTopic(t, east, "orders", 300, 10*time.Second)
+	// All of them are on the new primary already: the switch drained.
+	tgt := readTopic(t, west, "orders", 300, 2*time.Second)
+	checkCopies(t, eastName, src, tgt, eastName+","+westName)
+
+	var fs agent.FailoverStatus
+	getJSON(t, "http://"+ea.APIAddr()+"/v1/failover", &fs)
+	if fs.State == nil || fs.State.Epoch != 3 || fs.State.Role(westName) != machine.RolePrimary {
+		t.Errorf("GET /v1/failover of %s: %+v", eastName, fs.State)
+	}
+}
