@@ -418,6 +418,7 @@ func (ss *session) run(ctx context.Context) error {
 		return fmt.Errorf("cluster %s: consumer: %w", src, err)
 	}
 	ss.srcAd = kadm.NewClient(ss.src)
+	ss.log.Debug("mirror shard session started", "shard", s.txnID, "partitions", len(parts), "resumed_from_progress", len(progress), "paused", len(paused))
 	s.setState("running", nil)
 	ss.log.Info("mirror shard session started", "partitions", len(parts), "paused", len(paused), "progress_found", len(progress))
 
