@@ -198,6 +198,16 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	if from != 50 {
 		t.Errorf("old primary holds %d copies of the new primary's records, want 50", from)
 	}
+
+	// Failback: a planned switch home, with nothing lost.
+	time.Sleep(3 * time.Second) // a majority must see the old primary up again
+	out, err := exec.CommandContext(ctx, geomeshBinary(t), "failback", "--topology", path, "--wait", "60s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("geomesh failback: %v\n%s", err, out)
+	}
+	t.Logf("geomesh failback: %s", out)
+	eventually(t, 10*time.Second, func() error { return roleAt(ea2, "primary", 5) })
+	eventually(t, 10*time.Second, func() error { return roleAt(wa, "standby", 5) })
 }
 
 // TestFailoverPlannedSwitch: `geomesh failover --to` on a healthy mesh is
