@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -533,7 +535,7 @@ func (d *decisions) observe(ctx context.Context, now time.Time) {
 		}
 	}
 	d.mu.Lock()
-	probes := maps2(d.probes)
+	probes := maps.Clone(d.probes)
 	d.mu.Unlock()
 	var views []machine.View
 	var rv []RegionView
@@ -561,21 +563,13 @@ func (d *decisions) observe(ctx context.Context, now time.Time) {
 	}
 }
 
-func maps2[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // feedLag reports the lag of the flows into this region, which a planned
 // switch waits to drain. CaughtUpTo is the source time of the newest
 // heartbeat copied: it proves a copy newer than the producers' pause.
 func (d *decisions) feedLag(ctx context.Context) {
 	now := time.Now()
 	var lags []FlowLag
-	for _, pair := range slices.SortedFunc(mapsKeys(d.running), cmpPair) {
+	for _, pair := range slices.SortedFunc(maps.Keys(d.running), cmpPair) {
 		h := d.running[pair]
 		st := h.fr.status()
 		lags = append(lags, FlowLag{Source: st.Source, Target: st.Target, Lag: st.Lag})
@@ -595,31 +589,11 @@ func (d *decisions) feedLag(ctx context.Context) {
 	d.mu.Unlock()
 }
 
-func mapsKeys[V any](m map[[2]string]V) func(func([2]string) bool) {
-	return func(yield func([2]string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 func cmpPair(a, b [2]string) int {
-	if c := compareStr(a[0], b[0]); c != 0 {
+	if c := strings.Compare(a[0], b[0]); c != 0 {
 		return c
 	}
-	return compareStr(a[1], b[1])
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return strings.Compare(a[1], b[1])
 }
 
 // startStatic runs the topology file's flows while no state is known.
@@ -692,7 +666,7 @@ func (d *decisions) syncFlows(ctx context.Context) {
 		}
 	}
 	changed := false
-	for _, pair := range slices.SortedFunc(mapsKeys(want), cmpPair) {
+	for _, pair := range slices.SortedFunc(maps.Keys(want), cmpPair) {
 		if _, ok := d.running[pair]; ok {
 			continue
 		}
@@ -758,7 +732,7 @@ func (d *decisions) stopFlows() {
 // and readiness readers.
 func (d *decisions) publishRunners() {
 	var rs []*flowRunner
-	for _, pair := range slices.SortedFunc(mapsKeys(d.running), cmpPair) {
+	for _, pair := range slices.SortedFunc(maps.Keys(d.running), cmpPair) {
 		rs = append(rs, d.running[pair].fr)
 	}
 	d.a.mu.Lock()
