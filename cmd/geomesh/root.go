@@ -23,7 +23,7 @@ YAML topology file, and moves applications between regions when one fails.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(validateCmd(), planCmd(), upCmd(), agentCmd(), translateCmd(), demoCmd(), keysCmd(), failoverCmd(), failbackCmd(), versionCmd())
+	root.AddCommand(validateCmd(), planCmd(), upCmd(), agentCmd(), translateCmd(), demoCmd(), keysCmd(), statusCmd(), failoverCmd(), failbackCmd(), versionCmd())
 	return root
 }
 
