@@ -70,6 +70,7 @@
 //	geomesh_failover_role{region,role}                          1 for the region's current role
 //	geomesh_failover_fenced                                     1 while fenced (control plane lost in a writer role)
 //	geomesh_failover_last_transition_timestamp_seconds          last role, epoch or fence change
+//	geomesh_failover_region_verdict{region,verdict}             1 for this agent's verdict on each region: up, suspect, down
 //
 // The region's cluster, read through the admin API by package
 // broker/health, whose doc says how each is computed:

@@ -547,6 +547,7 @@ func (d *decisions) observe(ctx context.Context, now time.Time) {
 		t := d.trackers[r.Name]
 		v := t.Observe(e)
 		_, why := t.Verdict()
+		d.a.fmet.setVerdict(r.Name, v)
 		views = append(views, machine.View{Observer: d.a.region.Name, Region: r.Name, Verdict: v, At: now})
 		rv = append(rv, RegionView{Region: r.Name, Verdict: v, Reason: why})
 	}

@@ -1,6 +1,9 @@
 package agent
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/geomesh/geomesh/failover/health"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // failoverMetrics are the decision plane's gauges; the package doc lists
 // them.
@@ -9,6 +12,7 @@ type failoverMetrics struct {
 	role           *prometheus.GaugeVec
 	fenced         prometheus.Gauge
 	lastTransition prometheus.Gauge
+	verdict        *prometheus.GaugeVec
 }
 
 func newFailoverMetrics(reg prometheus.Registerer, region string) (*failoverMetrics, error) {
@@ -25,14 +29,29 @@ func newFailoverMetrics(reg prometheus.Registerer, region string) (*failoverMetr
 		lastTransition: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "geomesh_failover_last_transition_timestamp_seconds", Help: "Unix time of the last role, epoch or fence change this agent applied.",
 		}),
+		verdict: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "geomesh_failover_region_verdict", Help: "1 for this agent's current verdict on a region (up, suspect or down), from gossip, Kafka probes and heartbeats.",
+		}, []string{"region", "verdict"}),
 	}
 	// The series exists from the start, so that a dashboard shows "no
 	// state yet" as an empty role rather than no series.
 	m.role.WithLabelValues(region, "")
-	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition} {
+	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition, m.verdict} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// setVerdict marks v as the region's verdict and clears the others, so a
+// query for suspect or down regions sees only the current one.
+func (m *failoverMetrics) setVerdict(region string, v health.Verdict) {
+	for _, each := range []health.Verdict{health.Up, health.Suspect, health.Down} {
+		val := 0.0
+		if each == v {
+			val = 1
+		}
+		m.verdict.WithLabelValues(region, string(each)).Set(val)
+	}
 }
