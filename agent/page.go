@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -59,7 +60,7 @@ th{background:#f0f0f0}.ok{color:#1a7f37}.warn{color:#b35900}.bad{color:#c62828;f
 <text x="{{.X}}" y="{{.RoleY}}" font-size="11" text-anchor="middle" fill="#555">{{.Role}}</text></g>
 {{end}}</svg>
 <p class="muted">Arrows are flows. Those into {{.Status.Region}} carry this agent's view (green: copying, orange: lag or a silent source, red: an error);
-grey ones are watched by their target region's agent. Roles are the topology's; the failover epoch is not shown yet.</p>
+grey ones are watched by their target region's agent. Roles and flows are those of epoch {{.Epoch}}{{if .Fenced}} — <b class="bad">this agent is fenced</b>{{end}}.</p>
 
 <h2>Flows into {{.Status.Region}}</h2>
 {{if .Health.Flows}}<table><tr><th>source</th><th>kind</th><th>lag</th><th>lag age</th><th>heartbeat age</th><th>latency</th><th>RPO estimate</th><th>shards here</th><th>error</th></tr>
@@ -119,7 +120,7 @@ const (
 )
 
 func (a *Agent) servePage(w http.ResponseWriter, _ *http.Request) {
-	st, hs := a.Status(), a.Health()
+	st, hs, fs := a.Status(), a.Health(), a.Failover()
 	kinds := map[string]FlowStatus{}
 	for _, f := range st.Flows {
 		kinds[f.Source] = f
@@ -138,16 +139,22 @@ func (a *Agent) servePage(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	err := pageTemplate.Execute(w, map[string]any{
 		"Status": st, "Health": hs, "Flows": flows, "Events": events, "Now": time.Now(), "Refresh": 5,
-		"Kind": a.cfg.Mesh.Kind, "Map": a.regionMap(hs),
+		"Kind": a.cfg.Mesh.Kind, "Map": a.regionMap(hs, fs.State), "Epoch": fs.Epoch, "Fenced": fs.Fenced,
 	})
 	if err != nil {
 		a.log.Warn("status page", "err", err)
 	}
 }
 
-// regionMap places the regions on a circle and draws every planned flow.
-func (a *Agent) regionMap(hs HealthStatus) regionMap {
+// regionMap places the regions on a circle and draws the flows of the
+// current roles: those of the failover state once one was read, else the
+// file's.
+func (a *Agent) regionMap(hs HealthStatus, state *machine.State) regionMap {
 	m := a.cfg.Mesh
+	roles := m.Roles
+	if state != nil {
+		roles = rolesOf(m, state)
+	}
 	const w, h, r = 640, 360, 130.0
 	rm := regionMap{W: w, H: h, Colors: []string{colorOK, colorWarn, colorBad, colorOther}}
 	pos := map[string][2]float64{}
@@ -155,13 +162,19 @@ func (a *Agent) regionMap(hs HealthStatus) regionMap {
 		angle := -math.Pi/2 + 2*math.Pi*float64(i)/float64(len(m.Regions))
 		x, y := w/2+1.6*r*math.Cos(angle), h/2+r*math.Sin(angle)
 		pos[reg.Name] = [2]float64{x, y}
-		rm.Nodes = append(rm.Nodes, mapNode{Name: reg.Name, Role: roleOf(m, &reg), X: x, Y: y, RoleY: y + 15, Self: reg.Name == a.region.Name})
+		role := roleOf(m, &reg)
+		if state != nil {
+			if rs, ok := state.Regions[reg.Name]; ok {
+				role = string(rs.Role)
+			}
+		}
+		rm.Nodes = append(rm.Nodes, mapNode{Name: reg.Name, Role: role, X: x, Y: y, RoleY: y + 15, Self: reg.Name == a.region.Name})
 	}
 	into := map[string]FlowHealth{}
 	for _, f := range hs.Flows {
 		into[f.Source] = f
 	}
-	for _, f := range topology.Plan(m) {
+	for _, f := range topology.PlanFor(m, roles) {
 		p, q := pos[f.Source], pos[f.Target]
 		dx, dy := q[0]-p[0], q[1]-p[1]
 		d := math.Hypot(dx, dy)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +179,17 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	getJSON(t, "http://"+wa.APIAddr()+"/v1/status", &st)
 	if st.Role != "primary" || st.Epoch != 2 || st.Fenced {
 		t.Errorf("/v1/status of %s: role %q epoch %d fenced %v", westName, st.Role, st.Epoch, st.Fenced)
+	}
+	// The status page follows the decision: the new roles and epoch.
+	resp, err := http.Get("http://" + wa.APIAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	westPrimary := regexp.MustCompile(regexp.QuoteMeta(westName) + `</text>\s*<text[^>]*>primary</text>`)
+	if !strings.Contains(string(page), "those of epoch 2") || !westPrimary.Match(page) {
+		t.Errorf("status page of %s does not show epoch 2 with %s as primary", westName, westName)
 	}
 
 	// Writes now go to the new primary.
