@@ -154,13 +154,23 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	err := s.pass(ctx)
 	s.mu.Lock()
 	s.status.LastRun = time.Now()
+	prev := s.status.Error
 	s.status.Error = ""
 	if err != nil {
 		s.status.Error = err.Error()
 	}
 	s.mu.Unlock()
-	if err != nil {
+	// A pass runs every second: log a problem when it starts or changes,
+	// not on every pass. A cluster without an authorizer is a setup, not
+	// a fault.
+	switch {
+	case err != nil && err.Error() == prev:
+	case errors.Is(err, errNoAuthorizer):
+		s.cfg.Logger.Info("acl sync idle", "source", s.cfg.SourceName, "target", s.cfg.TargetName, "reason", err)
+	case err != nil:
 		s.cfg.Logger.Warn("acl sync failed", "source", s.cfg.SourceName, "target", s.cfg.TargetName, "err", err)
+	case prev != "":
+		s.cfg.Logger.Info("acl sync recovered", "source", s.cfg.SourceName, "target", s.cfg.TargetName)
 	}
 	return err
 }
