@@ -32,11 +32,11 @@ module "mesh" {
     stranded = "quarantine"
     voters   = ["us-east", "eu-west", "witness"]
     detection = {
-      probe_interval       = "1s"
-      probe_timeout        = "500ms"
-      suspicion_mult       = 4
-      kafka_probe_interval = "2s"
-      down_after           = "10s"
+      probe_interval       = "500ms"
+      probe_timeout        = "250ms"
+      suspicion_mult       = 3
+      kafka_probe_interval = "1s"
+      down_after           = "3s"
     }
   }
 }
