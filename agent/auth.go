@@ -5,11 +5,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
-	"time"
 
+	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -132,43 +130,12 @@ func apiTLS(t *topology.APITLS) (*tls.Config, error) {
 	if t == nil {
 		return nil, nil
 	}
-	r := &keyPairReloader{certFile: t.CertFile, keyFile: t.KeyFile}
-	if _, err := r.load(); err != nil {
-		return nil, err
+	r := broker.NewKeyPair(t.CertFile, t.KeyFile)
+	if _, err := r.Load(); err != nil {
+		return nil, fmt.Errorf("api tls %w", err)
 	}
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.load() },
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.Load() },
 	}, nil
-}
-
-// keyPairReloader caches a key pair until a file's modification time changes.
-type keyPairReloader struct {
-	certFile, keyFile string
-
-	mu              sync.Mutex
-	cert            *tls.Certificate
-	certMod, keyMod time.Time
-}
-
-func (r *keyPairReloader) load() (*tls.Certificate, error) {
-	cs, err := os.Stat(r.certFile)
-	if err != nil {
-		return nil, fmt.Errorf("api tls certificate: %w", err)
-	}
-	ks, err := os.Stat(r.keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("api tls key: %w", err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cert != nil && cs.ModTime().Equal(r.certMod) && ks.ModTime().Equal(r.keyMod) {
-		return r.cert, nil
-	}
-	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("api tls key pair %s, %s: %w", r.certFile, r.keyFile, err)
-	}
-	r.cert, r.certMod, r.keyMod = &c, cs.ModTime(), ks.ModTime()
-	return r.cert, nil
 }

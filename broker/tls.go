@@ -37,20 +37,22 @@ func tlsConfig(t *topology.TLS) (*tls.Config, error) {
 		if t.CertFile == "" || t.KeyFile == "" {
 			return nil, errors.New("client certificate needs both cert_file and key_file")
 		}
-		r := &certReloader{certFile: t.CertFile, keyFile: t.KeyFile}
-		if _, err := r.load(); err != nil {
-			return nil, err
+		r := NewKeyPair(t.CertFile, t.KeyFile)
+		if _, err := r.Load(); err != nil {
+			return nil, fmt.Errorf("client %w", err)
 		}
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return r.load()
+			return r.Load()
 		}
 	}
 	return tc, nil
 }
 
-// certReloader caches a key pair and loads it again when either file's
-// modification time changes.
-type certReloader struct {
+// KeyPair is a certificate and key on disk, loaded again whenever either
+// file's modification time changes, so that short-lived certificates
+// rotate without a restart. It serves client certificates to Kafka and
+// the agent's own API certificate. Safe for concurrent use.
+type KeyPair struct {
 	certFile, keyFile string
 
 	mu      sync.Mutex
@@ -59,14 +61,21 @@ type certReloader struct {
 	keyMod  time.Time
 }
 
-func (r *certReloader) load() (*tls.Certificate, error) {
+// NewKeyPair describes a key pair; it does no I/O.
+func NewKeyPair(certFile, keyFile string) *KeyPair {
+	return &KeyPair{certFile: certFile, keyFile: keyFile}
+}
+
+// Load returns the key pair, reading the files when they changed since
+// the last call.
+func (r *KeyPair) Load() (*tls.Certificate, error) {
 	cs, err := os.Stat(r.certFile)
 	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
+		return nil, fmt.Errorf("certificate: %w", err)
 	}
 	ks, err := os.Stat(r.keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("client key: %w", err)
+		return nil, fmt.Errorf("key: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -75,7 +84,7 @@ func (r *certReloader) load() (*tls.Certificate, error) {
 	}
 	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("client key pair %s, %s: %w", r.certFile, r.keyFile, err)
+		return nil, fmt.Errorf("key pair %s, %s: %w", r.certFile, r.keyFile, err)
 	}
 	r.cert, r.certMod, r.keyMod = &c, cs.ModTime(), ks.ModTime()
 	return r.cert, nil
