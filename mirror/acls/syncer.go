@@ -294,14 +294,22 @@ func (s *Syncer) create(ctx context.Context, acls []ACL) ([]ACL, error) {
 	if err != nil {
 		return nil, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to create ACLs)", err)
 	}
+	codes := make([]int16, len(resp.Results))
+	for i, r := range resp.Results {
+		codes[i] = r.ErrorCode
+	}
+	return s.outcome("create", acls, codes)
+}
+
+// outcome splits a create or delete request's ACLs, whose per-ACL error
+// codes the response gives in request order, into those done and an
+// error naming each that failed.
+func (s *Syncer) outcome(verb string, acls []ACL, codes []int16) ([]ACL, error) {
 	var done []ACL
 	var errs []error
-	for i, r := range resp.Results {
-		if i >= len(acls) {
-			break
-		}
-		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			errs = append(errs, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to create "+acls[i].String()+")", err))
+	for i, code := range codes[:min(len(codes), len(acls))] {
+		if err := kerr.ErrorForCode(code); err != nil {
+			errs = append(errs, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to "+verb+" "+acls[i].String()+")", err))
 			continue
 		}
 		done = append(done, acls[i])
@@ -324,17 +332,9 @@ func (s *Syncer) delete(ctx context.Context, acls []ACL) ([]ACL, error) {
 	if err != nil {
 		return nil, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to delete ACLs)", err)
 	}
-	var done []ACL
-	var errs []error
+	codes := make([]int16, len(resp.Results))
 	for i, r := range resp.Results {
-		if i >= len(acls) {
-			break
-		}
-		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			errs = append(errs, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to delete "+acls[i].String()+")", err))
-			continue
-		}
-		done = append(done, acls[i])
+		codes[i] = r.ErrorCode
 	}
-	return done, errors.Join(errs...)
+	return s.outcome("delete", acls, codes)
 }
