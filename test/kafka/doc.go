@@ -57,7 +57,10 @@
 // certificates between nodes, and StandardAuthorizer refusing whatever no
 // ACL allows. ClientOptions then connect as the harness's super user;
 // CAFile, ClientCert, MTLSBootstrap and AdminPassword give tests what
-// they need to connect as someone else.
+// they need to connect as someone else. Security.Kerberos adds a SASL_SSL
+// listener for GSSAPI (KerberosBootstrap) against an MIT KDC that
+// StartKDC runs for one test, or NewKDC for a TestMain whose clusters
+// share it.
 //
 // JVMs run in their own process group and are killed if the test binary
 // dies without cleaning up (for example on a -timeout panic), so no run

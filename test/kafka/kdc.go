@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,24 +28,35 @@ type KDC struct {
 	port int
 	proc *exec.Cmd
 	done chan struct{}
+	stop sync.Once
+
+	mu      sync.Mutex        // serialises kadmin.local; guards keytabs
+	keytabs map[string]string // principal → keytab written by AddPrincipal
 }
 
 // StartKDC starts a KDC for realm KDCRealm and stops it when the test
-// ends. It skips the test when the MIT KDC is not installed, naming the
+// ends. It fails the test when the MIT KDC is not installed, naming the
 // packages to install.
 func StartKDC(tb testing.TB) *KDC {
 	tb.Helper()
-	for _, bin := range []string{"krb5kdc", "kdb5_util", "kadmin.local"} {
-		if _, err := lookKerberos(bin); err != nil {
-			tb.Skipf("kafkatest: %s not found (apt-get install krb5-kdc krb5-admin-server): %v", bin, err)
-		}
-	}
-	k, err := startKDC(tb.Context(), tb.TempDir())
+	k, err := NewKDC(tb.Context(), tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(k.close)
+	tb.Cleanup(k.Close)
 	return k
+}
+
+// NewKDC starts a KDC for realm KDCRealm keeping its database and
+// configuration in dir, for a TestMain that shares one KDC between
+// clusters; Close stops it. ctx bounds the start.
+func NewKDC(ctx context.Context, dir string) (*KDC, error) {
+	for _, bin := range []string{"krb5kdc", "kdb5_util", "kadmin.local"} {
+		if _, err := lookKerberos(bin); err != nil {
+			return nil, fmt.Errorf("kafkatest: %s not found (apt-get install krb5-kdc krb5-admin-server): %w", bin, err)
+		}
+	}
+	return startKDC(ctx, dir)
 }
 
 // lookKerberos finds an MIT tool, which Debian installs in /usr/sbin,
@@ -61,7 +73,8 @@ func startKDC(ctx context.Context, dir string) (*KDC, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &KDC{dir: dir, conf: filepath.Join(dir, "krb5.conf"), port: ports[0], done: make(chan struct{})}
+	k := &KDC{dir: dir, conf: filepath.Join(dir, "krb5.conf"), port: ports[0], done: make(chan struct{}),
+		keytabs: map[string]string{}}
 	// TCP only (udp_preference_limit 1): the free port was checked for
 	// TCP, and Java and gokrb5 both speak TCP to a KDC.
 	krb5 := fmt.Sprintf(`[libdefaults]
@@ -125,7 +138,7 @@ func startKDC(ctx context.Context, dir string) (*KDC, error) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			k.close()
+			k.Close()
 			return nil, errors.New("kafkatest: krb5kdc did not listen within 10s")
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -151,8 +164,16 @@ func (k *KDC) Krb5Conf() string { return k.conf }
 
 // AddPrincipal creates principal (without the realm, such as geomesh or
 // kafka/127.0.0.1) with a random key and writes its keytab, returning the
-// keytab's path.
+// keytab's path. Asked again for the same principal it returns the same
+// keytab: clusters sharing a KDC all have brokers kafka/127.0.0.1, and a
+// second ktadd would change the key under the first cluster's keytab.
+// It may be called from several goroutines.
 func (k *KDC) AddPrincipal(ctx context.Context, principal string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if keytab, ok := k.keytabs[principal]; ok {
+		return keytab, nil
+	}
 	keytab := filepath.Join(k.dir, strings.ReplaceAll(principal, "/", "_")+".keytab")
 	if err := k.run(ctx, "kadmin.local", "-r", KDCRealm, "-q", "addprinc -randkey "+principal); err != nil {
 		return "", err
@@ -160,15 +181,19 @@ func (k *KDC) AddPrincipal(ctx context.Context, principal string) (string, error
 	if err := k.run(ctx, "kadmin.local", "-r", KDCRealm, "-q", "ktadd -k "+keytab+" "+principal); err != nil {
 		return "", err
 	}
+	k.keytabs[principal] = keytab
 	return keytab, nil
 }
 
-func (k *KDC) close() {
+// Close stops the KDC; it may be called more than once.
+func (k *KDC) Close() {
 	if k.proc == nil || k.proc.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-k.proc.Process.Pid, syscall.SIGKILL)
-	<-k.done
+	k.stop.Do(func() {
+		_ = syscall.Kill(-k.proc.Process.Pid, syscall.SIGKILL)
+		<-k.done
+	})
 }
 
 func dialable(port int) bool {

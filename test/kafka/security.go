@@ -51,10 +51,11 @@ type Security struct {
 	// the storage tool's command line.
 	Users map[string]string
 
-	// Kerberos, when set, adds a SASL_PLAINTEXT listener with GSSAPI
-	// (Cluster.KerberosBootstrap) whose brokers are kafka/127.0.0.1 in
-	// this KDC's realm; a client principal geomesh@GEOMESH.TEST is
-	// User:geomesh to the authorizer.
+	// Kerberos, when set, adds a SASL_SSL listener with GSSAPI
+	// (Cluster.KerberosBootstrap, TLS with the same CA) whose brokers are
+	// kafka/127.0.0.1 in this KDC's realm; a client principal
+	// geomesh@GEOMESH.TEST is User:geomesh to the authorizer. Clusters
+	// may share a KDC: their brokers share the principal and its keytab.
 	Kerberos *KDC
 
 	// SuperUsers are principals allowed everything, in addition to the
@@ -209,7 +210,7 @@ func (p *pki) listenerProperties(n *node, sec *Security) map[string]string {
 	if sec.Kerberos != nil {
 		props["listeners"] += fmt.Sprintf(",KERBEROS://127.0.0.1:%d", n.krbPort)
 		props["advertised.listeners"] += fmt.Sprintf(",KERBEROS://127.0.0.1:%d", n.krbPort)
-		props["listener.security.protocol.map"] += ",KERBEROS:SASL_PLAINTEXT"
+		props["listener.security.protocol.map"] += ",KERBEROS:SASL_SSL"
 		props["listener.name.kerberos.sasl.enabled.mechanisms"] = "GSSAPI"
 		props["listener.name.kerberos.gssapi.sasl.jaas.config"] = fmt.Sprintf(
 			`com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true keyTab="%s" principal="kafka/127.0.0.1@%s";`,

@@ -22,6 +22,7 @@ func TestKerberos(t *testing.T) {
 	}})
 	k := &topology.Kafka{
 		Bootstrap: c.KerberosBootstrap(),
+		TLS:       &topology.TLS{CAFile: c.CAFile()},
 		SASL: &topology.SASL{Mechanism: "GSSAPI", Username: geomeshUser, Keytab: keytab, Realm: kafkatest.KDCRealm,
 			Krb5Conf: kdc.Krb5Conf(), ServiceName: "kafka"},
 	}
