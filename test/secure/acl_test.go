@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/mirror/acls"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -27,65 +24,10 @@ import (
 
 const passwordEnv = "GEOMESH_SECURE_TEST_PASSWORD"
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// meshFile writes an active-passive mesh east → west over SASL_SSL with
-// SCRAM-SHA-512, the password from the environment, and returns its path.
-// extra holds further top-level sections.
-func meshFile(t testing.TB, mesh, extra string) string {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "mesh: %s\ntopology: {kind: active-passive, primary: east, standby: [west]}\ntopics: {include: [\"%s-.*\"]}\nregions:\n", mesh, mesh)
-	for _, r := range []struct {
-		name       string
-		c          *kafkatest.Cluster
-		principals string
-	}{{"east", east, "{}"}, {"west", west, `{"User:reporter": "User:reporter-west"}`}} {
-		fmt.Fprintf(&b, `  - name: %s
-    kafka:
-      bootstrap: [%s]
-      tls: {ca_file: %s}
-      sasl: {mechanism: SCRAM-SHA-512, username: %s, password: "env:%s"}
-      principals: %s
-    agents:
-      - {id: %s-1, gossip: %s, api: %s}
-`, r.name, r.c.Bootstrap()[0], r.c.CAFile(), geomeshUser, passwordEnv, r.principals, r.name, freePort(t), freePort(t))
-	}
-	b.WriteString("control_plane: {urls: [\"nats://127.0.0.1:4222\"]}\n" + extra)
-	path := filepath.Join(t.TempDir(), mesh+".yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func startAgent(t testing.TB, path, region string, log *slog.Logger) *agent.Agent {
-	t.Helper()
-	m, err := topology.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Config{Mesh: m, Region: region, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := a.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return a
+// scram512 reaches a cluster as geomesh with SCRAM-SHA-512 and the
+// password from passwordEnv.
+func scram512(c *kafkatest.Cluster) *topology.Kafka {
+	return saslKafka(c, "SCRAM-SHA-512", geomeshUser, topology.Secret{Ref: "env:" + passwordEnv})
 }
 
 func admin(t testing.TB, c *kafkatest.Cluster) *kadm.Client {
@@ -175,7 +117,7 @@ func TestACLSync(t *testing.T) {
 	if _, err := eastAdm.CreateTopic(t.Context(), 2, 1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
-	path := meshFile(t, mesh, "")
+	path := meshFile(t, mesh, "", scram512)
 	a := startAgent(t, path, "west", slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
 	// Records cross over SASL_SSL with SCRAM-SHA-512.

@@ -2,37 +2,15 @@ package secure
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
-	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// secretFile writes value to a file and returns a file: reference to it.
-func secretFile(t testing.TB, value string) topology.Secret {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return topology.Secret{Ref: "file:" + p}
-}
-
-// saslKafka is the topology's view of cluster c over SASL_SSL.
-func saslKafka(c *kafkatest.Cluster, mech, user string, pass topology.Secret) *topology.Kafka {
-	return &topology.Kafka{
-		Bootstrap: c.Bootstrap(),
-		TLS:       &topology.TLS{CAFile: c.CAFile()},
-		SASL:      &topology.SASL{Mechanism: mech, Username: user, Password: pass},
-	}
-}
 
 // roundTrip creates a topic through geomesh's connection, produces a
 // record and reads it back.
@@ -70,8 +48,8 @@ func roundTrip(t *testing.T, region string, k *topology.Kafka, topic string) err
 
 // TestMechanisms connects as geomesh does, with every SASL mechanism the
 // topology offers over TLS verified against the cluster's CA, passwords
-// from env: and file: references, and with a client certificate on the
-// listener that requires one.
+// from env: and file: references, GSSAPI with a keytab from the KDC, and
+// with a client certificate on the listener that requires one.
 func TestMechanisms(t *testing.T) {
 	t.Setenv("GEOMESH_TEST_KAFKA_PASSWORD", geomeshPass)
 	env := topology.Secret{Ref: "env:GEOMESH_TEST_KAFKA_PASSWORD"}
@@ -84,7 +62,8 @@ func TestMechanisms(t *testing.T) {
 		{"scram-sha-256-file", saslKafka(east, "SCRAM-SHA-256", geomeshUser, file)},
 		{"scram-sha-512-env", saslKafka(east, "SCRAM-SHA-512", geomeshUser, env)},
 		{"scram-sha-512-file", saslKafka(east, "SCRAM-SHA-512", geomeshUser, file)},
-		{"mtls", mtlsKafka(t, east, geomeshUser)},
+		{"gssapi-keytab", kafkaAs(t, east, "GSSAPI", topology.Secret{})},
+		{"mtls", kafkaAs(t, east, "mTLS", topology.Secret{})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := roundTrip(t, "east", tc.k, "mech-"+tc.name); err != nil {
@@ -92,15 +71,6 @@ func TestMechanisms(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mtlsKafka(t testing.TB, c *kafkatest.Cluster, cn string) *topology.Kafka {
-	t.Helper()
-	cert, key, err := c.ClientCert(t.TempDir(), cn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &topology.Kafka{Bootstrap: c.MTLSBootstrap(), TLS: &topology.TLS{CAFile: c.CAFile(), CertFile: cert, KeyFile: key}}
 }
 
 // TestAuthFailures checks that every way of holding the wrong credential

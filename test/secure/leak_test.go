@@ -60,7 +60,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := meshFile(t, mesh, "api: {read_token: env:GEOMESH_LEAK_READ_TOKEN, admin_token: file:"+adminFile+"}\n"+
-		"gossip: {keys: [env:GEOMESH_LEAK_GOSSIP_KEY]}\n")
+		"gossip: {keys: [env:GEOMESH_LEAK_GOSSIP_KEY]}\n", scram512)
 	logs := &lockedBuffer{}
 	a := startAgent(t, path, "west", slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := produceAs(t, east, geomeshUser, geomeshPass, mesh+"-data"); err != nil {

@@ -22,17 +22,38 @@ const (
 )
 
 // east and west are single-broker secured clusters shared by the tests
-// of this package, each test using its own topics.
-var east, west *kafkatest.Cluster
+// of this package, each test using its own topics. Both take GSSAPI
+// from kdc, where geomesh's key is in geomeshKeytab.
+var (
+	east, west    *kafkatest.Cluster
+	kdc           *kafkatest.KDC
+	geomeshKeytab string
+)
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	dir, err := os.MkdirTemp("", "secure-kdc-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "secure:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if kdc, err = kafkatest.NewKDC(ctx, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "secure: start kdc:", err)
+		return 1
+	}
+	defer kdc.Close()
+	if geomeshKeytab, err = kdc.AddPrincipal(ctx, geomeshUser); err != nil {
+		fmt.Fprintln(os.Stderr, "secure:", err)
+		return 1
+	}
 	opts := kafkatest.Options{Security: &kafkatest.Security{
 		Users:      map[string]string{geomeshUser: geomeshPass, appUser: appPass},
 		SuperUsers: []string{"User:" + geomeshUser, "User:CN=" + geomeshUser},
+		Kerberos:   kdc,
 	}}
 	cs := make([]*kafkatest.Cluster, 2)
 	errs := make([]error, 2)
