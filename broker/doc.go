@@ -15,6 +15,8 @@
 // [Explain] turns a refused credential deep inside a franz-go error into
 // an [*AuthError] naming the region, the mechanism and user or the
 // certificate, and where the secret comes from, never the secret itself.
+// A GSSAPI login that the KDC or the keytab fails, before any broker sees
+// a credential, is explained the same way, naming the keytab.
 //
 // # Embedded clusters
 //

@@ -49,10 +49,15 @@ func Explain(region string, k *topology.Kafka, err error) error {
 		opErr     *net.OpError
 	)
 	switch {
-	case errors.Is(err, kerr.SaslAuthenticationFailed) && k.SASL != nil:
+	case (errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, errKerberos)) && k.SASL != nil:
 		s := k.SASL
+		hint := fmt.Sprintf("check the user name and the password in %s", s.Password)
+		if s.Mechanism == "GSSAPI" {
+			hint = fmt.Sprintf("check that keytab %s holds the current key of %s@%s and that %s names the realm's KDCs",
+				s.Keytab, s.Username, s.Realm, s.Krb5Conf)
+		}
 		return &AuthError{Region: region, What: fmt.Sprintf("sasl %s as user %q", s.Mechanism, s.Username),
-			Hint: fmt.Sprintf("check the user name and the password in %s", s.Password), Err: err}
+			Hint: hint, Err: err}
 	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.UnsupportedSaslMechanism),
 		errors.Is(err, kerr.IllegalSaslState):
 		return &AuthError{Region: region, What: "sasl", Hint: "the brokers want SASL: set kafka.sasl", Err: err}
