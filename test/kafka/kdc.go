@@ -185,6 +185,25 @@ func (k *KDC) AddPrincipal(ctx context.Context, principal string) (string, error
 	return keytab, nil
 }
 
+// RotateKey gives principal, added before with AddPrincipal, a new random
+// key, as an operator's key rotation does, and writes the new key to a
+// new keytab whose path it returns. The keytab AddPrincipal wrote keeps
+// the old key, which the KDC no longer accepts.
+func (k *KDC) RotateKey(ctx context.Context, principal string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old, ok := k.keytabs[principal]
+	if !ok {
+		return "", fmt.Errorf("kafkatest: kdc: rotate %s: not added with AddPrincipal", principal)
+	}
+	keytab := strings.TrimSuffix(old, ".keytab") + "-rotated.keytab"
+	if err := k.run(ctx, "kadmin.local", "-r", KDCRealm, "-q", "ktadd -k "+keytab+" "+principal); err != nil {
+		return "", err
+	}
+	k.keytabs[principal] = keytab
+	return keytab, nil
+}
+
 // Close stops the KDC; it may be called more than once.
 func (k *KDC) Close() {
 	if k.proc == nil || k.proc.Process == nil {

@@ -84,6 +84,10 @@ func TestAuthFailures(t *testing.T) {
 	otherCA := mtlsKafka(t, west, geomeshUser) // signed by west's CA, which east does not trust
 	otherCA.Bootstrap = east.MTLSBootstrap()
 	otherCA.TLS.CAFile = east.CAFile()
+	otherKeytab, err := kdc.AddPrincipal(t.Context(), "intruder")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		k    *topology.Kafka
@@ -101,6 +105,8 @@ func TestAuthFailures(t *testing.T) {
 			[]string{"region east: kafka authentication failed: tls: the broker refused the connection", "cert_file"}},
 		{"untrusted-client-cert", otherCA,
 			[]string{"region east: kafka authentication failed: tls: the broker refused client certificate " + otherCA.TLS.CertFile}},
+		{"gssapi-wrong-keytab", krbKafka(east, geomeshUser, otherKeytab),
+			[]string{"region east: kafka authentication failed: sasl GSSAPI as user \"geomesh\"", otherKeytab}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := roundTrip(t, "east", tc.k, "fail-"+tc.name)
