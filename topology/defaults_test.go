@@ -84,6 +84,14 @@ func TestFullFile(t *testing.T) {
 	if got := m.ControlPlane; got.Embedded || len(got.URLs) != 2 {
 		t.Errorf("control plane = %+v", got)
 	}
+	wantTLS := ControlPlaneTLS{CAFile: "/etc/geomesh/nats-ca.pem", CertFile: "/etc/geomesh/nats.pem",
+		KeyFile: "/etc/geomesh/nats-key.pem", ServerName: "nats.example.com"}
+	if got := m.ControlPlane.TLS; got == nil || *got != wantTLS {
+		t.Errorf("control plane tls = %+v, want %+v", got, wantTLS)
+	}
+	if got := m.ControlPlane.Credentials; got == nil || *got != (ControlPlaneCredentials{NkeySeedFile: "/etc/geomesh/nats.nk"}) {
+		t.Errorf("control plane credentials = %+v", got)
+	}
 	if got, want := m.DataRegions(), []string{"central", "central-2", "store-a", "store-b"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("data regions = %v, want %v", got, want)
 	}

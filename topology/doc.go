@@ -39,6 +39,28 @@
 // Secrets are never written in the file: a password is "env:VARIABLE" or
 // "file:/path", resolved with [Secret.Resolve] when the agent connects.
 //
+// # Control plane
+//
+// The NATS nodes that store the mesh epoch are embedded in the agents
+// (control_plane: {embedded: true}, each node on its agent's control
+// address) or an external cluster (urls). Without tls and credentials any
+// server that knows the mesh name can route to an embedded node and have
+// its writes acknowledged, so a mesh outside one host sets both:
+//
+//	control_plane:
+//	  embedded: true
+//	  tls:                          # mutual TLS on every route
+//	    ca_file: /etc/geomesh/nats-ca.pem
+//	    cert_file: /etc/geomesh/nats.pem
+//	    key_file: /etc/geomesh/nats-key.pem
+//	  credentials:                  # every route and client gives them
+//	    user: geomesh
+//	    password: file:/run/secrets/nats
+//
+// With urls, tls verifies the servers (and shows a client certificate if
+// cert_file is set) and credentials are user and password or
+// nkey_seed_file. See [ControlPlaneTLS] and [ControlPlaneCredentials].
+//
 // # Errors
 //
 // [Load] and [Parse] report every problem at once, as [Errors], each
@@ -67,6 +89,10 @@
 //	failover.detection.down_after              10s
 //	failover.quorum.voters                     every region, witnesses included
 //	control_plane                              {embedded: true}
+//	control_plane.tls                          none: plaintext (local meshes only)
+//	control_plane.tls.ca_file                  external: the system pool
+//	control_plane.tls.server_name              the host of each control address or url
+//	control_plane.credentials                  none: any server or client is let in (local meshes only)
 //	topology.broadcast                         nothing is broadcast
 //
 // Gossip declares a silent agent dead after about probe_interval +

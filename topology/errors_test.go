@@ -66,8 +66,9 @@ func TestThreeErrors(t *testing.T) {
 
 func TestSecretsNotEchoed(t *testing.T) {
 	for file, secret := range map[string]string{
-		"testdata/invalid/inline-secret.yaml": "hunter2-s3cret",
-		"testdata/invalid/three-errors.yaml":  "correct horse",
+		"testdata/invalid/inline-secret.yaml":                 "hunter2-s3cret",
+		"testdata/invalid/three-errors.yaml":                  "correct horse",
+		"testdata/invalid/control-plane-inline-password.yaml": "nats-s3cret-pw",
 	} {
 		_, err := Load(file)
 		if err == nil {

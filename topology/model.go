@@ -477,6 +477,52 @@ type ControlPlane struct {
 	Embedded bool `yaml:"embedded"`
 	// An existing NATS cluster with JetStream, as nats://host:port or tls://host:port.
 	URLs []string `yaml:"urls"`
+	// TLS for the control plane. Embedded: mutual TLS on the cluster routes
+	// between the agents' nodes (and on a node's client port), ca_file,
+	// cert_file and key_file required. External: TLS to urls. Default: none,
+	// for local meshes only.
+	TLS *ControlPlaneTLS `yaml:"tls"`
+	// Authentication to the control plane. Embedded: every route and every
+	// client of a node must give user and password. External: the agent's
+	// NATS user. Default: none, for local meshes only.
+	Credentials *ControlPlaneCredentials `yaml:"credentials"`
+}
+
+// ControlPlaneTLS is the certificate an agent shows the control plane and
+// the CAs it trusts there. Certificate and key are read again when their
+// files change, so a renewed certificate needs no restart. Every agent
+// reads the same paths on its own host.
+type ControlPlaneTLS struct {
+	// PEM bundle of the CAs that sign the NATS certificates. Embedded:
+	// required; a peer's route is accepted only with a certificate it
+	// signed. External: default the system pool.
+	CAFile string `yaml:"ca_file"`
+	// PEM certificate of this agent. Embedded: required, shown both to the
+	// peers it dials and to those that dial it, so it must be valid for
+	// server and client use and name the agent's control host (or
+	// server_name). External: a client certificate for mutual TLS; needs
+	// key_file.
+	CertFile string `yaml:"cert_file"`
+	// PEM private key of cert_file.
+	KeyFile string `yaml:"key_file"`
+	// Name expected in the certificates of peers (embedded) or servers
+	// (external). Default: the host of each control address or url.
+	ServerName string `yaml:"server_name"`
+}
+
+// ControlPlaneCredentials authenticate an agent to the control plane:
+// user and password, or (external only) an nkey.
+type ControlPlaneCredentials struct {
+	// NATS user name. Embedded: the one user every route and client of the
+	// nodes must give; every agent of the mesh uses it.
+	User string `yaml:"user"`
+	// Password of user: env:VARIABLE or file:/path. Required with user.
+	Password Secret `yaml:"password"`
+	// External only: file holding this agent's nkey seed (SU..., from
+	// `nk -gen user`), which signs the server's challenge; the server lists
+	// the public key. Each host can hold its own seed, so each agent has its
+	// own identity. Not with user.
+	NkeySeedFile string `yaml:"nkey_seed_file"`
 }
 
 // FlowOverride replaces the topic selection of one flow the topology plans,

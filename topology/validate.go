@@ -509,7 +509,7 @@ func (c *checker) detection() {
 func (c *checker) controlPlane() {
 	cp := c.m.ControlPlane
 	switch {
-	case c.brokenWithin("control_plane"):
+	case c.brokenWithin("control_plane.embedded") || c.brokenWithin("control_plane.urls"):
 		// embedded or urls could not be read; either check would guess
 	case cp.Embedded && len(cp.URLs) > 0:
 		c.errorAtKey("control_plane", "control_plane takes embedded: true or urls, not both")
@@ -524,6 +524,43 @@ func (c *checker) controlPlane() {
 			}
 		}
 		c.errorAt(fmt.Sprintf("control_plane.urls[%d]", i), "control plane url %q must be nats://host:port or tls://host:port", raw)
+	}
+	const tp = "control_plane.tls"
+	if t := cp.TLS; t != nil && !c.brokenWithin(tp) {
+		if cp.Embedded {
+			for _, f := range []struct{ key, val, why string }{
+				{"ca_file", t.CAFile, "each node accepts only routes whose certificate this CA signed"},
+				{"cert_file", t.CertFile, "each node shows it to the peers it routes to and to those that route to it"},
+				{"key_file", t.KeyFile, "the private key of cert_file"},
+			} {
+				if f.val == "" {
+					c.errorAtKey(tp, "control_plane tls needs %s when the control plane is embedded: %s", f.key, f.why)
+				}
+			}
+		} else {
+			switch {
+			case t.CertFile != "" && t.KeyFile == "":
+				c.errorAt(tp+".cert_file", "control_plane tls cert_file needs key_file, the private key of the certificate")
+			case t.KeyFile != "" && t.CertFile == "":
+				c.errorAt(tp+".key_file", "control_plane tls key_file needs cert_file, the certificate of the key")
+			}
+		}
+	}
+	const cr = "control_plane.credentials"
+	if k := cp.Credentials; k != nil && !c.brokenWithin(cr) {
+		switch {
+		case k.NkeySeedFile != "" && cp.Embedded:
+			c.errorAt(cr+".nkey_seed_file", "control_plane credentials nkey_seed_file applies only to an external control plane (urls): embedded nodes authenticate their routes with user and password")
+		case k.NkeySeedFile != "" && (k.User != "" || k.Password.Ref != ""):
+			c.errorAtKey(cr, "control_plane credentials take user and password or nkey_seed_file, not both")
+		case k.NkeySeedFile != "":
+		case k.User == "" && k.Password.Ref == "":
+			c.errorAtKey(cr, "control_plane credentials need user and password (env:VARIABLE or file:/path), or nkey_seed_file for an external control plane")
+		case k.User == "":
+			c.errorAtKey(cr, "control_plane credentials password needs user, the NATS user it belongs to")
+		case k.Password.Ref == "":
+			c.errorAtKey(cr, "control_plane credentials user %q needs password (env:VARIABLE or file:/path)", k.User)
+		}
 	}
 }
 
