@@ -195,11 +195,13 @@ func (d *decisions) start(ctx context.Context) {
 
 // nodeConfig is this agent's control-plane node: embedded on its control
 // address, routing to every other agent's (all regions, witnesses
-// included), or a client of the file's NATS cluster.
+// included), or a client of the file's NATS cluster; with the file's
+// control-plane TLS and credentials either way.
 func (d *decisions) nodeConfig() quorum.Config {
 	a := d.a
 	mesh := a.cfg.Mesh
-	cfg := quorum.Config{Mesh: mesh.Name, Name: a.self.ID, Logger: a.log}
+	cfg := quorum.Config{Mesh: mesh.Name, Name: a.self.ID, Logger: a.log,
+		TLS: mesh.ControlPlane.TLS, Credentials: mesh.ControlPlane.Credentials}
 	if !mesh.ControlPlane.Embedded {
 		cfg.URLs = mesh.ControlPlane.URLs
 		return cfg

@@ -483,8 +483,10 @@ type ControlPlane struct {
 	// for local meshes only.
 	TLS *ControlPlaneTLS `yaml:"tls"`
 	// Authentication to the control plane. Embedded: every route and every
-	// client of a node must give user and password. External: the agent's
-	// NATS user. Default: none, for local meshes only.
+	// client of a node must give user and password; needs tls, or a node
+	// would send the password in the clear to whatever listens on a peer's
+	// address. External: the agent's NATS user. Default: none, for local
+	// meshes only.
 	Credentials *ControlPlaneCredentials `yaml:"credentials"`
 }
 

@@ -554,6 +554,8 @@ func (c *checker) controlPlane() {
 		case k.NkeySeedFile != "" && (k.User != "" || k.Password.Ref != ""):
 			c.errorAtKey(cr, "control_plane credentials take user and password or nkey_seed_file, not both")
 		case k.NkeySeedFile != "":
+		case cp.Embedded && cp.TLS == nil:
+			c.errorAtKey(cr, "control_plane credentials need tls when the control plane is embedded: without it a node sends its password in the clear to whatever listens on a peer's control address, and accepts the route from it")
 		case k.User == "" && k.Password.Ref == "":
 			c.errorAtKey(cr, "control_plane credentials need user and password (env:VARIABLE or file:/path), or nkey_seed_file for an external control plane")
 		case k.User == "":

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -67,6 +68,25 @@ type Config struct {
 	// between regions, tens to a few hundred milliseconds.
 	Timeout time.Duration
 
+	// TLS secures the control plane; nil: plaintext, for a mesh on one
+	// host only. Embedded: mutual TLS on the cluster routes, CAFile,
+	// CertFile and KeyFile required: a node accepts a route, and finishes
+	// one it dialled, only with a peer certificate signed by CAFile, and
+	// shows CertFile both ways. The embedded node's client port then
+	// takes only TLS clients with such a certificate. External: TLS to
+	// URLs, verified against CAFile (default: the system pool), with
+	// CertFile as a client certificate if set. ServerName is the name
+	// expected in the certificates; default: the host of each address.
+	// The files are read at Start, the key pair again whenever it changes.
+	TLS *topology.ControlPlaneTLS
+
+	// Credentials authenticate this node; nil: none. Embedded: User and
+	// Password are the one route user of the cluster: every route, both
+	// ways, and every client of the node's client port must give them.
+	// External: the NATS user (User and Password, or NkeySeedFile). The
+	// password and the seed are read at Start and never logged.
+	Credentials *topology.ControlPlaneCredentials
+
 	// Logger receives the embedded server's log lines, at Debug (see
 	// logAdapter). Default slog.Default().
 	Logger *slog.Logger
@@ -120,11 +140,17 @@ func (c Config) validate() error {
 			}
 		}
 	}
+	if t := c.TLS; t != nil && len(c.URLs) == 0 && (t.CAFile == "" || t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("route tls needs a ca file, a certificate and its key"))
+	}
+	if k := c.Credentials; k != nil && len(c.URLs) == 0 && (k.User == "" || k.NkeySeedFile != "") {
+		errs = append(errs, errors.New("route credentials need a user and password (nkey seeds are for an external control plane)"))
+	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas %d: want 1 to 5", c.Replicas))
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("quorum: invalid config: %w", errors.Join(errs...))
+		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
 	}
 	return nil
 }
@@ -161,20 +187,29 @@ func (n *Node) Start(ctx context.Context) error {
 		return errors.New("quorum: already started")
 	}
 	if err := n.cfg.validate(); err != nil {
-		return err
+		return fmt.Errorf("quorum: node %s: %w", n.cfg.Name, err)
 	}
 	n.started = true
+	sec, err := n.loadSecurity()
+	if err != nil {
+		return fmt.Errorf("quorum: node %s: %w", n.cfg.Name, err)
+	}
 
 	if len(n.cfg.URLs) > 0 {
-		nc, err := nats.Connect(strings.Join(n.cfg.URLs, ","), n.connectOpts()...)
+		opts, err := sec.clientOpts()
 		if err != nil {
-			return fmt.Errorf("quorum: connect to %v: %w", n.cfg.URLs, err)
+			return fmt.Errorf("quorum: node %s: %w", n.cfg.Name, err)
+		}
+		urls := strings.Join(n.cfg.URLs, ",")
+		nc, err := nats.Connect(urls, append(n.connectOpts(), opts...)...)
+		if err != nil {
+			return fmt.Errorf("quorum: node %s: connect to %s: %s%w", n.cfg.Name, urls, sec.explain(err), err)
 		}
 		n.nc = nc
 		return nil
 	}
 
-	opts, err := n.serverOptions()
+	opts, err := n.serverOptions(sec)
 	if err != nil {
 		return err
 	}
@@ -190,7 +225,12 @@ func (n *Node) Start(ctx context.Context) error {
 		n.shutdown()
 		return fmt.Errorf("quorum: node %s: server not ready within %s (cluster address %s)", n.cfg.Name, wait.Round(time.Millisecond), n.cfg.ClusterAddr)
 	}
-	nc, err := nats.Connect("", append(n.connectOpts(), nats.InProcessServer(srv))...)
+	// In process the server skips TLS, but not the password.
+	local := append(n.connectOpts(), nats.InProcessServer(srv))
+	if sec.user != "" {
+		local = append(local, nats.UserInfo(sec.user, sec.password))
+	}
+	nc, err := nats.Connect("", local...)
 	if err != nil {
 		n.shutdown()
 		return fmt.Errorf("quorum: node %s: connect in process: %w", n.cfg.Name, err)
@@ -209,7 +249,7 @@ func (n *Node) connectOpts() []nats.Option {
 	}
 }
 
-func (n *Node) serverOptions() (*server.Options, error) {
+func (n *Node) serverOptions(sec *security) (*server.Options, error) {
 	host, port, err := splitPort(n.cfg.ClusterAddr)
 	if err != nil {
 		return nil, fmt.Errorf("quorum: cluster address %q: %w", n.cfg.ClusterAddr, err)
@@ -236,12 +276,35 @@ func (n *Node) serverOptions() (*server.Options, error) {
 		if p == n.cfg.ClusterAddr {
 			continue // the same peer list can be given to every node
 		}
-		opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: p})
+		u := &url.URL{Scheme: "nats", Host: p}
+		if sec.user != "" {
+			// A dialled route gives its credentials from its URL; the
+			// ones learnt from peers get Cluster.Username.
+			u.User = url.UserPassword(sec.user, sec.password)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	if sec.tls != nil {
+		// The client port (in-process connections skip TLS) takes only
+		// clients with a certificate of the mesh's CA, like the routes.
+		opts.TLSConfig = sec.tls.Clone()
+		opts.TLSVerify = true
+		opts.TLSTimeout = n.cfg.Timeout.Seconds()
+	}
+	if sec.user != "" {
+		opts.Username, opts.Password = sec.user, sec.password
 	}
 	// A lone node runs JetStream standalone: a JetStream cluster needs
 	// routes.
 	if len(opts.Routes) > 0 {
 		opts.Cluster = server.ClusterOpts{Name: "geomesh-" + n.cfg.Mesh, Host: host, Port: port}
+		if sec.tls != nil {
+			opts.Cluster.TLSConfig = sec.tls.Clone()
+			opts.Cluster.TLSTimeout = n.cfg.Timeout.Seconds()
+		}
+		if sec.user != "" {
+			opts.Cluster.Username, opts.Cluster.Password = sec.user, sec.password
+		}
 	}
 	return opts, nil
 }
