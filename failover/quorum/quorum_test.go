@@ -53,6 +53,12 @@ func checkFor(t *testing.T, d time.Duration, f func() error) {
 // and "check on the minority side" gets nil, which is no minority write.
 // Under different names the route is refused.
 func cluster(t *testing.T, n int) ([]*Node, []*Store, time.Duration) {
+	return clusterWith(t, n, nil)
+}
+
+// clusterWith is cluster with each node's config passed through secure
+// (when not nil) before the node is made.
+func clusterWith(t *testing.T, n int, secure func(*Config)) ([]*Node, []*Store, time.Duration) {
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
@@ -61,14 +67,18 @@ func cluster(t *testing.T, n int) ([]*Node, []*Store, time.Duration) {
 	mesh := fmt.Sprintf("test-%016x", rand.Uint64())
 	nodes := make([]*Node, n)
 	for i := range nodes {
-		nodes[i] = NewNode(Config{
+		cfg := Config{
 			Mesh:        mesh,
 			Name:        fmt.Sprintf("n%d", i),
 			ClusterAddr: addrs[i],
 			Peers:       addrs,
 			StoreDir:    t.TempDir(),
 			Timeout:     time.Second,
-		})
+		}
+		if secure != nil {
+			secure(&cfg)
+		}
+		nodes[i] = NewNode(cfg)
 		t.Cleanup(func() { _ = nodes[i].Close() })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
