@@ -347,6 +347,8 @@ func itemNoun(list string) string {
 		return "url"
 	case "keys":
 		return "gossip key"
+	case "accept_passwords":
+		return "password"
 	case "include", "exclude":
 		return list + " pattern"
 	}

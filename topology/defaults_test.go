@@ -89,7 +89,7 @@ func TestFullFile(t *testing.T) {
 	if got := m.ControlPlane.TLS; got == nil || *got != wantTLS {
 		t.Errorf("control plane tls = %+v, want %+v", got, wantTLS)
 	}
-	if got := m.ControlPlane.Credentials; got == nil || *got != (ControlPlaneCredentials{NkeySeedFile: "/etc/geomesh/nats.nk"}) {
+	if got := m.ControlPlane.Credentials; got == nil || !reflect.DeepEqual(*got, ControlPlaneCredentials{NkeySeedFile: "/etc/geomesh/nats.nk"}) {
 		t.Errorf("control plane credentials = %+v", got)
 	}
 	if got, want := m.DataRegions(), []string{"central", "central-2", "store-a", "store-b"}; !reflect.DeepEqual(got, want) {

@@ -520,6 +520,11 @@ type ControlPlaneCredentials struct {
 	User string `yaml:"user"`
 	// Password of user: env:VARIABLE or file:/path. Required with user.
 	Password Secret `yaml:"password"`
+	// Embedded only: further passwords a node accepts on its routes but
+	// never sends, so that the route password rotates without a moment
+	// in which two nodes refuse each other: the new one before the switch,
+	// the old one after it (docs/security.md). Default: none.
+	AcceptPasswords []Secret `yaml:"accept_passwords"`
 	// External only: file holding this agent's nkey seed (SU..., from
 	// `nk -gen user`), which signs the server's challenge; the server lists
 	// the public key. Each host can hold its own seed, so each agent has its

@@ -549,6 +549,8 @@ func (c *checker) controlPlane() {
 	const cr = "control_plane.credentials"
 	if k := cp.Credentials; k != nil && !c.brokenWithin(cr) {
 		switch {
+		case len(k.AcceptPasswords) > 0 && !cp.Embedded:
+			c.errorAtKey(cr+".accept_passwords", "control_plane credentials accept_passwords applies only to an embedded control plane: an external cluster's servers decide which passwords they take")
 		case k.NkeySeedFile != "" && cp.Embedded:
 			c.errorAt(cr+".nkey_seed_file", "control_plane credentials nkey_seed_file applies only to an external control plane (urls): embedded nodes authenticate their routes with user and password")
 		case k.NkeySeedFile != "" && (k.User != "" || k.Password.Ref != ""):
@@ -562,6 +564,11 @@ func (c *checker) controlPlane() {
 			c.errorAtKey(cr, "control_plane credentials password needs user, the NATS user it belongs to")
 		case k.Password.Ref == "":
 			c.errorAtKey(cr, "control_plane credentials user %q needs password (env:VARIABLE or file:/path)", k.User)
+		}
+		for i, a := range k.AcceptPasswords {
+			if a.Ref == k.Password.Ref {
+				c.errorAt(fmt.Sprintf("%s.accept_passwords[%d]", cr, i), "control_plane credentials accept_passwords lists %s, which is already the password", a)
+			}
 		}
 	}
 }

@@ -82,7 +82,8 @@ type Config struct {
 
 	// Credentials authenticate this node; nil: none. Embedded: User and
 	// Password are the one route user of the cluster: every route, both
-	// ways, and every client of the node's client port must give them.
+	// ways, and every client of the node's client port must give them;
+	// a route may give one of AcceptPasswords instead, during a rotation.
 	// External: the NATS user (User and Password, or NkeySeedFile). The
 	// password and the seed are read at Start and never logged.
 	Credentials *topology.ControlPlaneCredentials
@@ -303,7 +304,10 @@ func (n *Node) serverOptions(sec *security) (*server.Options, error) {
 			opts.Cluster.TLSTimeout = n.cfg.Timeout.Seconds()
 		}
 		if sec.user != "" {
+			// Username and Password are what this node sends on the routes
+			// it learns from peers; routeAuth is what it accepts.
 			opts.Cluster.Username, opts.Cluster.Password = sec.user, sec.password
+			opts.CustomRouterAuthentication = routeAuth{user: sec.user, passwords: append([]string{sec.password}, sec.accept...)}
 		}
 	}
 	return opts, nil

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"os"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -17,7 +19,8 @@ type security struct {
 	tls            *tls.Config
 	caFile         string // for messages; "" means the system pool
 	user, password string
-	passwordRef    string // where password came from, for messages
+	accept         []string // further route passwords, never sent
+	passwordRef    string   // where password came from, for messages
 	nkeySeedFile   string
 }
 
@@ -44,6 +47,13 @@ func (n *Node) loadSecurity() (*security, error) {
 				return nil, fmt.Errorf("credentials of user %q: %w", k.User, err)
 			}
 			sec.user, sec.password, sec.passwordRef = k.User, pw, k.Password.String()
+		}
+		for _, ref := range k.AcceptPasswords {
+			pw, err := ref.Resolve()
+			if err != nil {
+				return nil, fmt.Errorf("accepted passwords of user %q: %w", k.User, err)
+			}
+			sec.accept = append(sec.accept, pw)
 		}
 		sec.nkeySeedFile = k.NkeySeedFile
 	}
@@ -86,6 +96,28 @@ func tlsConfig(caFile, certFile, keyFile, serverName string, mutual bool) (*tls.
 		}
 	}
 	return tc, nil
+}
+
+// routeAuth admits a route that gives the route user and one of the
+// passwords: the node's own or one it accepts during a rotation.
+type routeAuth struct {
+	user      string
+	passwords []string
+}
+
+var _ server.Authentication = routeAuth{}
+
+func (a routeAuth) Check(c server.ClientAuthentication) bool {
+	o := c.GetOpts()
+	if subtle.ConstantTimeCompare([]byte(o.Username), []byte(a.user)) != 1 {
+		return false
+	}
+	ok := false
+	for _, p := range a.passwords {
+		// Compare with every password, so the time taken tells nothing.
+		ok = subtle.ConstantTimeCompare([]byte(o.Password), []byte(p)) == 1 || ok
+	}
+	return ok
 }
 
 // clientOpts are the options of a client of an external cluster.

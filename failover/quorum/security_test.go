@@ -493,3 +493,37 @@ func TestSecurityConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutePasswordRotation forms a cluster in the middle of a rotation
+// of the route password: two nodes already send the new password and
+// accept the old one, one still sends the old and accepts the new. All
+// of them route to each other and decide.
+func TestRoutePasswordRotation(t *testing.T) {
+	ca := newCA(t, "rotate")
+	oldPass, newPass := secretFile(t, "old-Route-Pass-1"), secretFile(t, "new-Route-Pass-2")
+	nodes, stores, formed := clusterWith(t, 3, func(c *Config) {
+		c.TLS = ca.issue(t, c.Name)
+		cred := &topology.ControlPlaneCredentials{User: "geomesh", Password: newPass, AcceptPasswords: []topology.Secret{oldPass}}
+		if c.Name == "n1" {
+			cred = &topology.ControlPlaneCredentials{User: "geomesh", Password: oldPass, AcceptPasswords: []topology.Secret{newPass}}
+		}
+		c.Credentials = cred
+	})
+	for _, n := range nodes {
+		peers, err := routedTo(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(peers) != 2 {
+			t.Fatalf("%s: routed to %v, want the 2 other nodes", n.cfg.Name, peers)
+		}
+	}
+	rev, err := stores[1].CompareAndSet(context.Background(), 0, state(1))
+	if err != nil {
+		t.Fatalf("compare-and-set mid-rotation: %v", err)
+	}
+	if st, r, err := stores[0].Load(context.Background()); err != nil || st == nil || st.Epoch != 1 || r != rev {
+		t.Fatalf("load mid-rotation: %+v, %d, %v", st, r, err)
+	}
+	t.Logf("mid-rotation cluster (2 nodes on the new password, 1 on the old) formed after %v and decided", formed.Round(time.Millisecond))
+}
