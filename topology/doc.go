@@ -57,9 +57,12 @@
 //	    user: geomesh
 //	    password: file:/run/secrets/nats
 //
-// With urls, tls verifies the servers (and shows a client certificate if
-// cert_file is set) and credentials are user and password or
-// nkey_seed_file. See [ControlPlaneTLS] and [ControlPlaneCredentials].
+// Embedded credentials need tls: a node sends its password to whatever
+// listens on a peer's address. accept_passwords lets the route password
+// rotate on a running mesh. With urls, tls verifies the servers (and
+// shows a client certificate if cert_file is set) and credentials are
+// user and password or nkey_seed_file. See [ControlPlaneTLS] and
+// [ControlPlaneCredentials].
 //
 // # Errors
 //
@@ -93,6 +96,7 @@
 //	control_plane.tls.ca_file                  external: the system pool
 //	control_plane.tls.server_name              the host of each control address or url
 //	control_plane.credentials                  none: any server or client is let in (local meshes only)
+//	control_plane.credentials.accept_passwords none
 //	topology.broadcast                         nothing is broadcast
 //
 // Gossip declares a silent agent dead after about probe_interval +

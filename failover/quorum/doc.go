@@ -31,6 +31,25 @@
 // nodes in three regions (two data regions and a witness): any one may
 // fail and the two others still decide.
 //
+// # Security
+//
+// nats-server takes a route from any server that gives the cluster name
+// (geomesh-<mesh>); without Config.TLS and Config.Credentials a stranger
+// that reaches a node's cluster address joins the cluster, and one that
+// takes the address of a stopped peer is even dialled by the node. With
+// them, embedded routes use mutual TLS against one CA (a node neither
+// accepts nor completes a route without a certificate that CA signed)
+// and every route gives the route user and password, checked by
+// routeAuth against the node's password and Credentials.AcceptPasswords.
+// The node's client port then takes only TLS clients with such a
+// certificate and the same user. A stranger's events and writes never
+// reach the nodes, and a node left alone still gets ErrNoQuorum
+// (TestSecureCluster). A holder of a certificate from the CA is trusted
+// as a peer's server, so the CA signs control-plane certificates only.
+// Against external URLs the node verifies the servers against TLS.CAFile
+// and logs in with a user and password or an nkey seed; a refusal fails
+// Start with the URL and what was refused (TestExternalSecure).
+//
 // # Lifecycle
 //
 // [NewNode] does no I/O. [Node.Start] starts the embedded server and
