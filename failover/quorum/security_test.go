@@ -26,6 +26,7 @@ import (
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
 
@@ -526,4 +527,51 @@ func TestRoutePasswordRotation(t *testing.T) {
 		t.Fatalf("load mid-rotation: %+v, %d, %v", st, r, err)
 	}
 	t.Logf("mid-rotation cluster (2 nodes on the new password, 1 on the old) formed after %v and decided", formed.Round(time.Millisecond))
+}
+
+// TestSecureClientPort checks the embedded node's client port: with
+// route TLS and credentials it takes only TLS clients that show a
+// certificate of the mesh's CA and give the route user and password.
+func TestSecureClientPort(t *testing.T) {
+	ca := newCA(t, "client-port")
+	addr := freeAddr(t)
+	n := NewNode(Config{Mesh: "client-port", Name: "n0", ClusterAddr: freeAddr(t), ClientAddr: addr,
+		StoreDir: t.TempDir(), Timeout: time.Second, TLS: ca.issue(t, "n0"),
+		Credentials: &topology.ControlPlaneCredentials{User: "geomesh", Password: secretFile(t, routePass)}})
+	t.Cleanup(func() { _ = n.Close() })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	client := ca.issue(t, "debug")
+	pair, err := tls.LoadX509KeyPair(client.CertFile, client.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	withCert := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	noCert := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	for _, tc := range []struct {
+		name string
+		opts []nats.Option
+		ok   bool
+	}{
+		{"cert and password", []nats.Option{nats.Secure(withCert), nats.UserInfo("geomesh", routePass)}, true},
+		{"no tls", []nats.Option{nats.UserInfo("geomesh", routePass)}, false},
+		{"no client certificate", []nats.Option{nats.Secure(noCert), nats.UserInfo("geomesh", routePass)}, false},
+		{"wrong password", []nats.Option{nats.Secure(withCert), nats.UserInfo("geomesh", strangerPass)}, false},
+		{"no password", []nats.Option{nats.Secure(withCert)}, false},
+	} {
+		nc, err := nats.Connect("nats://"+addr, append(tc.opts, nats.Timeout(2*time.Second))...)
+		if err == nil {
+			err = nc.Publish(EventsSubject("client-port"), []byte("{}"))
+			if err == nil {
+				err = nc.Flush()
+			}
+			nc.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: connect and publish: %v, want success %v", tc.name, err, tc.ok)
+		}
+	}
 }
