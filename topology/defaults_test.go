@@ -127,3 +127,19 @@ func TestMapPrincipal(t *testing.T) {
 		}
 	}
 }
+
+func TestSecureEmbeddedControlPlane(t *testing.T) {
+	m, err := Load("testdata/valid/secure-control-plane.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ControlPlane{
+		Embedded: true,
+		TLS:      &ControlPlaneTLS{CAFile: "/etc/geomesh/nats-ca.pem", CertFile: "/etc/geomesh/nats.pem", KeyFile: "/etc/geomesh/nats-key.pem"},
+		Credentials: &ControlPlaneCredentials{User: "geomesh", Password: Secret{Ref: "file:/run/secrets/nats-route.new"},
+			AcceptPasswords: []Secret{{Ref: "file:/run/secrets/nats-route"}}},
+	}
+	if !reflect.DeepEqual(m.ControlPlane, want) {
+		t.Errorf("control plane = %+v, want %+v", m.ControlPlane, want)
+	}
+}
