@@ -206,7 +206,9 @@ func TestSecureCluster(t *testing.T) {
 		running = append(running, start(s.name, freeAddr(t), addrs, s.cfg))
 	}
 	// routes checks that each of ns is routed to want servers, all of
-	// them nodes of the mesh.
+	// them nodes of the mesh. Only the nodes' side counts: a stranger
+	// that dials a node lists the route from the node's INFO until the
+	// node, having checked its CONNECT, closes it; nothing is sent on it.
 	routes := func(want int, ns ...*Node) func() error {
 		return func() error {
 			for _, n := range ns {
@@ -226,13 +228,7 @@ func TestSecureCluster(t *testing.T) {
 			return nil
 		}
 	}
-	strangerRoutes := routes(0, running...)
-	alwaysFor(t, 2*time.Second, func() error {
-		if err := strangerRoutes(); err != nil {
-			return err
-		}
-		return routes(2, nodes...)()
-	})
+	alwaysFor(t, 2*time.Second, routes(2, nodes...))
 
 	// Each stranger announces a failover and writes epoch 666 straight
 	// to the bucket's subject; then a node announces one. Only the node's
@@ -289,12 +285,10 @@ func TestSecureCluster(t *testing.T) {
 	_ = nodes[0].Close()
 	_ = nodes[2].Close()
 	lone := []string{addrs[1]}
-	running = []*Node{
-		start("plain-2", addrs[0], lone, strangers[0].cfg),
-		start("other-ca-2", addrs[2], lone, strangers[1].cfg),
-		start("wrong-password-2", freeAddr(t), lone, strangers[2].cfg),
+	for i, addr := range []string{addrs[0], addrs[2], freeAddr(t)} {
+		start(strangers[i].name+"-2", addr, lone, strangers[i].cfg)
 	}
-	alwaysFor(t, 2*time.Second, routes(0, append(running, nodes[1])...))
+	alwaysFor(t, 2*time.Second, routes(0, nodes[1]))
 	begin := time.Now()
 	if _, err := stores[1].CompareAndSet(ctx, rev, state(2)); !errors.Is(err, ErrNoQuorum) {
 		t.Fatalf("compare-and-set on the lone node among strangers: %v, want ErrNoQuorum", err)
