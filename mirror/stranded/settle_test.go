@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,6 +244,31 @@ func TestSettle(t *testing.T) {
 				t.Errorf("replay anchor of orders/0: %+v, want source 9 at target 2", p0)
 			} else if policy != topology.StrandedReplay && (p0.LastSource != 6 || p0.LastTarget != 6) {
 				t.Errorf("anchor of orders/0 moved: %+v, want source 6 at target 6", p0)
+			}
+		})
+	}
+}
+
+// TestSettleErrors: bad configuration and an unreachable new primary end
+// in errors that name the flow or the cluster, and settle nothing.
+func TestSettleErrors(t *testing.T) {
+	us := fakeCluster(t)
+	flow := topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.Selection{Include: []string{"orders"}}}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"missing clients", Config{Mesh: "t", Flow: flow}, "stranded records us→eu: missing [source and target clients]"},
+		{"unknown policy", Config{Mesh: "t", Flow: flow, Policy: "keep", Source: factory(us), Target: factory(us)}, `stranded records us→eu: unknown policy "keep"`},
+		{"new primary unreachable", Config{Mesh: "t", Flow: flow, Source: factory(us), Target: factory([]string{"127.0.0.1:1"})}, "cluster eu: init producer id geomesh.t.us.eu.stranded: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Settle(ctx, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || rep.Records != 0 {
+				t.Errorf("Settle = %+v, %v; want an error containing %q", rep, err, tc.want)
 			}
 		})
 	}
