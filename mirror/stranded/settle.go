@@ -280,7 +280,7 @@ func (s *settlement) commit(ctx context.Context, records []*kgo.Record) error {
 	cfg := s.cfg
 	src, dst := cfg.Flow.Source, cfg.Flow.Target
 	var copies []*kgo.Record
-	var copied []*partRun // copies[i] settles a record of copied[i]
+	copied := map[*kgo.Record]*partRun{}
 	for _, r := range records {
 		run := s.runs[mirror.Partition{Topic: r.Topic, Partition: r.Partition}]
 		if run == nil || r.Offset < run.next || r.Offset >= run.To {
@@ -294,12 +294,13 @@ func (s *settlement) commit(ctx context.Context, records []*kgo.Record) error {
 		if cfg.Policy == topology.StrandedDrop {
 			continue
 		}
-		copies = append(copies, &kgo.Record{
+		c := &kgo.Record{
 			Topic: run.dest, Partition: r.Partition,
 			Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
 			Headers: mirror.CopyHeaders(cfg.Flow, r),
-		})
-		copied = append(copied, run)
+		}
+		copies = append(copies, c)
+		copied[c] = run
 	}
 	if !slices.ContainsFunc(slices.Collect(maps.Values(s.runs)), func(r *partRun) bool { return r.dirty }) {
 		return nil
@@ -335,19 +336,21 @@ func (s *settlement) commit(ctx context.Context, records []*kgo.Record) error {
 // advanced, inside the open transaction. A replayed copy sits in the live
 // target topic like any copy, so it becomes the progress anchor that
 // offset translation starts from; quarantined copies leave it alone.
-func (s *settlement) write(ctx context.Context, copies []*kgo.Record, copied []*partRun) error {
+func (s *settlement) write(ctx context.Context, copies []*kgo.Record, copied map[*kgo.Record]*partRun) error {
 	cfg := s.cfg
 	src, dst := cfg.Flow.Source, cfg.Flow.Target
 	anchor := map[*partRun]mirror.Progress{}
 	if len(copies) > 0 {
-		res := s.prod.ProduceSync(ctx, copies...)
-		for i, pr := range res {
+		// Results come in acknowledgement order, which is source order
+		// only within a partition: the anchor is the latest copy.
+		for _, pr := range s.prod.ProduceSync(ctx, copies...) {
 			if pr.Err != nil {
 				return fmt.Errorf("cluster %s: produce to topic %s partition %d: %w", dst, pr.Record.Topic, pr.Record.Partition, pr.Err)
 			}
-			if cfg.Policy == topology.StrandedReplay {
+			run := copied[pr.Record]
+			if a, ok := anchor[run]; cfg.Policy == topology.StrandedReplay && (!ok || pr.Record.Offset > a.LastTarget) {
 				off, _ := strconv.ParseInt(headerValue(pr.Record, mirror.HeaderOriginOffset), 10, 64)
-				anchor[copied[i]] = mirror.Progress{LastSource: off, LastTarget: pr.Record.Offset, LastTimestamp: pr.Record.Timestamp.UnixMilli()}
+				anchor[run] = mirror.Progress{LastSource: off, LastTarget: pr.Record.Offset, LastTimestamp: pr.Record.Timestamp.UnixMilli()}
 			}
 		}
 	}

@@ -242,6 +242,8 @@ func TestSettle(t *testing.T) {
 			}
 			if p0 := prog[mirror.Partition{Topic: "orders", Partition: 0}]; policy == topology.StrandedReplay && (p0.LastSource != 9 || p0.LastTarget != 2) {
 				t.Errorf("replay anchor of orders/0: %+v, want source 9 at target 2", p0)
+			} else if p2 := prog[mirror.Partition{Topic: "orders", Partition: 2}]; policy == topology.StrandedReplay && (p2.LastSource != 9 || p2.LastTarget != offsetOf(t, eu, "us/2/9")) {
+				t.Errorf("replay anchor of orders/2: %+v, want source 9 at the offset of its copy", p2)
 			} else if policy != topology.StrandedReplay && (p0.LastSource != 6 || p0.LastTarget != 6) {
 				t.Errorf("anchor of orders/0 moved: %+v, want source 6 at target 6", p0)
 			}
@@ -272,4 +274,16 @@ func TestSettleErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// offsetOf is the offset of the record with the given value in eu's orders.
+func offsetOf(t *testing.T, seeds []string, value string) int64 {
+	t.Helper()
+	for _, r := range readAll(t, seeds, "orders") {
+		if string(r.Value) == value {
+			return r.Offset
+		}
+	}
+	t.Fatalf("no record %q in orders", value)
+	return -1
 }
