@@ -72,8 +72,12 @@ type decisions struct {
 	want       map[[2]string]bool // flows the machine started
 	running    map[[2]string]*flowHandle
 	pendingCmd *commandReq
-	settling   bool         // a stranded-record settlement runs
-	strandedCh chan settled // its result
+	// The pending Demote whose stranded records are unsettled, whether
+	// this agent's settlement runs, and the owner last seen.
+	pendingStranded *machine.Demote
+	settling        bool
+	strandedOwner   string
+	strandedCh      chan settled // a finished settlement
 
 	mu     sync.Mutex // guards the fields below, read by the API
 	snap   FailoverStatus
@@ -355,6 +359,9 @@ func (d *decisions) loop(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			d.step(ctx, machine.Tick{Now: now})
+			if acts := d.pollStranded(ctx); len(acts) > 0 {
+				d.run(ctx, acts)
+			}
 			d.feedLag(ctx)
 		case now := <-probe.C:
 			d.observe(ctx, now)
@@ -423,6 +430,12 @@ func (d *decisions) step(ctx context.Context, in machine.Input) {
 		// it does not start are stopped at the end of this step.
 		d.controlled = true
 	}
+	d.run(ctx, queue)
+}
+
+// run carries out actions, those of the inputs they feed back included,
+// then brings the flows and the snapshot in line.
+func (d *decisions) run(ctx context.Context, queue []machine.Action) {
 	for len(queue) > 0 {
 		act := queue[0]
 		queue = queue[1:]

@@ -6,6 +6,7 @@ import (
 
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/mirror/assign"
 	"github.com/geomesh/geomesh/mirror/stranded"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -32,8 +33,10 @@ type StrandedStatus struct {
 	// Source is this region, Target the new primary (or hub).
 	Source string `json:"source"`
 	Target string `json:"target"`
-	// State: settling, retrying (Error says why) or settled.
+	// State: settling, retrying (Error says why) or settled; on the other
+	// agents of the region waiting, then done: Owner settles and counts.
 	State string `json:"state"`
+	Owner string `json:"owner"`
 	// Records settled so far (all of them once settled), and by topic.
 	Records     int64            `json:"records"`
 	Topics      map[string]int64 `json:"topics,omitempty"`
@@ -50,35 +53,64 @@ type settled struct {
 	records int64
 }
 
-// settleStranded starts settling after a Demote to fenced at epoch; a
-// settlement already running answers this Demote too (the machine repeats
-// it to a restarted agent, and Settle is idempotent).
+// settleStranded takes a Demote to fenced: the region's stranded records
+// are to be settled. One agent of the region does it, the owner of the
+// settlement's transactional id among the region's live agents (as with
+// copy shards), so that one count is reported; the others wait, and one
+// of them takes over if the owner leaves (checked every tick by
+// pollStranded). A settlement already running answers a repeated Demote
+// (the machine repeats it to a restarted agent; Settle is idempotent).
 func (d *decisions) settleStranded(ctx context.Context, act machine.Demote) []machine.Action {
-	if d.settling {
+	d.pendingStranded = &act
+	return d.pollStranded(ctx)
+}
+
+// pollStranded starts the pending settlement if this agent owns it, or
+// forgets it once the region is no longer fenced (another agent settled
+// and the region rejoined).
+func (d *decisions) pollStranded(ctx context.Context) []machine.Action {
+	act := d.pendingStranded
+	if act == nil || d.settling {
 		return nil
 	}
 	log := d.a.log
 	st := d.m.Status().State
-	target := ""
-	if st != nil {
-		target = primaryOf(st)
+	if st == nil || st.Role(d.a.region.Name) != machine.RoleFenced {
+		d.pendingStranded = nil
+		if d.strandedOwner != "" {
+			d.setStranded(func(s *StrandedStatus) { s.State, s.Finished = "done", time.Now() })
+		}
+		d.strandedOwner = ""
+		d.a.fmet.strandedUnsettled.Set(0)
+		return nil
 	}
-	flow, ok := d.strandedFlow(target)
+	flow, ok := d.strandedFlow(primaryOf(st))
 	if !ok {
 		// Nothing flowed from this region to whoever writes now (no
 		// primary, or a topology without such a flow): nothing is
 		// stranded anywhere.
-		log.Warn("no flow to the new writer region: no stranded records to settle", "target", target)
+		log.Warn("no flow to the new writer region: no stranded records to settle", "target", primaryOf(st))
+		d.pendingStranded = nil
 		return d.m.Step(machine.StrandedDone{Count: 0})
 	}
 	policy := act.Stranded
 	if policy == "" {
 		policy = d.a.cfg.Mesh.Failover.Stranded
 	}
-	d.settling = true
 	d.a.fmet.strandedUnsettled.Set(1)
+	if owner := assign.Owner(stranded.TransactionalID(d.a.cfg.Mesh.Name, flow), d.a.regionMembers()); owner != d.a.self.ID {
+		if d.strandedOwner != owner {
+			d.strandedOwner = owner
+			log.Info("stranded records are settled by another agent of the region", "owner", owner)
+			d.setStranded(func(s *StrandedStatus) {
+				*s = StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "waiting", Owner: owner, Started: time.Now()}
+			})
+		}
+		return nil
+	}
+	d.settling, d.strandedOwner = true, d.a.self.ID
 	d.setStranded(func(s *StrandedStatus) {
-		*s = StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "settling", Started: time.Now()}
+		*s = StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "settling", Owner: d.a.self.ID, Started: time.Now()}
 	})
 	log.Warn("settling stranded records", "epoch", act.Epoch, "policy", policy, "target", flow.Target)
 	tgt, _ := d.a.cfg.Mesh.Region(flow.Target)
@@ -90,8 +122,9 @@ func (d *decisions) settleStranded(ctx context.Context, act machine.Demote) []ma
 		Target: mirror.RegionClients(tgt.Name, tgt.Kafka),
 		Logger: log.With("stranded", flow.Source+"->"+flow.Target),
 	}
+	epoch := act.Epoch
 	d.a.goRun(ctx, "stranded records", func(ctx context.Context) error {
-		res := settled{epoch: act.Epoch, records: d.runSettle(ctx, cfg)}
+		res := settled{epoch: epoch, records: d.runSettle(ctx, cfg)}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -146,7 +179,7 @@ func (d *decisions) runSettle(ctx context.Context, cfg stranded.Config) int64 {
 
 // strandedDone hands a finished settlement to the machine.
 func (d *decisions) strandedDone(ctx context.Context, res settled) {
-	d.settling = false
+	d.settling, d.pendingStranded, d.strandedOwner = false, nil, ""
 	d.a.fmet.strandedUnsettled.Set(0)
 	d.a.log.Info("stranded records reported to the failover machine", "epoch", res.epoch, "records", res.records)
 	d.step(ctx, machine.StrandedDone{Count: res.records})
