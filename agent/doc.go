@@ -71,6 +71,8 @@
 //	geomesh_failover_fenced                                     1 while fenced (control plane lost in a writer role)
 //	geomesh_failover_last_transition_timestamp_seconds          last role, epoch or fence change
 //	geomesh_failover_region_verdict{region,verdict}             1 for this agent's verdict on each region: up, suspect, down
+//	geomesh_failover_stranded_records_total{policy}             stranded records this agent settled (quarantine, replay, drop)
+//	geomesh_failover_stranded_unsettled                         1 while a demoted region's stranded records are not settled
 //
 // The region's cluster, read through the admin API by package
 // broker/health, whose doc says how each is computed:

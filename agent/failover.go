@@ -72,6 +72,12 @@ type decisions struct {
 	want       map[[2]string]bool // flows the machine started
 	running    map[[2]string]*flowHandle
 	pendingCmd *commandReq
+	// The pending Demote whose stranded records are unsettled, whether
+	// this agent's settlement runs, and the owner last seen.
+	pendingStranded *machine.Demote
+	settling        bool
+	strandedOwner   string
+	strandedCh      chan settled // a finished settlement
 
 	mu     sync.Mutex // guards the fields below, read by the API
 	snap   FailoverStatus
@@ -129,6 +135,9 @@ type FailoverStatus struct {
 	Events []machine.Event `json:"events"`
 	// Alerts raised by the machine, newest last.
 	Alerts []string `json:"alerts,omitempty"`
+	// Stranded is the settlement of this region's stranded records after
+	// its last unplanned demotion.
+	Stranded *StrandedStatus `json:"stranded,omitempty"`
 }
 
 // RegionView is one region's health verdict by this agent.
@@ -148,18 +157,19 @@ type FlowLag struct {
 func newDecisions(a *Agent) *decisions {
 	mesh := a.cfg.Mesh
 	d := &decisions{
-		a:        a,
-		det:      mesh.Failover.Detection,
-		viewsCh:  make(chan []machine.View, 64),
-		cpCh:     make(chan cpReport, 16),
-		cmdCh:    make(chan commandReq),
-		staticC:  make(chan struct{}),
-		probers:  map[string]*health.Prober{},
-		m:        machine.New(machine.Config{Mesh: mesh, Region: a.region.Name}),
-		trackers: map[string]*health.Tracker{},
-		want:     map[[2]string]bool{},
-		running:  map[[2]string]*flowHandle{},
-		probes:   map[string]health.Probe{},
+		a:          a,
+		det:        mesh.Failover.Detection,
+		viewsCh:    make(chan []machine.View, 64),
+		cpCh:       make(chan cpReport, 16),
+		cmdCh:      make(chan commandReq),
+		strandedCh: make(chan settled, 1),
+		staticC:    make(chan struct{}),
+		probers:    map[string]*health.Prober{},
+		m:          machine.New(machine.Config{Mesh: mesh, Region: a.region.Name}),
+		trackers:   map[string]*health.Tracker{},
+		want:       map[[2]string]bool{},
+		running:    map[[2]string]*flowHandle{},
+		probes:     map[string]health.Probe{},
 	}
 	for _, r := range mesh.Regions {
 		d.trackers[r.Name] = health.NewTracker(r.Name, health.Config{Witness: r.Witness, DownAfter: d.det.DownAfter})
@@ -351,6 +361,9 @@ func (d *decisions) loop(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			d.step(ctx, machine.Tick{Now: now})
+			if acts := d.pollStranded(ctx); len(acts) > 0 {
+				d.run(ctx, acts)
+			}
 			d.feedLag(ctx)
 		case now := <-probe.C:
 			d.observe(ctx, now)
@@ -381,6 +394,8 @@ func (d *decisions) loop(ctx context.Context) error {
 			}
 		case req := <-d.cmdCh:
 			d.command(ctx, req)
+		case res := <-d.strandedCh:
+			d.strandedDone(ctx, res)
 		}
 	}
 }
@@ -417,6 +432,12 @@ func (d *decisions) step(ctx context.Context, in machine.Input) {
 		// it does not start are stopped at the end of this step.
 		d.controlled = true
 	}
+	d.run(ctx, queue)
+}
+
+// run carries out actions, those of the inputs they feed back included,
+// then brings the flows and the snapshot in line.
+func (d *decisions) run(ctx context.Context, queue []machine.Action) {
 	for len(queue) > 0 {
 		act := queue[0]
 		queue = queue[1:]
@@ -464,13 +485,9 @@ func (d *decisions) do(ctx context.Context, act machine.Action) []machine.Action
 		log.Warn("demoted", "epoch", act.Epoch, "role", act.Role, "stranded_policy", act.Stranded)
 		d.transition()
 		if act.Role == machine.RoleFenced {
-			// The stranded policies (quarantine, replay, drop) are not
-			// carried out yet: records this region took after its last
-			// replicated offset stay in its own topics and nowhere else.
-			// Reporting done lets it rejoin as a standby, so that the new
-			// primary's records reach it.
-			log.Warn("stranded records policy not applied (not implemented): they stay only in this region's topics", "policy", act.Stranded)
-			return d.m.Step(machine.StrandedDone{Count: 0})
+			// It rejoins as a standby once its stranded records are
+			// settled (StrandedDone, fed by the loop).
+			return d.settleStranded(ctx, act)
 		}
 	case machine.StartReplication:
 		d.want[[2]string{act.Source, act.Target}] = true
@@ -771,6 +788,11 @@ func (d *decisions) status() FailoverStatus {
 	s.Flows = slices.Clone(s.Flows)
 	s.Events = slices.Clone(s.Events)
 	s.Alerts = slices.Clone(s.Alerts)
+	if s.Stranded != nil {
+		st := *s.Stranded
+		st.Topics = maps.Clone(st.Topics)
+		s.Stranded = &st
+	}
 	return s
 }
 

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"github.com/geomesh/geomesh/failover/health"
+	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -13,6 +14,9 @@ type failoverMetrics struct {
 	fenced         prometheus.Gauge
 	lastTransition prometheus.Gauge
 	verdict        *prometheus.GaugeVec
+
+	strandedRecords   *prometheus.CounterVec
+	strandedUnsettled prometheus.Gauge
 }
 
 func newFailoverMetrics(reg prometheus.Registerer, region string) (*failoverMetrics, error) {
@@ -32,11 +36,20 @@ func newFailoverMetrics(reg prometheus.Registerer, region string) (*failoverMetr
 		verdict: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "geomesh_failover_region_verdict", Help: "1 for this agent's current verdict on a region (up, suspect or down), from gossip, Kafka probes and heartbeats.",
 		}, []string{"region", "verdict"}),
+		strandedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "geomesh_failover_stranded_records_total", Help: "Stranded records (taken by this region as primary, never replicated before a failover) settled by this agent, by policy (quarantine, replay, drop).",
+		}, []string{"policy"}),
+		strandedUnsettled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "geomesh_failover_stranded_unsettled", Help: "1 while this demoted region's stranded records are not settled yet; it stays fenced meanwhile.",
+		}),
+	}
+	for _, p := range []topology.Stranded{topology.StrandedQuarantine, topology.StrandedReplay, topology.StrandedDrop} {
+		m.strandedRecords.WithLabelValues(string(p))
 	}
 	// The series exists from the start, so that a dashboard shows "no
 	// state yet" as an empty role rather than no series.
 	m.role.WithLabelValues(region, "")
-	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition, m.verdict} {
+	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition, m.verdict, m.strandedRecords, m.strandedUnsettled} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

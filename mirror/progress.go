@@ -219,3 +219,29 @@ func readProgress(ctx context.Context, newClient ClientFactory, adm *kadm.Client
 	}
 	return out, nparts, nil
 }
+
+// ReadProgress returns the latest committed progress of the given source
+// partitions of region source in the cluster behind newClient and adm,
+// read as a restarting shard reads it (see readProgress), and the number
+// of partitions of ProgressTopic. The caller must have fenced any writer of
+// those keys first (InitProducerID), or the answer may be stale at once.
+func ReadProgress(ctx context.Context, newClient ClientFactory, adm *kadm.Client, cluster, source string, parts []Partition, log *slog.Logger) (map[Partition]Progress, int, error) {
+	want := make(map[Partition]bool, len(parts))
+	for _, p := range parts {
+		want[p] = true
+	}
+	if err := EnsureProgressTopic(ctx, adm, cluster); err != nil {
+		return nil, 0, err
+	}
+	return readProgress(ctx, newClient, adm, cluster, source, want, log)
+}
+
+// EnsureProgressTopic creates ProgressTopic in a cluster unless it exists.
+func EnsureProgressTopic(ctx context.Context, adm *kadm.Client, cluster string) error {
+	compact := "compact"
+	return ensureTopic(ctx, adm, cluster, ProgressTopic, 1, map[string]*string{"cleanup.policy": &compact})
+}
+
+// ProgressPartition is the partition of ProgressTopic (of the given
+// number of partitions) that every writer puts key in.
+func ProgressPartition(key string, partitions int) int32 { return progressPartition(key, partitions) }

@@ -127,3 +127,11 @@ func (a *arena) copyHeaders(f topology.Flow, r *kgo.Record) []kgo.RecordHeader {
 	a.hdrs = append(a.hdrs, kgo.RecordHeader{Key: HeaderVisited, Value: a.buf[vs:len(a.buf):len(a.buf)]})
 	return a.hdrs[start:len(a.hdrs):len(a.hdrs)]
 }
+
+// CopyHeaders returns the headers of the copy of r that flow f writes, as a
+// shard builds them (provenance kept or added, visited extended with the
+// target), in a slice of its own.
+func CopyHeaders(f topology.Flow, r *kgo.Record) []kgo.RecordHeader {
+	var a arena
+	return a.copyHeaders(f, r)
+}

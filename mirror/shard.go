@@ -335,8 +335,7 @@ func (ss *session) run(ctx context.Context) error {
 			return fmt.Errorf("cluster %s: init producer id %s: %w", dst, s.txnID, err)
 		}
 	}
-	compact := "compact"
-	if err := ensureTopic(ctx, ss.dstAd, dst, ProgressTopic, 1, map[string]*string{"cleanup.policy": &compact}); err != nil {
+	if err := EnsureProgressTopic(ctx, ss.dstAd, dst); err != nil {
 		return err
 	}
 	targets := []string{ProgressTopic}

@@ -99,12 +99,15 @@ func (FailoverMode) values() []string {
 	return []string{string(FailoverAutomatic), string(FailoverManual)}
 }
 
-// Stranded is what happens, on failback, to records the failed primary took
-// that never reached the standby before it was promoted.
+// Stranded is what happens to records the failed primary took that never
+// reached the standby before it was promoted. The old primary's agent
+// settles them when it returns, before it rejoins as a standby, and
+// reports how many (package mirror/stranded).
 type Stranded string
 
 const (
-	// StrandedQuarantine copies them to "<topic>.stranded" for a human to judge.
+	// StrandedQuarantine copies them, with provenance headers, to
+	// "<target topic>.stranded" on the new primary for a human to judge.
 	StrandedQuarantine Stranded = "quarantine"
 	// StrandedReplay produces them again into the live topic, after the
 	// records written since the failover.

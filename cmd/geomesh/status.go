@@ -24,7 +24,9 @@ func statusCmd() *cobra.Command {
 		Long: `status asks every agent the topology lists for GET /v1/failover,
 /v1/status and /v1/health and prints the mesh state (epoch and roles), one
 table of agents with their region's cluster health, and one of the flows
-into each region: lag, heartbeat age and the RPO estimate. An agent that
+into each region: lag, heartbeat age and the RPO estimate; after an
+unplanned failover, one of the old primary's stranded records (policy,
+state, records settled, attempts, last error). An agent that
 does not answer is listed with its error and makes the command exit
 non-zero. --json prints the answers as they came.`,
 		Args: cobra.NoArgs,
@@ -101,8 +103,8 @@ func collectStatus(ctx context.Context, api *agentAPI, m *topology.Mesh) []agent
 	return out
 }
 
-// printStatus writes the mesh state, the agents table, then the flows
-// table.
+// printStatus writes the mesh state, the agents table, the flows table
+// and, when an agent settled stranded records, their table.
 func printStatus(out io.Writer, views []agentView) error {
 	for _, v := range views {
 		if v.Failover != nil && v.Failover.State != nil {
@@ -160,6 +162,20 @@ func printStatus(out io.Writer, views []agentView) error {
 			}
 			fmt.Fprintf(w, "%s → %s\t%s\t%d\t%s\t%s\t%s\t%s\n", f.Source, f.Target, v.Agent, f.LagRecords, seconds(f.LagSeconds), beat, seconds(f.RPOSeconds), f.Error)
 		}
+	}
+	header := false
+	for _, v := range views {
+		st := v.Failover
+		if st == nil || st.Stranded == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "STRANDED\tSEEN BY\tPOLICY\tSTATE\tRECORDS\tATTEMPTS\tERROR")
+			header = true
+		}
+		s := st.Stranded
+		fmt.Fprintf(w, "%s → %s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.Source, s.Target, v.Agent, s.Policy, s.State, s.Records, s.Attempts, s.Error)
 	}
 	return w.Flush()
 }

@@ -96,11 +96,12 @@ type Machine struct {
 	fenced  bool // Fence issued and not yet lifted
 	acting  Role // the role this region acts in, as last applied
 
-	views   map[[2]string]View // (observer, region) → newest view
-	lags    map[[2]string]Lag  // (source, target) → newest lag
-	flows   map[[2]string]bool // flows into this region now running
-	alerts  map[string]bool    // alert keys raised and not cleared
-	settled bool               // StrandedDone received while fenced
+	views         map[[2]string]View // (observer, region) → newest view
+	lags          map[[2]string]Lag  // (source, target) → newest lag
+	flows         map[[2]string]bool // flows into this region now running
+	alerts        map[string]bool    // alert keys raised and not cleared
+	settled       bool               // StrandedDone received while fenced
+	strandedCount int64              // what StrandedDone reported, for the rejoin's reason
 }
 
 // New returns a machine. It does no I/O and never fails: the config is
@@ -172,7 +173,7 @@ func (m *Machine) Step(in Input) []Action {
 		m.lags[[2]string{in.Source, in.Target}] = in
 	case StrandedDone:
 		if m.acting == RoleFenced {
-			m.settled = true
+			m.settled, m.strandedCount = true, in.Count
 		}
 	}
 	return m.evaluate(out)
@@ -589,7 +590,7 @@ func (m *Machine) decide() *State {
 
 	// A fenced region that settled its stranded records rejoins.
 	if s.Role(m.self) == RoleFenced && m.settled {
-		next := m.next(DecisionRejoin, m.self, "", fmt.Sprintf("region %s settled its stranded records", m.self))
+		next := m.next(DecisionRejoin, m.self, "", fmt.Sprintf("region %s settled its stranded records: %d (%s)", m.self, m.strandedCount, m.mesh.Failover.Stranded))
 		role := RoleStandby
 		if m.mesh.Kind == topology.KindHubSpoke {
 			role = RoleStandbyHub
