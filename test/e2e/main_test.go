@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -56,16 +55,9 @@ func bootstraps() []string {
 	return out
 }
 
-// freePort returns a loopback address nobody listens on right now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freePort returns a loopback address nobody listens on right now, never
+// one it returned before (kafkatest.FreeAddr).
+func freePort(t testing.TB) string { return kafkatest.FreeAddr(t) }
 
 // region describes one region of a generated topology file.
 type region struct {

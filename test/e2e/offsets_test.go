@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,8 @@ func TestOffsetTranslationExact(t *testing.T) {
 	// and the cleaner has something to remove; it runs while the rest is
 	// produced and copied.
 	overwrite := client(t, srcC, kgo.DefaultProduceTopic(compTopic))
-	for round := range 15 {
+	const rounds = 15
+	for round := range rounds {
 		var rs []*kgo.Record
 		for k := range 20 {
 			rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "key-%d", k), Value: fmt.Appendf(nil, "v%d-%d", round, k),
@@ -83,18 +85,34 @@ func TestOffsetTranslationExact(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 	}
 
-	// The cleaner (every 15 s at most) must have made holes before the
-	// copy starts; with no more writes to the topic its active segment
-	// never rolls, so it has nothing left to clean afterwards, which the
-	// end of the test checks.
+	// The cleaner (every 15 s at most) must have finished before the copy
+	// starts. Each round rolled a segment (segment.ms 100 < the pause), so
+	// the last round is alone in the active segment, which is never
+	// cleaned; the cleaner is done when no key repeats before it. With no
+	// more writes the active segment never rolls, so nothing is cleaned
+	// afterwards, which the end of the test checks. A first pass may run
+	// while rounds are still being written, so holes alone do not say the
+	// cleaner is done.
+	lastRound := strconv.Itoa(rounds - 1)
 	var compacted map[int32][]int64
 	eventually(t, 90*time.Second, func() error {
 		compacted = map[int32][]int64{}
 		for p := range int32(2) {
-			offs := offsetsOf(readPartition(t, srcC, compTopic, p))
+			rs := readPartition(t, srcC, compTopic, p)
+			offs := offsetsOf(rs)
 			compacted[p] = offs
 			if len(offs) == 0 || offs[0] == 0 && offs[len(offs)-1]+1 == int64(len(offs)) {
 				return fmt.Errorf("no compaction gaps in %s/%d yet", compTopic, p)
+			}
+			seen := map[string]bool{}
+			for _, r := range rs {
+				if round, _ := header(r, "round"); round == lastRound {
+					break
+				}
+				if seen[string(r.Key)] {
+					return fmt.Errorf("%s/%d: key %s still repeats at offset %d: cleaner not done", compTopic, p, r.Key, r.Offset)
+				}
+				seen[string(r.Key)] = true
 			}
 		}
 		return nil

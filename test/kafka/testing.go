@@ -1,6 +1,10 @@
 package kafkatest
 
-import "testing"
+import (
+	"net"
+	"sync"
+	"testing"
+)
 
 // failureLogLines is how much of each node's log a failed test prints:
 // enough to show the last few seconds of a busy broker.
@@ -34,4 +38,35 @@ func Start(tb testing.TB, opts Options) *Cluster {
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// handedOut holds every port FreeAddr gave in this process. A listener
+// closed right after it was opened frees its port for the kernel to pick
+// again, so two calls can get the same port, and a topology with one
+// address used twice is refused by validation.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreeAddr returns a loopback host:port that nobody listened on a moment
+// ago and that FreeAddr has not returned before in this process.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("kafkatest: pick a free port: %v", err)
+		}
+		addr := l.Addr().(*net.TCPAddr)
+		_ = l.Close()
+		if !handedOut.ports[addr.Port] {
+			handedOut.ports[addr.Port] = true
+			return addr.String()
+		}
+	}
+	tb.Fatal("kafkatest: no new free port in 100 tries")
+	return ""
 }

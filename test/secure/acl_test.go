@@ -122,9 +122,11 @@ func TestACLSync(t *testing.T) {
 
 	// Records cross over SASL_SSL with SCRAM-SHA-512.
 	grant(t, eastAdm, kadm.NewACLs().Topics(topic).Allow("User:"+appUser).Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))
-	if err := produceAs(t, east, appUser, appPass, topic); err != nil {
-		t.Fatalf("app on the primary: %v", err)
-	}
+	// A new ACL reaches the brokers' authorizer through the metadata log,
+	// a moment after CreateAcls answers.
+	waitFor(t, 10*time.Second, "app write on the primary", func() error {
+		return produceAs(t, east, appUser, appPass, topic)
+	})
 	begin := time.Now()
 	grant(t, eastAdm, kadm.NewACLs().Topics(mesh+"-pay.").ResourcePatternType(kadm.ACLPatternPrefixed).
 		Allow("User:"+appUser).Operations(kadm.OpAll))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,15 +141,9 @@ func meshFile(t testing.TB, mesh, extra string, kafka func(*kafkatest.Cluster) *
 	return path
 }
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freePort returns a loopback address nobody listens on right now, never
+// one it returned before (kafkatest.FreeAddr).
+func freePort(t testing.TB) string { return kafkatest.FreeAddr(t) }
 
 func startAgent(t testing.TB, path, region string, log *slog.Logger) *agent.Agent {
 	t.Helper()
