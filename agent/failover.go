@@ -421,6 +421,7 @@ func (d *decisions) step(ctx context.Context, in machine.Input) {
 		queue = append(queue, d.do(ctx, act)...)
 	}
 	d.syncFlows(ctx)
+	d.a.applyFence(d.m.Status())
 	d.refresh()
 }
 

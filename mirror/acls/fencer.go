@@ -207,7 +207,7 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 	err := rep.Err
 	switch {
 	case err != nil && err.Error() == prev:
-	case errors.Is(err, errNoAuthorizer):
+	case errors.Is(err, ErrNoAuthorizer):
 		f.cfg.Logger.Warn("acl fence idle: application writes to this region are not denied", "region", f.cfg.Region, "reason", err)
 	case err != nil:
 		f.cfg.Logger.Warn("acl fence failed", "region", f.cfg.Region, "fenced", fenced, "err", err)

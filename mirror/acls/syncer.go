@@ -165,7 +165,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	// a fault.
 	switch {
 	case err != nil && err.Error() == prev:
-	case errors.Is(err, errNoAuthorizer):
+	case errors.Is(err, ErrNoAuthorizer):
 		s.cfg.Logger.Info("acl sync idle", "source", s.cfg.SourceName, "target", s.cfg.TargetName, "reason", err)
 	case err != nil:
 		s.cfg.Logger.Warn("acl sync failed", "source", s.cfg.SourceName, "target", s.cfg.TargetName, "err", err)
@@ -243,13 +243,14 @@ func (s *Syncer) target() cluster {
 	return cluster{region: s.cfg.TargetName, kafka: s.cfg.TargetKafka, cl: s.cfg.Target}
 }
 
-// errNoAuthorizer is a cluster that keeps no ACLs at all.
-var errNoAuthorizer = errors.New("the cluster has no authorizer (authorizer.class.name is unset), so it keeps no ACLs")
+// ErrNoAuthorizer is a cluster that keeps no ACLs at all: it neither
+// mirrors them nor can deny a write.
+var ErrNoAuthorizer = errors.New("the cluster has no authorizer (authorizer.class.name is unset), so it keeps no ACLs")
 
 // explain names what a refused or failed request of geomesh lacked.
 func explain(region string, k *topology.Kafka, op, resource string, err error) error {
 	if errors.Is(err, kerr.SecurityDisabled) {
-		return fmt.Errorf("region %s: %w", region, errNoAuthorizer)
+		return fmt.Errorf("region %s: %w", region, ErrNoAuthorizer)
 	}
 	if e := broker.Denied(region, k, op, resource, err); e != err {
 		return e

@@ -1,0 +1,208 @@
+package secure
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/agent"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// fenceMesh writes an active-passive mesh east → west over SASL_SSL with
+// a witness and an embedded control plane, and returns its path.
+func fenceMesh(t *testing.T, mesh string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, `mesh: %s
+topology: {kind: active-passive, primary: east, standby: [west]}
+topics: {include: ["%[1]s-.*"]}
+failover: {mode: manual}
+control_plane: {embedded: true}
+regions:
+`, mesh)
+	for _, r := range []struct {
+		name string
+		c    *kafkatest.Cluster
+	}{{"east", east}, {"west", west}, {"witness", nil}} {
+		fmt.Fprintf(&b, "  - name: %s\n", r.name)
+		if r.c != nil {
+			fmt.Fprintf(&b, `    kafka:
+      bootstrap: [%s]
+      tls: {ca_file: %s}
+      sasl: {mechanism: SCRAM-SHA-512, username: %s, password: "env:%s"}
+`, r.c.Bootstrap()[0], r.c.CAFile(), geomeshUser, passwordEnv)
+		} else {
+			b.WriteString("    witness: true\n")
+		}
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, freePort(t), freePort(t), freePort(t))
+	}
+	path := filepath.Join(t.TempDir(), mesh+".yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestFenceFailover: the operator gave the application WRITE on the
+// mirrored topic in both regions. Only the primary accepts its writes;
+// after a planned failover to west, east refuses them within 10 s and
+// west accepts them; after the failback it is the other way round again,
+// and every ACL the operator made is still there.
+func TestFenceFailover(t *testing.T) {
+	t.Setenv(passwordEnv, geomeshPass)
+	const mesh = "fence"
+	topic := mesh + "-orders"
+	app := "User:" + appUser
+	eastAdm, westAdm := admin(t, east), admin(t, west)
+	if _, err := eastAdm.CreateTopic(t.Context(), 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	// A literal ALLOW in east, a prefixed one in west: the fence follows
+	// the patterns as the operator made them.
+	grant(t, eastAdm, kadm.NewACLs().Topics(topic).Allow(app).Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))
+	grant(t, westAdm, kadm.NewACLs().Topics(mesh+"-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow(app).Operations(kadm.OpAll))
+	eastBefore, westBefore := aclsOf(t, eastAdm), aclsOf(t, westAdm)
+
+	path := fenceMesh(t, mesh)
+	m, err := topology.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name())
+	dir := t.TempDir()
+	start := func(region string) *agent.Agent {
+		a, err := agent.New(agent.Config{Mesh: m, Region: region, ControlDir: dir, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		return a
+	}
+	ea, wa, _ := start("east"), start("west"), start("witness")
+	roles := func(want map[*agent.Agent]string, epoch uint64) func() error {
+		return func() error {
+			for a, role := range want {
+				if st := a.Status(); st.Role != role || st.Epoch != epoch {
+					return fmt.Errorf("%s: role %q at epoch %d, want %q at %d", a.Region(), st.Role, st.Epoch, role, epoch)
+				}
+			}
+			return nil
+		}
+	}
+	waitFor(t, 60*time.Second, "roles at epoch 1", roles(map[*agent.Agent]string{ea: "primary", wa: "standby"}, 1))
+	waitFor(t, 30*time.Second, "copy of "+topic, func() error {
+		td, err := westAdm.ListTopics(t.Context(), topic)
+		if err == nil {
+			err = td.Error()
+		}
+		if err == nil && len(td) == 0 {
+			err = errors.New("not yet")
+		}
+		return err
+	})
+
+	accepts := func(c *kafkatest.Cluster, region string) func() error {
+		return func() error {
+			if err := produceAs(t, c, appUser, appPass, topic); err != nil {
+				return fmt.Errorf("app refused by %s: %w", region, err)
+			}
+			return nil
+		}
+	}
+	refuses := func(c *kafkatest.Cluster, region string) func() error {
+		return func() error {
+			if err := produceAs(t, c, appUser, appPass, topic); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+				return fmt.Errorf("app on %s: got %v, want TOPIC_AUTHORIZATION_FAILED", region, err)
+			}
+			return nil
+		}
+	}
+	if err := accepts(east, "east")(); err != nil {
+		t.Fatalf("before any failover: %v", err)
+	}
+	took := waitFor(t, 10*time.Second, "west fenced as standby", refuses(west, "west"))
+	t.Logf("epoch 1: east accepts the app; west refuses it (%s after its role was read)", took.Round(time.Millisecond))
+	if st := wa.Status().Fence; st == nil || !st.Fenced || !slices.Equal(st.Denies, []string{"DENY User:app WRITE on TOPIC:PREFIXED:" + mesh + "- from *"}) {
+		t.Fatalf("west's fence status: %+v", st)
+	}
+
+	// A planned failover: switch started at epoch 2, the flip at epoch 3.
+	begin := time.Now()
+	post(t, ea, "/v1/failover", `{"to":"west"}`)
+	waitFor(t, 60*time.Second, "flip to west", roles(map[*agent.Agent]string{ea: "standby", wa: "primary"}, 3))
+	flipped := time.Now()
+	eastTook := waitFor(t, 10*time.Second, "east refuses after the failover", refuses(east, "east"))
+	westTook := waitFor(t, 10*time.Second, "west accepts after the failover", accepts(west, "west"))
+	t.Logf("failover to west: flip %s after the request; then east refused the app after %s, west accepted it after %s more",
+		flipped.Sub(begin).Round(time.Millisecond), eastTook.Round(time.Millisecond), westTook.Round(time.Millisecond))
+	if st := ea.Status().Fence; st == nil || !slices.Equal(st.Denies, []string{"DENY User:app WRITE on TOPIC:LITERAL:" + topic + " from *"}) {
+		t.Errorf("east's fence status: %+v", st)
+	}
+	// The fence's DENY and marker are not mirrored back to the primary.
+	if got := aclsOf(t, westAdm); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "DENY User:app") }) {
+		t.Errorf("west, the primary, holds a DENY for the app: %v", got)
+	}
+
+	// The failback: east is primary again at epoch 5.
+	begin = time.Now()
+	post(t, ea, "/v1/failback", "")
+	waitFor(t, 60*time.Second, "flip back to east", roles(map[*agent.Agent]string{ea: "primary", wa: "standby"}, 5))
+	flipped = time.Now()
+	eastTook = waitFor(t, 10*time.Second, "east accepts after the failback", accepts(east, "east"))
+	westTook = waitFor(t, 10*time.Second, "west refuses after the failback", refuses(west, "west"))
+	t.Logf("failback to east: flip %s after the request; then east accepted the app after %s, west refused it after %s more",
+		flipped.Sub(begin).Round(time.Millisecond), eastTook.Round(time.Millisecond), westTook.Round(time.Millisecond))
+
+	// geomesh removed exactly the DENYs it added: east keeps the
+	// operator's ACLs (and the read-only copies of west's that ACL sync
+	// made while west was primary), west the operator's and the fence.
+	gotEast := aclsOf(t, eastAdm)
+	for _, a := range eastBefore {
+		if !slices.Contains(gotEast, a) {
+			t.Errorf("east after the failback lacks the operator's %s", a)
+		}
+	}
+	if i := slices.IndexFunc(gotEast, func(s string) bool { return strings.HasPrefix(s, "DENY ") }); i >= 0 {
+		t.Errorf("east, the primary again, still holds %s", gotEast[i])
+	}
+	fence := []string{
+		"DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:PREFIXED:" + mesh + "- from *",
+		"DENY User:app WRITE on TOPIC:PREFIXED:" + mesh + "- from *",
+	}
+	got := aclsOf(t, westAdm)
+	for _, a := range append(westBefore, fence...) {
+		if !slices.Contains(got, a) {
+			t.Errorf("west after the failback lacks %s; has\n%s", a, strings.Join(got, "\n"))
+		}
+	}
+}
+
+func post(t *testing.T, a *agent.Agent, path, body string) {
+	t.Helper()
+	resp, err := http.Post("http://"+a.APIAddr()+path, "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %s %v", path, resp.Status, out)
+	}
+}
