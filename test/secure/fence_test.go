@@ -11,14 +11,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/mirror/acls"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // fenceMesh writes an active-passive mesh east → west over SASL_SSL with
@@ -205,4 +209,123 @@ func post(t *testing.T, a *agent.Agent, path, body string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST %s: %s %v", path, resp.Status, out)
 	}
+}
+
+// fenceReports records what a Fencer observed.
+type fenceReports struct {
+	mu   sync.Mutex
+	last []acls.FenceReport
+}
+
+func (r *fenceReports) ObserveFence(rep acls.FenceReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = append(r.last, rep)
+}
+
+// fencerAs returns a Fencer of east's cluster that connects as a SCRAM
+// user, for the mirrored topics with prefix.
+func fencerAs(t *testing.T, user, pass, prefix string, obs acls.FenceObserver) *acls.Fencer {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(east.Bootstrap()...), kgo.DialTLSConfig(tlsTo(t, east)),
+		kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return acls.NewFencer(acls.FencerConfig{
+		Region:   "east",
+		Kafka:    &topology.Kafka{SASL: &topology.SASL{Mechanism: "SCRAM-SHA-512", Username: user}},
+		Cluster:  cl,
+		Selects:  func(topic string) bool { return strings.HasPrefix(topic, prefix) },
+		Observer: obs,
+	})
+}
+
+// TestFenceWithoutAlter: an agent whose principal may read the cluster's
+// ACLs but not change them reports exactly that, and creates no DENY.
+func TestFenceWithoutAlter(t *testing.T) {
+	const prefix = "fence-noalter-"
+	adm := admin(t, east)
+	grant(t, adm, kadm.NewACLs().Clusters().Allow("User:"+fencerUser).Operations(kadm.OpDescribe))
+	grant(t, adm, kadm.NewACLs().Topics(prefix+"orders").Allow("User:"+appUser).Operations(kadm.OpWrite))
+	var obs fenceReports
+	f := fencerAs(t, fencerUser, fencerPass, prefix, &obs)
+	f.SetFenced(true)
+	err := f.PassOnce(t.Context())
+	want := "region east: User:fencer may not ALTER the CLUSTER (to create DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:LITERAL:" + prefix + "orders from *)"
+	if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("pass without ALTER: %v\nwant it to say %q", err, want)
+	}
+	if st := f.Status(); st.Error != err.Error() || !st.Fenced || len(st.Denies) != 0 {
+		t.Errorf("status: %+v", st)
+	}
+	if len(obs.last) != 1 || !errors.Is(obs.last[0].Err, kerr.ClusterAuthorizationFailed) || obs.last[0].Created != 0 {
+		t.Errorf("observed %+v", obs.last)
+	}
+	t.Logf("without ALTER: %v", err)
+	for _, a := range aclsOf(t, adm) {
+		if strings.HasPrefix(a, "DENY User:app") {
+			t.Errorf("a DENY was made without its marker: %s", a)
+		}
+	}
+}
+
+// TestFenceRestart: DENYs one Fencer made are removed by another, as by
+// a restarted agent or another agent of the region; an operator's DENY
+// equal to one the fence makes, and one of its own, are kept.
+func TestFenceRestart(t *testing.T) {
+	const prefix = "fence-restart-"
+	adm := admin(t, east)
+	app := "User:" + appUser
+	grant(t, adm, kadm.NewACLs().Topics(prefix+"orders").Allow(app).Operations(kadm.OpWrite, kadm.OpRead))
+	grant(t, adm, kadm.NewACLs().Topics(prefix+"pay.").ResourcePatternType(kadm.ACLPatternPrefixed).Allow(app).Operations(kadm.OpAll))
+	grant(t, adm, kadm.NewACLs().Topics(prefix+"audit").Allow(app).Operations(kadm.OpWrite))
+	grant(t, adm, kadm.NewACLs().Topics(prefix+"audit").Deny(app).DenyHosts("*").Operations(kadm.OpWrite))
+	grant(t, adm, kadm.NewACLs().Topics(prefix+"orders").Deny("User:mallory").DenyHosts("*").Operations(kadm.OpWrite))
+	mine := func() []string {
+		var out []string
+		for _, a := range aclsOf(t, adm) {
+			if strings.Contains(a, prefix) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	before := mine()
+
+	first := fencerAs(t, geomeshUser, geomeshPass, prefix, nil)
+	first.SetFenced(true)
+	if err := first.PassOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantDenies := []string{
+		"DENY User:app WRITE on TOPIC:LITERAL:" + prefix + "orders from *",
+		"DENY User:app WRITE on TOPIC:PREFIXED:" + prefix + "pay. from *",
+	}
+	if st := first.Status(); !slices.Equal(sorted(st.Denies), wantDenies) || st.Created != 2 {
+		t.Fatalf("first fencer: %+v, want denies %v", st, wantDenies)
+	}
+	// A second pass changes nothing.
+	if err := first.PassOnce(t.Context()); err != nil || first.Status().Created != 2 {
+		t.Fatalf("second pass: %v, %+v", err, first.Status())
+	}
+
+	second := fencerAs(t, geomeshUser, geomeshPass, prefix, nil)
+	second.SetFenced(false)
+	if err := second.PassOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := second.Status(); len(st.Denies) != 0 || st.Deleted != 2 {
+		t.Errorf("second fencer: %+v", st)
+	}
+	if got := mine(); !slices.Equal(got, before) {
+		t.Errorf("after the second fencer:\n%s\nwant as before\n%s", strings.Join(got, "\n"), strings.Join(before, "\n"))
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }

@@ -19,6 +19,9 @@ const (
 	geomeshPass = "gm-Secret-5f1c2a"
 	appUser     = "app"
 	appPass     = "app-Secret-93b7d0"
+	// fencerUser may read ACLs but not change them.
+	fencerUser = "fencer"
+	fencerPass = "fencer-Secret-2d81e4"
 )
 
 // east and west are single-broker secured clusters shared by the tests
@@ -31,7 +34,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	opts := kafkatest.Options{Security: &kafkatest.Security{
-		Users:      map[string]string{geomeshUser: geomeshPass, appUser: appPass},
+		Users:      map[string]string{geomeshUser: geomeshPass, appUser: appPass, fencerUser: fencerPass},
 		SuperUsers: []string{"User:" + geomeshUser, "User:CN=" + geomeshUser},
 	}}
 	cs := make([]*kafkatest.Cluster, 2)
