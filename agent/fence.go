@@ -80,6 +80,7 @@ func (a *Agent) startFence(ctx context.Context) error {
 		return err
 	}
 	a.fence = acls.NewFencer(acls.FencerConfig{
+		Mesh:     a.cfg.Mesh.Name,
 		Region:   a.region.Name,
 		Kafka:    a.region.Kafka,
 		Cluster:  cl,

@@ -66,7 +66,7 @@ func (m Mapping) Desired(src []ACL) []ACL {
 	}
 	// A region's fence (fence.go) is its own decision: its DENYs and their
 	// markers must not deny writes on the target too.
-	markers, fence := fenceACLs(src)
+	markers, fence := fenceACLs(src, "")
 	for _, a := range src {
 		if markers[a] || fence[a] {
 			continue

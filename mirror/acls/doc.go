@@ -64,11 +64,13 @@
 //
 // Each DENY geomesh makes is recorded beside it in the cluster, by a
 // marker: a DENY DESCRIBE for the same principal and host on the literal
-// topic "geomesh-fence:<PATTERN>:<name>", a name no topic can have (the
-// colon). The marker is created before its DENY and deleted after it, so
-// that every agent of the region, restarted or not, knows which DENYs are
-// geomesh's; a DENY without a marker is an operator's and is never
-// deleted, even if it equals one the fence would make. ACL sync does not
+// topic "geomesh-fence:<mesh>:<PATTERN>:<name>", a name no topic can have
+// (the colon). The marker is created before its DENY and deleted after
+// it, so that every agent of the region, restarted or not, knows which
+// DENYs are its mesh's; a DENY without the mesh's marker is an
+// operator's (or another mesh's) and is never deleted, even if it equals
+// one the fence would make. A marked DENY whose ALLOW is gone, or whose
+// topic the mesh no longer selects, is deleted. ACL sync does not
 // copy a region's fence DENYs or markers to other regions. A write
 // refused by the fence fails with TOPIC_AUTHORIZATION_FAILED.
 //

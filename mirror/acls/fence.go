@@ -12,34 +12,40 @@ import (
 // or denies nothing that exists.
 const markerPrefix = "geomesh-fence:"
 
-// marker is the ACL that records, in the cluster itself, that geomesh
-// created the DENY d: a DENY DESCRIBE for the same principal and host on
-// the literal topic "geomesh-fence:<PATTERN>:<name>". Kept beside the DENY
-// in the cluster, it is shared by every agent of the region and survives
-// their restarts.
-func marker(d ACL) ACL {
-	return ACL{ResourceType: kmsg.ACLResourceTypeTopic, Name: markerPrefix + d.Pattern.String() + ":" + d.Name,
+// marker is the ACL that records, in the cluster itself, that mesh's
+// fence created the DENY d: a DENY DESCRIBE for the same principal and
+// host on the literal topic "geomesh-fence:<mesh>:<PATTERN>:<name>". Kept
+// beside the DENY in the cluster, it is shared by every agent of the
+// region and survives their restarts; the mesh name keeps two meshes that
+// share a cluster from removing each other's DENYs (mesh names hold no
+// colon).
+func marker(mesh string, d ACL) ACL {
+	return ACL{ResourceType: kmsg.ACLResourceTypeTopic, Name: markerPrefix + mesh + ":" + d.Pattern.String() + ":" + d.Name,
 		Pattern: kmsg.ACLResourcePatternTypeLiteral, Principal: d.Principal, Host: d.Host,
 		Operation: kmsg.ACLOperationDescribe, Permission: kmsg.ACLPermissionTypeDeny}
 }
 
-// markedDeny returns the DENY that the marker m records, and false if m
-// is no marker.
-func markedDeny(m ACL) (ACL, bool) {
+// markedDeny returns the mesh and the DENY that the marker m records,
+// and false if m is no marker.
+func markedDeny(m ACL) (string, ACL, bool) {
 	if m.ResourceType != kmsg.ACLResourceTypeTopic || m.Pattern != kmsg.ACLResourcePatternTypeLiteral ||
 		m.Operation != kmsg.ACLOperationDescribe || m.Permission != kmsg.ACLPermissionTypeDeny ||
 		!strings.HasPrefix(m.Name, markerPrefix) {
-		return ACL{}, false
+		return "", ACL{}, false
 	}
-	pattern, name, ok := strings.Cut(strings.TrimPrefix(m.Name, markerPrefix), ":")
+	mesh, rest, ok := strings.Cut(strings.TrimPrefix(m.Name, markerPrefix), ":")
+	if !ok || mesh == "" {
+		return "", ACL{}, false
+	}
+	pattern, name, ok := strings.Cut(rest, ":")
 	if !ok {
-		return ACL{}, false
+		return "", ACL{}, false
 	}
 	p, err := kmsg.ParseACLResourcePatternType(pattern)
 	if err != nil || p != kmsg.ACLResourcePatternTypeLiteral && p != kmsg.ACLResourcePatternTypePrefixed {
-		return ACL{}, false
+		return "", ACL{}, false
 	}
-	return fenceDeny(ACL{ResourceType: kmsg.ACLResourceTypeTopic, Name: name, Pattern: p, Principal: m.Principal, Host: m.Host}), true
+	return mesh, fenceDeny(ACL{ResourceType: kmsg.ACLResourceTypeTopic, Name: name, Pattern: p, Principal: m.Principal, Host: m.Host}), true
 }
 
 // fenceDeny is the DENY WRITE that overrides an ALLOW on the same
@@ -50,11 +56,11 @@ func fenceDeny(a ACL) ACL {
 }
 
 // fenceACLs are the markers in acls and the DENYs they record, whether
-// those DENYs exist or not.
-func fenceACLs(acls []ACL) (markers, denies map[ACL]bool) {
+// those DENYs exist or not: mesh's, or any mesh's if mesh is empty.
+func fenceACLs(acls []ACL, mesh string) (markers, denies map[ACL]bool) {
 	markers, denies = map[ACL]bool{}, map[ACL]bool{}
 	for _, a := range acls {
-		if d, ok := markedDeny(a); ok {
+		if m, d, ok := markedDeny(a); ok && (mesh == "" || m == mesh) {
 			markers[a], denies[d] = true, true
 		}
 	}
@@ -63,6 +69,8 @@ func fenceACLs(acls []ACL) (markers, denies map[ACL]bool) {
 
 // FencePolicy says which ALLOWs of a cluster a fence overrides.
 type FencePolicy struct {
+	// Mesh names the mesh in the markers. Required.
+	Mesh string
 	// Selects reports whether the region's topic (or topic prefix) is
 	// mirrored, so that its application writes follow the primary.
 	Selects func(topic string) bool
@@ -100,15 +108,17 @@ func (p FencePlan) Empty() bool {
 // denying them (not fenced). It is pure; see the package doc for the
 // rules.
 //
-// A DENY is geomesh's only while its marker exists. One equal to a DENY
-// the fence wants but without a marker is an operator's: it is neither
-// marked nor ever deleted.
+// A DENY is the mesh's only while its marker exists. One equal to a DENY
+// the fence wants but without the mesh's marker is an operator's (or
+// another mesh's): it is neither marked nor ever deleted. A marked DENY
+// the fence no longer wants is deleted, also when its topic has left the
+// mesh's selection.
 func PlanFence(cluster []ACL, fenced bool, p FencePolicy) FencePlan {
 	exists := map[ACL]bool{}
 	for _, a := range cluster {
 		exists[a] = true
 	}
-	_, owned := fenceACLs(cluster)
+	_, owned := fenceACLs(cluster, p.Mesh)
 	want := map[ACL]bool{}
 	var plan FencePlan
 	if fenced {
@@ -125,14 +135,14 @@ func PlanFence(cluster []ACL, fenced bool, p FencePolicy) FencePlan {
 			case owned[d] && !exists[d]:
 				plan.AddDenies = append(plan.AddDenies, d)
 			case !owned[d] && !exists[d]:
-				plan.AddMarkers = append(plan.AddMarkers, marker(d))
+				plan.AddMarkers = append(plan.AddMarkers, marker(p.Mesh, d))
 				plan.AddDenies = append(plan.AddDenies, d)
 			}
 		}
 	}
 	for _, a := range cluster {
-		d, ok := markedDeny(a)
-		if !ok || want[d] {
+		mesh, d, ok := markedDeny(a)
+		if !ok || mesh != p.Mesh || want[d] {
 			continue
 		}
 		if exists[d] {

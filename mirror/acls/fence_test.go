@@ -14,14 +14,18 @@ func TestPlanFence(t *testing.T) {
 		read     = kmsg.ACLOperationRead
 		appW     = acl(topic, literal, "orders", "User:app", write, allow)
 		appDeny  = acl(topic, literal, "orders", "User:app", write, deny)
-		appMark  = marker(appDeny)
+		appMark  = marker("shop", appDeny)
 		payAll   = acl(topic, prefixed, "pay.", "User:app", all, allow)
 		payDeny  = acl(topic, prefixed, "pay.", "User:app", write, deny)
-		payMark  = marker(payDeny)
+		payMark  = marker("shop", payDeny)
 		hostW    = ACL{ResourceType: topic, Name: "orders", Pattern: literal, Principal: "User:pos", Host: "10.0.0.7", Operation: write, Permission: allow}
 		hostDeny = ACL{ResourceType: topic, Name: "orders", Pattern: literal, Principal: "User:pos", Host: "10.0.0.7", Operation: write, Permission: deny}
 	)
+	otherMark := marker("other", appDeny)
+	localDeny := acl(topic, literal, "local-audit", "User:app", write, deny)
+	localMark := marker("shop", localDeny)
 	policy := FencePolicy{
+		Mesh:    "shop",
 		Selects: func(topic string) bool { return !strings.HasPrefix(topic, "local-") },
 		Exempt:  []string{"User:geomesh"},
 	}
@@ -37,7 +41,7 @@ func TestPlanFence(t *testing.T) {
 			want:    FencePlan{AddMarkers: []ACL{appMark, payMark}, AddDenies: []ACL{appDeny, payDeny}}},
 		{name: "the host of the ALLOW is kept",
 			cluster: []ACL{hostW}, fenced: true,
-			want: FencePlan{AddMarkers: []ACL{marker(hostDeny)}, AddDenies: []ACL{hostDeny}}},
+			want: FencePlan{AddMarkers: []ACL{marker("shop", hostDeny)}, AddDenies: []ACL{hostDeny}}},
 		{name: "WRITE and ALL on one pattern need one DENY",
 			cluster: []ACL{appW, acl(topic, literal, "orders", "User:app", all, allow)}, fenced: true,
 			want: FencePlan{AddMarkers: []ACL{appMark}, AddDenies: []ACL{appDeny}}},
@@ -68,6 +72,13 @@ func TestPlanFence(t *testing.T) {
 		{name: "promoted: a marker whose DENY is gone goes",
 			cluster: []ACL{appW, appMark}, fenced: false,
 			want: FencePlan{RemoveMarkers: []ACL{appMark}}},
+		{name: "another mesh's DENY is not this mesh's to mark or delete",
+			cluster: []ACL{appW, appDeny, otherMark}, fenced: true},
+		{name: "promoted: another mesh's DENY stays",
+			cluster: []ACL{appW, appDeny, otherMark}, fenced: false},
+		{name: "demoted: a DENY on a topic the mesh no longer mirrors goes",
+			cluster: []ACL{acl(topic, literal, "local-audit", "User:app", write, allow), localDeny, localMark}, fenced: true,
+			want: FencePlan{RemoveDenies: []ACL{localDeny}, RemoveMarkers: []ACL{localMark}}},
 		{name: "demoted: the ALLOW was revoked, so its DENY goes",
 			cluster: []ACL{appMark, appDeny}, fenced: true,
 			want: FencePlan{RemoveDenies: []ACL{appDeny}, RemoveMarkers: []ACL{appMark}}},
@@ -96,32 +107,33 @@ func render(p FencePlan) string {
 
 func TestMarker(t *testing.T) {
 	d := acl(topic, prefixed, "pay.", "User:app", kmsg.ACLOperationWrite, deny)
-	m := marker(d)
-	if want := "DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:PREFIXED:pay. from *"; m.String() != want {
+	m := marker("shop", d)
+	if want := "DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:shop:PREFIXED:pay. from *"; m.String() != want {
 		t.Errorf("marker %s, want %s", m, want)
 	}
-	if got, ok := markedDeny(m); !ok || got != d {
-		t.Errorf("markedDeny(%s) = %s, %v; want %s", m, got, ok, d)
+	if mesh, got, ok := markedDeny(m); !ok || got != d || mesh != "shop" {
+		t.Errorf("markedDeny(%s) = %s, %s, %v; want shop, %s", m, mesh, got, ok, d)
 	}
 	for _, notMarker := range []ACL{
-		acl(topic, literal, "geomesh-fence:PREFIXED:pay.", "User:app", kmsg.ACLOperationDescribe, allow),
-		acl(topic, literal, "geomesh-fence:ANY:pay.", "User:app", kmsg.ACLOperationDescribe, deny),
-		acl(topic, literal, "geomesh-fence:pay.", "User:app", kmsg.ACLOperationDescribe, deny),
-		acl(topic, prefixed, "geomesh-fence:LITERAL:pay.", "User:app", kmsg.ACLOperationDescribe, deny),
+		acl(topic, literal, "geomesh-fence:shop:PREFIXED:pay.", "User:app", kmsg.ACLOperationDescribe, allow),
+		acl(topic, literal, "geomesh-fence:shop:ANY:pay.", "User:app", kmsg.ACLOperationDescribe, deny),
+		acl(topic, literal, "geomesh-fence:shop:pay.", "User:app", kmsg.ACLOperationDescribe, deny),
+		acl(topic, literal, "geomesh-fence::LITERAL:pay.", "User:app", kmsg.ACLOperationDescribe, deny),
+		acl(topic, prefixed, "geomesh-fence:shop:LITERAL:pay.", "User:app", kmsg.ACLOperationDescribe, deny),
 		acl(topic, literal, "orders", "User:app", kmsg.ACLOperationDescribe, deny),
 	} {
-		if _, ok := markedDeny(notMarker); ok {
+		if _, _, ok := markedDeny(notMarker); ok {
 			t.Errorf("%s taken for a marker", notMarker)
 		}
 	}
 }
 
-// TestDesiredSkipsFence: a source region's fence is not copied; an
-// operator's DENY is.
+// TestDesiredSkipsFence: a source region's fence, of any mesh, is not
+// copied; an operator's DENY is.
 func TestDesiredSkipsFence(t *testing.T) {
 	fence := acl(topic, literal, "orders", "User:app", kmsg.ACLOperationWrite, deny)
 	operator := acl(topic, literal, "orders", "User:mallory", kmsg.ACLOperationWrite, deny)
-	src := []ACL{fence, marker(fence), operator}
+	src := []ACL{fence, marker("shop", fence), operator}
 	m := Mapping{Flow: selectAll{}}
 	got := m.Desired(src)
 	if len(got) != 1 || got[0] != operator {

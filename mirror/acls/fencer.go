@@ -30,6 +30,9 @@ type FenceReport struct {
 // FencerConfig configures a Fencer. Zero values take the defaults named
 // on each field, applied by NewFencer.
 type FencerConfig struct {
+	// Mesh names the mesh in the markers that record its DENYs. Required.
+	Mesh string
+
 	// Region names the region in errors and status. Required.
 	Region string
 
@@ -104,8 +107,8 @@ func NewFencer(cfg FencerConfig) *Fencer {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	var errs []error
-	if cfg.Region == "" {
-		errs = append(errs, errors.New("region is required"))
+	if cfg.Mesh == "" || cfg.Region == "" {
+		errs = append(errs, errors.New("mesh and region are required"))
 	}
 	if cfg.Cluster == nil {
 		errs = append(errs, errors.New("cluster client is required"))
@@ -226,7 +229,7 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 	if err != nil {
 		return FenceReport{Err: c.explain("DESCRIBE", "the CLUSTER (to read its ACLs)", err)}, nil
 	}
-	plan := PlanFence(all, fenced, FencePolicy{Selects: f.cfg.Selects, Exempt: []string{broker.Principal(f.cfg.Kafka)}})
+	plan := PlanFence(all, fenced, FencePolicy{Mesh: f.cfg.Mesh, Selects: f.cfg.Selects, Exempt: []string{broker.Principal(f.cfg.Kafka)}})
 	var rep FenceReport
 	var errs []error
 	// A DENY is created only once its marker exists, and a marker is
@@ -248,7 +251,7 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 	}
 	var markersGone []ACL
 	for _, m := range plan.RemoveMarkers {
-		if d, _ := markedDeny(m); !removing[d] || gone[d] {
+		if _, d, _ := markedDeny(m); !removing[d] || gone[d] {
 			markersGone = append(markersGone, m)
 		}
 	}
@@ -267,11 +270,11 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 	var denies []ACL
 	adding := map[ACL]bool{}
 	for _, m := range plan.AddMarkers {
-		d, _ := markedDeny(m)
+		_, d, _ := markedDeny(m)
 		adding[d] = true
 	}
 	for _, d := range plan.AddDenies {
-		if !adding[d] || marked[marker(d)] {
+		if !adding[d] || marked[marker(f.cfg.Mesh, d)] {
 			denies = append(denies, d)
 		}
 	}
@@ -290,12 +293,12 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 			return rep, nil
 		}
 	}
-	return rep, heldDenies(all)
+	return rep, heldDenies(all, f.cfg.Mesh)
 }
 
-// heldDenies are the DENYs of acls that their markers say geomesh made.
-func heldDenies(acls []ACL) []ACL {
-	_, owned := fenceACLs(acls)
+// heldDenies are the DENYs of acls that their markers say mesh made.
+func heldDenies(acls []ACL, mesh string) []ACL {
+	_, owned := fenceACLs(acls, mesh)
 	held := []ACL{}
 	for _, a := range acls {
 		if owned[a] {

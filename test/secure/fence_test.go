@@ -60,58 +60,72 @@ regions:
 	return path
 }
 
-// TestFenceFailover: the operator gave the application WRITE on the
-// mirrored topic in both regions. Only the primary accepts its writes;
-// after a planned failover to west, east refuses them within 10 s and
-// west accepts them; after the failback it is the other way round again,
-// and every ACL the operator made is still there.
-func TestFenceFailover(t *testing.T) {
+// fenceFixture is an active-passive mesh east → west with a witness on
+// the secured clusters, the topic <mesh>-orders in east and its copy in
+// west, and an application principal that the operator gave WRITE on it
+// in both regions: literal in east, prefixed in west, so that the fence
+// follows the patterns as the operator made them.
+type fenceFixture struct {
+	t                      *testing.T
+	mesh, topic            string
+	m                      *topology.Mesh
+	dir                    string
+	log                    *slog.Logger
+	eastAdm, westAdm       *kadm.Client
+	eastBefore, westBefore []string
+}
+
+func newFenceFixture(t *testing.T, mesh string) *fenceFixture {
 	t.Setenv(passwordEnv, geomeshPass)
-	const mesh = "fence"
-	topic := mesh + "-orders"
-	app := "User:" + appUser
-	eastAdm, westAdm := admin(t, east), admin(t, west)
-	if _, err := eastAdm.CreateTopic(t.Context(), 1, 1, nil, topic); err != nil {
+	f := &fenceFixture{t: t, mesh: mesh, topic: mesh + "-orders", dir: t.TempDir(),
+		log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name()),
+		eastAdm: admin(t, east), westAdm: admin(t, west)}
+	if _, err := f.eastAdm.CreateTopic(t.Context(), 1, 1, nil, f.topic); err != nil {
 		t.Fatal(err)
 	}
-	// A literal ALLOW in east, a prefixed one in west: the fence follows
-	// the patterns as the operator made them.
-	grant(t, eastAdm, kadm.NewACLs().Topics(topic).Allow(app).Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))
-	grant(t, westAdm, kadm.NewACLs().Topics(mesh+"-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow(app).Operations(kadm.OpAll))
-	eastBefore, westBefore := aclsOf(t, eastAdm), aclsOf(t, westAdm)
-
-	path := fenceMesh(t, mesh)
-	m, err := topology.Load(path)
+	app := "User:" + appUser
+	grant(t, f.eastAdm, kadm.NewACLs().Topics(f.topic).Allow(app).Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))
+	grant(t, f.westAdm, kadm.NewACLs().Topics(mesh+"-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow(app).Operations(kadm.OpAll))
+	f.eastBefore, f.westBefore = aclsOf(t, f.eastAdm), aclsOf(t, f.westAdm)
+	m, err := topology.Load(fenceMesh(t, mesh))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name())
-	dir := t.TempDir()
-	start := func(region string) *agent.Agent {
-		a, err := agent.New(agent.Config{Mesh: m, Region: region, ControlDir: dir, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close() })
-		return a
+	f.m = m
+	return f
+}
+
+// start runs an agent of region; a restarted one finds its control-plane
+// node's data again.
+func (f *fenceFixture) start(region string) *agent.Agent {
+	f.t.Helper()
+	a, err := agent.New(agent.Config{Mesh: f.m, Region: region, ControlDir: f.dir, Logger: f.log})
+	if err != nil {
+		f.t.Fatal(err)
 	}
-	ea, wa, _ := start("east"), start("west"), start("witness")
-	roles := func(want map[*agent.Agent]string, epoch uint64) func() error {
-		return func() error {
-			for a, role := range want {
-				if st := a.Status(); st.Role != role || st.Epoch != epoch {
-					return fmt.Errorf("%s: role %q at epoch %d, want %q at %d", a.Region(), st.Role, st.Epoch, role, epoch)
-				}
+	if err := a.Start(f.t.Context()); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+func roles(want map[*agent.Agent]string, epoch uint64) func() error {
+	return func() error {
+		for a, role := range want {
+			if st := a.Status(); st.Role != role || st.Epoch != epoch {
+				return fmt.Errorf("%s: role %q at epoch %d, want %q at %d", a.Region(), st.Role, st.Epoch, role, epoch)
 			}
-			return nil
 		}
+		return nil
 	}
-	waitFor(t, 60*time.Second, "roles at epoch 1", roles(map[*agent.Agent]string{ea: "primary", wa: "standby"}, 1))
-	waitFor(t, 30*time.Second, "copy of "+topic, func() error {
-		td, err := westAdm.ListTopics(t.Context(), topic)
+}
+
+// up waits for the roles of epoch 1 and for the copy of the topic.
+func (f *fenceFixture) up(ea, wa *agent.Agent) {
+	waitFor(f.t, 60*time.Second, "roles at epoch 1", roles(map[*agent.Agent]string{ea: "primary", wa: "standby"}, 1))
+	waitFor(f.t, 30*time.Second, "copy of "+f.topic, func() error {
+		td, err := f.westAdm.ListTopics(f.t.Context(), f.topic)
 		if err == nil {
 			err = td.Error()
 		}
@@ -120,23 +134,38 @@ func TestFenceFailover(t *testing.T) {
 		}
 		return err
 	})
+}
 
-	accepts := func(c *kafkatest.Cluster, region string) func() error {
-		return func() error {
-			if err := produceAs(t, c, appUser, appPass, topic); err != nil {
-				return fmt.Errorf("app refused by %s: %w", region, err)
-			}
-			return nil
+func (f *fenceFixture) accepts(c *kafkatest.Cluster, region string) func() error {
+	return func() error {
+		if err := produceAs(f.t, c, appUser, appPass, f.topic); err != nil {
+			return fmt.Errorf("app refused by %s: %w", region, err)
 		}
+		return nil
 	}
-	refuses := func(c *kafkatest.Cluster, region string) func() error {
-		return func() error {
-			if err := produceAs(t, c, appUser, appPass, topic); !errors.Is(err, kerr.TopicAuthorizationFailed) {
-				return fmt.Errorf("app on %s: got %v, want TOPIC_AUTHORIZATION_FAILED", region, err)
-			}
-			return nil
+}
+
+func (f *fenceFixture) refuses(c *kafkatest.Cluster, region string) func() error {
+	return func() error {
+		if err := produceAs(f.t, c, appUser, appPass, f.topic); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			return fmt.Errorf("app on %s: got %v, want TOPIC_AUTHORIZATION_FAILED", region, err)
 		}
+		return nil
 	}
+}
+
+// TestFenceFailover: the operator gave the application WRITE on the
+// mirrored topic in both regions. Only the primary accepts its writes;
+// after a planned failover to west, east refuses them within 10 s and
+// west accepts them; after the failback it is the other way round again,
+// and every ACL the operator made is still there.
+func TestFenceFailover(t *testing.T) {
+	f := newFenceFixture(t, "fence-fo")
+	mesh, topic := f.mesh, f.topic
+	eastAdm, westAdm, eastBefore, westBefore := f.eastAdm, f.westAdm, f.eastBefore, f.westBefore
+	accepts, refuses := f.accepts, f.refuses
+	ea, wa, _ := f.start("east"), f.start("west"), f.start("witness")
+	f.up(ea, wa)
 	if err := accepts(east, "east")(); err != nil {
 		t.Fatalf("before any failover: %v", err)
 	}
@@ -186,7 +215,7 @@ func TestFenceFailover(t *testing.T) {
 		t.Errorf("east, the primary again, still holds %s", gotEast[i])
 	}
 	fence := []string{
-		"DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:PREFIXED:" + mesh + "- from *",
+		"DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:" + mesh + ":PREFIXED:" + mesh + "- from *",
 		"DENY User:app WRITE on TOPIC:PREFIXED:" + mesh + "- from *",
 	}
 	got := aclsOf(t, westAdm)
@@ -199,16 +228,24 @@ func TestFenceFailover(t *testing.T) {
 
 func post(t *testing.T, a *agent.Agent, path, body string) {
 	t.Helper()
+	if err := tryPost(a, path, body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPost sends an operator command to an agent's API.
+func tryPost(a *agent.Agent, path, body string) error {
 	resp, err := http.Post("http://"+a.APIAddr()+path, "application/json", bytes.NewBufferString(body))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %s %v", path, resp.Status, out)
+		return fmt.Errorf("POST %s: %s %v", path, resp.Status, out)
 	}
+	return nil
 }
 
 // fenceReports records what a Fencer observed.
@@ -234,6 +271,7 @@ func fencerAs(t *testing.T, user, pass, prefix string, obs acls.FenceObserver) *
 	}
 	t.Cleanup(cl.Close)
 	return acls.NewFencer(acls.FencerConfig{
+		Mesh:     strings.TrimSuffix(prefix, "-"),
 		Region:   "east",
 		Kafka:    &topology.Kafka{SASL: &topology.SASL{Mechanism: "SCRAM-SHA-512", Username: user}},
 		Cluster:  cl,
@@ -253,7 +291,7 @@ func TestFenceWithoutAlter(t *testing.T) {
 	f := fencerAs(t, fencerUser, fencerPass, prefix, &obs)
 	f.SetFenced(true)
 	err := f.PassOnce(t.Context())
-	want := "region east: User:fencer may not ALTER the CLUSTER (to create DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:LITERAL:" + prefix + "orders from *)"
+	want := "region east: User:fencer may not ALTER the CLUSTER (to create DENY User:app DESCRIBE on TOPIC:LITERAL:geomesh-fence:fence-noalter:LITERAL:" + prefix + "orders from *)"
 	if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, kerr.ClusterAuthorizationFailed) {
 		t.Fatalf("pass without ALTER: %v\nwant it to say %q", err, want)
 	}
@@ -328,4 +366,53 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestFencePrimaryLoss: east's agent dies while east is primary and the
+// operator forces the failover to west. West accepts the application at
+// once; east's cluster, with no agent to fence it, still does (the
+// stranded case docs/security.md describes) until east's agent comes back,
+// reads that it was demoted and refuses the application within 10 s.
+func TestFencePrimaryLoss(t *testing.T) {
+	f := newFenceFixture(t, "fence-loss")
+	ea, wa, _ := f.start("east"), f.start("west"), f.start("witness")
+	f.up(ea, wa)
+	waitFor(t, 10*time.Second, "west fenced as standby", f.refuses(west, "west"))
+	if err := f.accepts(east, "east")(); err != nil {
+		t.Fatalf("before the loss: %v", err)
+	}
+
+	if err := ea.Close(); err != nil {
+		t.Log(err)
+	}
+	begin := time.Now()
+	// Two of the three control-plane nodes are left: a majority.
+	waitFor(t, 30*time.Second, "forced failover to west", func() error {
+		return tryPost(wa, "/v1/failover", `{"to":"west","force":true}`)
+	})
+	waitFor(t, 30*time.Second, "west primary", func() error {
+		if st := wa.Status(); st.Role != "primary" || st.Epoch < 2 {
+			return fmt.Errorf("west: role %q at epoch %d", st.Role, st.Epoch)
+		}
+		return nil
+	})
+	flipped := time.Now()
+	westTook := waitFor(t, 10*time.Second, "west accepts after the failover", f.accepts(west, "west"))
+	t.Logf("forced failover: west primary at epoch %d %s after the request; it accepted the app %s later",
+		wa.Status().Epoch, flipped.Sub(begin).Round(time.Millisecond), westTook.Round(time.Millisecond))
+	if err := f.accepts(east, "east")(); err != nil {
+		t.Fatalf("east without its agent: %v (nothing should have fenced it yet)", err)
+	}
+
+	restarted := time.Now()
+	ea = f.start("east")
+	eastTook := waitFor(t, 10*time.Second, "east refuses after its agent is back", f.refuses(east, "east"))
+	t.Logf("east's agent restarted: east refused the app %s after the agent started (%s after Start returned; role %q, epoch %d)",
+		time.Since(restarted).Round(time.Millisecond), eastTook.Round(time.Millisecond), ea.Status().Role, ea.Status().Epoch)
+	if st := ea.Status().Fence; st == nil || !st.Fenced || !slices.Equal(st.Denies, []string{"DENY User:app WRITE on TOPIC:LITERAL:" + f.topic + " from *"}) {
+		t.Errorf("east's fence status: %+v", st)
+	}
+	if err := f.accepts(west, "west")(); err != nil {
+		t.Errorf("west, the primary: %v", err)
+	}
 }
