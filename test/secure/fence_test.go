@@ -416,3 +416,54 @@ func TestFencePrimaryLoss(t *testing.T) {
 		t.Errorf("west, the primary: %v", err)
 	}
 }
+
+// TestFenceSelfFence: east, the primary, loses the control plane (the
+// agents of west and the witness, which hold the other two nodes, stop).
+// It fences itself and denies the application's writes, though no other
+// region was promoted; once the nodes are back and a fresh read says east
+// is still primary, it accepts them again.
+func TestFenceSelfFence(t *testing.T) {
+	f := newFenceFixture(t, "fence-self")
+	ea, wa, xa := f.start("east"), f.start("west"), f.start("witness")
+	f.up(ea, wa)
+	if err := f.accepts(east, "east")(); err != nil {
+		t.Fatalf("before the loss: %v", err)
+	}
+
+	lost := time.Now()
+	for _, a := range []*agent.Agent{wa, xa} {
+		if err := a.Close(); err != nil {
+			t.Log(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "east fenced", func() error {
+		if st := ea.Status(); !st.Fenced {
+			return fmt.Errorf("east: role %q, not fenced (control plane %s)", st.Role, ea.Failover().ControlPlane)
+		}
+		return nil
+	})
+	fenced := time.Now()
+	eastTook := waitFor(t, 10*time.Second, "east refuses while fenced", f.refuses(east, "east"))
+	t.Logf("control plane lost: east fenced itself %s later and refused the app %s after that",
+		fenced.Sub(lost).Round(time.Millisecond), eastTook.Round(time.Millisecond))
+	if st := ea.Status(); st.Role != "primary" || st.Epoch != 1 {
+		t.Errorf("east while fenced: role %q at epoch %d, want primary at 1", st.Role, st.Epoch)
+	}
+
+	back := time.Now()
+	wa, _ = f.start("west"), f.start("witness")
+	waitFor(t, 60*time.Second, "east unfenced", func() error {
+		if st := ea.Status(); st.Fenced {
+			return fmt.Errorf("east still fenced (control plane %s)", ea.Failover().ControlPlane)
+		}
+		return nil
+	})
+	unfenced := time.Now()
+	eastTook = waitFor(t, 10*time.Second, "east accepts once unfenced", f.accepts(east, "east"))
+	t.Logf("control plane back: east unfenced %s after the restart and accepted the app %s after that",
+		unfenced.Sub(back).Round(time.Millisecond), eastTook.Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "west still refuses", f.refuses(west, "west"))
+	if st := ea.Status().Fence; st == nil || st.Fenced || len(st.Denies) != 0 {
+		t.Errorf("east's fence status: %+v", st)
+	}
+}
