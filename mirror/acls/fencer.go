@@ -11,7 +11,12 @@ import (
 
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// fencedTypes are the resources a fence pass reads: a fence denies
+// writes to topics only.
+var fencedTypes = []kmsg.ACLResourceType{kmsg.ACLResourceTypeTopic}
 
 // FenceObserver receives the outcome of every fence pass (metrics). It is
 // called from the Fencer's goroutine and must not block.
@@ -225,7 +230,7 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 // them.
 func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 	c := cluster{region: f.cfg.Region, kafka: f.cfg.Kafka, cl: f.cfg.Cluster}
-	all, err := describe(ctx, f.cfg.Cluster)
+	all, err := describe(ctx, f.cfg.Cluster, fencedTypes)
 	if err != nil {
 		return FenceReport{Err: c.explain("DESCRIBE", "the CLUSTER (to read its ACLs)", err)}, nil
 	}
@@ -289,7 +294,7 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 	rep.Err = errors.Join(errs...)
 	if !plan.Empty() {
 		// Read back rather than compute: the cluster is the record.
-		if all, err = describe(ctx, f.cfg.Cluster); err != nil {
+		if all, err = describe(ctx, f.cfg.Cluster, fencedTypes); err != nil {
 			return rep, nil
 		}
 	}

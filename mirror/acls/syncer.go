@@ -176,11 +176,11 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 }
 
 func (s *Syncer) pass(ctx context.Context) error {
-	src, err := describe(ctx, s.cfg.Source)
+	src, err := describe(ctx, s.cfg.Source, syncedTypes)
 	if err != nil {
 		return explain(s.cfg.SourceName, s.cfg.SourceKafka, "DESCRIBE", "the CLUSTER (to read its ACLs)", err)
 	}
-	tgtList, err := describe(ctx, s.cfg.Target)
+	tgtList, err := describe(ctx, s.cfg.Target, syncedTypes)
 	if err != nil {
 		return explain(s.cfg.TargetName, s.cfg.TargetKafka, "DESCRIBE", "the CLUSTER (to read its ACLs)", err)
 	}
@@ -258,10 +258,13 @@ func explain(region string, k *topology.Kafka, op, resource string, err error) e
 	return fmt.Errorf("region %s: acls: %w", region, broker.Explain(region, k, err))
 }
 
-// describe lists a cluster's literal and prefixed topic and group ACLs.
-func describe(ctx context.Context, cl Requester) ([]ACL, error) {
+// syncedTypes are the resources whose ACLs the Syncer mirrors.
+var syncedTypes = []kmsg.ACLResourceType{kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup}
+
+// describe lists a cluster's ACLs of the resource types, any pattern.
+func describe(ctx context.Context, cl Requester, types []kmsg.ACLResourceType) ([]ACL, error) {
 	var out []ACL
-	for _, rt := range []kmsg.ACLResourceType{kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup} {
+	for _, rt := range types {
 		req := kmsg.NewPtrDescribeACLsRequest()
 		req.ResourceType = rt
 		req.ResourcePatternType = kmsg.ACLResourcePatternTypeAny
