@@ -65,8 +65,9 @@ type FencerConfig struct {
 	// Observer receives every pass's outcome. Default: none.
 	Observer FenceObserver
 
-	// Logger receives one line per ACL created or deleted and per change
-	// of a pass's error. Default: discard.
+	// Logger receives one line per DENY created or deleted and per change
+	// of a pass's error; the lines do not name the region (the agent's
+	// logger does, and errors do). Default: discard.
 	Logger *slog.Logger
 }
 
@@ -216,11 +217,13 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 	switch {
 	case err != nil && err.Error() == prev:
 	case errors.Is(err, ErrNoAuthorizer):
-		f.cfg.Logger.Warn("acl fence idle: application writes to this region are not denied", "region", f.cfg.Region, "reason", err)
+		// Warn, not info: in such a region nothing stops an application
+		// from writing while it is not primary.
+		f.cfg.Logger.Warn("acl fence idle: a region that is not primary cannot refuse application writes", "reason", err)
 	case err != nil:
-		f.cfg.Logger.Warn("acl fence failed", "region", f.cfg.Region, "fenced", fenced, "err", err)
+		f.cfg.Logger.Warn("acl fence failed", "fenced", fenced, "err", err)
 	case prev != "":
-		f.cfg.Logger.Info("acl fence recovered", "region", f.cfg.Region)
+		f.cfg.Logger.Info("acl fence recovered", "fenced", fenced)
 	}
 	return err
 }
@@ -247,7 +250,7 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 		rep.Deleted += len(done)
 		for _, d := range done {
 			gone[d] = true
-			f.cfg.Logger.Info("fence acl deleted", "region", f.cfg.Region, "acl", d.String())
+			f.cfg.Logger.Info("fence acl deleted", "acl", d.String())
 		}
 	}
 	removing := map[ACL]bool{}
@@ -288,7 +291,7 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 		errs = append(errs, err)
 		rep.Created += len(done)
 		for _, d := range done {
-			f.cfg.Logger.Info("fence acl created", "region", f.cfg.Region, "acl", d.String())
+			f.cfg.Logger.Info("fence acl created", "acl", d.String())
 		}
 	}
 	rep.Err = errors.Join(errs...)
