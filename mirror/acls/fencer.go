@@ -193,7 +193,7 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 		return nil
 	}
 	rep, held := f.pass(ctx, fenced)
-	heldNames := []string{}
+	var heldNames []string
 	for _, d := range held {
 		heldNames = append(heldNames, d.String())
 	}
@@ -201,8 +201,8 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 	f.status.LastRun = time.Now()
 	f.status.Created += rep.Created
 	f.status.Deleted += rep.Deleted
-	if held != nil || rep.Err == nil {
-		f.status.Denies = heldNames
+	if held != nil { // else unknown: keep the last pass's
+		f.status.Denies = append([]string{}, heldNames...)
 	}
 	f.status.Error = ""
 	if rep.Err != nil {
@@ -294,13 +294,14 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 			f.cfg.Logger.Info("fence acl created", "acl", d.String())
 		}
 	}
-	rep.Err = errors.Join(errs...)
 	if !plan.Empty() {
 		// Read back rather than compute: the cluster is the record.
 		if all, err = describe(ctx, f.cfg.Cluster, fencedTypes); err != nil {
+			rep.Err = errors.Join(append(errs, c.explain("DESCRIBE", "the CLUSTER (to read its ACLs)", err))...)
 			return rep, nil
 		}
 	}
+	rep.Err = errors.Join(errs...)
 	return rep, heldDenies(all, f.cfg.Mesh)
 }
 
