@@ -466,4 +466,11 @@ func TestFenceSelfFence(t *testing.T) {
 	if st := ea.Status().Fence; st == nil || st.Fenced || len(st.Denies) != 0 {
 		t.Errorf("east's fence status: %+v", st)
 	}
+	// West's restarted agent kept its DENY and holds it as its own.
+	waitFor(t, 10*time.Second, "west's restarted fence", func() error {
+		if st := wa.Status().Fence; st == nil || !st.Fenced || len(st.Denies) != 1 {
+			return fmt.Errorf("west's fence status: %+v", st)
+		}
+		return nil
+	})
 }
