@@ -12,6 +12,7 @@ import (
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/mirror/acls"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
@@ -153,6 +154,7 @@ type Agent struct {
 	health      *healthState
 	dec         *decisions
 	fmet        *failoverMetrics
+	fence       *acls.Fencer // nil unless active-passive with a cluster
 	closeErr    error
 }
 
@@ -304,6 +306,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.startHealth(runCtx); err != nil {
 		return err
 	}
+	if err := a.startFence(runCtx); err != nil {
+		return fmt.Errorf("agent %s: acl fence: %w", a.self.ID, err)
+	}
 	// The decision plane starts the flows: those of the mesh state's roles,
 	// or the file's while the control plane does not answer.
 	fmet, err := newFailoverMetrics(a.cfg.Registry, a.region.Name)
@@ -444,8 +449,9 @@ func (a *Agent) notReady() []string {
 // SetWritePrimary tells the agent which region is now primary for the
 // mesh's topics. ACL sync then grants applications WRITE on the copies in
 // this region only if it is that region, and withdraws the WRITE ACLs it
-// granted otherwise (the ACL part of fencing; see package mirror/acls).
-// The failover wiring calls it after each decided failover or failback.
+// granted otherwise. The failover wiring calls it after each decided
+// failover or failback; the DENYs that override the operator's own WRITE
+// ACLs follow the mesh state separately (fence.go).
 func (a *Agent) SetWritePrimary(primary string) {
 	a.mu.Lock()
 	runners := a.runners
@@ -467,6 +473,10 @@ type Status struct {
 	Epoch  uint64       `json:"epoch"`
 	Fenced bool         `json:"fenced"`
 	Flows  []FlowStatus `json:"flows"`
+	// Fence is the region's ACL fence (active-passive only): whether
+	// application writes to mirrored topics are denied here, the DENYs
+	// geomesh holds and the last pass's error.
+	Fence *acls.FenceStatus `json:"fence,omitempty"`
 }
 
 // Status returns a snapshot; safe to call at any time.
@@ -474,6 +484,7 @@ func (a *Agent) Status() Status {
 	a.mu.Lock()
 	runners := a.runners
 	members := a.members
+	fence := a.fence
 	a.mu.Unlock()
 	st := Status{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, Flows: []FlowStatus{}}
 	if members != nil {
@@ -484,6 +495,10 @@ func (a *Agent) Status() Status {
 	}
 	fs := a.Failover()
 	st.Role, st.Epoch, st.Fenced = fs.Role, fs.Epoch, fs.Fenced
+	if fence != nil {
+		f := fence.Status()
+		st.Fence = &f
+	}
 	return st
 }
 

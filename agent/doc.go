@@ -20,7 +20,7 @@
 //	GET /healthz    the process is alive
 //	GET /readyz     200 once every flow has its shards running, else 503 with reasons
 //	GET /metrics    Prometheus metrics (below)
-//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors
+//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence
 //	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
 //	GET /           status page: regions and flows, lag, cluster health, groups, events (plain HTML, refreshes itself)
 //
@@ -73,6 +73,13 @@
 //	geomesh_failover_region_verdict{region,verdict}             1 for this agent's verdict on each region: up, suspect, down
 //	geomesh_failover_stranded_records_total{policy}             stranded records this agent settled (quarantine, replay, drop)
 //	geomesh_failover_stranded_unsettled                         1 while a demoted region's stranded records are not settled
+//
+// The ACL fence of an active-passive region (fence.go, package
+// mirror/acls), which denies application writes to mirrored topics
+// while the region is not primary:
+//
+//	geomesh_acl_fence_denies{region}                            DENY WRITE ACLs geomesh holds on the region's cluster
+//	geomesh_acl_fence_errors_total{region,class}                failed fence passes; class: authorization, other
 //
 // The region's cluster, read through the admin API by package
 // broker/health, whose doc says how each is computed:

@@ -444,6 +444,7 @@ func (d *decisions) run(ctx context.Context, queue []machine.Action) {
 		queue = append(queue, d.do(ctx, act)...)
 	}
 	d.syncFlows(ctx)
+	d.a.applyFence(d.m.Status())
 	d.refresh()
 }
 

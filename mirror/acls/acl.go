@@ -64,7 +64,13 @@ func (m Mapping) Desired(src []ACL) []ACL {
 			out = append(out, a)
 		}
 	}
+	// A region's fence (fence.go) is its own decision: its DENYs and their
+	// markers must not deny writes on the target too.
+	markers, fence := fenceACLs(src, "")
 	for _, a := range src {
+		if markers[a] || fence[a] {
+			continue
+		}
 		if a.Name == "*" || a.Pattern != kmsg.ACLResourcePatternTypeLiteral && a.Pattern != kmsg.ACLResourcePatternTypePrefixed {
 			continue
 		}

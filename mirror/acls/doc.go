@@ -32,6 +32,48 @@
 // region writes the same topics); copies under prefix naming are never
 // written by applications, so those flows start not writable.
 //
+// # Fencing application writes
+//
+// Withholding WRITE on copies is not enough: the application's WRITE ACL
+// in the region that was primary first was made by the operator, not by
+// geomesh, and geomesh never deletes an operator's ACL. So a [Fencer]
+// runs in the agent of every data region of an active-passive mesh and
+// overrides those ALLOWs instead, with Kafka's rule that a DENY beats any
+// ALLOW. While its region is not the primary (standby, demoted, or a
+// primary that fenced itself) the Fencer keeps, for every ALLOW of WRITE
+// or ALL on a mirrored topic in the region's cluster, literal or
+// prefixed, a DENY WRITE for the same principal, pattern and host. While
+// it is the primary it deletes those DENYs again. A pass runs at once
+// when the side changes and every second after, so an ALLOW granted
+// later in a demoted region is overridden too; the decision is
+// [PlanFence], a pure function of the cluster's ACLs.
+//
+// Not denied: the agent's own principal (it writes the copies and
+// geomesh's topics), a wildcard principal (User:*, which would deny the
+// agent too) and wildcard topics ("*", which reach topics the mesh does
+// not manage); an application that writes only through such ACLs is not
+// fenced. Until the agent has read the mesh state it changes nothing, so
+// a restarted agent keeps the DENYs its region held.
+//
+// A self-fenced primary (control plane unreachable for longer than the
+// fence delay, see failover/machine) denies writes too: its majority may
+// be promoting another region by now, and every record it took would be
+// stranded. The cost is that a primary cut off from the control plane
+// alone, with a healthy cluster, stops taking writes until it reaches the
+// majority again; that is the fence's purpose.
+//
+// Each DENY geomesh makes is recorded beside it in the cluster, by a
+// marker: a DENY DESCRIBE for the same principal and host on the literal
+// topic "geomesh-fence:<mesh>:<PATTERN>:<name>", a name no topic can have
+// (the colon). The marker is created before its DENY and deleted after
+// it, so that every agent of the region, restarted or not, knows which
+// DENYs are its mesh's; a DENY without the mesh's marker is an
+// operator's (or another mesh's) and is never deleted, even if it equals
+// one the fence would make. A marked DENY whose ALLOW is gone, or whose
+// topic the mesh no longer selects, is deleted. ACL sync does not
+// copy a region's fence DENYs or markers to other regions. A write
+// refused by the fence fails with TOPIC_AUTHORIZATION_FAILED.
+//
 // # Only its own ACLs
 //
 // The Syncer deletes only ACLs it created itself, remembered in memory: a
@@ -45,7 +87,12 @@
 // # Errors
 //
 // A pass that is refused names the principal, the operation and the
-// resource that is missing ([broker.Denied]); a cluster without an
-// authorizer (SECURITY_DISABLED) is reported once in [Status] and the
-// pass does nothing else.
+// resource that is missing ([broker.Denied]), for example
+//
+//	region east: User:geomesh may not ALTER the CLUSTER (to create ACLs) ...
+//
+// in [Status] and [FenceStatus]; the agent counts failed fence passes in
+// geomesh_acl_fence_errors_total. A cluster without an authorizer
+// (SECURITY_DISABLED, [ErrNoAuthorizer]) is reported once in the status
+// and the pass does nothing else: such a cluster cannot deny a write.
 package acls

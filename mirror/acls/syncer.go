@@ -165,7 +165,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	// a fault.
 	switch {
 	case err != nil && err.Error() == prev:
-	case errors.Is(err, errNoAuthorizer):
+	case errors.Is(err, ErrNoAuthorizer):
 		s.cfg.Logger.Info("acl sync idle", "source", s.cfg.SourceName, "target", s.cfg.TargetName, "reason", err)
 	case err != nil:
 		s.cfg.Logger.Warn("acl sync failed", "source", s.cfg.SourceName, "target", s.cfg.TargetName, "err", err)
@@ -176,13 +176,13 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 }
 
 func (s *Syncer) pass(ctx context.Context) error {
-	src, err := describe(ctx, s.cfg.Source)
+	src, err := describe(ctx, s.cfg.Source, syncedTypes)
 	if err != nil {
-		return s.explain(s.cfg.SourceName, s.cfg.SourceKafka, "DESCRIBE", "the CLUSTER (to read its ACLs)", err)
+		return explain(s.cfg.SourceName, s.cfg.SourceKafka, "DESCRIBE", "the CLUSTER (to read its ACLs)", err)
 	}
-	tgtList, err := describe(ctx, s.cfg.Target)
+	tgtList, err := describe(ctx, s.cfg.Target, syncedTypes)
 	if err != nil {
-		return s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "DESCRIBE", "the CLUSTER (to read its ACLs)", err)
+		return explain(s.cfg.TargetName, s.cfg.TargetKafka, "DESCRIBE", "the CLUSTER (to read its ACLs)", err)
 	}
 	tgt := map[ACL]bool{}
 	for _, a := range tgtList {
@@ -215,7 +215,7 @@ func (s *Syncer) pass(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	if len(create) > 0 {
-		done, err := s.create(ctx, create)
+		done, err := s.target().create(ctx, create)
 		errs = append(errs, err)
 		s.mu.Lock()
 		for _, a := range done {
@@ -226,7 +226,7 @@ func (s *Syncer) pass(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	if len(remove) > 0 {
-		done, err := s.delete(ctx, remove)
+		done, err := s.target().delete(ctx, remove)
 		errs = append(errs, err)
 		s.mu.Lock()
 		for _, a := range done {
@@ -239,12 +239,18 @@ func (s *Syncer) pass(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// errNoAuthorizer is a cluster that keeps no ACLs at all.
-var errNoAuthorizer = errors.New("the cluster has no authorizer (authorizer.class.name is unset), so it keeps no ACLs")
+func (s *Syncer) target() cluster {
+	return cluster{region: s.cfg.TargetName, kafka: s.cfg.TargetKafka, cl: s.cfg.Target}
+}
 
-func (s *Syncer) explain(region string, k *topology.Kafka, op, resource string, err error) error {
+// ErrNoAuthorizer is a cluster that keeps no ACLs at all: it neither
+// mirrors them nor can deny a write.
+var ErrNoAuthorizer = errors.New("the cluster has no authorizer (authorizer.class.name is unset), so it keeps no ACLs")
+
+// explain names what a refused or failed request of geomesh lacked.
+func explain(region string, k *topology.Kafka, op, resource string, err error) error {
 	if errors.Is(err, kerr.SecurityDisabled) {
-		return fmt.Errorf("region %s: %w", region, errNoAuthorizer)
+		return fmt.Errorf("region %s: %w", region, ErrNoAuthorizer)
 	}
 	if e := broker.Denied(region, k, op, resource, err); e != err {
 		return e
@@ -252,10 +258,13 @@ func (s *Syncer) explain(region string, k *topology.Kafka, op, resource string, 
 	return fmt.Errorf("region %s: acls: %w", region, broker.Explain(region, k, err))
 }
 
-// describe lists a cluster's literal and prefixed topic and group ACLs.
-func describe(ctx context.Context, cl Requester) ([]ACL, error) {
+// syncedTypes are the resources whose ACLs the Syncer mirrors.
+var syncedTypes = []kmsg.ACLResourceType{kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup}
+
+// describe lists a cluster's ACLs of the resource types, any pattern.
+func describe(ctx context.Context, cl Requester, types []kmsg.ACLResourceType) ([]ACL, error) {
 	var out []ACL
-	for _, rt := range []kmsg.ACLResourceType{kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup} {
+	for _, rt := range types {
 		req := kmsg.NewPtrDescribeACLsRequest()
 		req.ResourceType = rt
 		req.ResourcePatternType = kmsg.ACLResourcePatternTypeAny
@@ -281,35 +290,47 @@ func describe(ctx context.Context, cl Requester) ([]ACL, error) {
 	return out, nil
 }
 
-// create makes the ACLs on the target and returns those that were made.
-func (s *Syncer) create(ctx context.Context, acls []ACL) ([]ACL, error) {
+// cluster is one region's cluster as the ACL requests that change it
+// see it: where to send them and how to name a refusal.
+type cluster struct {
+	region string
+	kafka  *topology.Kafka
+	cl     Requester
+}
+
+func (c cluster) explain(op, resource string, err error) error {
+	return explain(c.region, c.kafka, op, resource, err)
+}
+
+// create makes the ACLs and returns those that were made.
+func (c cluster) create(ctx context.Context, acls []ACL) ([]ACL, error) {
 	req := kmsg.NewPtrCreateACLsRequest()
 	for _, a := range acls {
-		c := kmsg.NewCreateACLsRequestCreation()
-		c.ResourceType, c.ResourceName, c.ResourcePatternType = a.ResourceType, a.Name, a.Pattern
-		c.Principal, c.Host, c.Operation, c.PermissionType = a.Principal, a.Host, a.Operation, a.Permission
-		req.Creations = append(req.Creations, c)
+		cr := kmsg.NewCreateACLsRequestCreation()
+		cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = a.ResourceType, a.Name, a.Pattern
+		cr.Principal, cr.Host, cr.Operation, cr.PermissionType = a.Principal, a.Host, a.Operation, a.Permission
+		req.Creations = append(req.Creations, cr)
 	}
-	resp, err := req.RequestWith(ctx, s.cfg.Target)
+	resp, err := req.RequestWith(ctx, c.cl)
 	if err != nil {
-		return nil, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to create ACLs)", err)
+		return nil, c.explain("ALTER", "the CLUSTER (to create ACLs)", err)
 	}
 	codes := make([]int16, len(resp.Results))
 	for i, r := range resp.Results {
 		codes[i] = r.ErrorCode
 	}
-	return s.outcome("create", acls, codes)
+	return c.outcome("create", acls, codes)
 }
 
 // outcome splits a create or delete request's ACLs, whose per-ACL error
 // codes the response gives in request order, into those done and an
 // error naming each that failed.
-func (s *Syncer) outcome(verb string, acls []ACL, codes []int16) ([]ACL, error) {
+func (c cluster) outcome(verb string, acls []ACL, codes []int16) ([]ACL, error) {
 	var done []ACL
 	var errs []error
 	for i, code := range codes[:min(len(codes), len(acls))] {
 		if err := kerr.ErrorForCode(code); err != nil {
-			errs = append(errs, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to "+verb+" "+acls[i].String()+")", err))
+			errs = append(errs, c.explain("ALTER", "the CLUSTER (to "+verb+" "+acls[i].String()+")", err))
 			continue
 		}
 		done = append(done, acls[i])
@@ -319,7 +340,7 @@ func (s *Syncer) outcome(verb string, acls []ACL, codes []int16) ([]ACL, error) 
 
 // delete removes exactly the given ACLs: each filter names every field,
 // so it matches that ACL alone.
-func (s *Syncer) delete(ctx context.Context, acls []ACL) ([]ACL, error) {
+func (c cluster) delete(ctx context.Context, acls []ACL) ([]ACL, error) {
 	req := kmsg.NewPtrDeleteACLsRequest()
 	for _, a := range acls {
 		f := kmsg.NewDeleteACLsRequestFilter()
@@ -328,13 +349,13 @@ func (s *Syncer) delete(ctx context.Context, acls []ACL) ([]ACL, error) {
 		f.Principal, f.Host, f.Operation, f.PermissionType = &principal, &host, a.Operation, a.Permission
 		req.Filters = append(req.Filters, f)
 	}
-	resp, err := req.RequestWith(ctx, s.cfg.Target)
+	resp, err := req.RequestWith(ctx, c.cl)
 	if err != nil {
-		return nil, s.explain(s.cfg.TargetName, s.cfg.TargetKafka, "ALTER", "the CLUSTER (to delete ACLs)", err)
+		return nil, c.explain("ALTER", "the CLUSTER (to delete ACLs)", err)
 	}
 	codes := make([]int16, len(resp.Results))
 	for i, r := range resp.Results {
 		codes[i] = r.ErrorCode
 	}
-	return s.outcome("delete", acls, codes)
+	return c.outcome("delete", acls, codes)
 }

@@ -19,6 +19,9 @@ const (
 	geomeshPass = "gm-Secret-5f1c2a"
 	appUser     = "app"
 	appPass     = "app-Secret-93b7d0"
+	// fencerUser may read ACLs but not change them.
+	fencerUser = "fencer"
+	fencerPass = "fencer-Secret-2d81e4"
 )
 
 // east and west are single-broker secured clusters shared by the tests
@@ -51,7 +54,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	opts := kafkatest.Options{Security: &kafkatest.Security{
-		Users:      map[string]string{geomeshUser: geomeshPass, appUser: appPass},
+		Users:      map[string]string{geomeshUser: geomeshPass, appUser: appPass, fencerUser: fencerPass},
 		SuperUsers: []string{"User:" + geomeshUser, "User:CN=" + geomeshUser},
 		Kerberos:   kdc,
 	}}
