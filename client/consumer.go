@@ -29,6 +29,7 @@ type Consumer struct {
 	flows  []topology.Flow
 	group  string
 	origin string
+	home   string // the region it started in
 	cfg    config
 
 	// pmu guards cancelPoll; Switch and Close take it without waiting for
@@ -70,6 +71,7 @@ func NewConsumer(m *topology.Mesh, group string, opts ...ConsumerOpt) (*Consumer
 	if c.region == "" {
 		return nil, fmt.Errorf("consumer group %s of active-active mesh %s: Region is required", group, m.Name)
 	}
+	c.home = c.region
 	for _, r := range []string{c.origin, c.region} {
 		if _, err := dataRegion(m, r); err != nil {
 			return nil, fmt.Errorf("consumer group %s: %w", group, err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"github.com/geomesh/geomesh/topology"
 )
 
 // translation is one partition of the agent's GET /v1/translate answer
@@ -73,40 +75,51 @@ func (c *Consumer) translate(ctx context.Context, from, to string, topics map[st
 }
 
 func (c *Consumer) askAgent(ctx context.Context, api, from string) (*translateResponse, error) {
+	var res translateResponse
+	path := "/v1/translate?" + url.Values{"group": {c.group}, "from": {from}}.Encode()
+	status, err := getAgent(ctx, c.cfg.httpClient, c.mesh, api, path, &res)
+	switch {
+	case err != nil:
+		return nil, err
+	case status == http.StatusBadRequest:
+		return nil, fmt.Errorf("GET %s from agent %s: %w: %s", path, api, errNoFlow, res.Error)
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("GET %s from agent %s: %d: %s", path, api, status, res.Error)
+	}
+	return &res, nil
+}
+
+// getAgent calls an agent's API and decodes its JSON answer into out: over
+// HTTPS when the mesh's api section has tls, with the api read_token as
+// bearer token when one is set.
+func getAgent(ctx context.Context, h *http.Client, m *topology.Mesh, api, path string, out any) (status int, err error) {
 	scheme := "http"
-	if c.mesh.API.TLS != nil {
+	if m.API.TLS != nil {
 		scheme = "https" // verified by HTTPClient's roots: the system pool by default
 	}
-	u := scheme + "://" + api + "/v1/translate?" + url.Values{"group": {c.group}, "from": {from}}.Encode()
+	u := scheme + "://" + api + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if ref := c.mesh.API.ReadToken; ref.Ref != "" {
+	if ref := m.API.ReadToken; ref.Ref != "" {
 		// Resolved per request, as the agents do, so a rotated token
 		// file is used at once.
 		tok, err := ref.Resolve()
 		if err != nil {
-			return nil, fmt.Errorf("api read_token: %w", err)
+			return 0, fmt.Errorf("api read_token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := c.cfg.httpClient.Do(req)
+	resp, err := h.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer resp.Body.Close()
-	var res translateResponse
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return nil, fmt.Errorf("GET %s: %s: %w", u, resp.Status, err)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return 0, fmt.Errorf("GET %s: %s: %w", u, resp.Status, err)
 	}
-	switch {
-	case resp.StatusCode == http.StatusBadRequest:
-		return nil, fmt.Errorf("GET %s: %w: %s", u, errNoFlow, res.Error)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, res.Error)
-	}
-	return &res, nil
+	return resp.StatusCode, nil
 }
 
 // translated keeps the partitions of the consumer's topics, or says which
