@@ -94,9 +94,9 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	}
 }
 
-func mustClient(t *testing.T, c *kfake.Cluster) *kgo.Client {
+func mustClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
