@@ -43,6 +43,9 @@ type Consumer struct {
 	region string
 	cl     *kgo.Client
 	closed bool
+	// last is the last record Poll returned per partition in region:
+	// where a switch back to the region a copy came from resumes.
+	last lastRecords
 }
 
 // NewConsumer returns a Consumer of group in the mesh m. It does no I/O:
@@ -171,6 +174,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kgo.Record, error) {
 	c.pmu.Lock()
 	c.cancelPoll = nil
 	c.pmu.Unlock()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			c.last.note(p.Records[n-1])
+		}
+	})
 	var errs []error
 	for _, e := range fs.Errors() {
 		if errors.Is(e.Err, context.Canceled) && ctx.Err() == nil {
@@ -249,7 +257,7 @@ func (c *Consumer) Switch(ctx context.Context, region string) error {
 		cancel()
 		if err != nil {
 			if cl, rerr := c.newClient(old, nil); rerr == nil {
-				c.cl = cl
+				c.cl = cl // at the same offsets: last still holds
 			} else {
 				err = errors.Join(err, rerr)
 			}
@@ -263,8 +271,8 @@ func (c *Consumer) Switch(ctx context.Context, region string) error {
 	if err != nil {
 		return err
 	}
-	c.cl, c.region = cl, region
-	log.Info("switched", "topics", newTopics, "translated", !gone)
+	c.cl, c.region, c.last = cl, region, nil
+	log.Info("switched", "topics", newTopics, "translated", !gone, "start", start)
 	return nil
 }
 

@@ -30,6 +30,8 @@ type fakeAgent struct {
 	state atomic.Pointer[machine.State]
 	from  *kgo.Client // the cluster translations read the group's offsets in
 	asked atomic.Int64
+	// end, when set, makes every translation an "end" answer at it.
+	end int64
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -48,8 +50,12 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 		}
 		var parts []map[string]any
 		offs.Each(func(o kadm.OffsetResponse) {
+			at, state := o.At, "copied"
+			if a.end > 0 {
+				at, state = a.end, "end"
+			}
 			parts = append(parts, map[string]any{"topic": o.Topic, "partition": o.Partition, "source_offset": o.At,
-				"target_topic": o.Topic, "target_offset": o.At, "state": "copied"})
+				"target_topic": o.Topic, "target_offset": at, "state": state})
 		})
 		_ = json.NewEncoder(w).Encode(map[string]any{"partitions": parts})
 	})
