@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
@@ -36,6 +37,9 @@ type Consumer struct {
 	// a Poll to return. Lock order: pmu is never held while taking mu.
 	pmu        sync.Mutex
 	cancelPoll context.CancelFunc
+
+	// at mirrors region for Region, which must not wait for a Poll.
+	at atomic.Pointer[string]
 
 	// mu serialises Poll, Commit, Switch and Close: the client is replaced
 	// only between polls.
@@ -85,15 +89,13 @@ func NewConsumer(m *topology.Mesh, group string, opts ...ConsumerOpt) (*Consumer
 		return nil, err
 	}
 	c.cl = cl
+	start := c.region
+	c.at.Store(&start)
 	return c, nil
 }
 
 // Region is the region the consumer reads from now.
-func (c *Consumer) Region() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.region
-}
+func (c *Consumer) Region() string { return *c.at.Load() }
 
 // Topics returns the names of the consumer's topics in region.
 func (c *Consumer) Topics(region string) ([]string, error) {
@@ -272,6 +274,7 @@ func (c *Consumer) Switch(ctx context.Context, region string) error {
 		return err
 	}
 	c.cl, c.region, c.last = cl, region, nil
+	c.at.Store(&region)
 	log.Info("switched", "topics", newTopics, "translated", !gone, "start", start)
 	return nil
 }

@@ -58,8 +58,13 @@
 //	evacuate             active-active: a region's clients Switch to the
 //	                     region that serves them, and back on failback
 //
-// A consumer started in a standby or a spoke, and a producer of a spoke,
-// stay where they are. Epoch reports the epoch followed; OnEvent gets
+// After a flip a producer resumes only once the consumers of the same
+// Follower have switched (at most 30s): their translated offsets are
+// exact about the copies in the new primary, but records written there
+// before a consumer arrives can be counted as read (see docs/offsets.md),
+// so following producers and consumers from one Follower is the safe
+// layout. A consumer started in a standby or a spoke, and a producer of a
+// spoke, stay where they are. Epoch reports the epoch followed; OnEvent gets
 // every transition (also logged). A switch that fails (the translation
 // waits longer than SwitchTimeout) is retried on the next read.
 //

@@ -23,6 +23,11 @@ const agentTimeout = 2 * time.Second
 // records in flight to the region the producer leaves.
 const flushTimeout = 10 * time.Second
 
+// resumeWait bounds how long a producer that switched at a flip waits for
+// the consumers of the same Follower before it resumes: about a
+// consumer's SwitchTimeout, after which the producer goes on regardless.
+const resumeWait = 30 * time.Second
+
 // Followed is a client a Follower keeps where the mesh state wants it:
 // a *Consumer or a *Producer.
 type Followed interface {
@@ -101,6 +106,7 @@ type Follower struct {
 	closed  bool
 	stop    context.CancelFunc
 	wakes   []chan struct{} // one per target, one slot: "a new read"
+	settled []uint64        // per target: the epoch it last carried out
 	wg      sync.WaitGroup
 
 	emu sync.Mutex // serialises OnEvent
@@ -118,7 +124,7 @@ func NewFollower(m *topology.Mesh, clients []Followed, opts ...FollowerOpt) (*Fo
 	if cfg.followInterval <= 0 {
 		return nil, fmt.Errorf("follower of mesh %s: FollowInterval %s is not positive", m.Name, cfg.followInterval)
 	}
-	f := &Follower{mesh: m, cfg: cfg, targets: clients}
+	f := &Follower{mesh: m, cfg: cfg, targets: clients, settled: make([]uint64, len(clients))}
 	for range clients {
 		f.wakes = append(f.wakes, make(chan struct{}, 1))
 	}
@@ -143,7 +149,7 @@ func (f *Follower) Start(ctx context.Context) {
 	for i, t := range f.targets {
 		go func() {
 			defer f.wg.Done()
-			f.drive(ctx, t, f.wakes[i])
+			f.drive(ctx, i, t, f.wakes[i])
 		}()
 	}
 }
@@ -222,7 +228,12 @@ func (f *Follower) poll(ctx context.Context) {
 }
 
 // drive carries out, for one client, what decide asks on each read.
-func (f *Follower) drive(ctx context.Context, t Followed, wake <-chan struct{}) {
+//
+// A producer that switched at a flip resumes only once the consumers of
+// the same Follower have switched too (within resumeWait): a consumer's
+// translation is exact about the copies in the new primary, and says
+// nothing of records written there before it arrived.
+func (f *Follower) drive(ctx context.Context, i int, t Followed, wake <-chan struct{}) {
 	var applied *meshState
 	for {
 		select {
@@ -235,10 +246,20 @@ func (f *Follower) drive(ctx context.Context, t Followed, wake <-chan struct{}) 
 		m := decide(f.mesh.Kind, c, applied, cur)
 		if m == (move{}) {
 			applied = cur
+			f.settle(i, cur)
 			continue
 		}
 		start := time.Now()
-		err := t.apply(ctx, m)
+		var err error
+		if m.SwitchTo != "" && m.Resume {
+			err = t.apply(ctx, move{Pause: m.Pause, SwitchTo: m.SwitchTo})
+			if err == nil {
+				f.waitConsumers(ctx, cur.Epoch)
+				err = t.apply(ctx, move{Resume: true})
+			}
+		} else {
+			err = t.apply(ctx, m)
+		}
 		ev := FollowEvent{Client: t.followName(), Epoch: cur.Epoch, Decision: cur.Decision, Reason: cur.Reason, From: c.region, Took: time.Since(start), Err: err}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -249,6 +270,7 @@ func (f *Follower) drive(ctx context.Context, t Followed, wake <-chan struct{}) 
 			continue // retried on the next read
 		}
 		applied = cur
+		f.settle(i, cur)
 		if m.Pause {
 			ev.Kind = FollowPaused
 			f.emit(ev)
@@ -260,6 +282,40 @@ func (f *Follower) drive(ctx context.Context, t Followed, wake <-chan struct{}) 
 		if m.Resume {
 			ev.Kind, ev.From, ev.To = FollowResumed, t.followed().region, ""
 			f.emit(ev)
+		}
+	}
+}
+
+func (f *Follower) settle(i int, s *meshState) {
+	if s == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.settled[i] = max(f.settled[i], s.Epoch)
+}
+
+// waitConsumers waits, within resumeWait, until every consumer of the
+// Follower has carried out the state at epoch.
+func (f *Follower) waitConsumers(ctx context.Context, epoch uint64) {
+	ctx, cancel := context.WithTimeout(ctx, resumeWait)
+	defer cancel()
+	for {
+		f.mu.Lock()
+		behind := false
+		for i, t := range f.targets {
+			if _, ok := t.(*Consumer); ok && f.settled[i] < epoch {
+				behind = true
+			}
+		}
+		f.mu.Unlock()
+		if !behind {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -125,21 +125,30 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	}
 	f.Start(ctx)
 	defer f.Close()
+	var got []client.FollowEvent // in the order they came
 	waitEvent := func(kind client.FollowKind, who string) client.FollowEvent {
 		t.Helper()
-		for {
-			select {
-			case ev := <-events:
-				if ev.Err != nil {
-					t.Logf("follow event: %+v", ev)
+		for i := 0; ; i++ {
+			for i >= len(got) {
+				select {
+				case ev := <-events:
+					got = append(got, ev)
+				case <-ctx.Done():
+					t.Fatalf("no %s event of %q", kind, who)
 				}
-				if ev.Kind == kind && ev.Client == who {
-					return ev
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %s event of %q", kind, who)
+			}
+			if ev := got[i]; ev.Kind == kind && ev.Client == who {
+				return ev
 			}
 		}
+	}
+	order := func(kind client.FollowKind, who string) int {
+		for i, ev := range got {
+			if ev.Kind == kind && ev.Client == who {
+				return i
+			}
+		}
+		return -1
 	}
 	waitEvent(client.FollowEpoch, "")
 
@@ -246,6 +255,9 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	waitEvent(client.FollowResumed, "producer")
 	csw := waitEvent(client.FollowSwitched, "consumer group app")
 	t.Logf("after the flip: producer in %s after %s, consumer switched in %s", sw.To, swTook.Round(time.Millisecond), csw.Took.Round(time.Millisecond))
+	if order(client.FollowResumed, "producer") < order(client.FollowSwitched, "consumer group app") {
+		t.Errorf("the producer resumed before the consumer switched: %v", got)
+	}
 	if sw.To != "eu" || csw.To != "eu" || prod.Region() != "eu" || cons.Region() != "eu" || f.Epoch() != 3 {
 		t.Fatalf("after the flip: producer in %s, consumer in %s, epoch %d", prod.Region(), cons.Region(), f.Epoch())
 	}

@@ -207,12 +207,15 @@ func lastCopy(ctx context.Context, to string, r *topology.Region, from, topic st
 	}
 	defer cl.Close()
 	last, found := int64(0), false
+	wait := 2 * time.Second // the first fetch also connects
 	for {
 		// A poll that returns nothing has reached the end: records up to
-		// end are stable (end is a last stable offset).
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		// end are stable (end is a last stable offset), and the offsets
+		// just below it are often transaction markers, never returned.
+		pctx, cancel := context.WithTimeout(ctx, wait)
 		fs := cl.PollFetches(pctx)
 		cancel()
+		wait = 300 * time.Millisecond
 		if ctx.Err() != nil {
 			return 0, false, ctx.Err()
 		}
