@@ -177,65 +177,90 @@ func (c *Consumer) afterLastCopies(ctx context.Context, from, to string, ends []
 		return nil
 	}
 	r, _ := c.mesh.Region(to)
-	for _, t := range ends {
-		for back := int64(64); ; back *= 4 {
-			at, found, err := lastCopy(ctx, to, r, from, t.TargetTopic, t.Partition, max(t.TargetOffset-back, 0), t.TargetOffset)
-			if err != nil {
-				return err
-			}
-			if found {
+	pending := ends
+	for back := int64(64); len(pending) > 0; back *= 4 {
+		spans := map[scanKey][2]int64{}
+		for _, t := range pending {
+			spans[scanKey{t.TargetTopic, t.Partition}] = [2]int64{max(t.TargetOffset-back, 0), t.TargetOffset}
+		}
+		found, err := lastCopies(ctx, to, r, from, spans)
+		if err != nil {
+			return err
+		}
+		var next []translation
+		for _, t := range pending {
+			k := scanKey{t.TargetTopic, t.Partition}
+			if at, ok := found[k]; ok {
 				out.set(t.TargetTopic, t.Partition, at+1)
-				break
-			}
-			if t.TargetOffset-back <= 0 || back >= scanLimit {
-				break
+			} else if spans[k][0] > 0 && back < scanLimit {
+				next = append(next, t)
 			}
 		}
+		pending = next
 	}
 	return nil
 }
 
-// lastCopy reads [start, end) of a partition in region to and returns the
-// offset of the last record there copied from region from.
-func lastCopy(ctx context.Context, to string, r *topology.Region, from, topic string, p int32, start, end int64) (int64, bool, error) {
-	cl, err := broker.NewClient(to, r.Kafka,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(start)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(200*time.Millisecond))
+type scanKey struct {
+	topic     string
+	partition int32
+}
+
+// lastCopies reads the span [start, end) of each partition in region to
+// and returns, per partition, the offset of the last record there copied
+// from region from; one client reads them all.
+func lastCopies(ctx context.Context, to string, r *topology.Region, from string, spans map[scanKey][2]int64) (map[scanKey]int64, error) {
+	starts := map[string]map[int32]kgo.Offset{}
+	for k, sp := range spans {
+		if starts[k.topic] == nil {
+			starts[k.topic] = map[int32]kgo.Offset{}
+		}
+		starts[k.topic][k.partition] = kgo.NewOffset().At(sp[0])
+	}
+	cl, err := broker.NewClient(to, r.Kafka, kgo.ConsumePartitions(starts),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
-		return 0, false, fmt.Errorf("region %s: %w", to, err)
+		return nil, fmt.Errorf("region %s: %w", to, err)
 	}
 	defer cl.Close()
-	last, found := int64(0), false
+	found := map[scanKey]int64{}
+	done := map[scanKey]bool{}
 	wait := 2 * time.Second // the first fetch also connects
-	for {
-		// A poll that returns nothing has reached the end: records up to
-		// end are stable (end is a last stable offset), and the offsets
-		// just below it are often transaction markers, never returned.
+	for len(done) < len(spans) {
+		// A poll that returns nothing has reached the ends: records up to
+		// them are stable (an end is a last stable offset), and the
+		// offsets just below are often transaction markers, never
+		// returned.
 		pctx, cancel := context.WithTimeout(ctx, wait)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		wait = 300 * time.Millisecond
 		if ctx.Err() != nil {
-			return 0, false, ctx.Err()
+			return nil, ctx.Err()
 		}
-		n, done := 0, false
+		n := 0 // records of partitions not done: new writes after an end do not count
 		fs.EachRecord(func(rec *kgo.Record) {
+			k := scanKey{rec.Topic, rec.Partition}
+			if done[k] {
+				return
+			}
 			n++
+			end := spans[k][1]
 			if rec.Offset >= end-1 {
-				done = true
+				done[k] = true
 			}
 			if rec.Offset >= end {
 				return
 			}
 			if o, ok := header(rec.Headers, HeaderOriginRegion); ok && string(o) == from {
-				last, found = rec.Offset, true
+				found[k] = rec.Offset
 			}
 		})
-		if done || n == 0 {
-			return last, found, nil
+		if n == 0 {
+			break
 		}
 	}
+	return found, nil
 }
 
 // lastRecords is, per topic and partition, the provenance of the last
