@@ -25,7 +25,10 @@ type translation struct {
 
 // startTranslation starts, for every flow into the region, a translator and
 // a group offset syncer in goroutines owned by the agent; the caller holds
-// a.mu.
+// a.mu. Flows that only a failover starts (inboundFlows) get a translator
+// without a syncer: after a planned switch, a client moving back to this
+// region asks for the offsets of its group translated along the reversed
+// flow (GET /v1/translate).
 func (a *Agent) startTranslation(ctx context.Context) error {
 	a.translation.bySource = map[string]*offsets.Translator{}
 	synced := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -38,7 +41,7 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 	if interval <= 0 {
 		interval = defaultOffsetSyncInterval
 	}
-	for _, f := range a.flows {
+	for i, f := range a.inboundFlows() {
 		src, _ := a.cfg.Mesh.Region(f.Source)
 		srcCl, err := a.client(src)
 		if err != nil {
@@ -53,6 +56,18 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 			NewTargetClient: mirror.RegionClients(a.region.Name, a.region.Kafka),
 			Logger:          a.log.With("flow", f.Source+"->"+f.Target),
 		})
+		if i >= len(a.flows) { // inboundFlows lists the file's flows first
+			a.translation.mu.Lock()
+			a.translation.bySource[f.Source] = tr
+			a.translation.mu.Unlock()
+			a.goRun(ctx, "offset translation "+f.Source+"->"+f.Target, func(ctx context.Context) error {
+				tr.Start(ctx)
+				defer tr.Close()
+				<-ctx.Done()
+				return nil
+			})
+			continue
+		}
 		obs := &syncObserver{synced: synced.WithLabelValues(f.Source, f.Target), last: time.Now()}
 		age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "geomesh_offsets_sync_age_seconds",

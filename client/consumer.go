@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
@@ -29,6 +30,7 @@ type Consumer struct {
 	flows  []topology.Flow
 	group  string
 	origin string
+	home   string // the region it started in
 	cfg    config
 
 	// pmu guards cancelPoll; Switch and Close take it without waiting for
@@ -36,12 +38,18 @@ type Consumer struct {
 	pmu        sync.Mutex
 	cancelPoll context.CancelFunc
 
+	// at mirrors region for Region, which must not wait for a Poll.
+	at atomic.Pointer[string]
+
 	// mu serialises Poll, Commit, Switch and Close: the client is replaced
 	// only between polls.
 	mu     sync.Mutex
 	region string
 	cl     *kgo.Client
 	closed bool
+	// last is the last record Poll returned per partition in region:
+	// where a switch back to the region a copy came from resumes.
+	last lastRecords
 }
 
 // NewConsumer returns a Consumer of group in the mesh m. It does no I/O:
@@ -70,6 +78,7 @@ func NewConsumer(m *topology.Mesh, group string, opts ...ConsumerOpt) (*Consumer
 	if c.region == "" {
 		return nil, fmt.Errorf("consumer group %s of active-active mesh %s: Region is required", group, m.Name)
 	}
+	c.home = c.region
 	for _, r := range []string{c.origin, c.region} {
 		if _, err := dataRegion(m, r); err != nil {
 			return nil, fmt.Errorf("consumer group %s: %w", group, err)
@@ -80,15 +89,13 @@ func NewConsumer(m *topology.Mesh, group string, opts ...ConsumerOpt) (*Consumer
 		return nil, err
 	}
 	c.cl = cl
+	start := c.region
+	c.at.Store(&start)
 	return c, nil
 }
 
 // Region is the region the consumer reads from now.
-func (c *Consumer) Region() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.region
-}
+func (c *Consumer) Region() string { return *c.at.Load() }
 
 // Topics returns the names of the consumer's topics in region.
 func (c *Consumer) Topics(region string) ([]string, error) {
@@ -169,6 +176,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kgo.Record, error) {
 	c.pmu.Lock()
 	c.cancelPoll = nil
 	c.pmu.Unlock()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			c.last.note(p.Records[n-1])
+		}
+	})
 	var errs []error
 	for _, e := range fs.Errors() {
 		if errors.Is(e.Err, context.Canceled) && ctx.Err() == nil {
@@ -247,7 +259,7 @@ func (c *Consumer) Switch(ctx context.Context, region string) error {
 		cancel()
 		if err != nil {
 			if cl, rerr := c.newClient(old, nil); rerr == nil {
-				c.cl = cl
+				c.cl = cl // at the same offsets: last still holds
 			} else {
 				err = errors.Join(err, rerr)
 			}
@@ -261,8 +273,9 @@ func (c *Consumer) Switch(ctx context.Context, region string) error {
 	if err != nil {
 		return err
 	}
-	c.cl, c.region = cl, region
-	log.Info("switched", "topics", newTopics, "translated", !gone)
+	c.cl, c.region, c.last = cl, region, nil
+	c.at.Store(&region)
+	log.Info("switched", "topics", newTopics, "translated", !gone, "start", start)
 	return nil
 }
 

@@ -94,12 +94,92 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	}
 }
 
-func mustClient(t *testing.T, c *kfake.Cluster) *kgo.Client {
+func mustClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// TestSwitchAfterLastCopy: the new primary of an active-passive mesh took
+// records of its own before the consumer moved; the agent answers "end"
+// (the last stable offset, past them), and the consumer resumes right
+// after the last copy from the old region instead, so it reads them.
+func TestSwitchAfterLastCopy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var cls []*kfake.Cluster
+	for range 2 {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cls = append(cls, c)
+	}
+	// us took 0..9, all consumed; eu holds their copies, then 10..14 of
+	// its own, written after the flip.
+	src := mustClient(t, cls[0], kgo.DefaultProduceTopic("orders"))
+	dst := mustClient(t, cls[1], kgo.DefaultProduceTopic("orders"))
+	for i := range 15 {
+		r := &kgo.Record{Value: []byte(strconv.Itoa(i))}
+		if i < 10 {
+			if err := src.ProduceSync(ctx, &kgo.Record{Value: r.Value}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			r.Headers = []kgo.RecordHeader{{Key: client.HeaderOriginRegion, Value: []byte("us")}, {Key: client.HeaderOriginTopic, Value: []byte("orders")},
+				{Key: client.HeaderOriginPartition, Value: []byte("0")}, {Key: client.HeaderOriginOffset, Value: []byte(strconv.Itoa(i))}}
+		}
+		if err := dst.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eu := newFakeAgent(t)
+	eu.from = mustClient(t, cls[0])
+	eu.state.Store(apState(3, "switchover", "eu", "us", nil))
+	eu.end = 15 // the agent's "end": eu's last stable offset
+	m, err := topology.Parse("end.yaml", fmt.Appendf(nil, `
+mesh: end
+topology: {kind: active-passive, primary: us, standby: [eu]}
+regions:
+  - {name: us, kafka: {bootstrap: [%q]}, agents: [{id: us-1, gossip: "127.0.0.1:1", api: "127.0.0.1:2"}]}
+  - {name: eu, kafka: {bootstrap: [%q]}, agents: [{id: eu-1, gossip: "127.0.0.1:3", api: %q}]}
+control_plane: {urls: ["nats://127.0.0.1:4222"]}
+`, cls[0].ListenAddrs()[0], cls[1].ListenAddrs()[0], eu.addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := client.NewConsumer(m, "app", client.Topics("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var got []string
+	for len(got) < 10 {
+		rs, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			got = append(got, string(r.Value))
+		}
+	}
+	if err := cons.Switch(ctx, "eu"); err != nil {
+		t.Fatal(err)
+	}
+	for len(got) < 15 {
+		rs, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			got = append(got, string(r.Value))
+		}
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4 5 6 7 8 9 10 11 12 13 14]" {
+		t.Fatalf("read %v", got)
+	}
 }

@@ -29,6 +29,10 @@ type config struct {
 	// keyed view
 	regionOrder  []string
 	dedupeWindow int
+
+	// follower
+	followInterval time.Duration
+	onEvent        func(FollowEvent)
 }
 
 // defaults returns a config with every default the options document.
@@ -40,6 +44,8 @@ func defaults() config {
 		commitTimeout: 10 * time.Second,
 		httpClient:    &http.Client{Timeout: 10 * time.Second},
 		dedupeWindow:  100_000,
+
+		followInterval: 500 * time.Millisecond,
 	}
 }
 
@@ -84,9 +90,22 @@ func KgoOpts(opts ...kgo.Opt) Opt {
 	return opt(func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) })
 }
 
-// Logger receives what a switch does and why it fell back. Default:
-// slog.Default().
-func Logger(l *slog.Logger) Opt { return opt(func(c *config) { c.logger = l }) }
+// CommonOpt is an option that NewConsumer, NewProducer and NewFollower
+// all accept.
+type CommonOpt interface {
+	Opt
+	FollowerOpt
+}
+
+type commonOpt func(*config)
+
+func (o commonOpt) applyConsumer(c *config) { o(c) }
+func (o commonOpt) applyProducer(c *config) { o(c) }
+func (o commonOpt) applyFollower(c *config) { o(c) }
+
+// Logger receives what a switch does and why it fell back, and what a
+// Follower sees and does. Default: slog.Default().
+func Logger(l *slog.Logger) CommonOpt { return commonOpt(func(c *config) { c.logger = l }) }
 
 // Topics are the topics a Consumer reads, named as in their origin region;
 // in any other region the consumer reads the copy the planned flow makes
@@ -126,13 +145,25 @@ func CommitTimeout(d time.Duration) ConsumerOpt {
 	return consumerOpt(func(c *config) { c.commitTimeout = d })
 }
 
-// HTTPClient is what calls the agents' GET /v1/translate: over HTTPS when
-// the topology's api section has tls (give it a client that trusts the
-// agents' CA if that is not in the system pool), with the api read_token
-// as bearer token when one is set. Default: an http.Client with a 10s
-// timeout per request.
-func HTTPClient(h *http.Client) ConsumerOpt {
-	return consumerOpt(func(c *config) { c.httpClient = h })
+// HTTPOpt is an option that NewConsumer and NewFollower accept.
+type HTTPOpt interface {
+	ConsumerOpt
+	FollowerOpt
+}
+
+type httpOpt func(*config)
+
+func (o httpOpt) applyConsumer(c *config) { o(c) }
+func (o httpOpt) applyFollower(c *config) { o(c) }
+
+// HTTPClient is what calls the agents' GET /v1/translate (a Consumer) and
+// GET /v1/failover (a Follower): over HTTPS when the topology's api
+// section has tls (give it a client that trusts the agents' CA if that is
+// not in the system pool), with the api read_token as bearer token when
+// one is set. Default: an http.Client with a 10s timeout per request (a
+// Follower also gives up on one agent after 2s and asks the next).
+func HTTPClient(h *http.Client) HTTPOpt {
+	return httpOpt(func(c *config) { c.httpClient = h })
 }
 
 // RecordIDs makes the Producer give every record without a
@@ -162,3 +193,28 @@ func RegionOrder(regions ...string) ViewOpt {
 // that many other ids is reported as a new record. Memory is about 100
 // bytes plus the id per entry. Default: 100,000.
 func DedupeWindow(n int) ViewOpt { return viewOpt(func(c *config) { c.dedupeWindow = n }) }
+
+// FollowerOpt configures a Follower.
+type FollowerOpt interface{ applyFollower(*config) }
+
+type followerOpt func(*config)
+
+func (o followerOpt) applyFollower(c *config) { o(c) }
+
+// FollowInterval is how often a Follower reads the mesh state from the
+// agents. It bounds how late a producer pauses after a planned switch
+// starts: records it writes in that time still reach the new primary if
+// replication copies them before the flip, which needs a heartbeat
+// written after the start, one per second, so keep it well below 1s.
+// Each read is one small GET per agent tried. Default: 500ms.
+func FollowInterval(d time.Duration) FollowerOpt {
+	return followerOpt(func(c *config) { c.followInterval = d })
+}
+
+// OnEvent is called with every transition a Follower sees or makes (a new
+// epoch, a pause, a switch, a resume, a failure), from one goroutine at
+// a time; it should return quickly, as the client it reports on waits.
+// Default: none (the Logger gets every event at Info, failures at Warn).
+func OnEvent(fn func(FollowEvent)) FollowerOpt {
+	return followerOpt(func(c *config) { c.onEvent = fn })
+}

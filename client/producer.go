@@ -23,11 +23,22 @@ import (
 // application produces it again (with RecordIDs, under the same id, so a
 // KeyedView drops the second copy if both arrive).
 //
+// A Follower pauses the producer while a planned switch drains the
+// region it writes to: Produce then waits, within its ctx, and a record
+// whose ctx ends first fails with an error wrapping ErrPaused.
+//
 // All methods may be called from any goroutine.
 type Producer struct {
 	mesh  *topology.Mesh
 	flows []topology.Flow
 	cfg   config
+	home  string // the region it started in
+
+	// gmu guards gate, which is nil while records may go and otherwise
+	// closed on resume. Lock order: gmu is never held while taking mu.
+	gmu  sync.Mutex
+	gate chan struct{}
+	done chan struct{} // closed by Close: paused records fail
 
 	// mu is held for reading while a record is handed to the client and
 	// for writing while Switch replaces the client.
@@ -44,13 +55,14 @@ func NewProducer(m *topology.Mesh, opts ...ProducerOpt) (*Producer, error) {
 	for _, o := range opts {
 		o.applyProducer(&cfg)
 	}
-	p := &Producer{mesh: m, flows: topology.Plan(m), cfg: cfg, region: cfg.region, primary: defaultWriter(m)}
+	p := &Producer{mesh: m, flows: topology.Plan(m), cfg: cfg, region: cfg.region, primary: defaultWriter(m), done: make(chan struct{})}
 	if p.region == "" {
 		p.region = p.primary
 	}
 	if p.region == "" {
 		return nil, fmt.Errorf("producer of active-active mesh %s: Region is required", m.Name)
 	}
+	p.home = p.region
 	cl, err := p.newClient(p.region)
 	if err != nil {
 		return nil, err
@@ -80,18 +92,83 @@ func (p *Producer) Region() string {
 
 // Produce writes r asynchronously to r.Topic in the current region and
 // calls promise (if not nil) with the result. A record the region must
-// not take fails at once with ErrNotPrimary.
+// not take fails at once with ErrNotPrimary. While a Follower holds the
+// producer paused, Produce waits until it resumes; if ctx ends first, the
+// record fails with an error wrapping ErrPaused and ctx's error.
 func (p *Producer) Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
 	if promise == nil {
 		promise = func(*kgo.Record, error) {}
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if err := p.check(r); err != nil {
-		promise(r, err)
+	for {
+		if err := p.waitOpen(ctx); err != nil {
+			promise(r, err)
+			return
+		}
+		p.mu.RLock()
+		// Checked again under mu: pause takes mu once after closing
+		// the gate, so no record passes it after pause returns.
+		if p.paused() && !p.closed {
+			p.mu.RUnlock()
+			continue
+		}
+		if err := p.check(r); err != nil {
+			p.mu.RUnlock()
+			promise(r, err)
+			return
+		}
+		p.cl.Produce(ctx, r, promise)
+		p.mu.RUnlock()
 		return
 	}
-	p.cl.Produce(ctx, r, promise)
+}
+
+// waitOpen waits while the producer is paused.
+func (p *Producer) waitOpen(ctx context.Context) error {
+	p.gmu.Lock()
+	g := p.gate
+	p.gmu.Unlock()
+	if g == nil {
+		return nil
+	}
+	select {
+	case <-g:
+		return nil
+	case <-p.done:
+		return nil // check reports the close
+	case <-ctx.Done():
+		return fmt.Errorf("producer in region %s: %w: %w", p.Region(), ErrPaused, ctx.Err())
+	}
+}
+
+func (p *Producer) paused() bool {
+	p.gmu.Lock()
+	defer p.gmu.Unlock()
+	return p.gate != nil
+}
+
+// pause holds back every record not handed to the client yet, then waits,
+// within ctx, for the answers to those in flight: once it returns, the
+// region gets nothing more from this producer until resume.
+func (p *Producer) pause(ctx context.Context) error {
+	p.gmu.Lock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+	p.gmu.Unlock()
+	p.mu.Lock()
+	//lint:ignore SA2001 an empty critical section: waits out every Produce past the gate
+	p.mu.Unlock()
+	return p.Flush(ctx)
+}
+
+// resume lets the records held back by pause go.
+func (p *Producer) resume() {
+	p.gmu.Lock()
+	defer p.gmu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
 }
 
 // ProduceSync writes records and waits for every result.
@@ -190,5 +267,6 @@ func (p *Producer) Close() {
 		return
 	}
 	p.closed = true
+	close(p.done)
 	p.cl.Close()
 }

@@ -7,6 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // translation is one partition of the agent's GET /v1/translate answer
@@ -59,7 +65,10 @@ func (c *Consumer) translate(ctx context.Context, from, to string, topics map[st
 				last = fmt.Errorf("agent %s: %w", a.ID, err)
 				continue
 			}
-			out, err := translated(res, topics)
+			out, ends, err := translated(res, topics, c.resumeHint(to))
+			if err == nil {
+				err = c.afterLastCopies(ctx, from, to, ends, out)
+			}
 			if err == nil {
 				return out, nil
 			}
@@ -73,58 +82,244 @@ func (c *Consumer) translate(ctx context.Context, from, to string, topics map[st
 }
 
 func (c *Consumer) askAgent(ctx context.Context, api, from string) (*translateResponse, error) {
-	scheme := "http"
-	if c.mesh.API.TLS != nil {
-		scheme = "https" // verified by HTTPClient's roots: the system pool by default
-	}
-	u := scheme + "://" + api + "/v1/translate?" + url.Values{"group": {c.group}, "from": {from}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	if ref := c.mesh.API.ReadToken; ref.Ref != "" {
-		// Resolved per request, as the agents do, so a rotated token
-		// file is used at once.
-		tok, err := ref.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("api read_token: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := c.cfg.httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var res translateResponse
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return nil, fmt.Errorf("GET %s: %s: %w", u, resp.Status, err)
-	}
+	path := "/v1/translate?" + url.Values{"group": {c.group}, "from": {from}}.Encode()
+	status, err := getAgent(ctx, c.cfg.httpClient, c.mesh, api, path, &res)
 	switch {
-	case resp.StatusCode == http.StatusBadRequest:
-		return nil, fmt.Errorf("GET %s: %w: %s", u, errNoFlow, res.Error)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, res.Error)
+	case err != nil:
+		return nil, err
+	case status == http.StatusBadRequest:
+		return nil, fmt.Errorf("GET %s from agent %s: %w: %s", path, api, errNoFlow, res.Error)
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("GET %s from agent %s: %d: %s", path, api, status, res.Error)
 	}
 	return &res, nil
 }
 
+// getAgent calls an agent's API and decodes its JSON answer into out: over
+// HTTPS when the mesh's api section has tls, with the api read_token as
+// bearer token when one is set.
+func getAgent(ctx context.Context, h *http.Client, m *topology.Mesh, api, path string, out any) (status int, err error) {
+	scheme := "http"
+	if m.API.TLS != nil {
+		scheme = "https" // verified by HTTPClient's roots: the system pool by default
+	}
+	u := scheme + "://" + api + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	if ref := m.API.ReadToken; ref.Ref != "" {
+		// Resolved per request, as the agents do, so a rotated token
+		// file is used at once.
+		tok, err := ref.Resolve()
+		if err != nil {
+			return 0, fmt.Errorf("api read_token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := h.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return 0, fmt.Errorf("GET %s: %s: %w", u, resp.Status, err)
+	}
+	return resp.StatusCode, nil
+}
+
 // translated keeps the partitions of the consumer's topics, or says which
-// one is not translated yet.
-func translated(res *translateResponse, topics map[string]bool) (offsetMap, error) {
-	out := offsetMap{}
+// one is not translated yet. hint, if not nil, may answer for a partition
+// instead of the agent (see Consumer.resumeHint). ends are the partitions
+// the agent answered "end" for.
+func translated(res *translateResponse, topics map[string]bool, hint func(translation) (string, int32, int64, bool)) (out offsetMap, ends []translation, err error) {
+	out = offsetMap{}
 	for _, t := range res.Partitions {
 		if !topics[t.Topic] {
 			continue
 		}
+		if hint != nil {
+			if topic, p, at, ok := hint(t); ok {
+				out.set(topic, p, at)
+				continue
+			}
+		}
 		switch t.State {
-		case "copied", "end", "truncated":
+		case "end":
+			ends = append(ends, t)
+			out.set(t.TargetTopic, t.Partition, t.TargetOffset)
+		case "copied", "truncated":
 			out.set(t.TargetTopic, t.Partition, t.TargetOffset)
 		case "":
-			return nil, fmt.Errorf("topic %s partition %d: %s", t.Topic, t.Partition, t.Error)
+			return nil, nil, fmt.Errorf("topic %s partition %d: %s", t.Topic, t.Partition, t.Error)
 		default:
-			return nil, fmt.Errorf("topic %s partition %d at %d: %s", t.Topic, t.Partition, t.SourceOffset, t.State)
+			return nil, nil, fmt.Errorf("topic %s partition %d at %d: %s", t.Topic, t.Partition, t.SourceOffset, t.State)
 		}
 	}
-	return out, nil
+	return out, ends, nil
+}
+
+// scanLimit bounds how far back afterLastCopies looks for the last copy.
+const scanLimit = 1 << 16
+
+// afterLastCopies corrects the agent's "end" answers of an active-passive
+// mesh after a planned switch or a failover. "end" is the target's last
+// stable offset: right for a standby, which takes no writes of its own,
+// but the consumer moves to a region that has become primary, and the
+// producers that followed the flip may already have written there. Those
+// records sit after the last copy from the old region, and the group has
+// not read them: it resumes right after that copy. It is found by reading
+// back from the answer, up to scanLimit records; a partition with no copy
+// in that range keeps the agent's answer.
+func (c *Consumer) afterLastCopies(ctx context.Context, from, to string, ends []translation, out offsetMap) error {
+	if c.mesh.Kind != topology.KindActivePassive || len(ends) == 0 {
+		return nil
+	}
+	r, _ := c.mesh.Region(to)
+	pending := ends
+	for back := int64(64); len(pending) > 0; back *= 4 {
+		spans := map[scanKey][2]int64{}
+		for _, t := range pending {
+			spans[scanKey{t.TargetTopic, t.Partition}] = [2]int64{max(t.TargetOffset-back, 0), t.TargetOffset}
+		}
+		found, err := lastCopies(ctx, to, r, from, spans)
+		if err != nil {
+			return err
+		}
+		var next []translation
+		for _, t := range pending {
+			k := scanKey{t.TargetTopic, t.Partition}
+			if at, ok := found[k]; ok {
+				out.set(t.TargetTopic, t.Partition, at+1)
+			} else if spans[k][0] > 0 && back < scanLimit {
+				next = append(next, t)
+			}
+		}
+		pending = next
+	}
+	return nil
+}
+
+type scanKey struct {
+	topic     string
+	partition int32
+}
+
+// lastCopies reads the span [start, end) of each partition in region to
+// and returns, per partition, the offset of the last record there copied
+// from region from; one client reads them all.
+func lastCopies(ctx context.Context, to string, r *topology.Region, from string, spans map[scanKey][2]int64) (map[scanKey]int64, error) {
+	starts := map[string]map[int32]kgo.Offset{}
+	for k, sp := range spans {
+		if starts[k.topic] == nil {
+			starts[k.topic] = map[int32]kgo.Offset{}
+		}
+		starts[k.topic][k.partition] = kgo.NewOffset().At(sp[0])
+	}
+	cl, err := broker.NewClient(to, r.Kafka, kgo.ConsumePartitions(starts),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		return nil, fmt.Errorf("region %s: %w", to, err)
+	}
+	defer cl.Close()
+	found := map[scanKey]int64{}
+	done := map[scanKey]bool{}
+	wait := 2 * time.Second // the first fetch also connects
+	for len(done) < len(spans) {
+		// A poll that returns nothing has reached the ends: records up to
+		// them are stable (an end is a last stable offset), and the
+		// offsets just below are often transaction markers, never
+		// returned.
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		wait = 300 * time.Millisecond
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		n := 0 // records of partitions not done: new writes after an end do not count
+		fs.EachRecord(func(rec *kgo.Record) {
+			k := scanKey{rec.Topic, rec.Partition}
+			if done[k] {
+				return
+			}
+			n++
+			end := spans[k][1]
+			if rec.Offset >= end-1 {
+				done[k] = true
+			}
+			if rec.Offset >= end {
+				return
+			}
+			if o, ok := header(rec.Headers, HeaderOriginRegion); ok && string(o) == from {
+				found[k] = rec.Offset
+			}
+		})
+		if n == 0 {
+			break
+		}
+	}
+	return found, nil
+}
+
+// lastRecords is, per topic and partition, the provenance of the last
+// record Poll returned there.
+type lastRecords map[string]map[int32]lastRecord
+
+type lastRecord struct {
+	offset int64
+	// The origin of a copy; region is empty for a record produced here.
+	region, topic string
+	partition     int32
+	originOffset  int64
+}
+
+// note remembers r as the last record of its partition.
+func (l *lastRecords) note(r *kgo.Record) {
+	if *l == nil {
+		*l = lastRecords{}
+	}
+	if (*l)[r.Topic] == nil {
+		(*l)[r.Topic] = map[int32]lastRecord{}
+	}
+	lr := lastRecord{offset: r.Offset}
+	region, ok1 := header(r.Headers, HeaderOriginRegion)
+	topic, ok2 := header(r.Headers, HeaderOriginTopic)
+	part, err1 := strconv.ParseInt(string(headerValue(r.Headers, HeaderOriginPartition)), 10, 32)
+	off, err2 := strconv.ParseInt(string(headerValue(r.Headers, HeaderOriginOffset)), 10, 64)
+	if ok1 && ok2 && err1 == nil && err2 == nil {
+		lr.region, lr.topic, lr.partition, lr.originOffset = string(region), string(topic), int32(part), off
+	}
+	(*l)[r.Topic][r.Partition] = lr
+}
+
+func headerValue(hs []kgo.RecordHeader, key string) []byte {
+	v, _ := header(hs, key)
+	return v
+}
+
+// resumeHint answers, for a switch to region to, the partitions whose
+// last record consumed is a copy of a record of to: the group resumes
+// right after the original, in the topic the consumer reads there. The
+// agent cannot answer for those when the flow back to to never copied
+// them (they came from to): the copies that reach the old region between
+// a planned switch's flip and the consumer's move, or, after a failover
+// and its failback, the old region's records read as copies.
+func (c *Consumer) resumeHint(to string) func(translation) (string, int32, int64, bool) {
+	reads := map[string]bool{}
+	if names, err := c.Topics(to); err == nil {
+		for _, n := range names {
+			reads[n] = true
+		}
+	}
+	return func(t translation) (string, int32, int64, bool) {
+		lr, ok := c.last[t.Topic][t.Partition]
+		// Only when this instance read up to the group's final offset:
+		// another member's partitions are the agent's to translate.
+		if !ok || lr.region != to || lr.offset+1 != t.SourceOffset || !reads[lr.topic] {
+			return "", 0, 0, false
+		}
+		return lr.topic, lr.partition, lr.originOffset + 1, true
+	}
 }

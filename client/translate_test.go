@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestTranslateAsksAgent: the consumer sends the api read token, asks
@@ -65,5 +66,54 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	}
 	if _, err := c.translate(ctx, "nowhere", "west", map[string]bool{"orders": true}); !errors.Is(err, errNoFlow) {
 		t.Fatalf("no flow: %v", err)
+	}
+}
+
+// TestResumeHint: a partition whose last record consumed is a copy of a
+// record of the region the consumer moves to resumes right after the
+// original, whatever the agent says; the others keep the agent's answer,
+// and so does a partition another member read further.
+func TestResumeHint(t *testing.T) {
+	copyOf := func(offset int64, region string, originOffset int) *kgo.Record {
+		r := &kgo.Record{Topic: "orders", Partition: int32(offset % 3), Offset: offset}
+		if region != "" {
+			r.Headers = []kgo.RecordHeader{
+				{Key: HeaderOriginRegion, Value: []byte(region)}, {Key: HeaderOriginTopic, Value: []byte("orders")},
+				{Key: HeaderOriginPartition, Value: []byte(fmt.Sprint(offset % 3))}, {Key: HeaderOriginOffset, Value: []byte(fmt.Sprint(originOffset))},
+			}
+		}
+		return r
+	}
+	m, err := topology.Parse("t.yaml", []byte(`
+mesh: t
+topology: {kind: active-passive, primary: east, standby: [west]}
+regions:
+  - {name: east, kafka: {bootstrap: ["127.0.0.1:1"]}, agents: [{id: east-1, gossip: "127.0.0.1:2", api: "127.0.0.1:3"}]}
+  - {name: west, kafka: {bootstrap: ["127.0.0.1:4"]}, agents: [{id: west-1, gossip: "127.0.0.1:5", api: "127.0.0.1:6"}]}
+control_plane: {urls: ["nats://127.0.0.1:4222"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Consumer{mesh: m, flows: topology.Plan(m), origin: "east", group: "g", cfg: defaults()}
+	c.cfg.topics = []string{"orders"}
+	c.last.note(copyOf(30, "east", 70)) // partition 0: a copy of east's 70
+	c.last.note(copyOf(31, "", 0))      // partition 1: produced in west
+	c.last.note(copyOf(32, "east", 12)) // partition 2: a copy, but another member read on to 40
+	res := &translateResponse{Partitions: []translation{
+		{Topic: "orders", Partition: 0, SourceOffset: 31, TargetTopic: "orders", TargetOffset: 55, State: "behind"},
+		{Topic: "orders", Partition: 1, SourceOffset: 32, TargetTopic: "orders", TargetOffset: 90, State: "copied"},
+		{Topic: "orders", Partition: 2, SourceOffset: 40, TargetTopic: "orders", TargetOffset: 20, State: "end"},
+	}}
+	got, ends, err := translated(res, map[string]bool{"orders": true}, c.resumeHint("east"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "map[orders:map[0:71 1:90 2:20]]" || len(ends) != 1 || ends[0].Partition != 2 {
+		t.Fatalf("translated %v", got)
+	}
+	// Moving elsewhere, the copies of east's records say nothing.
+	if _, _, err := translated(res, map[string]bool{"orders": true}, c.resumeHint("west")); err == nil || !strings.Contains(err.Error(), "partition 0 at 31: behind") {
+		t.Fatalf("without a hint: %v", err)
 	}
 }
