@@ -75,11 +75,11 @@
 // application that moves consumers already reaches the agents' API. A
 // poll also sees a state that an event published during a disconnection
 // would have missed. The cost is latency: a producer pauses up to one
-// interval after a switch starts. The agents flip once replication has
-// drained past a heartbeat written after the start; a record acknowledged
-// by the old primary in that interval but copied after the flip stays in
-// the old primary only. Keep FollowInterval well below the heartbeat
-// interval (1s).
+// interval after a switch starts. The agents flip only once replication
+// has drained past a heartbeat written at least the machine's PauseGrace
+// (2s) after the start, so what a producer wrote before it saw the pause
+// is copied before the flip. Keep FollowInterval plus one request well
+// below PauseGrace.
 //
 // # Keyed view
 //

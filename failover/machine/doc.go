@@ -53,8 +53,9 @@
 //
 // A planned switch is three decisions: switchover-started (producers of
 // the moving clients pause), then, once the flow from the old region to
-// the new one reports zero lag with a copy newer than the pause,
-// switchover (the epoch flips, producers resume on the new region, flows
+// the new one reports zero lag with a copy of a record written at least
+// Config.PauseGrace after the pause (clients that poll the state may
+// still write until they see it), switchover (the epoch flips, producers resume on the new region, flows
 // reverse); or switchover-aborted after Config.DrainTimeout. Nothing is
 // stranded by a planned switch.
 //

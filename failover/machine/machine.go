@@ -46,9 +46,22 @@ type Config struct {
 	// within it, the switch is aborted and producers resume where they
 	// were. Default 2m.
 	DrainTimeout time.Duration
+
+	// PauseGrace is how long after a planned switch started producers may
+	// still write to the old region: clients learn of the pause by reading
+	// the state (client.Follower polls an agent every 500ms by default,
+	// and a poll may wait on a slow agent). A switch counts as drained only
+	// when the copy holds a record written at least PauseGrace after the
+	// start, so whatever a producer wrote before it paused is replicated
+	// before the epoch flips. It should exceed the clients' follow
+	// interval plus one request. Default 2s.
+	PauseGrace time.Duration
 }
 
-const defaultDrainTimeout = 2 * time.Minute
+const (
+	defaultDrainTimeout = 2 * time.Minute
+	defaultPauseGrace   = 2 * time.Second
+)
 
 func (c Config) withDefaults() Config {
 	det := c.Mesh.Failover.Detection
@@ -60,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = defaultDrainTimeout
+	}
+	if c.PauseGrace == 0 {
+		c.PauseGrace = defaultPauseGrace
 	}
 	return c
 }
@@ -583,7 +599,7 @@ func (m *Machine) decide() *State {
 			return m.abort(fmt.Sprintf("replication %s→%s did not drain within %s", sw.From, sw.To, m.cfg.DrainTimeout))
 		case func() bool { d, _ := m.down(sw.To); return d }():
 			return m.abort(fmt.Sprintf("region %s, the switch target, is down", sw.To))
-		case ok && lag.Records == 0 && !lag.CaughtUpTo.Before(sw.Started):
+		case ok && lag.Records == 0 && !lag.CaughtUpTo.Before(sw.Started.Add(m.cfg.PauseGrace)):
 			return m.flip(sw.From, sw.To, fmt.Sprintf("replication %s→%s drained", sw.From, sw.To))
 		}
 	}

@@ -106,16 +106,9 @@ func roleAt(a *agent.Agent, role string, epoch uint64) error {
 func TestFailoverPrimaryLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	east, err := kafkatest.New(kafkatest.Options{})
-	if err == nil {
-		err = east.Start(ctx)
-	}
-	// A cleanup, not a defer: cleanups run last-in first-out, so the
-	// agents (registered later) stop while their cluster still answers.
-	t.Cleanup(func() { _ = east.Close() })
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Start closes the cluster in a cleanup registered before the agents':
+	// cleanups run last-in first-out, so the agents stop while it answers.
+	east := kafkatest.Start(t, kafkatest.Options{})
 	west := clusters[1]
 	hookFile := filepath.Join(t.TempDir(), "hooks.jsonl")
 	mesh := "e2e-fo"

@@ -95,10 +95,9 @@ func TestFollowPlannedSwitchAndFailback(t *testing.T) {
 	}
 	var emu sync.Mutex
 	var events []stamped
-	// A tenth of a heartbeat interval: the agents flip without waiting
-	// for clients to confirm the pause (client doc, "Following the
-	// mesh"), and a quick drain must not find records still on the way.
-	f, err := gmclient.NewFollower(m, []gmclient.Followed{prod, cons}, gmclient.FollowInterval(100*time.Millisecond), gmclient.OnEvent(func(ev gmclient.FollowEvent) {
+	// The default follow interval: the drain waits PauseGrace past the
+	// start of the switch, longer than a follower needs to see the pause.
+	f, err := gmclient.NewFollower(m, []gmclient.Followed{prod, cons}, gmclient.OnEvent(func(ev gmclient.FollowEvent) {
 		emu.Lock()
 		defer emu.Unlock()
 		events = append(events, stamped{ev, time.Now()})

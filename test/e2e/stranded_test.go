@@ -37,14 +37,7 @@ func seq(r *kgo.Record) int {
 func TestFailoverStranded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	east, err := kafkatest.New(kafkatest.Options{})
-	if err == nil {
-		err = east.Start(ctx)
-	}
-	t.Cleanup(func() { _ = east.Close() })
-	if err != nil {
-		t.Fatal(err)
-	}
+	east := kafkatest.Start(t, kafkatest.Options{})
 	west := clusters[0]
 	mesh := "e2e-st"
 	path := failoverMesh(t, mesh, east, west, filepath.Join(t.TempDir(), "hooks.jsonl"))
