@@ -5,7 +5,6 @@ package chaos
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -157,7 +156,7 @@ func (w *world) run(t *testing.T, i int, seed uint64, length time.Duration) {
 		t.Fatal(err)
 	}
 	path := w.topology(t, topic, seed)
-	ag := startAgent(t, w, path)
+	ag := startAgent(t, w.bin, w.west, "eu-west-1", path)
 	defer ag.terminate()
 
 	var rec history.Recorder
@@ -167,7 +166,7 @@ func (w *world) run(t *testing.T, i int, seed uint64, length time.Duration) {
 	defer cancel()
 	prod := &producer{w: w, topic: topic, rec: &rec, rng: rand.New(rand.NewPCG(seed, 1)), txnID: topic}
 	wg.Go(func() { prod.run(ctx) })
-	cons := &consumer{w: w, topic: topic, rec: &rec}
+	cons := &consumer{cluster: w.tgt, region: "eu-west", topic: topic, rec: &rec}
 	consCtx, stopCons := context.WithCancel(t.Context())
 	defer stopCons()
 	wg.Go(func() { cons.run(consCtx) })
@@ -321,11 +320,14 @@ func (w *world) apply(ctx context.Context, ag *agent, s Step) error {
 	return fmt.Errorf("unknown fault %q", s.Fault)
 }
 
-// agent is the eu-west agent, a geomesh process in eu-west's namespace.
+// agent is a geomesh agent process in its region's namespace.
 type agent struct {
 	t     *testing.T
-	w     *world
+	bin   string
+	ns    *netns.NS
+	id    string
 	args  []string
+	tmp   string // TMPDIR, where its control-plane node keeps its data
 	log   *os.File
 	lives int
 
@@ -334,13 +336,16 @@ type agent struct {
 	done chan struct{} // closed when the current life was reaped
 }
 
-func startAgent(t *testing.T, w *world, path string) *agent {
+// startAgent starts agent id of ns's region from the topology file at
+// path; Cleanup stops it and, if the test failed, logs its log's tail.
+func startAgent(t *testing.T, bin string, ns *netns.NS, id, path string) *agent {
 	t.Helper()
-	log, err := os.Create(filepath.Join(t.TempDir(), "agent.log"))
+	log, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, w: w, log: log, args: []string{"agent", "--topology", path, "--region", "eu-west", "--id", "eu-west-1"}}
+	a := &agent{t: t, bin: bin, ns: ns, id: id, log: log, tmp: t.TempDir(),
+		args: []string{"agent", "--topology", path, "--region", ns.Region, "--id", id}}
 	t.Cleanup(func() {
 		a.terminate()
 		if t.Failed() {
@@ -348,7 +353,7 @@ func startAgent(t *testing.T, w *world, path string) *agent {
 			if len(b) > 32<<10 {
 				b = b[len(b)-32<<10:]
 			}
-			t.Logf("agent log (%d lives), last 32 KiB:\n%s", a.lives, b)
+			t.Logf("agent %s log (%d lives), last 32 KiB:\n%s", id, a.lives, b)
 		}
 		log.Close()
 	})
@@ -363,11 +368,12 @@ func (a *agent) start() error {
 	defer a.mu.Unlock()
 	a.lives++
 	fmt.Fprintf(a.log, "=== life %d at %s ===\n", a.lives, time.Now().Format(time.RFC3339Nano))
-	cmd := a.w.west.Command(context.Background(), a.w.bin, a.args...)
+	cmd := a.ns.Command(context.Background(), a.bin, a.args...)
 	cmd.Stdout, cmd.Stderr = a.log, a.log
+	cmd.Env = append(os.Environ(), "TMPDIR="+a.tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("agent eu-west-1: %w", err)
+		return fmt.Errorf("agent %s: %w", a.id, err)
 	}
 	done := make(chan struct{})
 	a.cmd, a.done = cmd, done
@@ -382,7 +388,7 @@ func (a *agent) signal(sig syscall.Signal) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.cmd.Process.Signal(sig); err != nil {
-		return fmt.Errorf("agent eu-west-1: %v: %w", sig, err)
+		return fmt.Errorf("agent %s: %v: %w", a.id, sig, err)
 	}
 	return nil
 }
@@ -398,7 +404,7 @@ func (a *agent) kill() error {
 	case <-done:
 		return nil
 	case <-time.After(10 * time.Second):
-		return errors.New("agent eu-west-1: alive 10s after SIGKILL")
+		return fmt.Errorf("agent %s: alive 10s after SIGKILL", a.id)
 	}
 }
 
@@ -421,35 +427,49 @@ func (a *agent) terminate() {
 	}
 }
 
-// status is the part of /v1/status the run records.
+// status is the part of /v1/status the runs look at.
 type status struct {
-	Role  string `json:"role"`
-	Epoch uint64 `json:"epoch"`
+	Role   string `json:"role"`
+	Epoch  uint64 `json:"epoch"`
+	Fenced bool   `json:"fenced"`
+}
+
+// status reads the agent's /v1/status from inside its namespace.
+func (a *agent) status(ctx context.Context) (status, error) {
+	var st status
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: a.ns.Dial}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.ns.Host(apiPort)+"/v1/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("agent %s: %w", a.id, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("agent %s: /v1/status: %w", a.id, err)
+	}
+	return st, nil
 }
 
 // watchEpochs records the role and epoch the agent reports, whenever
-// they change, until ctx ends.
+// they change, until ctx ends. A fenced region is recorded as such,
+// whatever role it last read.
 func watchEpochs(ctx context.Context, a *agent, rec *history.Recorder) {
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: a.w.west.Dial}}
-	defer hc.CloseIdleConnections()
 	var last status
-	for sleep(ctx, 500*time.Millisecond) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.w.west.Host(apiPort)+"/v1/status", nil)
-		if err != nil {
-			return
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		var st status
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
+	for sleep(ctx, 250*time.Millisecond) {
+		st, err := a.status(ctx)
 		if err != nil || st.Role == "" || st == last {
 			continue
 		}
 		last = st
-		rec.EpochSeen(history.Epoch{Time: time.Now(), Epoch: st.Epoch, Region: "eu-west", Role: st.Role, Observer: "eu-west-1"})
+		role := st.Role
+		if st.Fenced {
+			role = history.RoleFenced
+		}
+		rec.EpochSeen(history.Epoch{Time: time.Now(), Epoch: st.Epoch, Region: a.ns.Region, Role: role, Observer: a.id})
 	}
 }
 
@@ -546,16 +566,17 @@ func (p *producer) transaction(ctx context.Context, cl *kgo.Client, recs []*kgo.
 	return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
 }
 
-// consumer reads the copy in eu-west with read_committed and records
-// every record.
+// consumer reads a topic in region with read_committed and records every
+// record.
 type consumer struct {
-	w     *world
-	topic string
-	rec   *history.Recorder
+	cluster *kafkatest.Cluster
+	region  string
+	topic   string
+	rec     *history.Recorder
 }
 
 func (c *consumer) run(ctx context.Context) {
-	cl, err := kgo.NewClient(append(c.w.tgt.ClientOptions(), kgo.ConsumeTopics(c.topic),
+	cl, err := kgo.NewClient(append(c.cluster.ClientOptions(), kgo.ConsumeTopics(c.topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.MetadataMinAge(500*time.Millisecond))...)
 	if err != nil {
 		return
@@ -564,7 +585,7 @@ func (c *consumer) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
 		fs.EachRecord(func(r *kgo.Record) {
-			c.rec.Consumed(history.Consume{Time: time.Now(), Region: "eu-west", Topic: r.Topic, Partition: r.Partition,
+			c.rec.Consumed(history.Consume{Time: time.Now(), Region: c.region, Topic: r.Topic, Partition: r.Partition,
 				Offset: r.Offset, ID: string(r.Value), ReadCommitted: true})
 		})
 	}

@@ -29,9 +29,20 @@
 // $TMPDIR/geomesh-chaos-SEED.jsonl and logs the checkhistory command that
 // re-checks it.
 //
-// The mesh has no reachable control plane, so no failover is decided: the
-// runs prove the exactly-once copy under faults, not the failover
-// decisions (the checker's primary checks are ready for runs that do).
+// That mesh has no reachable control plane, so no failover is decided:
+// these runs prove the exactly-once copy under faults.
+//
+// # Failover across namespaces
+//
+// TestNetnsFailover runs the decisions: us-east (primary), eu-west
+// (standby) and a witness, each agent a process in its region's namespace
+// with an embedded control-plane node, gossip and control traffic over
+// 10ms links. Isolating us-east (cut from both others) must fence it and
+// promote eu-west at epoch 2 (about 9s with down_after 3s); eu-west then
+// takes writes, and once the cut heals us-east rejoins as a standby and
+// receives them. The roles every agent reported go into the history, so
+// the checker also proves that no epoch had two primaries and that
+// us-east stopped acting as primary before eu-west started.
 //
 // # Running it
 //
