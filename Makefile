@@ -35,9 +35,9 @@ test-integration:
 # Seeded fault schedules (agent SIGKILL/SIGSTOP, partitions, slow WAN,
 # broker restarts) against two regions in network namespaces, each run
 # judged by the history checker. RUNS schedules (default 10) of LENGTH
-# faults (default 60s); SEED replays a run (default: the clock; the log
-# prints it). make test runs 3 short schedules of this test as part of
-# test-integration.
+# faults (default 60s); SEED replays a run's faults (default: the clock;
+# the log prints it). make test runs 3 short schedules of this test as
+# part of test-integration.
 RUNS ?= 10
 LENGTH ?= 60s
 chaos: kafka

@@ -49,8 +49,10 @@
 //	make chaos RUNS=20 LENGTH=2m SEED=42
 //
 // runs 20 schedules seeded 42, 43, ... of about two minutes of faults
-// each; without SEED the clock picks it and the log prints it
-// (GEOMESH_CHAOS_SEED replays a run). Under make test, TestChaos runs 3
-// schedules of 20s, about 100-200s in all on a 2-core machine, most of it
-// building the CLI and starting the brokers.
+// each; without SEED the clock picks it and the log prints it. A seed
+// (GEOMESH_CHAOS_SEED) replays a run's faults, their order and hold times,
+// and the producer's choices; how the processes interleave with them
+// differs from run to run. Under make test, TestChaos runs 3 schedules of
+// 20s, 115-150s in all on a 2-core machine, a third of it building the CLI
+// and starting the brokers, and TestNetnsFailover takes about 45-60s.
 package chaos

@@ -64,8 +64,6 @@ type Net struct {
 
 // NS is one network namespace with one address in the shared /24.
 type NS struct {
-	net *Net
-
 	// Name is the namespace's name for ip netns.
 	Name string
 	// Region is the name the test gave it.
@@ -142,7 +140,7 @@ func (n *Net) add(region string) (*NS, error) {
 	}
 	a := subnet.Addr().As4()
 	a[3] = byte(i)
-	s := &NS{net: n, Name: n.name + "-" + region, Region: region, Addr: netip.AddrFrom4(a)}
+	s := &NS{Name: n.name + "-" + region, Region: region, Addr: netip.AddrFrom4(a)}
 	if err := ip("netns", "add", s.Name); err != nil {
 		return nil, err
 	}
