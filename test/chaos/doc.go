@@ -43,6 +43,9 @@
 // receives them. The roles every agent reported go into the history, so
 // the checker also proves that no epoch had two primaries and that
 // us-east stopped acting as primary before eu-west started.
+// TestNetnsWitnessCutOff cuts the witness off instead: the data regions
+// still make a majority, so no region is fenced, no epoch passes 1 and
+// replication goes on.
 //
 // # Running it
 //

@@ -24,15 +24,19 @@ import (
 // controlPort is where each agent's embedded control-plane node listens.
 const controlPort = 6222
 
-// TestNetnsFailover cuts the primary region off from the rest of the mesh
-// with network namespaces: us-east (primary), eu-west (standby) and a
-// witness, each with its agent as a process, an embedded control plane
-// and 10ms WAN links. The standby must be promoted at epoch 2 while the
-// cut-off primary fences itself, no two regions acting as primary at
-// once; the new primary takes writes; after the cut heals the old
-// primary rejoins as a standby and receives them. Every acknowledged
-// record ends up in both regions, once, in order.
-func TestNetnsFailover(t *testing.T) {
+// failoverMesh is an active-passive mesh with a witness, each region in
+// its namespace with its agent as a process, linked by 10ms WAN links.
+type failoverMesh struct {
+	net                 *netns.Net
+	east, west, witness *netns.NS
+	clusters            map[*netns.NS]*kafkatest.Cluster
+	agents              map[*netns.NS]*agent
+}
+
+// startFailoverMesh starts the mesh and returns once us-east is primary
+// and eu-west standby at epoch 1, with topic orders in us-east.
+func startFailoverMesh(t *testing.T) *failoverMesh {
+	t.Helper()
 	n := netns.New(t, netns.Options{RelayUDPPorts: []int{gossipPort}})
 	east, west, witness := n.Add("us-east"), n.Add("eu-west"), n.Add("witness")
 	for _, p := range [][2]*netns.NS{{east, west}, {east, witness}, {west, witness}} {
@@ -63,8 +67,7 @@ func TestNetnsFailover(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	src, tgt := clusters[east], clusters[west]
-	adm, err := kgo.NewClient(src.ClientOptions()...)
+	adm, err := kgo.NewClient(clusters[east].ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +83,23 @@ func TestNetnsFailover(t *testing.T) {
 	}
 	waitRole(t, agents[east], 60*time.Second, "primary", 1, false)
 	waitRole(t, agents[west], 30*time.Second, "standby", 1, false)
+	return &failoverMesh{net: n, east: east, west: west, witness: witness, clusters: clusters, agents: agents}
+}
 
+// TestNetnsFailover cuts the primary region off from the rest of the mesh
+// with network namespaces: us-east (primary), eu-west (standby) and a
+// witness, each with its agent as a process, an embedded control plane
+// and 10ms WAN links. The standby must be promoted at epoch 2 while the
+// cut-off primary fences itself, no two regions acting as primary at
+// once; the new primary takes writes; after the cut heals the old
+// primary rejoins as a standby and receives them. Every acknowledged
+// record ends up in both regions, once, in order.
+func TestNetnsFailover(t *testing.T) {
+	m := startFailoverMesh(t)
+	n, east, west := m.net, m.east, m.west
+	clusters, agents := m.clusters, m.agents
+	src, tgt := clusters[east], clusters[west]
+	var wg sync.WaitGroup
 	var rec history.Recorder
 	ctx, cancel := context.WithCancel(t.Context())
 	defer wg.Wait()
@@ -149,6 +168,65 @@ func TestNetnsFailover(t *testing.T) {
 	}
 	if len(findings) > 0 {
 		save(t, h, uint64(time.Now().Unix()))
+	}
+}
+
+// TestNetnsWitnessCutOff cuts the witness off from both data regions for
+// longer than a failover takes: the data regions still make a majority
+// of the control plane, so nothing fails over and nobody is fenced, and
+// replication goes on. Every role recorded stays at epoch 1.
+func TestNetnsWitnessCutOff(t *testing.T) {
+	m := startFailoverMesh(t)
+	var rec history.Recorder
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, a := range m.agents {
+		wg.Go(func() { watchEpochs(ctx, a, &rec) })
+	}
+	for _, ns := range []*netns.NS{m.east, m.west} {
+		c := &consumer{cluster: m.clusters[ns], region: ns.Region, topic: "orders", rec: &rec}
+		wg.Go(func() { c.run(ctx) })
+	}
+
+	if err := m.net.Isolate(m.witness); err != nil {
+		t.Fatal(err)
+	}
+	// Cutting the primary off promotes the standby in about 8s
+	// (TestNetnsFailover); 12s is well past that.
+	produceSync(t, m.clusters[m.east], "us-east", "during-cut", 300, &rec)
+	if !sleep(t.Context(), 12*time.Second) {
+		t.Fatal(t.Context().Err())
+	}
+	waitRead(t, &rec, "eu-west", 300, 30*time.Second)
+	for _, ns := range []*netns.NS{m.east, m.west} {
+		st, err := m.agents[ns].status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]string{"us-east": "primary", "eu-west": "standby"}[ns.Region]; st.Role != want || st.Epoch != 1 || st.Fenced {
+			t.Errorf("%s with the witness cut off: role %q epoch %d fenced %v, want %s at epoch 1", ns.Region, st.Role, st.Epoch, st.Fenced, want)
+		}
+	}
+	if err := m.net.HealAll(); err != nil {
+		t.Fatal(err)
+	}
+	produceSync(t, m.clusters[m.east], "us-east", "after-heal", 100, &rec)
+	waitRead(t, &rec, "eu-west", 400, 30*time.Second)
+
+	cancel()
+	wg.Wait()
+	h := rec.History()
+	for _, e := range h.Epochs {
+		if e.Epoch != 1 || e.Role == history.RoleFenced {
+			t.Errorf("%s saw %s %s at epoch %d with only the witness cut off", e.Observer, e.Region, e.Role, e.Epoch)
+		}
+	}
+	findings := history.Check(h, history.Options{ExactlyOnce: true, Regions: []string{"us-east", "eu-west"}})
+	t.Logf("history: %d produced, %d consumed, %d role events, %d findings", len(h.Produces), len(h.Consumes), len(h.Epochs), len(findings))
+	for _, f := range findings {
+		t.Error(f)
 	}
 }
 
