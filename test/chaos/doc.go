@@ -57,5 +57,5 @@
 // and the producer's choices; how the processes interleave with them
 // differs from run to run. Under make test, TestChaos runs 3 schedules of
 // 20s, 115-150s in all on a 2-core machine, a third of it building the CLI
-// and starting the brokers, and TestNetnsFailover takes about 45-60s.
+// and starting the brokers; the two failover tests take 25-60s each.
 package chaos
