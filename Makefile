@@ -4,7 +4,7 @@ PKGS_UNIT := $(shell $(GO) list ./... | grep -v '/test/')
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-unit test-integration kafka lint fmt clean alerts-test
+.PHONY: all build test test-unit test-integration kafka lint fmt clean alerts-test chaos
 
 all: build
 
@@ -31,6 +31,18 @@ test-unit:
 
 test-integration:
 	$(GO) test -count=1 -timeout 45m -v ./test/...
+
+# Seeded fault schedules (agent SIGKILL/SIGSTOP, partitions, slow WAN,
+# broker restarts) against two regions in network namespaces, each run
+# judged by the history checker. RUNS schedules (default 10) of LENGTH
+# faults (default 60s); SEED replays a run's faults (default: the clock;
+# the log prints it). make test runs 3 short schedules of this test as
+# part of test-integration.
+RUNS ?= 10
+LENGTH ?= 60s
+chaos: kafka
+	GEOMESH_CHAOS_RUNS=$(RUNS) GEOMESH_CHAOS_LENGTH=$(LENGTH) $(if $(SEED),GEOMESH_CHAOS_SEED=$(SEED)) \
+		$(GO) test -count=1 -timeout $$(( $(RUNS) * 3 + 10 ))m -v -run 'TestChaos$$' ./test/chaos
 
 # Prometheus alert and recording rules: syntax, then the unit tests in
 # geomesh.rules.test.yml (promtool: Debian package prometheus).

@@ -129,6 +129,7 @@ func (c *Cluster) launch(ctx context.Context) error {
 	for i := range c.nodes {
 		n := &node{
 			id:             i,
+			host:           c.opts.Host,
 			dir:            filepath.Join(c.dir, fmt.Sprintf("node-%d", i)),
 			brokerPort:     ports[perNode*i],
 			controllerPort: ports[perNode*i+1],
@@ -163,7 +164,7 @@ func (c *Cluster) launch(ctx context.Context) error {
 	}
 	for i, n := range c.nodes {
 		wg.Go(func() {
-			err := runJava(ctx, c.java, n.dir, n.logPath(), c.javaArgs("kafka.tools.StorageTool",
+			err := runJava(ctx, c.opts.CommandPrefix, c.java, n.dir, n.logPath(), c.javaArgs("kafka.tools.StorageTool",
 				append(format, "--config", n.propsPath())...))
 			if err != nil {
 				errs[i] = fmt.Errorf("kafkatest: format storage of broker %d: %w; log %s:\n%s",
@@ -197,7 +198,7 @@ func (c *Cluster) javaArgs(main string, args ...string) []string {
 }
 
 func (c *Cluster) startNode(n *node) error {
-	p, err := startJava(c.java, n.dir, n.logPath(), c.javaArgs("kafka.Kafka", n.propsPath()))
+	p, err := startJava(c.opts.CommandPrefix, c.java, n.dir, n.logPath(), c.javaArgs("kafka.Kafka", n.propsPath()))
 	if err != nil {
 		return fmt.Errorf("kafkatest: broker %d: %w", n.id, err)
 	}
@@ -307,7 +308,7 @@ func (c *Cluster) node(i int) (*node, error) {
 	return c.nodes[i], nil
 }
 
-// Bootstrap returns every node's client address (127.0.0.1:port), node i
+// Bootstrap returns every node's client address (Options.Host:port), node i
 // at index i, including nodes that are stopped; the addresses never
 // change during the cluster's life.
 func (c *Cluster) Bootstrap() []string {
@@ -321,11 +322,14 @@ func (c *Cluster) Bootstrap() []string {
 }
 
 // ClientOptions returns the kgo options that reach this cluster: the seed
-// brokers and, on a secured cluster, TLS verified against CAFile and
+// brokers, Options.Dial if set and, on a secured cluster, TLS verified against CAFile and
 // SCRAM-SHA-512 as AdminUser, a super user. Prefer it to building options
 // from Bootstrap.
 func (c *Cluster) ClientOptions() []kgo.Opt {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...)}
+	if c.opts.Dial != nil {
+		opts = append(opts, kgo.Dialer(c.opts.Dial))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pki != nil {

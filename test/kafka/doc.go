@@ -48,6 +48,16 @@
 // replication sized to the node count, fast fencing) and how to override
 // them.
 //
+// # Clusters in a network namespace
+//
+// Multi-region tests (test/netns) run each region's cluster in a network
+// namespace of its own: Options.CommandPrefix starts every JVM through
+// "ip netns exec NS", Options.Host makes the nodes listen on and advertise
+// the namespace's address instead of 127.0.0.1, and Options.Dial lets the
+// harness, and clients built from ClientOptions, reach them from the
+// test's namespace. Ports are still picked on the test's loopback; a
+// fresh namespace has every port free.
+//
 // # Secured clusters
 //
 // Options.Security starts a cluster as production runs it: SASL_SSL

@@ -23,6 +23,7 @@ import (
 // StartBroker can restart it as the same node.
 type node struct {
 	id             int
+	host           string // Options.Host
 	dir            string
 	brokerPort     int
 	controllerPort int
@@ -36,7 +37,7 @@ type node struct {
 	proc *process
 }
 
-func (n *node) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.brokerPort)) }
+func (n *node) addr() string { return net.JoinHostPort(n.host, strconv.Itoa(n.brokerPort)) }
 
 func (n *node) logPath() string { return filepath.Join(n.dir, "server.log") }
 
@@ -47,12 +48,12 @@ func (n *node) propsPath() string { return filepath.Join(n.dir, "server.properti
 func (n *node) writeConfig(nodes []*node, props map[string]string, sec *Security, pk *pki) error {
 	voters := make([]string, len(nodes))
 	for i, o := range nodes {
-		voters[i] = fmt.Sprintf("%d@127.0.0.1:%d", o.id, o.controllerPort)
+		voters[i] = fmt.Sprintf("%d@%s:%d", o.id, o.host, o.controllerPort)
 	}
 	p := maps.Clone(props)
 	p["node.id"] = strconv.Itoa(n.id)
 	p["process.roles"] = "broker,controller"
-	p["listeners"] = fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", n.brokerPort, n.controllerPort)
+	p["listeners"] = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", n.addr(), net.JoinHostPort(n.host, strconv.Itoa(n.controllerPort)))
 	p["advertised.listeners"] = "PLAINTEXT://" + n.addr()
 	p["listener.security.protocol.map"] = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
 	p["controller.listener.names"] = "CONTROLLER"
@@ -80,11 +81,11 @@ type process struct {
 	err  error         // cmd.Wait's result, set before done is closed
 }
 
-// startJava runs java with args in dir, appending stdout and stderr to
-// logPath. The JVM gets its own process group, so signals reach it and
+// startJava runs java with args in dir, after prefix if there is one
+// (Options.CommandPrefix), appending stdout and stderr to logPath. The JVM gets its own process group, so signals reach it and
 // not the test binary, and dies with the test binary's thread if that is
 // killed before cleanup runs (for example by a -timeout panic).
-func startJava(java, dir, logPath string, args []string) (*process, error) {
+func startJava(prefix []string, java, dir, logPath string, args []string) (*process, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
@@ -92,13 +93,14 @@ func startJava(java, dir, logPath string, args []string) (*process, error) {
 	// The child holds its own copy of the descriptor; ours can go once
 	// it has started.
 	defer log.Close()
-	cmd := exec.Command(java, args...)
+	argv := append(slices.Clone(prefix), java)
+	cmd := exec.Command(argv[0], append(argv[1:], args...)...)
 	cmd.Dir = dir
 	cmd.Stdout = log
 	cmd.Stderr = log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", java, err)
+		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -145,8 +147,8 @@ func (p *process) stop(grace time.Duration) error {
 
 // runJava runs java to completion, for one-shot tools such as the
 // storage formatter, appending its output to logPath.
-func runJava(ctx context.Context, java, dir, logPath string, args []string) error {
-	p, err := startJava(java, dir, logPath, args)
+func runJava(ctx context.Context, prefix []string, java, dir, logPath string, args []string) error {
+	p, err := startJava(prefix, java, dir, logPath, args)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,11 @@
 package kafkatest
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -55,6 +58,24 @@ type Options struct {
 	// to serve metadata naming every running node. Default 90s.
 	StartTimeout time.Duration
 
+	// Host is the IPv4 address every node listens on and advertises, for
+	// clusters that run inside a network namespace (see CommandPrefix).
+	// Only plaintext clusters take it. Default 127.0.0.1.
+	Host string
+
+	// CommandPrefix runs every JVM through another program, which gets
+	// the java command line as its arguments: for example
+	// {"ip", "netns", "exec", "ns1"} starts the nodes in network
+	// namespace ns1. The program must exec java in place (as ip netns
+	// exec does), so that signals reach the JVM. Default: java is run
+	// directly.
+	CommandPrefix []string
+
+	// Dial connects the harness's own clients (readiness probes) and
+	// the clients built from ClientOptions, for nodes that the test's
+	// network namespace cannot reach directly. Default: kgo's dialer.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+
 	// StopTimeout is how long StopBroker waits after SIGTERM for a clean
 	// shutdown (leadership moved away, logs flushed) before it sends
 	// SIGKILL. Close waits only 2s instead, since a cluster being torn
@@ -105,6 +126,9 @@ func (o Options) withDefaults() Options {
 	if o.StopTimeout == 0 {
 		o.StopTimeout = 30 * time.Second
 	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
 	return o
 }
 
@@ -119,6 +143,13 @@ func (o Options) validate() error {
 	}
 	if o.StopTimeout < 0 {
 		errs = append(errs, fmt.Errorf("kafkatest: StopTimeout is negative (%s)", o.StopTimeout))
+	}
+	if o.Host != "" {
+		if a, err := netip.ParseAddr(o.Host); err != nil || !a.Is4() {
+			errs = append(errs, fmt.Errorf("kafkatest: Host %q is not an IPv4 address", o.Host))
+		} else if o.Security != nil && o.Host != "127.0.0.1" {
+			errs = append(errs, fmt.Errorf("kafkatest: Host %s: secured clusters listen on 127.0.0.1 only", o.Host))
+		}
 	}
 	if o.Security != nil {
 		errs = append(errs, o.Security.validate()...)

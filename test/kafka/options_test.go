@@ -31,3 +31,28 @@ func TestServerPropertiesScaleWithBrokers(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionsHost(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want string // error text, empty for none
+	}{
+		{opts: Options{}},
+		{opts: Options{Host: "10.213.0.2"}},
+		{opts: Options{Host: "localhost"}, want: `kafkatest: Host "localhost" is not an IPv4 address`},
+		{opts: Options{Host: "::1"}, want: `kafkatest: Host "::1" is not an IPv4 address`},
+		{opts: Options{Host: "10.213.0.2", Security: &Security{}}, want: "kafkatest: Host 10.213.0.2: secured clusters listen on 127.0.0.1 only"},
+	} {
+		_, err := New(tc.opts)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("New(Host %q): error %q, want %q", tc.opts.Host, got, tc.want)
+		}
+	}
+	if h := (Options{}).withDefaults().Host; h != "127.0.0.1" {
+		t.Errorf("default Host %q, want 127.0.0.1", h)
+	}
+}

@@ -37,6 +37,9 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	clients := make([]*kgo.Client, len(running))
 	for i, n := range running {
 		opts := []kgo.Opt{kgo.SeedBrokers(n.addr()), kgo.DialTimeout(time.Second)}
+		if c.opts.Dial != nil {
+			opts = append(opts, kgo.Dialer(c.opts.Dial))
+		}
 		if c.pki != nil {
 			opts = append(opts, c.pki.adminOptions()...)
 		}

@@ -1,0 +1,340 @@
+//go:build linux
+
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/geomesh/geomesh/test/chaos/history"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/test/netns"
+)
+
+// controlPort is where each agent's embedded control-plane node listens.
+const controlPort = 6222
+
+// failoverMesh is an active-passive mesh with a witness, each region in
+// its namespace with its agent as a process, linked by 10ms WAN links.
+type failoverMesh struct {
+	net                 *netns.Net
+	east, west, witness *netns.NS
+	clusters            map[*netns.NS]*kafkatest.Cluster
+	agents              map[*netns.NS]*agent
+}
+
+// startFailoverMesh starts the mesh and returns once us-east is primary
+// and eu-west standby at epoch 1, with topic orders in us-east.
+func startFailoverMesh(t *testing.T) *failoverMesh {
+	t.Helper()
+	n := netns.New(t, netns.Options{RelayUDPPorts: []int{gossipPort}})
+	east, west, witness := n.Add("us-east"), n.Add("eu-west"), n.Add("witness")
+	for _, p := range [][2]*netns.NS{{east, west}, {east, witness}, {west, witness}} {
+		if err := n.WAN(p[0], p[1], netns.Link{Delay: wanDelay}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := buildGeomesh(t)
+	clusters := map[*netns.NS]*kafkatest.Cluster{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, ns := range []*netns.NS{east, west} {
+		c, err := kafkatest.New(kafkatest.Options{Host: ns.Addr.String(), CommandPrefix: ns.Prefix(), Dial: ns.Dial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		mu.Lock()
+		clusters[ns] = c
+		mu.Unlock()
+		wg.Go(func() {
+			if err := c.Start(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	adm, err := kgo.NewClient(clusters[east].ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(t.Context(), 3, -1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+
+	path := failoverTopology(t, fmt.Sprintf("nsfo%d", time.Now().UnixNano()%1e6), clusters, east, west, witness)
+	agents := map[*netns.NS]*agent{}
+	for _, ns := range []*netns.NS{east, west, witness} {
+		agents[ns] = startAgent(t, bin, ns, ns.Region+"-1", path)
+	}
+	waitRole(t, agents[east], 60*time.Second, "primary", 1, false)
+	waitRole(t, agents[west], 30*time.Second, "standby", 1, false)
+	return &failoverMesh{net: n, east: east, west: west, witness: witness, clusters: clusters, agents: agents}
+}
+
+// TestNetnsFailover cuts the primary region off from the rest of the mesh
+// with network namespaces: us-east (primary), eu-west (standby) and a
+// witness, each with its agent as a process, an embedded control plane
+// and 10ms WAN links. The standby must be promoted at epoch 2 while the
+// cut-off primary fences itself, no two regions acting as primary at
+// once; the new primary takes writes; after the cut heals the old
+// primary rejoins as a standby and receives them. Every acknowledged
+// record ends up in both regions, once, in order.
+func TestNetnsFailover(t *testing.T) {
+	m := startFailoverMesh(t)
+	n, east, west := m.net, m.east, m.west
+	clusters, agents := m.clusters, m.agents
+	src, tgt := clusters[east], clusters[west]
+	var wg sync.WaitGroup
+	var rec history.Recorder
+	ctx, cancel := context.WithCancel(t.Context())
+	defer wg.Wait()
+	defer cancel()
+	for _, a := range agents {
+		wg.Go(func() { watchEpochs(ctx, a, &rec) })
+	}
+	for _, ns := range []*netns.NS{east, west} {
+		c := &consumer{cluster: clusters[ns], region: ns.Region, topic: "orders", rec: &rec}
+		wg.Go(func() { c.run(ctx) })
+	}
+
+	produceSync(t, src, "us-east", "east", 300, &rec)
+	waitRead(t, &rec, "eu-west", 300, 60*time.Second)
+
+	if err := n.Isolate(east); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	waitRole(t, agents[west], 60*time.Second, "primary", 2, false)
+	t.Logf("eu-west promoted at epoch 2 %.1fs after us-east was cut off", time.Since(cut).Seconds())
+	eventually(t, 30*time.Second, func() error {
+		st, err := agents[east].status(t.Context())
+		if err != nil {
+			return err
+		}
+		if !st.Fenced && st.Role == "primary" {
+			return fmt.Errorf("us-east: still unfenced primary at epoch %d", st.Epoch)
+		}
+		return nil
+	})
+
+	produceSync(t, tgt, "eu-west", "west", 300, &rec)
+	if err := n.HealAll(); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	eventually(t, 90*time.Second, func() error {
+		st, err := agents[east].status(t.Context())
+		if err != nil {
+			return err
+		}
+		if st.Role != "standby" || st.Fenced || st.Epoch < 2 {
+			return fmt.Errorf("us-east: role %q epoch %d fenced %v, want an unfenced standby", st.Role, st.Epoch, st.Fenced)
+		}
+		return nil
+	})
+	t.Logf("us-east rejoined as standby %.1fs after the cut healed", time.Since(healed).Seconds())
+	waitRead(t, &rec, "us-east", 600, 90*time.Second)
+
+	cancel()
+	wg.Wait()
+	h := rec.History()
+	findings := history.Check(h, history.Options{ExactlyOnce: true, Regions: []string{"us-east", "eu-west"}})
+	var epochs []string
+	for _, e := range h.Epochs {
+		epochs = append(epochs, fmt.Sprintf("%+.1fs %s %s@%d", e.Time.Sub(cut).Seconds(), e.Observer, e.Role, e.Epoch))
+	}
+	t.Logf("history: %d produced, %d consumed; roles seen, in seconds from the cut: %s",
+		len(h.Produces), len(h.Consumes), strings.Join(epochs, "; "))
+	if !slices.ContainsFunc(h.Epochs, func(e history.Epoch) bool { return e.Region == "us-east" && e.Role == history.RoleFenced }) {
+		t.Error("us-east was never seen fenced while cut off")
+	}
+	for _, f := range findings {
+		t.Error(f)
+	}
+	if len(findings) > 0 {
+		save(t, h, uint64(time.Now().Unix()))
+	}
+}
+
+// TestNetnsWitnessCutOff cuts the witness off from both data regions for
+// longer than a failover takes: the data regions still make a majority
+// of the control plane, so nothing fails over and nobody is fenced, and
+// replication goes on. Every role recorded stays at epoch 1.
+func TestNetnsWitnessCutOff(t *testing.T) {
+	m := startFailoverMesh(t)
+	var rec history.Recorder
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, a := range m.agents {
+		wg.Go(func() { watchEpochs(ctx, a, &rec) })
+	}
+	for _, ns := range []*netns.NS{m.east, m.west} {
+		c := &consumer{cluster: m.clusters[ns], region: ns.Region, topic: "orders", rec: &rec}
+		wg.Go(func() { c.run(ctx) })
+	}
+
+	if err := m.net.Isolate(m.witness); err != nil {
+		t.Fatal(err)
+	}
+	// Cutting the primary off promotes the standby in about 8s
+	// (TestNetnsFailover); 12s is well past that.
+	produceSync(t, m.clusters[m.east], "us-east", "during-cut", 300, &rec)
+	if !sleep(t.Context(), 12*time.Second) {
+		t.Fatal(t.Context().Err())
+	}
+	waitRead(t, &rec, "eu-west", 300, 30*time.Second)
+	for _, ns := range []*netns.NS{m.east, m.west} {
+		st, err := m.agents[ns].status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]string{"us-east": "primary", "eu-west": "standby"}[ns.Region]; st.Role != want || st.Epoch != 1 || st.Fenced {
+			t.Errorf("%s with the witness cut off: role %q epoch %d fenced %v, want %s at epoch 1", ns.Region, st.Role, st.Epoch, st.Fenced, want)
+		}
+	}
+	if err := m.net.HealAll(); err != nil {
+		t.Fatal(err)
+	}
+	produceSync(t, m.clusters[m.east], "us-east", "after-heal", 100, &rec)
+	waitRead(t, &rec, "eu-west", 400, 30*time.Second)
+
+	cancel()
+	wg.Wait()
+	h := rec.History()
+	for _, e := range h.Epochs {
+		if e.Epoch != 1 || e.Role == history.RoleFenced {
+			t.Errorf("%s saw %s %s at epoch %d with only the witness cut off", e.Observer, e.Region, e.Role, e.Epoch)
+		}
+	}
+	findings := history.Check(h, history.Options{ExactlyOnce: true, Regions: []string{"us-east", "eu-west"}})
+	t.Logf("history: %d produced, %d consumed, %d role events, %d findings", len(h.Produces), len(h.Consumes), len(h.Epochs), len(findings))
+	for _, f := range findings {
+		t.Error(f)
+	}
+}
+
+func failoverTopology(t *testing.T, mesh string, clusters map[*netns.NS]*kafkatest.Cluster, east, west, witness *netns.NS) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, `mesh: %s
+topology: {kind: active-passive, primary: us-east, standby: [eu-west]}
+topics: {include: ["orders"]}
+failover:
+  mode: automatic
+  detection: {probe_interval: 500ms, probe_timeout: 250ms, suspicion_mult: 3, kafka_probe_interval: 1s, down_after: 3s}
+control_plane: {embedded: true}
+regions:
+`, mesh)
+	for _, ns := range []*netns.NS{east, west, witness} {
+		fmt.Fprintf(&b, "  - name: %s\n", ns.Region)
+		if c := clusters[ns]; c != nil {
+			fmt.Fprintf(&b, "    kafka: {bootstrap: [%s]}\n", c.Bootstrap()[0])
+		} else {
+			b.WriteString("    witness: true\n")
+		}
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n",
+			ns.Region, ns.Host(gossipPort), ns.Host(apiPort), ns.Host(controlPort))
+	}
+	path := filepath.Join(t.TempDir(), "mesh.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// waitRole polls the agent until it reports role at epoch (and fenced as
+// given).
+func waitRole(t *testing.T, a *agent, timeout time.Duration, role string, epoch uint64, fenced bool) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		st, err := a.status(t.Context())
+		if err != nil {
+			return err
+		}
+		if st.Role != role || st.Epoch != epoch || st.Fenced != fenced {
+			return fmt.Errorf("%s: role %q epoch %d fenced %v, want %q at %d fenced %v", a.id, st.Role, st.Epoch, st.Fenced, role, epoch, fenced)
+		}
+		return nil
+	})
+}
+
+// eventually polls cond every 200ms until it returns nil, or fails the
+// test with its last error after timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		if !sleep(t.Context(), 200*time.Millisecond) {
+			t.Fatal(t.Context().Err())
+		}
+	}
+}
+
+// produceSync writes count records with ids prefix/0.. into region's
+// cluster, idempotently, and records them.
+func produceSync(t *testing.T, c *kafkatest.Cluster, region, prefix string, count int, rec *history.Recorder) {
+	t.Helper()
+	cl, err := kgo.NewClient(append(c.ClientOptions(), kgo.DefaultProduceTopic("orders"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	recs := make([]*kgo.Record, count)
+	for i := range recs {
+		id := fmt.Sprintf("%s/%d", prefix, i)
+		recs[i] = &kgo.Record{Key: []byte(id), Value: []byte(id)}
+	}
+	res := cl.ProduceSync(ctx, recs...)
+	now := time.Now()
+	for _, r := range res {
+		rec.Produced(history.Produce{Time: now, Region: region, Topic: "orders", Partition: r.Record.Partition,
+			Offset: r.Record.Offset, ID: string(r.Record.Value), Acked: r.Err == nil})
+	}
+	if err := res.FirstErr(); err != nil {
+		t.Fatalf("produce into %s: %v", region, err)
+	}
+}
+
+// waitRead waits until region's consumer has read at least count
+// distinct records.
+func waitRead(t *testing.T, rec *history.Recorder, region string, count int, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		ids := map[string]bool{}
+		for _, c := range rec.History().Consumes {
+			if c.Region == region {
+				ids[c.ID] = true
+			}
+		}
+		if len(ids) < count {
+			return fmt.Errorf("%s read %d of %d records", region, len(ids), count)
+		}
+		return nil
+	})
+}
