@@ -298,6 +298,9 @@ func (d *decisions) controlPlane(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if ok {
+			d.leadState(ctx, store)
+		}
 		rep := cpReport{reachable: &ok}
 		if ok && !reachable {
 			// The machine proposes and unfences only after a fresh read.
@@ -312,6 +315,26 @@ func (d *decisions) controlPlane(ctx context.Context) error {
 		if !d.send(ctx, rep) {
 			return nil
 		}
+	}
+}
+
+// leadState keeps the control plane's state leader in this region while
+// it holds the single writer role (primary, hub): see quorum.Store.LeadFrom.
+func (d *decisions) leadState(ctx context.Context, store *quorum.Store) {
+	st := d.status()
+	if st.Fenced || (st.Role != string(machine.RolePrimary) && st.Role != string(machine.RoleHub)) {
+		return
+	}
+	ours := make([]string, 0, len(d.a.region.Agents))
+	for _, ag := range d.a.region.Agents {
+		ours = append(ours, ag.ID)
+	}
+	moved, err := store.LeadFrom(ctx, ours)
+	switch {
+	case err != nil:
+		d.a.log.Warn("control plane: cannot move the state leader into this region", "err", err)
+	case moved:
+		d.a.log.Info("control plane: state leader moved into this region", "role", st.Role)
 	}
 }
 

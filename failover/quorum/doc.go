@@ -77,4 +77,11 @@
 // bucket's stream the others elect a new leader within a few seconds
 // (NATS' RAFT election timeout), during which compare-and-sets fail with
 // ErrNoQuorum and are retried by the machine on its next input.
+//
+// That election waits NATS' election timeout, 4–9s, longer than a
+// primary may go without confirmed writes before it fences itself. So
+// the agents of the writer region keep the bucket's stream leader at
+// home ([Store.LeadFrom], checked every probe interval; a move takes tens
+// of milliseconds): losing the witness or the standby then costs no
+// write, and only a primary cut off from the majority fences.
 package quorum

@@ -291,3 +291,55 @@ func TestNodeConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestLeadFrom moves the bucket's stream leader to the node that asks, and
+// shows why the writer region wants it: with the leader at home, stopping
+// another node leaves writes going at once instead of after an election.
+func TestLeadFrom(t *testing.T) {
+	ctx := context.Background()
+	nodes, stores, _ := cluster(t, 3)
+	var leader string
+	checkFor(t, 10*time.Second, func() error {
+		if leader = stores[0].Leader(ctx); leader == "" {
+			return errors.New("no stream leader")
+		}
+		return nil
+	})
+	// The asker is a node that does not lead.
+	asker := 0
+	for i := range nodes {
+		if nodes[i].cfg.Name != leader {
+			asker = i
+			break
+		}
+	}
+	name := nodes[asker].cfg.Name
+	if moved, err := stores[asker].LeadFrom(ctx, nil); err != nil || !moved {
+		t.Fatalf("LeadFrom on %s (leader %s): moved %v, %v", name, leader, moved, err)
+	}
+	start := time.Now()
+	checkFor(t, 10*time.Second, func() error {
+		if l := stores[asker].Leader(ctx); l != name {
+			return fmt.Errorf("leader %q, want %s", l, name)
+		}
+		return stores[asker].Check(ctx)
+	})
+	t.Logf("stream leader moved from %s to %s in %v", leader, name, time.Since(start).Round(time.Millisecond))
+	if moved, err := stores[asker].LeadFrom(ctx, nil); err != nil || moved {
+		t.Fatalf("LeadFrom on the leader: moved %v, %v; want no move", moved, err)
+	}
+	// A leader in the asker's own region is left where it is.
+	other := (asker + 1) % 3
+	if moved, err := stores[other].LeadFrom(ctx, []string{name}); err != nil || moved {
+		t.Fatalf("LeadFrom with the leader in our region: moved %v, %v; want no move", moved, err)
+	}
+
+	// Stop a node that does not lead: the leader's next write succeeds
+	// within one request, with no election.
+	_ = nodes[other].Close()
+	start = time.Now()
+	if err := stores[asker].Check(ctx); err != nil {
+		t.Fatalf("write right after a follower stopped: %v", err)
+	}
+	t.Logf("write with a follower just stopped confirmed in %v", time.Since(start).Round(time.Millisecond))
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/geomesh/geomesh/failover/machine"
@@ -326,3 +327,62 @@ func decode(data []byte) (*machine.State, error) {
 	}
 	return &st, nil
 }
+
+// LeadFrom moves the leadership of the bucket's stream to this node when
+// a node outside ours leads it (ours: the node names of this agent's
+// region, this node included). It reports whether it asked for a move.
+//
+// The writer region calls it: a JetStream write needs the stream leader,
+// and after the leader's node is lost the others elect a new one only
+// after NATS' election timeout (4–9s), during which no write is
+// confirmed. A primary whose state leader sat in the witness or standby
+// region would then fence itself over a region that is not its own; with
+// the leader at home, losing any other single node costs no write. A
+// primary cut off from the majority still fails its writes, and fences,
+// as it must. Only embedded nodes lead; with an external cluster it does
+// nothing.
+func (s *Store) LeadFrom(ctx context.Context, ours []string) (bool, error) {
+	if len(s.node.cfg.URLs) > 0 {
+		return false, nil
+	}
+	leader := s.Leader(ctx)
+	if leader == "" || leader == s.node.cfg.Name || slices.Contains(ours, leader) {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	defer cancel()
+	req, err := json.Marshal(stepDownRequest{Placement: &placement{Preferred: s.node.cfg.Name}})
+	if err != nil {
+		return false, fmt.Errorf("quorum: leader of %s: %w", s.bucket, err)
+	}
+	msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+s.bucket, req)
+	if err != nil {
+		return false, fmt.Errorf("quorum: move the leader of %s from %s to %s: %w", s.bucket, leader, s.node.cfg.Name, err)
+	}
+	var resp stepDownResponse
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return false, fmt.Errorf("quorum: move the leader of %s: answer %q: %w", s.bucket, msg.Data, err)
+	}
+	if resp.Error != nil {
+		return false, fmt.Errorf("quorum: move the leader of %s from %s to %s: %s (code %d)", s.bucket, leader, s.node.cfg.Name, resp.Error.Description, resp.Error.Code)
+	}
+	return true, nil
+}
+
+// The JetStream API's stream leader step-down request and answer, as far
+// as LeadFrom uses them.
+type (
+	placement struct {
+		Preferred string `json:"preferred,omitempty"`
+	}
+	stepDownRequest struct {
+		Placement *placement `json:"placement,omitempty"`
+	}
+	stepDownResponse struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+)
