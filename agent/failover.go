@@ -127,6 +127,10 @@ type FailoverStatus struct {
 	Role         string         `json:"role"`
 	Epoch        uint64         `json:"epoch"`
 	Fenced       bool           `json:"fenced"`
+	// StateLeader is the NATS server leading the mesh state's stream when
+	// last checked: an agent id with an embedded control plane, where the
+	// writer region keeps it at home. Empty before the first check.
+	StateLeader string `json:"state_leader,omitempty"`
 	// Views are this agent's verdicts on every region.
 	Views []RegionView `json:"views"`
 	// Flows are the flows into this region now running.
@@ -318,9 +322,14 @@ func (d *decisions) controlPlane(ctx context.Context) error {
 	}
 }
 
-// leadState keeps the control plane's state leader in this region while
-// it holds the single writer role (primary, hub): see quorum.Store.LeadFrom.
+// leadState notes which node leads the mesh state's stream, and keeps it
+// in this region while the region holds the single writer role (primary,
+// hub): see quorum.Store.LeadFrom.
 func (d *decisions) leadState(ctx context.Context, store *quorum.Store) {
+	leader := store.Leader(ctx)
+	d.mu.Lock()
+	d.snap.StateLeader = leader
+	d.mu.Unlock()
 	st := d.status()
 	if st.Fenced || (st.Role != string(machine.RolePrimary) && st.Role != string(machine.RoleHub)) {
 		return
@@ -329,7 +338,7 @@ func (d *decisions) leadState(ctx context.Context, store *quorum.Store) {
 	for _, ag := range d.a.region.Agents {
 		ours = append(ours, ag.ID)
 	}
-	moved, err := store.LeadFrom(ctx, ours)
+	moved, err := store.LeadFrom(ctx, leader, ours)
 	switch {
 	case err != nil:
 		d.a.log.Warn("control plane: cannot move the state leader into this region", "err", err)

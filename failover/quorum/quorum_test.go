@@ -314,7 +314,7 @@ func TestLeadFrom(t *testing.T) {
 		}
 	}
 	name := nodes[asker].cfg.Name
-	if moved, err := stores[asker].LeadFrom(ctx, nil); err != nil || !moved {
+	if moved, err := stores[asker].LeadFrom(ctx, leader, nil); err != nil || !moved {
 		t.Fatalf("LeadFrom on %s (leader %s): moved %v, %v", name, leader, moved, err)
 	}
 	start := time.Now()
@@ -325,12 +325,12 @@ func TestLeadFrom(t *testing.T) {
 		return stores[asker].Check(ctx)
 	})
 	t.Logf("stream leader moved from %s to %s in %v", leader, name, time.Since(start).Round(time.Millisecond))
-	if moved, err := stores[asker].LeadFrom(ctx, nil); err != nil || moved {
+	if moved, err := stores[asker].LeadFrom(ctx, name, nil); err != nil || moved {
 		t.Fatalf("LeadFrom on the leader: moved %v, %v; want no move", moved, err)
 	}
 	// A leader in the asker's own region is left where it is.
 	other := (asker + 1) % 3
-	if moved, err := stores[other].LeadFrom(ctx, []string{name}); err != nil || moved {
+	if moved, err := stores[other].LeadFrom(ctx, name, []string{name}); err != nil || moved {
 		t.Fatalf("LeadFrom with the leader in our region: moved %v, %v; want no move", moved, err)
 	}
 

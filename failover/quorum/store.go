@@ -329,8 +329,9 @@ func decode(data []byte) (*machine.State, error) {
 }
 
 // LeadFrom moves the leadership of the bucket's stream to this node when
-// a node outside ours leads it (ours: the node names of this agent's
-// region, this node included). It reports whether it asked for a move.
+// leader, the node that leads it as [Store.Leader] said, is outside ours
+// (the node names of this agent's region). It reports whether it asked
+// for a move.
 //
 // The writer region calls it: a JetStream write needs the stream leader,
 // and after the leader's node is lost the others elect a new one only
@@ -341,11 +342,10 @@ func decode(data []byte) (*machine.State, error) {
 // primary cut off from the majority still fails its writes, and fences,
 // as it must. Only embedded nodes lead; with an external cluster it does
 // nothing.
-func (s *Store) LeadFrom(ctx context.Context, ours []string) (bool, error) {
+func (s *Store) LeadFrom(ctx context.Context, leader string, ours []string) (bool, error) {
 	if len(s.node.cfg.URLs) > 0 {
 		return false, nil
 	}
-	leader := s.Leader(ctx)
 	if leader == "" || leader == s.node.cfg.Name || slices.Contains(ours, leader) {
 		return false, nil
 	}

@@ -437,21 +437,36 @@ type status struct {
 // status reads the agent's /v1/status from inside its namespace.
 func (a *agent) status(ctx context.Context) (status, error) {
 	var st status
+	return st, a.get(ctx, "/v1/status", &st)
+}
+
+// failoverState is the part of the agent's GET /v1/failover the tests read.
+type failoverState struct {
+	StateLeader string `json:"state_leader"`
+}
+
+func (a *agent) failover(ctx context.Context) (failoverState, error) {
+	var fs failoverState
+	return fs, a.get(ctx, "/v1/failover", &fs)
+}
+
+// get decodes the JSON the agent's API serves at path into v.
+func (a *agent) get(ctx context.Context, path string, v any) error {
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: a.ns.Dial}}
 	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.ns.Host(apiPort)+"/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.ns.Host(apiPort)+path, nil)
 	if err != nil {
-		return st, err
+		return err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return st, fmt.Errorf("agent %s: %w", a.id, err)
+		return fmt.Errorf("agent %s: %w", a.id, err)
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return st, fmt.Errorf("agent %s: /v1/status: %w", a.id, err)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("agent %s: %s: %w", a.id, path, err)
 	}
-	return st, nil
+	return nil
 }
 
 // watchEpochs records the role and epoch the agent reports, whenever

@@ -83,6 +83,19 @@ func startFailoverMesh(t *testing.T) *failoverMesh {
 	}
 	waitRole(t, agents[east], 60*time.Second, "primary", 1, false)
 	waitRole(t, agents[west], 30*time.Second, "standby", 1, false)
+	// The primary takes the mesh state's stream leader home within a probe
+	// interval or two; until then losing the node that leads it stalls the
+	// primary's writes for an election and fences it.
+	eventually(t, 30*time.Second, func() error {
+		fs, err := agents[east].failover(t.Context())
+		if err != nil {
+			return err
+		}
+		if fs.StateLeader != agents[east].id {
+			return fmt.Errorf("state leader %q, want %s", fs.StateLeader, agents[east].id)
+		}
+		return nil
+	})
 	return &failoverMesh{net: n, east: east, west: west, witness: witness, clusters: clusters, agents: agents}
 }
 
