@@ -64,7 +64,7 @@
 //
 //   - region-kill: SIGKILL of us-east's agent and broker. Detection is
 //     the time from the kill to eu-west reporting itself primary at the
-//     next epoch (polled every 100-200ms); RTO the time from the kill to
+//     next epoch (polled every 200ms); RTO the time from the kill to
 //     the first record eu-west acknowledges through the Follower, which
 //     must be at most 15s. The region is restored, settles its stranded
 //     records (quarantine into orders.stranded on eu-west) and rejoins as

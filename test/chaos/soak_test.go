@@ -60,7 +60,7 @@ func soak(t *testing.T, length time.Duration) {
 		}
 	}
 	sleep(t.Context(), length-time.Since(begin))
-	app.halted.Store(true)
+	app.stopProducer()
 	app.drain(t, &rec)
 	app.stop()
 	cancel()

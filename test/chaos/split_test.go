@@ -63,7 +63,8 @@ func (m *failoverMesh) partitions(t *testing.T, seed uint64, count int) {
 }
 
 // settled waits until one data region is an unfenced primary and the
-// other an unfenced standby at the same epoch, and returns them.
+// other an unfenced standby at the same epoch, and every agent reaches
+// the control plane, and returns them.
 func (m *failoverMesh) settled(t *testing.T) (primary, standby *netns.NS, epoch uint64) {
 	t.Helper()
 	eventually(t, 120*time.Second, func() error {
@@ -87,6 +88,7 @@ func (m *failoverMesh) settled(t *testing.T) (primary, standby *netns.NS, epoch 
 		return fmt.Errorf("not settled: us-east %s at %d fenced %v, eu-west %s at %d fenced %v",
 			es.Role, es.Epoch, es.Fenced, ws.Role, ws.Epoch, ws.Fenced)
 	})
+	m.controlReachable(t)
 	return primary, standby, epoch
 }
 
@@ -160,7 +162,7 @@ func (m *failoverMesh) plannedSwitch(t *testing.T, mesh *topology.Mesh) {
 	app.waitAcked(t, "eu-west", 100)
 	m.failback(t, app)
 	app.waitAcked(t, "us-east", 100)
-	app.halted.Store(true)
+	app.stopProducer()
 	app.drain(t, &rec)
 	app.stop()
 	cancel()
