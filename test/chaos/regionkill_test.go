@@ -286,10 +286,16 @@ func (m *failoverMesh) failback(t *testing.T, app *app) {
 	t.Helper()
 	m.controlReachable(t)
 	start := time.Now()
-	out, err := m.app.Command(t.Context(), m.bin, "failback", "--topology", m.path, "--wait", "90s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("geomesh failback: %v\n%s", err, out)
-	}
+	// A region that just returned or continued is up by a majority a
+	// few probes later; until then the agents refuse the switch, and the
+	// operator tries again.
+	eventually(t, 60*time.Second, func() error {
+		out, err := m.app.Command(t.Context(), m.bin, "failback", "--topology", m.path, "--wait", "90s").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("geomesh failback: %w\n%s", err, out)
+		}
+		return nil
+	})
 	waitRoleAfter(t, m.agents[m.east], "primary")
 	waitRoleAfter(t, m.agents[m.west], "standby")
 	if app == nil {
