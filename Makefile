@@ -4,7 +4,7 @@ PKGS_UNIT := $(shell $(GO) list ./... | grep -v '/test/')
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-unit test-integration kafka lint fmt clean alerts-test chaos
+.PHONY: all build test test-unit test-integration kafka lint fmt clean alerts-test chaos e2e
 
 all: build
 
@@ -43,6 +43,21 @@ LENGTH ?= 60s
 chaos: kafka
 	GEOMESH_CHAOS_RUNS=$(RUNS) GEOMESH_CHAOS_LENGTH=$(LENGTH) $(if $(SEED),GEOMESH_CHAOS_SEED=$(SEED)) \
 		$(GO) test -count=1 -timeout $$(( $(RUNS) * 3 + 10 ))m -v -run 'TestChaos$$' ./test/chaos
+
+# Issue 6's acceptance in network namespaces (TestNetnsAcceptance): a soak
+# of SOAK (default 30m: 100ms each way, 2% loss, a 3s freeze of one agent
+# every 30s, no failover allowed), then KILLS region kills (default 20;
+# detection and RTO p50/p99, stranded totals), SCHEDULES partition
+# schedules (default 20, seeded SEED, default the clock) and a planned
+# switch and failback under load. make test runs one kill with its
+# failback and two schedules.
+KILLS ?= 20
+SCHEDULES ?= 20
+SOAK ?= 30m
+e2e: kafka
+	GEOMESH_E2E_KILLS=$(KILLS) GEOMESH_E2E_SCHEDULES=$(SCHEDULES) GEOMESH_E2E_SWITCH=1 GEOMESH_E2E_SOAK=$(SOAK) \
+		$(if $(SEED),GEOMESH_E2E_SEED=$(SEED)) \
+		$(GO) test -count=1 -timeout 6h -v -run 'TestNetnsAcceptance$$' ./test/chaos
 
 # Prometheus alert and recording rules: syntax, then the unit tests in
 # geomesh.rules.test.yml (promtool: Debian package prometheus).

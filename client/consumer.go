@@ -303,7 +303,7 @@ func (c *Consumer) leave(ctx context.Context, log *slog.Logger) (gone bool) {
 // returns its offsets there translated into region to.
 func (c *Consumer) finalOffsets(ctx context.Context, old, to string) (offsetMap, error) {
 	r, _ := c.mesh.Region(old)
-	admCl, err := broker.NewClient(old, r.Kafka)
+	admCl, err := broker.NewClient(old, r.Kafka, c.cfg.kgoOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +347,7 @@ func waitEmpty(ctx context.Context, adm *kadm.Client, group, region string) erro
 // join raises the start offsets anyway (atLeast).
 func (c *Consumer) commitStart(ctx context.Context, region string, start offsetMap, log *slog.Logger) {
 	r, _ := c.mesh.Region(region)
-	cl, err := broker.NewClient(region, r.Kafka)
+	cl, err := broker.NewClient(region, r.Kafka, c.cfg.kgoOpts...)
 	if err != nil {
 		log.Warn("commit translated offsets", "err", err)
 		return

@@ -54,7 +54,9 @@
 //	                     producer resumes there
 //	switchover-aborted   the producer resumes where it was
 //	failover             clients of the lost primary (hub) Switch to the
-//	                     new one
+//	                     new one; a producer waits at most 1s for its
+//	                     records in flight to the lost region, which fail
+//	                     after that (ErrClientClosed)
 //	evacuate             active-active: a region's clients Switch to the
 //	                     region that serves them, and back on failback
 //

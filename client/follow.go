@@ -23,6 +23,12 @@ const agentTimeout = 2 * time.Second
 // records in flight to the region the producer leaves.
 const flushTimeout = 10 * time.Second
 
+// downFlush bounds the same wait when the producer switches without a
+// pause first: a failover, away from a region the mesh found down, where
+// the records in flight would hold the producer back for flushTimeout
+// without an answer. They fail, and the application may write them again.
+const downFlush = time.Second
+
 // resumeWait bounds how long a producer that switched at a flip waits for
 // the consumers of the same Follower before it resumes: about a
 // consumer's SwitchTimeout, after which the producer goes on regardless.
@@ -403,7 +409,11 @@ func (p *Producer) followed() followed {
 func (p *Producer) followName() string { return "producer" }
 
 func (p *Producer) apply(ctx context.Context, m move) error {
-	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	bound := flushTimeout
+	if m.SwitchTo != "" && !m.Pause && !p.paused() {
+		bound = downFlush
+	}
+	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	if m.Pause {
 		if err := p.pause(ctx); err != nil {

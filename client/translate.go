@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -183,7 +184,7 @@ func (c *Consumer) afterLastCopies(ctx context.Context, from, to string, ends []
 		for _, t := range pending {
 			spans[scanKey{t.TargetTopic, t.Partition}] = [2]int64{max(t.TargetOffset-back, 0), t.TargetOffset}
 		}
-		found, err := lastCopies(ctx, to, r, from, spans)
+		found, err := lastCopies(ctx, to, r, from, spans, c.cfg.kgoOpts)
 		if err != nil {
 			return err
 		}
@@ -208,8 +209,9 @@ type scanKey struct {
 
 // lastCopies reads the span [start, end) of each partition in region to
 // and returns, per partition, the offset of the last record there copied
-// from region from; one client reads them all.
-func lastCopies(ctx context.Context, to string, r *topology.Region, from string, spans map[scanKey][2]int64) (map[scanKey]int64, error) {
+// from region from; one client reads them all, built with the consumer's
+// kgo options.
+func lastCopies(ctx context.Context, to string, r *topology.Region, from string, spans map[scanKey][2]int64, opts []kgo.Opt) (map[scanKey]int64, error) {
 	starts := map[string]map[int32]kgo.Offset{}
 	for k, sp := range spans {
 		if starts[k.topic] == nil {
@@ -217,8 +219,8 @@ func lastCopies(ctx context.Context, to string, r *topology.Region, from string,
 		}
 		starts[k.topic][k.partition] = kgo.NewOffset().At(sp[0])
 	}
-	cl, err := broker.NewClient(to, r.Kafka, kgo.ConsumePartitions(starts),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl, err := broker.NewClient(to, r.Kafka, append(slices.Clone(opts), kgo.ConsumePartitions(starts),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))...)
 	if err != nil {
 		return nil, fmt.Errorf("region %s: %w", to, err)
 	}

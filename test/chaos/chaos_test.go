@@ -440,16 +440,6 @@ func (a *agent) status(ctx context.Context) (status, error) {
 	return st, a.get(ctx, "/v1/status", &st)
 }
 
-// failoverState is the part of the agent's GET /v1/failover the tests read.
-type failoverState struct {
-	StateLeader string `json:"state_leader"`
-}
-
-func (a *agent) failover(ctx context.Context) (failoverState, error) {
-	var fs failoverState
-	return fs, a.get(ctx, "/v1/failover", &fs)
-}
-
 // get decodes the JSON the agent's API serves at path into v.
 func (a *agent) get(ctx context.Context, path string, v any) error {
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: a.ns.Dial}}
@@ -471,20 +461,42 @@ func (a *agent) get(ctx context.Context, path string, v any) error {
 
 // watchEpochs records the role and epoch the agent reports, whenever
 // they change, until ctx ends. A fenced region is recorded as such,
-// whatever role it last read.
+// whatever role it last read. A poll only brackets a change, so the
+// history holds what was certainly so: a new primary from when it was
+// first seen, the end of a region's time as primary at the last poll
+// that still saw it primary. Two primaries overlap in the history only
+// where they surely did. Callers record when they kill or stop the agent
+// (it acts as nothing then); its first answer afterwards is recorded
+// even if it repeats the last.
 func watchEpochs(ctx context.Context, a *agent, rec *history.Recorder) {
 	var last status
-	for sleep(ctx, 250*time.Millisecond) {
+	var lastSeen time.Time
+	for sleep(ctx, 150*time.Millisecond) {
 		st, err := a.status(ctx)
-		if err != nil || st.Role == "" || st == last {
+		if err != nil {
+			// Down or frozen: whatever it reports next is recorded,
+			// also the role it had before.
+			last = status{}
 			continue
 		}
-		last = st
+		if st.Role == "" {
+			continue
+		}
+		now := time.Now()
+		if st == last {
+			lastSeen = now
+			continue
+		}
 		role := st.Role
 		if st.Fenced {
 			role = history.RoleFenced
 		}
-		rec.EpochSeen(history.Epoch{Time: time.Now(), Epoch: st.Epoch, Region: a.ns.Region, Role: role, Observer: a.id})
+		at := now
+		if last.Role == history.RolePrimary && !last.Fenced && role != history.RolePrimary {
+			at = lastSeen
+		}
+		last, lastSeen = st, now
+		rec.EpochSeen(history.Epoch{Time: at, Epoch: st.Epoch, Region: a.ns.Region, Role: role, Observer: a.id})
 	}
 }
 

@@ -24,23 +24,59 @@ import (
 // controlPort is where each agent's embedded control-plane node listens.
 const controlPort = 6222
 
+// meshDetection is the failover detection of the meshes here unless
+// meshOptions says otherwise: gossip declares a silent agent dead after
+// 0.5s + 0.25s + 3 × 0.5s = 2.25s, and a region is down 3s after that
+// (down_after), about 8s in all from a cut to a promotion.
+const meshDetection = "{probe_interval: 500ms, probe_timeout: 250ms, suspicion_mult: 3, kafka_probe_interval: 1s, down_after: 3s}"
+
+// meshOptions varies the failover mesh.
+type meshOptions struct {
+	// delay is the one-way delay of every WAN link. Default: wanDelay.
+	delay time.Duration
+	// loss is the fraction of packets every WAN link loses. Default: 0.
+	loss float64
+	// detection is the topology's failover.detection. Default:
+	// meshDetection.
+	detection string
+	// app adds a namespace for the application, linked to every region
+	// like the regions are to each other.
+	app bool
+}
+
 // failoverMesh is an active-passive mesh with a witness, each region in
-// its namespace with its agent as a process, linked by 10ms WAN links.
+// its namespace with its agent as a process, linked by WAN links.
 type failoverMesh struct {
 	net                 *netns.Net
 	east, west, witness *netns.NS
-	clusters            map[*netns.NS]*kafkatest.Cluster
-	agents              map[*netns.NS]*agent
+	// app is the application's namespace, nil unless meshOptions.app.
+	app      *netns.NS
+	bin      string
+	path     string // the topology file
+	clusters map[*netns.NS]*kafkatest.Cluster
+	agents   map[*netns.NS]*agent
 }
 
 // startFailoverMesh starts the mesh and returns once us-east is primary
 // and eu-west standby at epoch 1, with topic orders in us-east.
-func startFailoverMesh(t *testing.T) *failoverMesh {
+func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	t.Helper()
+	if opts.delay == 0 {
+		opts.delay = wanDelay
+	}
+	if opts.detection == "" {
+		opts.detection = meshDetection
+	}
 	n := netns.New(t, netns.Options{RelayUDPPorts: []int{gossipPort}})
 	east, west, witness := n.Add("us-east"), n.Add("eu-west"), n.Add("witness")
-	for _, p := range [][2]*netns.NS{{east, west}, {east, witness}, {west, witness}} {
-		if err := n.WAN(p[0], p[1], netns.Link{Delay: wanDelay}); err != nil {
+	links := [][2]*netns.NS{{east, west}, {east, witness}, {west, witness}}
+	var app *netns.NS
+	if opts.app {
+		app = n.Add("app")
+		links = append(links, [2]*netns.NS{app, east}, [2]*netns.NS{app, west}, [2]*netns.NS{app, witness})
+	}
+	for _, p := range links {
+		if err := n.WAN(p[0], p[1], netns.Link{Delay: opts.delay, Loss: opts.loss}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,7 +112,7 @@ func startFailoverMesh(t *testing.T) *failoverMesh {
 		t.Fatal(err)
 	}
 
-	path := failoverTopology(t, fmt.Sprintf("nsfo%d", time.Now().UnixNano()%1e6), clusters, east, west, witness)
+	path := failoverTopology(t, fmt.Sprintf("nsfo%d", time.Now().UnixNano()%1e6), opts.detection, clusters, east, west, witness)
 	agents := map[*netns.NS]*agent{}
 	for _, ns := range []*netns.NS{east, west, witness} {
 		agents[ns] = startAgent(t, bin, ns, ns.Region+"-1", path)
@@ -96,7 +132,7 @@ func startFailoverMesh(t *testing.T) *failoverMesh {
 		}
 		return nil
 	})
-	return &failoverMesh{net: n, east: east, west: west, witness: witness, clusters: clusters, agents: agents}
+	return &failoverMesh{net: n, east: east, west: west, witness: witness, app: app, bin: bin, path: path, clusters: clusters, agents: agents}
 }
 
 // TestNetnsFailover cuts the primary region off from the rest of the mesh
@@ -108,7 +144,7 @@ func startFailoverMesh(t *testing.T) *failoverMesh {
 // primary rejoins as a standby and receives them. Every acknowledged
 // record ends up in both regions, once, in order.
 func TestNetnsFailover(t *testing.T) {
-	m := startFailoverMesh(t)
+	m := startFailoverMesh(t, meshOptions{})
 	n, east, west := m.net, m.east, m.west
 	clusters, agents := m.clusters, m.agents
 	src, tgt := clusters[east], clusters[west]
@@ -189,7 +225,7 @@ func TestNetnsFailover(t *testing.T) {
 // of the control plane, so nothing fails over and nobody is fenced, and
 // replication goes on. Every role recorded stays at epoch 1.
 func TestNetnsWitnessCutOff(t *testing.T) {
-	m := startFailoverMesh(t)
+	m := startFailoverMesh(t, meshOptions{})
 	var rec history.Recorder
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -243,18 +279,20 @@ func TestNetnsWitnessCutOff(t *testing.T) {
 	}
 }
 
-func failoverTopology(t *testing.T, mesh string, clusters map[*netns.NS]*kafkatest.Cluster, east, west, witness *netns.NS) string {
+func failoverTopology(t *testing.T, mesh, detection string, clusters map[*netns.NS]*kafkatest.Cluster, east, west, witness *netns.NS) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `mesh: %s
 topology: {kind: active-passive, primary: us-east, standby: [eu-west]}
 topics: {include: ["orders"]}
+groups: {include: ["app-.*"]}
 failover:
   mode: automatic
-  detection: {probe_interval: 500ms, probe_timeout: 250ms, suspicion_mult: 3, kafka_probe_interval: 1s, down_after: 3s}
+  stranded: quarantine
+  detection: %s
 control_plane: {embedded: true}
 regions:
-`, mesh)
+`, mesh, detection)
 	for _, ns := range []*netns.NS{east, west, witness} {
 		fmt.Fprintf(&b, "  - name: %s\n", ns.Region)
 		if c := clusters[ns]; c != nil {

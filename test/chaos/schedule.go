@@ -93,3 +93,71 @@ func Schedule(seed uint64, length time.Duration) []Step {
 	}
 	return steps
 }
+
+// Split is the one fault of a partition schedule (SplitSchedule), put on
+// a mesh with a control plane: whether it fails over or not, no epoch may
+// have two primaries.
+type Split string
+
+const (
+	// CutPrimary isolates the primary region from both others: it must
+	// fence itself and the standby be promoted.
+	CutPrimary Split = "cut-primary"
+	// CutOneWay drops what one data region sends the other, while the
+	// other way still passes: each sees the other go quiet, the witness
+	// sees both.
+	CutOneWay Split = "cut-one-way"
+	// CutWitness isolates the witness: the data regions are still a
+	// majority, so nothing fails over.
+	CutWitness Split = "cut-witness"
+	// StopOneAgent freezes one region's agent (SIGSTOP) for 8s, then
+	// continues it; when it is the primary's, the others may fail over
+	// while it cannot fence itself.
+	StopOneAgent Split = "stop-agent"
+)
+
+// splits are the faults SplitSchedule draws from, equally often.
+var splits = []Split{CutPrimary, CutOneWay, CutWitness, StopOneAgent}
+
+// SplitStep is a partition schedule: Split held for Hold. For CutOneWay,
+// FromPrimary says the primary's traffic to the standby is dropped (else
+// the standby's to the primary); for StopOneAgent, Agent is the role
+// (primary, standby or witness) whose agent freezes.
+type SplitStep struct {
+	Split       Split
+	FromPrimary bool
+	Agent       string
+	Hold        time.Duration
+}
+
+func (s SplitStep) String() string {
+	switch s.Split {
+	case CutOneWay:
+		from, to := "standby", "primary"
+		if s.FromPrimary {
+			from, to = to, from
+		}
+		return fmt.Sprintf("%s %s→%s for %s", s.Split, from, to, s.Hold)
+	case StopOneAgent:
+		return fmt.Sprintf("%s of the %s for %s", s.Split, s.Agent, s.Hold)
+	}
+	return fmt.Sprintf("%s for %s", s.Split, s.Hold)
+}
+
+// SplitSchedule draws a partition schedule from seed. Cuts hold 6-12s,
+// longer than a failover takes with the region-kill mesh's detection
+// (about 5s), so a cut-off primary is replaced before the cut heals; a
+// stopped agent stays stopped 8s.
+func SplitSchedule(seed uint64) SplitStep {
+	rng := rand.New(rand.NewPCG(seed, 0x73706c6974))
+	s := SplitStep{Split: splits[rng.IntN(len(splits))]}
+	s.Hold = 6*time.Second + time.Duration(rng.Int64N(int64(6*time.Second)+1))
+	switch s.Split {
+	case CutOneWay:
+		s.FromPrimary = rng.IntN(2) == 0
+	case StopOneAgent:
+		s.Agent = []string{"primary", "standby", "witness"}[rng.IntN(3)]
+		s.Hold = 8 * time.Second
+	}
+	return s
+}

@@ -54,3 +54,27 @@ func TestScheduleShape(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitSchedule(t *testing.T) {
+	if a, b := SplitSchedule(3), SplitSchedule(3); a != b {
+		t.Fatalf("seed 3 twice: %v, then %v", a, b)
+	}
+	seen := map[Split]int{}
+	for seed := range uint64(200) {
+		s := SplitSchedule(seed)
+		seen[s.Split]++
+		switch {
+		case s.Split == StopOneAgent && (s.Hold != 8*time.Second || s.Agent == ""):
+			t.Errorf("seed %d: %v, want 8s of one named agent", seed, s)
+		case s.Split != StopOneAgent && (s.Hold < 6*time.Second || s.Hold > 12*time.Second || s.Agent != ""):
+			t.Errorf("seed %d: %v, want a cut of 6-12s", seed, s)
+		case s.Split != CutOneWay && s.FromPrimary:
+			t.Errorf("seed %d: %v has a direction", seed, s)
+		}
+	}
+	for _, sp := range splits {
+		if seen[sp] < 30 {
+			t.Errorf("%s drawn %d times in 200 seeds, want about 50", sp, seen[sp])
+		}
+	}
+}
