@@ -231,9 +231,7 @@ func TestNetnsWitnessCutOff(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	for _, a := range m.agents {
-		wg.Go(func() { watchEpochs(ctx, a, &rec) })
-	}
+	m.watchRoles(ctx, &wg, &rec)
 	for _, ns := range []*netns.NS{m.east, m.west} {
 		c := &consumer{cluster: m.clusters[ns], region: ns.Region, topic: "orders", rec: &rec}
 		wg.Go(func() { c.run(ctx) })
@@ -308,6 +306,14 @@ regions:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// watchRoles records the role and epoch every agent reports into rec
+// (watchEpochs), in goroutines on wg, until ctx ends.
+func (m *failoverMesh) watchRoles(ctx context.Context, wg *sync.WaitGroup, rec *history.Recorder) {
+	for _, a := range m.agents {
+		wg.Go(func() { watchEpochs(ctx, a, rec) })
+	}
 }
 
 // waitRole polls the agent until it reports role at epoch (and fenced as

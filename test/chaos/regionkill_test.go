@@ -106,9 +106,7 @@ func (m *failoverMesh) regionKill(t *testing.T, mesh *topology.Mesh, kills int) 
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	for _, a := range m.agents {
-		wg.Go(func() { watchEpochs(ctx, a, &rec) })
-	}
+	m.watchRoles(ctx, &wg, &rec)
 	app := startApp(t, ctx, &wg, m, mesh, &rec, "kill")
 	defer app.stop()
 	app.waitAcked(t, "us-east", 200)

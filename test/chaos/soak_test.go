@@ -37,9 +37,7 @@ func soak(t *testing.T, length time.Duration) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	for _, a := range m.agents {
-		wg.Go(func() { watchEpochs(ctx, a, &rec) })
-	}
+	m.watchRoles(ctx, &wg, &rec)
 	app := startApp(t, ctx, &wg, m, mesh, &rec, "soak")
 	defer app.stop()
 	app.waitAcked(t, "us-east", 50)

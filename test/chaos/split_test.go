@@ -27,9 +27,7 @@ func (m *failoverMesh) partitions(t *testing.T, seed uint64, count int) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	for _, a := range m.agents {
-		wg.Go(func() { watchEpochs(ctx, a, &rec) })
-	}
+	m.watchRoles(ctx, &wg, &rec)
 	t.Logf("partitions: %d schedules from seed %d (GEOMESH_E2E_SEED=%d replays them)", count, seed, seed)
 	failovers := 0
 	for i := range count {
@@ -140,9 +138,7 @@ func (m *failoverMesh) plannedSwitch(t *testing.T, mesh *topology.Mesh) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	for _, a := range m.agents {
-		wg.Go(func() { watchEpochs(ctx, a, &rec) })
-	}
+	m.watchRoles(ctx, &wg, &rec)
 	app := startApp(t, ctx, &wg, m, mesh, &rec, "switch")
 	defer app.stop()
 	app.waitAcked(t, "us-east", 100)
