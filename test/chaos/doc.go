@@ -49,7 +49,7 @@
 //
 // # Issue 6's acceptance
 //
-// TestNetnsAcceptance runs the acceptance of issue 6 on one mesh: us-east
+// TestNetnsAcceptance runs the failover acceptance suite on one mesh: us-east
 // (primary), eu-west (standby) and a witness, each in its namespace with
 // its agent as a process and an embedded control-plane node, 40ms each
 // way between every two of them for gossip (UDP relays), control plane

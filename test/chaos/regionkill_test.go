@@ -51,7 +51,7 @@ func envCount(t *testing.T, name string, def int) int {
 	return n
 }
 
-// TestNetnsAcceptance is issue 6's acceptance on one mesh: us-east
+// TestNetnsAcceptance is the failover acceptance suite on one mesh: us-east
 // (primary), eu-west (standby) and a witness in namespaces of their own,
 // 40ms each way between them, detection tuned to about 5s
 // (fastDetection), and an application in a fourth namespace whose
