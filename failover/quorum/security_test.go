@@ -1,7 +1,6 @@
 package quorum
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,11 +18,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/internal/syncbuf"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -105,24 +104,6 @@ func secretFile(t *testing.T, value string) topology.Secret {
 	return topology.Secret{Ref: "file:" + path}
 }
 
-// logBuffer collects the log lines of several nodes while they write.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // alwaysFor fails the test if f returns an error at any poll within d.
 func alwaysFor(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
@@ -148,7 +129,7 @@ const (
 func TestSecureCluster(t *testing.T) {
 	ctx := context.Background()
 	ca, other := newCA(t, "mesh"), newCA(t, "other")
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pass := secretFile(t, routePass)
 	nodes, stores, formed := clusterWith(t, 3, func(c *Config) {

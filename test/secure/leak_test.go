@@ -1,7 +1,6 @@
 package secure
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,32 +20,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/failover/quorum"
+	"github.com/geomesh/geomesh/internal/syncbuf"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
 )
-
-// lockedBuffer collects an agent's logs while it writes them.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // natsServer runs a NATS server that takes TLS clients logging in as
 // user geomesh with password pass, and returns its URL and CA file.
@@ -132,7 +113,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	if err := os.WriteFile(path, file, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	a := startAgent(t, path, "west", slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	waitFor(t, 30*time.Second, "the agent's login to NATS", func() error {
 		cz, err := nats.Connz(&server.ConnzOptions{Username: true})
