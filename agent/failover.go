@@ -286,7 +286,12 @@ func (d *decisions) controlPlane(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
-	if !d.send(ctx, cpReport{store: store, watch: watch}) {
+	// A restarted node may first serve the state from its own replica,
+	// which can be epochs old: a lost primary would act as primary again
+	// until the watch caught up. The machine starts from a state read
+	// after a write a majority confirmed, and ignores older revisions.
+	first, ok := d.confirmedState(ctx, store)
+	if !ok || !d.send(ctx, cpReport{store: store, watch: watch, state: &first}) {
 		return nil
 	}
 	t := time.NewTicker(d.det.KafkaProbeInterval)
@@ -344,6 +349,23 @@ func (d *decisions) leadState(ctx context.Context, store *quorum.Store) {
 		d.a.log.Warn("control plane: cannot move the state leader into this region", "err", err)
 	case moved:
 		d.a.log.Info("control plane: state leader moved into this region", "role", st.Role)
+	}
+}
+
+// confirmedState checks the majority (a write) and then loads the state,
+// every probe interval until both succeed or ctx ends.
+func (d *decisions) confirmedState(ctx context.Context, store *quorum.Store) (machine.StateChanged, bool) {
+	for {
+		if store.Check(ctx) == nil {
+			if st, rev, err := store.Load(ctx); err == nil {
+				return machine.StateChanged{State: st, Revision: rev}, true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return machine.StateChanged{}, false
+		case <-time.After(d.det.KafkaProbeInterval):
+		}
 	}
 }
 
