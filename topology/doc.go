@@ -102,7 +102,12 @@
 // Gossip declares a silent agent dead after about probe_interval +
 // probe_timeout + suspicion_mult × max(1, log10(agents)) × probe_interval:
 // 5.5s with the defaults and up to ten agents. down_after must be at least
-// that, and at least two kafka_probe_intervals; see [Detection].
+// that, and at least two kafka_probe_intervals; see [Detection]. A
+// failover is proposed down_after after the first evidence, and written
+// as soon as the control plane has a stream leader: at once unless the
+// lost region's node led it, else once the survivors have elected one,
+// 2–3.5s after its last heartbeat with embedded nodes, which a
+// down_after of 2s or more hides.
 //
 // Automatic failover needs at least three voting regions, so that a
 // majority survives the loss of any one: two data regions need a witness.

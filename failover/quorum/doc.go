@@ -74,14 +74,22 @@
 // Every request is bounded by Config.Timeout (default 2s). A write is
 // one RAFT round trip from the stream leader to a majority of replicas:
 // across regions 40–200ms. After the loss of the node that led the
-// bucket's stream the others elect a new leader within a few seconds
-// (NATS' RAFT election timeout), during which compare-and-sets fail with
-// ErrNoQuorum and are retried by the machine on its next input.
+// bucket's stream the others elect a new leader, during which
+// compare-and-sets fail with ErrNoQuorum and are retried by the machine
+// on its next input.
 //
-// That election waits NATS' election timeout, 4–9s, longer than a
-// primary may go without confirmed writes before it fences itself. So
-// the agents of the writer region keep the bucket's stream leader at
-// home ([Store.LeadFrom], checked every probe interval; a move takes tens
-// of milliseconds): losing the witness or the standby then costs no
-// write, and only a primary cut off from the majority fences.
+// nats-server's followers stand for election 4–9s after the leader's last
+// heartbeat; an embedded node shortens that to ElectionTimeoutMin–
+// ElectionTimeoutMax (2–3.5s), so that the election after a lost leader
+// ends before a region counts as down (gossip plus down_after), and the
+// failover's write does not wait for it (TestElectionAfterLeaderLoss: a
+// write 2.1s after SIGKILL of the leader's process). An external cluster
+// keeps its own timers.
+//
+// Even 2–3.5s is longer than a primary may go without confirmed writes
+// before it fences itself. So the agents of the writer region keep the
+// bucket's stream leader at home ([Store.LeadFrom], checked every probe
+// interval; a move takes tens of milliseconds): losing the witness or the
+// standby then costs no write, and only a primary cut off from the
+// majority fences.
 package quorum

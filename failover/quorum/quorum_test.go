@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +345,95 @@ func TestLeadFrom(t *testing.T) {
 		t.Fatalf("write right after a follower stopped: %v", err)
 	}
 	t.Logf("write with a follower just stopped confirmed in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestElectionAfterLeaderLoss kills the stream's leader, a node in a
+// child process that took the leadership, with SIGKILL (a node closed in
+// process hands its leadership over at once) twice, and times the
+// survivors' first confirmed write. With nats-server's own timers (a
+// follower stands 4–9s after the last heartbeat, sent every second) that
+// takes at least 3s and over 4.5s in 4 runs of 5; with tuneElection's at
+// most ElectionTimeoutMax after the last heartbeat.
+func TestElectionAfterLeaderLoss(t *testing.T) {
+	ctx := context.Background()
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	mesh := fmt.Sprintf("test-%016x", rand.Uint64())
+	childDir := t.TempDir()
+	nodes := make([]*Node, 2)
+	for i := range nodes {
+		nodes[i] = NewNode(Config{Mesh: mesh, Name: fmt.Sprintf("n%d", i), ClusterAddr: addrs[i], Peers: addrs, StoreDir: t.TempDir(), Timeout: time.Second})
+		t.Cleanup(func() { _ = nodes[i].Close() })
+		if err := nodes[i].Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stores []*Store
+	for round := range 2 {
+		child := exec.Command(os.Args[0], "-test.run=^$")
+		child.Env = append(os.Environ(), "GEOMESH_QUORUM_CHILD="+strings.Join([]string{mesh, addrs[2], strings.Join(addrs, ","), childDir}, ";"))
+		child.Stderr = os.Stderr
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+		if stores == nil {
+			// The bucket's three replicas need the child's node too.
+			stores = []*Store{storeOf(ctx, t, nodes[0]), storeOf(ctx, t, nodes[1])}
+		}
+		checkFor(t, 30*time.Second, func() error {
+			if l := stores[0].Leader(ctx); l != "child" {
+				return fmt.Errorf("round %d: stream leader %q, want child", round, l)
+			}
+			return stores[0].Check(ctx)
+		})
+		if err := child.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		_ = child.Wait()
+		checkFor(t, 15*time.Second, func() error { return stores[round%2].Check(ctx) })
+		took := time.Since(killed)
+		t.Logf("round %d: leader killed; n%d wrote after %v", round, round%2, took.Round(time.Millisecond))
+		if took > 4500*time.Millisecond {
+			t.Errorf("round %d: first write %v after the leader was killed, want at most 4.5s (election timeout %v–%v)", round, took, ElectionTimeoutMin, ElectionTimeoutMax)
+		}
+	}
+}
+
+// storeOf opens the store on a started node.
+func storeOf(ctx context.Context, t *testing.T, nd *Node) *Store {
+	t.Helper()
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := nd.Open(octx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestMain runs, in a child process of TestElectionAfterLeaderLoss, a
+// node named child that keeps the stream's leadership until killed.
+func TestMain(m *testing.M) {
+	spec := os.Getenv("GEOMESH_QUORUM_CHILD")
+	if spec == "" {
+		os.Exit(m.Run())
+	}
+	f := strings.Split(spec, ";")
+	nd := NewNode(Config{Mesh: f[0], Name: "child", ClusterAddr: f[1], Peers: strings.Split(f[2], ","), StoreDir: f[3], Timeout: time.Second})
+	ctx := context.Background()
+	if err := nd.Start(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var st *Store
+	for st == nil {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, _ = nd.Open(octx)
+		cancel()
+	}
+	for {
+		_, _ = st.LeadFrom(ctx, st.Leader(ctx), nil)
+		time.Sleep(200 * time.Millisecond)
+	}
 }

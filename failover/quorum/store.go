@@ -335,7 +335,7 @@ func decode(data []byte) (*machine.State, error) {
 //
 // The writer region calls it: a JetStream write needs the stream leader,
 // and after the leader's node is lost the others elect a new one only
-// after NATS' election timeout (4–9s), during which no write is
+// after the election timeout (2–3.5s embedded), during which no write is
 // confirmed. A primary whose state leader sat in the witness or standby
 // region would then fence itself over a region that is not its own; with
 // the leader at home, losing any other single node costs no write. A
