@@ -919,7 +919,15 @@ func (a *Agent) inboundFlows() []topology.Flow {
 				}
 			}
 		case topology.KindHubSpoke:
+			// The hub and the standby hub trade roles: with either as hub,
+			// the other is its standby hub, fed by the standby flow.
 			r.Hub, r.StandbyHub = p, ""
+			switch p {
+			case m.Roles.Hub:
+				r.StandbyHub = m.Roles.StandbyHub
+			case m.Roles.StandbyHub:
+				r.StandbyHub = m.Roles.Hub
+			}
 		}
 		for _, f := range topology.PlanFor(m, r) {
 			pair := [2]string{f.Source, f.Target}

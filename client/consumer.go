@@ -50,6 +50,9 @@ type Consumer struct {
 	// last is the last record Poll returned per partition in region:
 	// where a switch back to the region a copy came from resumes.
 	last lastRecords
+	// before is what was read in the region left last, when it could not
+	// be reached; Poll drops copies of it.
+	before readBefore
 }
 
 // NewConsumer returns a Consumer of group in the mesh m. It does no I/O:
@@ -181,6 +184,14 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kgo.Record, error) {
 			c.last.note(p.Records[n-1])
 		}
 	})
+	recs := fs.Records()
+	if len(c.before) > 0 {
+		var dropped int
+		recs, dropped = c.before.filter(c.region, recs)
+		if dropped > 0 {
+			c.cfg.logger.Info("dropped copies of records read before the switch", "group", c.group, "region", c.region, "records", dropped)
+		}
+	}
 	var errs []error
 	for _, e := range fs.Errors() {
 		if errors.Is(e.Err, context.Canceled) && ctx.Err() == nil {
@@ -188,7 +199,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]*kgo.Record, error) {
 		}
 		errs = append(errs, fmt.Errorf("consumer group %s in region %s: topic %s partition %d: %w", c.group, c.region, e.Topic, e.Partition, e.Err))
 	}
-	return fs.Records(), errors.Join(errs...)
+	return recs, errors.Join(errs...)
 }
 
 // interrupt makes a Poll in progress return.
@@ -226,7 +237,10 @@ func (c *Consumer) Commit(ctx context.Context) error {
 // If the old region does not take the final commit within CommitTimeout,
 // it counts as gone: the group resumes from the offsets the agents synced
 // in region (its last commit that reached them, translated), which skips
-// nothing but may read again what was consumed since that commit.
+// nothing, and Poll drops the copies of the records this instance read
+// in the old region (known by their provenance headers), so it reads
+// none of them twice. Another instance that now holds a partition this
+// one read there reads again what was consumed since that commit.
 //
 // If the translation fails while the old region is up (no flow from it,
 // or the copy lags more than SwitchTimeout), Switch rejoins the group in
@@ -266,14 +280,17 @@ func (c *Consumer) Switch(ctx context.Context, region string) error {
 			return fmt.Errorf("consumer group %s: switch from region %s to %s: %w", c.group, old, region, err)
 		}
 		c.commitStart(ctx, region, start, log)
-	} else {
-		log.Warn("old region unreachable: resuming from the offsets the agents synced; records consumed since the last synced commit are read again")
+	}
+	before := readBefore(nil)
+	if gone {
+		before = c.last.readBefore(old)
+		log.Warn("old region unreachable: resuming from the offsets the agents synced, without the copies of records this instance read there", "partitions", len(before))
 	}
 	cl, err := c.newClient(region, start)
 	if err != nil {
 		return err
 	}
-	c.cl, c.region, c.last = cl, region, nil
+	c.cl, c.region, c.last, c.before = cl, region, nil, before
 	c.at.Store(&region)
 	log.Info("switched", "topics", newTopics, "translated", !gone, "start", start)
 	return nil

@@ -286,14 +286,76 @@ func (l *lastRecords) note(r *kgo.Record) {
 		(*l)[r.Topic] = map[int32]lastRecord{}
 	}
 	lr := lastRecord{offset: r.Offset}
+	if o, off, ok := provenance(r); ok {
+		lr.region, lr.topic, lr.partition, lr.originOffset = o.region, o.topic, o.partition, off
+	}
+	(*l)[r.Topic][r.Partition] = lr
+}
+
+// origin names the partition a record was first written to.
+type origin struct {
+	region, topic string
+	partition     int32
+}
+
+// provenance returns the origin and origin offset a copy carries in its
+// headers; ok is false for a record produced where it is.
+func provenance(r *kgo.Record) (o origin, offset int64, ok bool) {
 	region, ok1 := header(r.Headers, HeaderOriginRegion)
 	topic, ok2 := header(r.Headers, HeaderOriginTopic)
 	part, err1 := strconv.ParseInt(string(headerValue(r.Headers, HeaderOriginPartition)), 10, 32)
 	off, err2 := strconv.ParseInt(string(headerValue(r.Headers, HeaderOriginOffset)), 10, 64)
-	if ok1 && ok2 && err1 == nil && err2 == nil {
-		lr.region, lr.topic, lr.partition, lr.originOffset = string(region), string(topic), int32(part), off
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return origin{}, 0, false
 	}
-	(*l)[r.Topic][r.Partition] = lr
+	return origin{region: string(region), topic: string(topic), partition: int32(part)}, off, true
+}
+
+// readBefore is, after a switch away from a region that could not be
+// reached, the origin offset of the last record this instance read there,
+// per origin partition. The group resumes in the new region from offsets
+// synced a while before, so the copies of those records, and of the ones
+// before them, come again; Poll drops them.
+type readBefore map[origin]int64
+
+// readBefore returns the last records read in region (where l was noted)
+// by their origin.
+func (l lastRecords) readBefore(region string) readBefore {
+	rb := readBefore{}
+	for topic, parts := range l {
+		for p, lr := range parts {
+			if lr.region == "" {
+				rb[origin{region: region, topic: topic, partition: p}] = lr.offset
+			} else {
+				rb[origin{region: lr.region, topic: lr.topic, partition: lr.partition}] = lr.originOffset
+			}
+		}
+	}
+	return rb
+}
+
+// filter returns the records of rs, read in region, that are not copies
+// of records read before, and counts the others. A copy keeps its
+// origin's order, so an origin partition is forgotten at its first record
+// past the one read before.
+func (rb readBefore) filter(region string, rs []*kgo.Record) (kept []*kgo.Record, dropped int) {
+	kept = rs[:0]
+	for _, r := range rs {
+		o, off, ok := provenance(r)
+		if !ok {
+			o, off = origin{region: region, topic: r.Topic, partition: r.Partition}, r.Offset
+		}
+		last, seen := rb[o]
+		switch {
+		case seen && off <= last:
+			dropped++
+			continue
+		case seen:
+			delete(rb, o)
+		}
+		kept = append(kept, r)
+	}
+	return kept, dropped
 }
 
 func headerValue(hs []kgo.RecordHeader, key string) []byte {

@@ -117,3 +117,51 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 		t.Fatalf("without a hint: %v", err)
 	}
 }
+
+// TestReadBeforeFilter: after a switch away from an unreachable east, the
+// copies in west of what this instance read in east are dropped (east's
+// own records and the copies east held of west's), everything past them
+// and every other partition is kept.
+func TestReadBeforeFilter(t *testing.T) {
+	rec := func(topic string, p int32, offset int64, region string, originOffset int64) *kgo.Record {
+		r := &kgo.Record{Topic: topic, Partition: p, Offset: offset}
+		if region != "" {
+			r.Headers = []kgo.RecordHeader{
+				{Key: HeaderOriginRegion, Value: []byte(region)}, {Key: HeaderOriginTopic, Value: []byte(topic)},
+				{Key: HeaderOriginPartition, Value: []byte(fmt.Sprint(p))}, {Key: HeaderOriginOffset, Value: []byte(fmt.Sprint(originOffset))},
+			}
+		}
+		return r
+	}
+	var last lastRecords
+	last.note(rec("orders", 0, 40, "", 0))     // east's own record 40
+	last.note(rec("orders", 1, 12, "west", 7)) // a copy of west's orders[1]@7
+	before := last.readBefore("east")
+	if len(before) != 2 || before[origin{"east", "orders", 0}] != 40 || before[origin{"west", "orders", 1}] != 7 {
+		t.Fatalf("readBefore: %v", before)
+	}
+	for _, tc := range []struct {
+		name    string
+		in      []*kgo.Record
+		kept    string
+		dropped int
+	}{
+		{"copies up to the last read", []*kgo.Record{rec("orders", 0, 100, "east", 39), rec("orders", 0, 101, "east", 40)}, "", 2},
+		{"west's own records up to the copy read", []*kgo.Record{rec("orders", 1, 6, "", 0), rec("orders", 1, 7, "", 0)}, "", 2},
+		{"past the last read", []*kgo.Record{rec("orders", 0, 102, "east", 41), rec("orders", 1, 8, "", 0)}, "orders/0@102 orders/1@8 ", 0},
+		{"forgotten once past", []*kgo.Record{rec("orders", 0, 103, "east", 5)}, "orders/0@103 ", 0},
+		{"other partitions", []*kgo.Record{rec("orders", 2, 3, "east", 1), rec("payments", 0, 1, "", 0)}, "orders/2@3 payments/0@1 ", 0},
+	} {
+		kept, dropped := before.filter("west", tc.in)
+		var got strings.Builder
+		for _, r := range kept {
+			fmt.Fprintf(&got, "%s/%d@%d ", r.Topic, r.Partition, r.Offset)
+		}
+		if got.String() != tc.kept || dropped != tc.dropped {
+			t.Errorf("%s: kept %q dropped %d, want %q and %d", tc.name, got.String(), dropped, tc.kept, tc.dropped)
+		}
+	}
+	if len(before) != 0 {
+		t.Errorf("partitions still filtered after records past them: %v", before)
+	}
+}

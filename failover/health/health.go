@@ -66,14 +66,18 @@ type Config struct {
 	UpAfter time.Duration
 	// HeartbeatFresh is the age under which a replicated heartbeat vetoes a
 	// down verdict, and over which it makes the region suspect. Default
-	// 3 × the heartbeat writer's 1s interval plus WAN replication latency:
-	// 5s.
+	// DownAfter, within 2s (two of the heartbeat writer's 1s intervals)
+	// and 5s (three plus WAN replication latency): a beat still fresh at
+	// the end of the probe's streak would hold a dead region's verdict
+	// back by the difference, which with a short DownAfter is most of
+	// the detection time.
 	HeartbeatFresh time.Duration
 }
 
 const (
-	defaultDownAfter      = 10 * time.Second
-	defaultHeartbeatFresh = 5 * time.Second
+	defaultDownAfter  = 10 * time.Second
+	maxHeartbeatFresh = 5 * time.Second
+	minHeartbeatFresh = 2 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -84,7 +88,7 @@ func (c Config) withDefaults() Config {
 		c.UpAfter = c.DownAfter / 2
 	}
 	if c.HeartbeatFresh == 0 {
-		c.HeartbeatFresh = defaultHeartbeatFresh
+		c.HeartbeatFresh = min(maxHeartbeatFresh, max(minHeartbeatFresh, c.DownAfter))
 	}
 	return c
 }

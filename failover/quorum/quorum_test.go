@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -349,11 +350,13 @@ func TestLeadFrom(t *testing.T) {
 
 // TestElectionAfterLeaderLoss kills the stream's leader, a node in a
 // child process that took the leadership, with SIGKILL (a node closed in
-// process hands its leadership over at once) twice, and times the
+// process hands its leadership over at once) three times, and times the
 // survivors' first confirmed write. With nats-server's own timers (a
-// follower stands 4–9s after the last heartbeat, sent every second) that
-// takes at least 3s and over 4.5s in 4 runs of 5; with tuneElection's at
-// most ElectionTimeoutMax after the last heartbeat.
+// follower stands 4–9s after the last heartbeat, sent every second) a
+// round takes at most 4s in one of ten, so a median of at most 4s comes
+// by chance in one run of 35; with tuneElection's, a round takes at most
+// ElectionTimeoutMax after the last heartbeat, unless a split vote (two
+// candidates at once, which a starved CPU makes likelier) costs another.
 func TestElectionAfterLeaderLoss(t *testing.T) {
 	ctx := context.Background()
 	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
@@ -368,7 +371,8 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 		}
 	}
 	var stores []*Store
-	for round := range 2 {
+	var took []time.Duration
+	for round := range 3 {
 		child := exec.Command(os.Args[0], "-test.run=^$")
 		child.Env = append(os.Environ(), "GEOMESH_QUORUM_CHILD="+strings.Join([]string{mesh, addrs[2], strings.Join(addrs, ","), childDir}, ";"))
 		child.Stderr = os.Stderr
@@ -392,11 +396,12 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 		killed := time.Now()
 		_ = child.Wait()
 		checkFor(t, 15*time.Second, func() error { return stores[round%2].Check(ctx) })
-		took := time.Since(killed)
-		t.Logf("round %d: leader killed; n%d wrote after %v", round, round%2, took.Round(time.Millisecond))
-		if took > 4500*time.Millisecond {
-			t.Errorf("round %d: first write %v after the leader was killed, want at most 4.5s (election timeout %v–%v)", round, took, ElectionTimeoutMin, ElectionTimeoutMax)
-		}
+		took = append(took, time.Since(killed))
+		t.Logf("round %d: leader killed; n%d wrote after %v", round, round%2, took[round].Round(time.Millisecond))
+	}
+	slices.Sort(took)
+	if took[1] > 4*time.Second {
+		t.Errorf("first write after the leader was killed: median %v of %v, want at most 4s (election timeout %v–%v)", took[1], took, ElectionTimeoutMin, ElectionTimeoutMax)
 	}
 }
 

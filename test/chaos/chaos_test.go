@@ -340,7 +340,12 @@ type agent struct {
 // path; Cleanup stops it and, if the test failed, logs its log's tail.
 func startAgent(t *testing.T, bin string, ns *netns.NS, id, path string) *agent {
 	t.Helper()
-	log, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
+	// GEOMESH_TEST_LOGS keeps the agents' logs in that directory.
+	dir := os.Getenv("GEOMESH_TEST_LOGS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	log, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_").Replace(t.Name())+"-"+id+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}

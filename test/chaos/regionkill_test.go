@@ -161,6 +161,9 @@ func (m *failoverMesh) regionKill(t *testing.T, mesh *topology.Mesh, kills int) 
 		"history: %d produced (%d acknowledged), %d consumed (%d read again in another region), %d role events, %d findings",
 		kills, percentile(detections, 50), percentile(detections, 99), percentile(rtos, 50), percentile(rtos, 99), strandedTotal,
 		len(h.Produces), countAcked(h), len(h.Consumes), rereads(h), len(h.Epochs), len(findings))
+	if n := rereads(h); n > 0 {
+		t.Errorf("%d records read in more than one region; the consumer must read each once apart from the stranded ones", n)
+	}
 	var lost []string
 	for n, f := range findings {
 		if f.Kind == history.Lost {
