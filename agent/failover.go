@@ -619,8 +619,13 @@ func (d *decisions) observe(ctx context.Context, now time.Time) {
 			e.HeartbeatAge, e.HeartbeatKnown = h.beats.Age(r.Name, now)
 		}
 		t := d.trackers[r.Name]
+		was, _ := t.Verdict()
 		v := t.Observe(e)
 		_, why := t.Verdict()
+		if v != was {
+			d.a.log.Info("region verdict", "of", r.Name, "was", was, "now", v, "reason", why,
+				"agents_alive", e.AgentsAlive, "kafka", e.Kafka, "heartbeat_age", e.HeartbeatAge.Round(time.Millisecond), "heartbeat_known", e.HeartbeatKnown)
+		}
 		d.a.fmet.setVerdict(r.Name, v)
 		views = append(views, machine.View{Observer: d.a.region.Name, Region: r.Name, Verdict: v, At: now})
 		rv = append(rv, RegionView{Region: r.Name, Verdict: v, Reason: why})

@@ -31,6 +31,16 @@ const (
 	ProbeFailed
 )
 
+func (p Probe) String() string {
+	switch p {
+	case ProbeOK:
+		return "ok"
+	case ProbeFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
 // Evidence is what an agent knows about one region at one instant.
 type Evidence struct {
 	// At is when the evidence was gathered; it drives the DownAfter and
