@@ -59,8 +59,11 @@
 // brokers through the relays. Its detection settings (fastDetection)
 // are probe_interval 300ms, probe_timeout 200ms, suspicion_mult 2,
 // kafka_probe_interval 500ms and down_after 2s: gossip finds a silent
-// agent dead in 1.1s, a region is down after 2s, and a failover is
-// decided about 5s after a region dies. Its parts, in order:
+// agent dead in 1.1s, the Kafka probe's streak makes a region down 2s
+// after its first failure (the last heartbeat copied is stale by then),
+// and a failover is decided about 3s after a region dies: the
+// control plane's election after the loss of its stream leader (2–3.5s,
+// quorum.ElectionTimeoutMin) runs meanwhile. Its parts, in order:
 //
 //   - region-kill: SIGKILL of us-east's agent and broker. Detection is
 //     the time from the kill to eu-west reporting itself primary at the
@@ -70,11 +73,12 @@
 //     records (quarantine into orders.stranded on eu-west) and rejoins as
 //     a standby, and `geomesh failback` moves the primary back under
 //     load. In the end the consumer must have read every acknowledged
-//     record that was not stranded, none twice in one region, and
+//     record that was not stranded, each once in all regions together
+//     (a failover resumes from the offsets the agents last synced, and
+//     the consumer drops the copies of what it had read in us-east), and
 //     orders.stranded must hold each reported stranded record once. It
 //     prints detection, RTO (p50 and p99 over the kills) and the stranded
-//     count, and how many records the consumer read again in the other
-//     region: a failover resumes from the offsets the agents last synced.
+//     count.
 //   - partitions: seeded schedules (SplitSchedule), each one of: the
 //     primary region cut off, a one-way cut between the data regions, the
 //     witness cut off, one agent SIGSTOPped for 8s. After each the mesh

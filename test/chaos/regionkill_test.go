@@ -31,9 +31,10 @@ const wideDelay = 40 * time.Millisecond
 // fastDetection is the region-kill mesh's failover detection: gossip
 // declares a silent agent dead after 300ms + 200ms + 2 × 300ms = 1.1s
 // (probe_timeout 200ms is well above the 80ms round trip), two Kafka
-// probes of 500ms fail meanwhile, and the region is down after 2s
-// (down_after), so a failover is proposed about 2s after a region dies
-// and decided as soon as the control plane's surviving nodes agree.
+// probes of 500ms fail meanwhile, and the region is down 2s (down_after)
+// after the first failed probe, so a failover is proposed about 2.5s
+// after a region dies and decided as soon as the control plane's
+// surviving nodes agree.
 const fastDetection = "{probe_interval: 300ms, probe_timeout: 200ms, suspicion_mult: 2, kafka_probe_interval: 500ms, down_after: 2s}"
 
 // envCount reads a positive count from the environment variable name,
@@ -53,7 +54,7 @@ func envCount(t *testing.T, name string, def int) int {
 
 // TestNetnsAcceptance is the failover acceptance suite on one mesh: us-east
 // (primary), eu-west (standby) and a witness in namespaces of their own,
-// 40ms each way between them, detection tuned to about 5s
+// 40ms each way between them, detection tuned to about 3s
 // (fastDetection), and an application in a fourth namespace whose
 // producer and consumer follow the mesh with a client.Follower. Its
 // parts run in order, each leaving us-east primary: region-kill (the

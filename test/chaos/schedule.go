@@ -146,7 +146,7 @@ func (s SplitStep) String() string {
 
 // SplitSchedule draws a partition schedule from seed. Cuts hold 6-12s,
 // longer than a failover takes with the region-kill mesh's detection
-// (about 5s), so a cut-off primary is replaced before the cut heals; a
+// (about 3s), so a cut-off primary is replaced before the cut heals; a
 // stopped agent stays stopped 8s.
 func SplitSchedule(seed uint64) SplitStep {
 	rng := rand.New(rand.NewPCG(seed, 0x73706c6974))
