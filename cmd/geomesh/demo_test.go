@@ -33,3 +33,31 @@ func TestDemo(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoFailRegion kills the primary of the active-passive example:
+// nothing lost or copied twice before it, the standby promoted at the
+// next epoch by the survivors, no epoch with two primaries.
+func TestDemoFailRegion(t *testing.T) {
+	out, errOut, err := run(t, "demo", "--topology", "active-passive", "--records", "300", "--fail-region", "us-east", "--json")
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut)
+	}
+	var res agent.DemoResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("decode %q: %v", out, err)
+	}
+	f := res.DemoFailover
+	if f == nil {
+		t.Fatalf("no failover in %s", out)
+	}
+	if res.Replicated != res.Expected || res.Lost != 0 || res.Duplicated != 0 {
+		t.Errorf("before the failure: %+v", res)
+	}
+	if f.FailRegion != "us-east" || f.NewPrimary != "eu-west" || f.FailoverEpoch != f.EpochBefore+1 || f.SplitBrain {
+		t.Errorf("failover: %+v", f)
+	}
+	if f.DetectionSeconds <= 0 {
+		t.Errorf("detection %.3fs", f.DetectionSeconds)
+	}
+	t.Logf("us-east killed at epoch %d: eu-west primary at epoch %d after %.2fs", f.EpochBefore, f.FailoverEpoch, f.DetectionSeconds)
+}
