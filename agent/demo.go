@@ -147,7 +147,7 @@ func RunFailoverDemo(ctx context.Context, m *topology.Mesh, records int, failReg
 	wg.Wait()
 	col.score(res, expect, records)
 	if failRegion != "" {
-		if err := failDemoRegion(ctx, local, failRegion, res); err != nil {
+		if err := failDemoRegion(ctx, local, failRegion, sources, res); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ type Local struct {
 	mesh     *topology.Mesh
 	clusters []*broker.Embedded
 	agents   []*Agent
+	configs  []Config // of agents, for Restart
 	// controlDir holds the control-plane data of an ephemeral mesh;
 	// removed by Close.
 	controlDir string
@@ -71,7 +73,7 @@ func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Loca
 		a, err = New(cfg)
 		if err == nil {
 			err = a.Start(ctx)
-			l.agents = append(l.agents, a)
+			l.agents, l.configs = append(l.agents, a), append(l.configs, cfg)
 		}
 		if err != nil {
 			return nil, errors.Join(err, l.Close())
@@ -127,6 +129,34 @@ func (l *Local) Agents() []*Agent { return l.agents }
 
 // Clusters returns the embedded clusters, in file order.
 func (l *Local) Clusters() []*broker.Embedded { return l.clusters }
+
+// Restart replaces the agent of region, stopped or not, by a new one
+// with the same configuration, and starts it.
+func (l *Local) Restart(ctx context.Context, region string) (*Agent, error) {
+	for i, a := range l.agents {
+		if a.Region() != region {
+			continue
+		}
+		_ = a.Close()
+		n, err := New(l.configs[i])
+		if err != nil {
+			return nil, err
+		}
+		l.agents[i] = n
+		return n, n.Start(ctx)
+	}
+	return nil, fmt.Errorf("local mesh %s: no agent in region %q", l.mesh.Name, region)
+}
+
+// cluster returns region's embedded cluster, nil if it has none.
+func (l *Local) cluster(region string) *broker.Embedded {
+	for _, c := range l.clusters {
+		if c.Region() == region {
+			return c
+		}
+	}
+	return nil
+}
 
 // Close stops the agents first (so that open transactions end while their
 // clusters still answer), then the clusters.

@@ -2,12 +2,15 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Embedded is an in-process Kafka cluster for local mode, bound to the
@@ -19,7 +22,13 @@ type Embedded struct {
 
 	mu      sync.Mutex
 	cluster *kfake.Cluster
+	// down makes the cluster drop every connection on its first request,
+	// keeping its data: a region's cluster lost, then restored.
+	down atomic.Bool
 }
+
+// errDown closes a client's connection to a cluster that is down.
+var errDown = errors.New("embedded cluster down")
 
 // NewEmbedded describes an embedded cluster for region listening on addr
 // (host:port on loopback). It does no I/O; Start listens.
@@ -55,9 +64,21 @@ func (e *Embedded) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("region %s: start embedded cluster on %s: %w", e.region, listenAddr, err)
 	}
+	c.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if e.down.Load() {
+			return nil, errDown, true
+		}
+		return nil, nil, false
+	})
 	e.cluster = c
 	return nil
 }
+
+// SetDown makes the cluster unreachable (true: every connection is
+// closed at its first request) or reachable again, with the records it
+// held.
+func (e *Embedded) SetDown(down bool) { e.down.Store(down) }
 
 // Addrs returns the addresses the cluster listens on; empty before Start.
 func (e *Embedded) Addrs() []string {

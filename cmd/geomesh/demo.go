@@ -69,7 +69,7 @@ out-of-order copies, and the replication latency. It needs nothing but Go.`,
 	cmd.Flags().StringVar(&kind, "topology", "active-passive", "example topology: "+strings.Join(exampleNames(), ", "))
 	cmd.Flags().IntVar(&records, "records", 1000, "records to produce into each source topic")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	cmd.Flags().StringVar(&fail, "fail-region", "", "after replication, stop this region's cluster and agent and report the failover (epoch, detection seconds, split brain)")
+	cmd.Flags().StringVar(&fail, "fail-region", "", "after replication, stop this region's cluster and agent and report the failover (epoch, detection seconds, split brain); an active-passive primary fails under an application's load, returns and fails back")
 	logs.register(cmd)
 	logs.level = "warn"
 	return cmd
@@ -110,6 +110,10 @@ func printDemo(cmd *cobra.Command, r *agent.DemoResult) error {
 		f := r.DemoFailover
 		_, err = fmt.Fprintf(cmd.OutOrStdout(), "failed %s at epoch %d: %s took over at epoch %d after %.1f s; split brain: %v\n",
 			f.FailRegion, f.EpochBefore, f.NewPrimary, f.FailoverEpoch, f.DetectionSeconds, f.SplitBrain)
+		if err == nil && f.FailedBack {
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "application: producing again after %.1f s; %d stranded (%d recovered); failed back at epoch %d; %d acknowledged, lost %d, duplicated %d\n",
+				f.FailoverSeconds, f.Stranded, f.StrandedRecovered, f.EpochAfter, f.AppAcked, f.AppLost, f.AppDuplicated)
+		}
 	}
 	return err
 }

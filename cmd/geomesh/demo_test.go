@@ -34,9 +34,13 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// TestDemoFailRegion kills the primary of the active-passive example:
-// nothing lost or copied twice before it, the standby promoted at the
-// next epoch by the survivors, no epoch with two primaries.
+// TestDemoFailRegion kills the primary of the active-passive example
+// under an application's load: nothing lost or copied twice before it,
+// the standby promoted at the next epoch by the survivors, no epoch with
+// two primaries; the application produces in the new primary, the
+// region returns, settles what it stranded and fails back, and the
+// application read every record it got acknowledged once, apart from the
+// stranded ones, which are all in payments.stranded.
 func TestDemoFailRegion(t *testing.T) {
 	out, errOut, err := run(t, "demo", "--topology", "active-passive", "--records", "300", "--fail-region", "us-east", "--json")
 	if err != nil {
@@ -56,8 +60,18 @@ func TestDemoFailRegion(t *testing.T) {
 	if f.FailRegion != "us-east" || f.NewPrimary != "eu-west" || f.FailoverEpoch != f.EpochBefore+1 || f.SplitBrain {
 		t.Errorf("failover: %+v", f)
 	}
-	if f.DetectionSeconds <= 0 {
-		t.Errorf("detection %.3fs", f.DetectionSeconds)
+	if f.DetectionSeconds <= 0 || f.FailoverSeconds < f.DetectionSeconds {
+		t.Errorf("detection %.3fs, application producing again after %.3fs", f.DetectionSeconds, f.FailoverSeconds)
 	}
-	t.Logf("us-east killed at epoch %d: eu-west primary at epoch %d after %.2fs", f.EpochBefore, f.FailoverEpoch, f.DetectionSeconds)
+	// Rejoin, switchover-started, switchover.
+	if !f.FailedBack || f.EpochAfter != f.FailoverEpoch+3 {
+		t.Errorf("failback: %v at epoch %d", f.FailedBack, f.EpochAfter)
+	}
+	if f.AppAcked < 600 || f.AppLost != 0 || f.AppDuplicated != 0 || f.AppConsumed != f.AppAcked-f.StrandedRecovered ||
+		int64(f.StrandedRecovered) != f.Stranded || res.Lost != 0 || res.Duplicated != 0 {
+		t.Errorf("application: %+v", f)
+	}
+	t.Logf("us-east killed at epoch %d: eu-west primary at epoch %d after %.2fs, the application producing there after %.2fs; "+
+		"%d stranded; failed back at epoch %d; %d records acknowledged, %d read",
+		f.EpochBefore, f.FailoverEpoch, f.DetectionSeconds, f.FailoverSeconds, f.Stranded, f.EpochAfter, f.AppAcked, f.AppConsumed)
 }
