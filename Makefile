@@ -32,17 +32,23 @@ test-unit:
 test-integration:
 	$(GO) test -count=1 -timeout 45m -v ./test/...
 
-# Seeded fault schedules (agent SIGKILL/SIGSTOP, partitions, slow WAN,
-# broker restarts) against two regions in network namespaces, each run
-# judged by the history checker. RUNS schedules (default 10) of LENGTH
-# faults (default 60s); SEED replays a run's faults (default: the clock;
-# the log prints it). make test runs 3 short schedules of this test as
-# part of test-integration.
+# Seeded fault schedules in network namespaces, each judged by the
+# history checker: first RUNS data-plane schedules (default 10) of LENGTH
+# faults (default 60s: agent SIGKILL/SIGSTOP, partitions, slow WAN, broker
+# restarts) against an exactly-once flow between two regions
+# (TestChaos); then RUNS partition schedules (cut-off primary, one-way
+# cut, cut-off witness, a frozen agent) on a mesh with a witness and its
+# control plane, under an application that follows the failovers
+# (TestNetnsAcceptance/partitions). SEED replays both (default: the clock;
+# the log prints it). make test runs 3 short data-plane schedules and 2
+# partition schedules as part of test-integration.
 RUNS ?= 10
 LENGTH ?= 60s
 chaos: kafka
 	GEOMESH_CHAOS_RUNS=$(RUNS) GEOMESH_CHAOS_LENGTH=$(LENGTH) $(if $(SEED),GEOMESH_CHAOS_SEED=$(SEED)) \
 		$(GO) test -count=1 -timeout $$(( $(RUNS) * 3 + 10 ))m -v -run 'TestChaos$$' ./test/chaos
+	GEOMESH_E2E_SCHEDULES=$(RUNS) $(if $(SEED),GEOMESH_E2E_SEED=$(SEED)) \
+		$(GO) test -count=1 -timeout $$(( $(RUNS) + 10 ))m -v -run 'TestNetnsAcceptance$$/partitions$$' ./test/chaos
 
 # Issue 6's acceptance in network namespaces (TestNetnsAcceptance): a soak
 # of SOAK (default 30m: 100ms each way, 2% loss, a 3s freeze of one agent

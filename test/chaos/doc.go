@@ -114,7 +114,10 @@
 // each; without SEED the clock picks it and the log prints it. A seed
 // (GEOMESH_CHAOS_SEED) replays a run's faults, their order and hold times,
 // and the producer's choices; how the processes interleave with them
-// differs from run to run. Under make test, TestChaos runs 3 schedules of
+// differs from run to run. make chaos then runs as many partition
+// schedules of TestNetnsAcceptance (its partitions part alone, from the
+// same seed: GEOMESH_E2E_SCHEDULES, GEOMESH_E2E_SEED), where the mesh
+// fails over. Under make test, TestChaos runs 3 schedules of
 // 20s, 115-150s in all on a 2-core machine, a third of it building the CLI
 // and starting the brokers; the two failover tests take 25-60s each.
 package chaos
