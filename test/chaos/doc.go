@@ -81,15 +81,11 @@
 //     count.
 //   - partitions: seeded schedules (SplitSchedule), each one of: the
 //     primary region cut off, a one-way cut between the data regions, the
-//     witness cut off, one agent SIGSTOPped for 8s, under the load of a
-//     second application (app-split) that follows the mesh. After each
-//     the mesh settles (one unfenced primary, one unfenced standby); the
-//     roles the agents reported must show no epoch with two primaries and
-//     no two regions surely primary at once (watchEpochs records what a
-//     poll proves, and a killed or stopped agent as acting as nothing),
-//     and the application must have read every acknowledged record once,
-//     apart from those a replaced primary reported stranded, each of
-//     which must be in orders.stranded of the region that replaced it.
+//     witness cut off, one agent SIGSTOPped for 8s. After each the mesh
+//     settles (one unfenced primary, one unfenced standby); the roles the
+//     agents reported must show no epoch with two primaries and no two
+//     regions surely primary at once (watchEpochs records what a poll
+//     proves, and a killed or stopped agent as acting as nothing).
 //   - planned-switch (GEOMESH_E2E_SWITCH=1): `geomesh failover --to
 //     eu-west` and `geomesh failback` under load; nothing lost, nothing
 //     read twice, in any region.
