@@ -38,8 +38,8 @@ test-integration:
 # restarts) against an exactly-once flow between two regions
 # (TestChaos); then RUNS partition schedules (cut-off primary, one-way
 # cut, cut-off witness, a frozen agent) on a mesh with a witness and its
-# control plane, under an application that follows the failovers
-# (TestNetnsAcceptance/partitions). SEED replays both (default: the clock;
+# control plane, where the mesh fails over and the checker looks for two
+# primaries at one epoch (TestNetnsAcceptance/partitions). SEED replays both (default: the clock;
 # the log prints it). make test runs 3 short data-plane schedules and 2
 # partition schedules as part of test-integration.
 RUNS ?= 10
