@@ -106,8 +106,8 @@
 // failover is proposed down_after after the first evidence, and written
 // as soon as the control plane has a stream leader: at once unless the
 // lost region's node led it, else once the survivors have elected one,
-// 2–3.5s after its last heartbeat with embedded nodes, which a
-// down_after of 2s or more hides.
+// 2–3s after its last heartbeat with embedded nodes (see package
+// failover/quorum), which a down_after of 2s or more mostly hides.
 //
 // Automatic failover needs at least three voting regions, so that a
 // majority survives the loss of any one: two data regions need a witness.

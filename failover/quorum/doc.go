@@ -79,14 +79,15 @@
 // on its next input.
 //
 // nats-server's followers stand for election 4–9s after the leader's last
-// heartbeat; an embedded node shortens that to ElectionTimeoutMin–
-// ElectionTimeoutMax (2–3.5s), so that the election after a lost leader
-// ends before a region counts as down (gossip plus down_after), and the
-// failover's write does not wait for it (TestElectionAfterLeaderLoss: a
-// write 2.1s after SIGKILL of the leader's process). An external cluster
-// keeps its own timers.
+// heartbeat. An embedded node stands after 2–2.5s, 2.5–3s or 3–3.5s, by
+// the rank of its cluster address (ElectionTimeoutMin, ElectionStagger:
+// each node has a window of its own, so no vote is split), so that the
+// election after a lost leader ends before a region counts as down
+// (gossip plus down_after) and the failover's write does not wait for it
+// (TestElectionAfterLeaderLoss: writes 2.1–3.3s after SIGKILL of the
+// leader's process). An external cluster keeps its own timers.
 //
-// Even 2–3.5s is longer than a primary may go without confirmed writes
+// Even 2s is longer than a primary may go without confirmed writes
 // before it fences itself. So the agents of the writer region keep the
 // bucket's stream leader at home ([Store.LeadFrom], checked every probe
 // interval; a move takes tens of milliseconds): losing the witness or the

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"slices"
 	"sync"
 	"time"
 	_ "unsafe" // for go:linkname
@@ -12,9 +13,17 @@ import (
 // mesh state's stream dies, no decision can be written until then: that
 // wait, not gossip or the Kafka probes, would set the failover time. Its
 // own tests shorten these timers; an embedded node does the same, before
-// its first server starts. The heartbeat stays at 1s, so a follower
-// stands only after two missed heartbeats: links with 100ms delay and 2%
-// loss (TCP stalls of 200ms) cause no election.
+// its first server starts.
+//
+// Each node waits within a window of its own: the nodes of a mesh rank
+// their cluster addresses (the same set everywhere), and the node of
+// rank k stands after ElectionTimeoutMin + k × ElectionStagger, within
+// one ElectionStagger. Two survivors then never stand at once and split
+// the vote (each voting for itself, both waiting for another timeout):
+// the first one's window ends before the next one's begins, which takes
+// far more than a round trip. The heartbeat stays at 1s, so a follower
+// stands only after a second missed heartbeat: links with 100ms delay and
+// 2% loss (TCP stalls of 200ms) cause no election.
 //
 //go:linkname natsMinElectionTimeout github.com/nats-io/nats-server/v2/server.minElectionTimeout
 var natsMinElectionTimeout time.Duration
@@ -22,20 +31,31 @@ var natsMinElectionTimeout time.Duration
 //go:linkname natsMaxElectionTimeout github.com/nats-io/nats-server/v2/server.maxElectionTimeout
 var natsMaxElectionTimeout time.Duration
 
-// ElectionTimeoutMin and ElectionTimeoutMax bound how long an embedded
-// node's stream and meta followers wait without a leader's heartbeat
-// before standing for election (nats-server's defaults: 4s and 9s).
+// ElectionTimeoutMin is how long the first-ranked node waits without a
+// leader's heartbeat before it stands for election; ElectionStagger is
+// the width of each node's window and the step between them
+// (nats-server's defaults: one window of 4–9s for all).
 const (
 	ElectionTimeoutMin = 2 * time.Second
-	ElectionTimeoutMax = 3500 * time.Millisecond
+	ElectionStagger    = 500 * time.Millisecond
 )
 
 var tuneElectionOnce sync.Once
 
-// tuneElection sets nats-server's election timeouts once per process,
-// before any server of this process reads them.
-func tuneElection() {
+// tuneElection sets nats-server's election timeouts for the node of
+// rank slot, once per process (one agent, one node; in tests of several
+// nodes in one process, the first node's), before any server of this
+// process reads them.
+func tuneElection(slot int) {
 	tuneElectionOnce.Do(func() {
-		natsMinElectionTimeout, natsMaxElectionTimeout = ElectionTimeoutMin, ElectionTimeoutMax
+		natsMinElectionTimeout = ElectionTimeoutMin + time.Duration(slot)*ElectionStagger
+		natsMaxElectionTimeout = natsMinElectionTimeout + ElectionStagger
 	})
+}
+
+// electionSlot is the rank of addr among addr and peers.
+func electionSlot(addr string, peers []string) int {
+	all := append([]string{addr}, peers...)
+	slices.Sort(all)
+	return slices.Index(slices.Compact(all), addr)
 }

@@ -214,7 +214,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tuneElection()
+	tuneElection(electionSlot(n.cfg.ClusterAddr, n.cfg.Peers))
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("quorum: node %s: %w", n.cfg.Name, err)

@@ -355,8 +355,8 @@ func TestLeadFrom(t *testing.T) {
 // follower stands 4–9s after the last heartbeat, sent every second) a
 // round takes at most 4s in one of ten, so a median of at most 4s comes
 // by chance in one run of 35; with tuneElection's, a round takes at most
-// ElectionTimeoutMax after the last heartbeat, unless a split vote (two
-// candidates at once, which a starved CPU makes likelier) costs another.
+// ElectionTimeoutMin + 3 × ElectionStagger (the third-ranked node's
+// window's end, 3.5s) after the last heartbeat.
 func TestElectionAfterLeaderLoss(t *testing.T) {
 	ctx := context.Background()
 	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
@@ -401,7 +401,7 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 	}
 	slices.Sort(took)
 	if took[1] > 4*time.Second {
-		t.Errorf("first write after the leader was killed: median %v of %v, want at most 4s (election timeout %v–%v)", took[1], took, ElectionTimeoutMin, ElectionTimeoutMax)
+		t.Errorf("first write after the leader was killed: median %v of %v, want at most 4s (election timeout from %v, staggered by %v)", took[1], took, ElectionTimeoutMin, ElectionStagger)
 	}
 }
 
@@ -440,5 +440,24 @@ func TestMain(m *testing.M) {
 	for {
 		_, _ = st.LeadFrom(ctx, st.Leader(ctx), nil)
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestElectionSlot(t *testing.T) {
+	peers := []string{"10.0.0.3:6222", "10.0.0.1:6222", "10.0.0.2:6222"}
+	for addr, want := range map[string]int{"10.0.0.1:6222": 0, "10.0.0.2:6222": 1, "10.0.0.3:6222": 2} {
+		// The same list for every node, its own address included or not.
+		if got := electionSlot(addr, peers); got != want {
+			t.Errorf("electionSlot(%s, all) = %d, want %d", addr, got, want)
+		}
+		var others []string
+		for _, p := range peers {
+			if p != addr {
+				others = append(others, p)
+			}
+		}
+		if got := electionSlot(addr, others); got != want {
+			t.Errorf("electionSlot(%s, others) = %d, want %d", addr, got, want)
+		}
 	}
 }

@@ -61,9 +61,10 @@
 // kafka_probe_interval 500ms and down_after 2s: gossip finds a silent
 // agent dead in 1.1s, the Kafka probe's streak makes a region down 2s
 // after its first failure (the last heartbeat copied is stale by then),
-// and a failover is decided about 3s after a region dies: the
-// control plane's election after the loss of its stream leader (2–3.5s,
-// quorum.ElectionTimeoutMin) runs meanwhile. Its parts, in order:
+// and a failover is decided about 3s after a region dies: the control
+// plane's election after the loss of its stream leader (2–3s after the
+// last heartbeat, quorum.ElectionTimeoutMin) runs meanwhile. Its parts,
+// in order:
 //
 //   - region-kill: SIGKILL of us-east's agent and broker. Detection is
 //     the time from the kill to eu-west reporting itself primary at the
