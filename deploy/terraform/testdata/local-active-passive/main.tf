@@ -32,11 +32,11 @@ module "mesh" {
     stranded = "quarantine"
     voters   = ["us-east", "eu-west", "witness"]
     detection = {
-      probe_interval       = "500ms"
-      probe_timeout        = "250ms"
-      suspicion_mult       = 3
-      kafka_probe_interval = "1s"
-      down_after           = "3s"
+      probe_interval       = "300ms"
+      probe_timeout        = "200ms"
+      suspicion_mult       = 2
+      kafka_probe_interval = "500ms"
+      down_after           = "2s"
     }
   }
 }
