@@ -73,6 +73,19 @@ func grant(t testing.TB, adm *kadm.Client, b *kadm.ACLBuilder) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A broker serves an ACL only after it has replayed the controller's
+	// record of it, so the next describe may not show it yet.
+	waitFor(t, 10*time.Second, "granted ACLs visible", func() error {
+		have := aclsOf(t, adm)
+		for _, r := range res {
+			a := acls.ACL{ResourceType: r.Type, Name: r.Name, Pattern: r.Pattern, Principal: r.Principal,
+				Host: r.Host, Operation: r.Operation, Permission: r.Permission}.String()
+			if !slices.Contains(have, a) {
+				return fmt.Errorf("%s not described yet", a)
+			}
+		}
+		return nil
+	})
 }
 
 // produceAs writes one record as a SCRAM user and returns the error.

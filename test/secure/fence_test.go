@@ -367,9 +367,13 @@ func TestFenceRestart(t *testing.T) {
 	if st := second.Status(); len(st.Denies) != 0 || st.Deleted != 2 {
 		t.Errorf("second fencer: %+v", st)
 	}
-	if got := mine(); !slices.Equal(got, before) {
-		t.Errorf("after the second fencer:\n%s\nwant as before\n%s", strings.Join(got, "\n"), strings.Join(before, "\n"))
-	}
+	// Deleted ACLs, like created ones, leave the broker's view a moment later.
+	waitFor(t, 10*time.Second, "ACLs as before the fence", func() error {
+		if got := mine(); !slices.Equal(got, before) {
+			return fmt.Errorf("after the second fencer:\n%s\nwant as before\n%s", strings.Join(got, "\n"), strings.Join(before, "\n"))
+		}
+		return nil
+	})
 }
 
 func sorted(s []string) []string {
