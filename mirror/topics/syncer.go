@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,17 +176,19 @@ func (s *Syncer) pass(ctx context.Context, r *Report) {
 
 	s.describeConfigs(ctx, r, states)
 
+	var missing []*topicState
 	for _, st := range states {
 		if st.failed {
 			continue
 		}
 		if !st.tgtExists {
-			s.create(ctx, r, st, len(tgtMeta.Brokers))
+			missing = append(missing, st)
 			continue
 		}
 		s.grow(ctx, r, st)
 		s.alterConfigs(ctx, r, st)
 	}
+	s.createMissing(ctx, r, missing, len(tgtMeta.Brokers))
 
 	s.orphans(ctx, r, srcTopics, tgtMeta.Topics, states)
 }
@@ -280,13 +284,70 @@ func (s *Syncer) describe(ctx context.Context, r *Report, adm *kadm.Client, clus
 	return out
 }
 
-func (s *Syncer) create(ctx context.Context, r *Report, st *topicState, brokers int) {
-	tgt := s.cfg.TargetName
-	rf := replicationFactor(s.cfg.ReplicationFactor, st.srcRF, brokers)
-	minISR, _ := targetMinISR(st.srcMinISR, int(rf))
-	cfgs := createConfigs(st.srcCfg, minISR, s.ex)
-	s.copiedKeys(st.target, st.srcCfg)
-	resp, err := s.cfg.Target.CreateTopic(ctx, int32(st.srcParts), rf, cfgs, st.target)
+// creation is how a pass creates one missing target topic.
+type creation struct {
+	st    *topicState
+	parts int32
+	rf    int16
+	cfgs  map[string]*string
+	minIS string
+}
+
+// createMissing creates the missing target topics. Topics of one shape and
+// config go in one CreateTopics request: one request per topic made a fresh
+// agent's first pass over thousands of topics take minutes.
+func (s *Syncer) createMissing(ctx context.Context, r *Report, missing []*topicState, brokers int) {
+	groups := make(map[string][]creation)
+	var order []string
+	for _, st := range missing {
+		rf := replicationFactor(s.cfg.ReplicationFactor, st.srcRF, brokers)
+		minISR, _ := targetMinISR(st.srcMinISR, int(rf))
+		c := creation{st: st, parts: int32(st.srcParts), rf: rf, cfgs: createConfigs(st.srcCfg, minISR, s.ex), minIS: minISR}
+		s.copiedKeys(st.target, st.srcCfg)
+		key := creationKey(c)
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], c)
+	}
+	for _, key := range order {
+		g := groups[key]
+		names := make([]string, len(g))
+		for i, c := range g {
+			names[i] = c.st.target
+		}
+		resps, err := s.cfg.Target.CreateTopics(ctx, g[0].parts, g[0].rf, g[0].cfgs, names...)
+		for _, c := range g {
+			resp, ok := resps[c.st.target]
+			cerr := err
+			switch {
+			case cerr != nil:
+			case !ok:
+				cerr = errors.New("no response for topic")
+			default:
+				cerr = resp.Err
+			}
+			s.created(ctx, r, c, resp, cerr)
+		}
+	}
+}
+
+// creationKey is equal for creations that one CreateTopics request can
+// carry: same partition count, replication factor and configs.
+func creationKey(c creation) string {
+	keys := slices.Sorted(maps.Keys(c.cfgs))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d/%d", c.parts, c.rf)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "/%q=%q", k, *c.cfgs[k])
+	}
+	return b.String()
+}
+
+// created handles the outcome of creating one target topic.
+func (s *Syncer) created(ctx context.Context, r *Report, c creation, resp kadm.CreateTopicResponse, err error) {
+	tgt, st := s.cfg.TargetName, c.st
+	cfgs := c.cfgs
 	if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.PolicyViolation) {
 		// One config the target rejects must not keep the topic from
 		// existing: create it with min.insync.replicas only; the config
@@ -294,8 +355,8 @@ func (s *Syncer) create(ctx context.Context, r *Report, st *topicState, brokers 
 		// the bad one precisely.
 		r.Errors = append(r.Errors, &TopicError{Cluster: tgt, Topic: st.target, Op: "create with configs", Err: errWithMessage(err, resp.ErrMessage)})
 		s.cfg.Logger.Warn("target rejected configs at creation, creating without them", "cluster", tgt, "topic", st.target, "err", err)
-		cfgs = createConfigs(nil, minISR, s.ex)
-		resp, err = s.cfg.Target.CreateTopic(ctx, int32(st.srcParts), rf, cfgs, st.target)
+		cfgs = createConfigs(nil, c.minIS, s.ex)
+		resp, err = s.cfg.Target.CreateTopic(ctx, c.parts, c.rf, cfgs, st.target)
 	}
 	if errors.Is(err, kerr.TopicAlreadyExists) {
 		// Created between our listing and now (another agent, or an
@@ -305,21 +366,21 @@ func (s *Syncer) create(ctx context.Context, r *Report, st *topicState, brokers 
 	if err != nil {
 		r.Errors = append(r.Errors, &TopicError{
 			Cluster: tgt, Topic: st.target,
-			Op:  fmt.Sprintf("create (%d partitions, replication factor %d)", st.srcParts, rf),
+			Op:  fmt.Sprintf("create (%d partitions, replication factor %d)", st.srcParts, c.rf),
 			Err: errWithMessage(err, resp.ErrMessage),
 		})
 		return
 	}
-	c := Created{Source: st.source, Target: st.target, Partitions: int32(st.srcParts), ReplicationFactor: rf, Configs: make(map[string]string)}
+	cr := Created{Source: st.source, Target: st.target, Partitions: c.parts, ReplicationFactor: c.rf, Configs: make(map[string]string)}
 	for k, v := range cfgs {
-		c.Configs[k] = *v
+		cr.Configs[k] = *v
 	}
-	r.Created = append(r.Created, c)
+	r.Created = append(r.Created, cr)
 	s.mu.Lock()
 	s.owned[st.target] = true
 	s.mu.Unlock()
 	s.cfg.Logger.Info("created target topic", "cluster", tgt, "topic", st.target, "source_topic", st.source,
-		"partitions", st.srcParts, "replication_factor", rf)
+		"partitions", st.srcParts, "replication_factor", c.rf)
 }
 
 func (s *Syncer) grow(ctx context.Context, r *Report, st *topicState) {

@@ -3,7 +3,9 @@ package topics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -493,4 +495,43 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) time.Duration {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// TestCreateBatchesTopicsOfOneShape: a first pass over many topics sends
+// one CreateTopics request per shape and config.
+func TestCreateBatchesTopicsOfOneShape(t *testing.T) {
+	p := newFakePair(t, 1, 1)
+	const odd = "orders.07"
+	for i := range 60 {
+		var cfg map[string]string
+		name := fmt.Sprintf("orders.%02d", i)
+		if name == odd {
+			cfg = map[string]string{"retention.ms": "1000"}
+		}
+		createTopic(t, p.srcAdm, name, int32(1+i%2), 1, cfg)
+	}
+	var requests atomic.Int32
+	p.tgt.ControlKey(int16(kmsg.CreateTopics), func(kmsg.Request) (kmsg.Response, error, bool) {
+		p.tgt.KeepControl()
+		requests.Add(1)
+		return nil, nil, false
+	})
+	r := syncOK(t, p.syncer(Config{}))
+	// 1 and 2 partitions without configs, and orders.07 with its own.
+	if n := requests.Load(); n != 3 {
+		t.Errorf("CreateTopics requests = %d, want 3", n)
+	}
+	if len(r.Created) != 60 {
+		t.Errorf("created %d topics, want 60", len(r.Created))
+	}
+	for i := range 60 {
+		name := fmt.Sprintf("us-east.orders.%02d", i)
+		if d := describeTopic(t, p.tgtAdm, name); !d.exists || d.partitions != 1+i%2 {
+			t.Errorf("%s: %+v, want %d partitions", name, d, 1+i%2)
+		}
+	}
+	assertConfigs(t, describeTopic(t, p.tgtAdm, "us-east."+odd).explicit, map[string]string{
+		"retention.ms":        "1000",
+		"min.insync.replicas": "1",
+	})
 }

@@ -22,8 +22,9 @@ const latencyWarmup = 3 * time.Second
 // target receives its copy minus the source record's CreateTime (both
 // clocks are this machine's).
 func (b *bench) latency(ctx context.Context) error {
-	for rep := range b.opts.reps {
+	for rep := range b.opts.latencyReps {
 		for _, kind := range rotate(b.opts.copiers, rep) {
+			settle()
 			r, err := b.latencyOnce(ctx, rep, kind)
 			if err != nil {
 				logf("latency rep %d %s: %v", rep+1, kind, err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,13 +17,26 @@ import (
 const valueSize = 1024
 
 func (b *bench) createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int) error {
+	return b.createTopics(ctx, adm, partitions, topic)
+}
+
+// createTopics creates topics in requests of up to 100 topics each.
+func (b *bench) createTopics(ctx context.Context, adm *kadm.Client, partitions int, topics ...string) error {
 	retention := "-1"
-	resp, err := adm.CreateTopic(ctx, int32(partitions), -1, map[string]*string{"retention.ms": &retention}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", topic, err)
+	for chunk := range slices.Chunk(topics, 100) {
+		resps, err := adm.CreateTopics(ctx, int32(partitions), -1, map[string]*string{"retention.ms": &retention}, chunk...)
+		if err != nil {
+			return fmt.Errorf("create topics %s…: %w", chunk[0], err)
+		}
+		for _, t := range chunk {
+			r, ok := resps[t]
+			if !ok {
+				return fmt.Errorf("create topic %s: no response for it", t)
+			}
+			if err := r.Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", t, err)
+			}
+		}
 	}
 	return nil
 }

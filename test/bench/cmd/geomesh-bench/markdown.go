@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -49,7 +50,7 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 	p("| machine | |\n|---|---|\n")
 	p("| CPUs | %d (%s) |\n| memory | %d MiB |\n| kernel | %s |\n| Go | %s |\n| Java | %s |\n| Apache Kafka | %s (KRaft, jars from Maven Central via test/kafka) |\n| geomesh commit | %s |\n\n",
 		m.CPUs, m.CPUModel, m.MemoryMiB, m.Kernel, m.Go, m.Java, m.Kafka, m.Commit)
-	p("The machine is shared with other engineers' test runs, so absolute figures are noisy. Every copier runs in the same benchmark, on the same two clusters, interleaved (the order rotates each repetition), %d repetition(s) each; tables give the **median (min–max)** and ratios of medians.\n\n", r.Reps)
+	p("The machine is shared with other engineers' test runs, so absolute figures are noisy. Every copier runs in the same benchmark, on the same two clusters, interleaved (the order rotates each repetition), %d repetition(s) each (the latency scenario, whose tails vary most, more: see its runs column); tables give the **median (min–max)** and ratios of medians.\n\n", r.Reps)
 	p("| setup | |\n|---|---|\n")
 	for _, k := range []string{"clusters", "partitions", "record", "backlog", "geomesh", "mm2", "raw", "latency", "wan_records", "measure_clock"} {
 		if v, ok := r.Setup[k]; ok {
@@ -134,13 +135,14 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		p("\n</details>\n\n")
 	}
 
-	if len(r.Scale) > 0 {
-		p("## Scale: %d partitions\n\n", r.Scale[0].Partitions)
+	for _, size := range scaleSizesOf(r.Scale) {
+		runs := slices.DeleteFunc(slices.Clone(r.Scale), func(x scaleRun) bool { return x.Partitions != size })
+		p("## Scale: %d partitions\n\n", size)
 		p("%d topics of %d partitions, one record each, selected by one pattern; each exactly-once copier started on them as a fresh process. *start* runs until every target partition has its record; *idle* is CPU (%% of one core) and RSS over %s once caught up; *new topic* runs from creating a %d-partition topic on the source (plus one record per partition) until every copy partition has its record (limit %s; — means not within it).\n\n",
-			r.Scale[0].Topics, r.Scale[0].Partitions/r.Scale[0].Topics, scaleIdle, scalePartitions, scaleNewTopicLimit)
+			runs[0].Topics, size/runs[0].Topics, scaleIdle, scalePartitions, scaleNewTopicLimit)
 		by := func(f func(scaleRun) float64) map[string]stat {
 			m := map[string][]float64{}
-			for _, x := range r.Scale {
+			for _, x := range runs {
 				if v := f(x); v >= 0 {
 					m[x.Copier] = append(m[x.Copier], v)
 				}
@@ -159,8 +161,11 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 				p("| %s | %s | %s | %s | %s | %d |\n", copierTitle[k], fmtStat(s, 1), fmtStat(cpu[k], 1), fmtStat(rss[k], 0), fmtStat(nt[k], 1), s.N)
 			}
 		}
-		p("\n| ratio | |\n|---|---|\n| geomesh / MirrorMaker 2, idle RSS | %s |\n| geomesh / MirrorMaker 2, idle CPU | %s |\n\n",
-			fmtRatio(ratio(rss[geomeshEOS], rss[mm2EOS])), fmtRatio(ratio(cpu[geomeshEOS], cpu[mm2EOS])))
+		p("\n")
+		if _, ok := st[mm2EOS]; ok {
+			p("| ratio | |\n|---|---|\n| geomesh / MirrorMaker 2, idle RSS | %s |\n| geomesh / MirrorMaker 2, idle CPU | %s |\n\n",
+				fmtRatio(ratio(rss[geomeshEOS], rss[mm2EOS])), fmtRatio(ratio(cpu[geomeshEOS], cpu[mm2EOS])))
+		}
 	}
 
 	if r.Profile != "" {
@@ -178,4 +183,17 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 			p("- %s\n", strings.ReplaceAll(n, "\n", " "))
 		}
 	}
+}
+
+// scaleSizesOf returns the partition counts of the scale runs, smallest
+// first.
+func scaleSizesOf(runs []scaleRun) []int {
+	var sizes []int
+	for _, x := range runs {
+		if !slices.Contains(sizes, x.Partitions) {
+			sizes = append(sizes, x.Partitions)
+		}
+	}
+	slices.Sort(sizes)
+	return sizes
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -43,6 +44,7 @@ type options struct {
 	wanRecords     int
 	latencyRate    int
 	latencySeconds int
+	latencyReps    int
 	wanDelay       time.Duration
 	scenarios      []string
 	out            string
@@ -61,6 +63,7 @@ func runMain(args []string) error {
 	fs.IntVar(&o.records, "records", 0, "backlog of the throughput scenario (default 2,000,000; 200,000 with -quick)")
 	fs.IntVar(&o.wanRecords, "wan-records", 0, "backlog of the WAN scenario (default: -records)")
 	fs.IntVar(&o.latencyRate, "latency-rate", 10_000, "records per second of the latency scenario")
+	fs.IntVar(&o.latencyReps, "latency-reps", 0, "repetitions of the latency scenario, whose tails vary most (default 5; 1 with -quick)")
 	fs.IntVar(&o.latencySeconds, "latency-seconds", 0, "length of each latency run (default 30; 10 with -quick)")
 	fs.DurationVar(&o.wanDelay, "wan-delay", 50*time.Millisecond, "one-way delay between copier and source cluster in the WAN scenario")
 	fs.StringVar(&scen, "scenarios", "throughput,latency,wan,scale", "scenarios to run (throughput includes resources and the profile)")
@@ -76,6 +79,12 @@ func runMain(args []string) error {
 		o.reps = 3
 		if o.quick {
 			o.reps = 1
+		}
+	}
+	if o.latencyReps == 0 {
+		o.latencyReps = max(o.reps, 5)
+		if o.quick {
+			o.latencyReps = 1
 		}
 	}
 	if o.records == 0 {
@@ -139,6 +148,12 @@ func runMain(args []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// settle writes the dirty pages of earlier runs (gigabytes after a
+// throughput run) to disk, so that their writeback stalls no later run.
+func settle() {
+	syscall.Sync()
 }
 
 func logf(format string, args ...any) {
@@ -311,6 +326,7 @@ func (b *bench) warmup(ctx context.Context) error {
 // copyOnce runs one copier over a backlog and measures it.
 func (b *bench) copyOnce(ctx context.Context, scenario string, rep int, kind string, bl *backlog, timeout time.Duration) (tpRun, error) {
 	target := targetTopic(kind, bl.topic)
+	settle()
 	p, err := b.startCopier(ctx, kind, bl.topic, fmt.Sprintf("%s-%d", scenario, rep))
 	if err != nil {
 		return tpRun{}, err

@@ -22,40 +22,58 @@ type scaleRun struct {
 }
 
 const (
-	scaleTopics        = 100
 	scalePartitions    = 20
 	scaleIdle          = 30 * time.Second
 	scaleNewTopicLimit = 90 * time.Second
 )
 
-// scale starts each exactly-once copier on 100 topics of 20 partitions
-// (2,000 partitions) holding one record each and measures how long until
-// every partition has its copy, the copier's CPU and RSS while idle, and how
-// long a topic created afterwards takes to reach the target.
+// scaleSizes are the sizes of the scale scenario in topics of
+// scalePartitions partitions, and the copiers measured at each: 2,000
+// partitions for the comparison with MirrorMaker 2, 10,000 for what one
+// geomesh agent holds.
+var scaleSizes = []struct {
+	topics  int
+	copiers []string
+}{
+	{100, []string{geomeshEOS, mm2EOS}},
+	{500, []string{geomeshEOS}},
+}
+
+// scale starts each exactly-once copier on many topics of 20 partitions
+// holding one record each and measures how long until every partition has
+// its copy, the copier's CPU and RSS while idle, and how long a topic
+// created afterwards takes to reach the target. A quick run measures the
+// first size only.
 func (b *bench) scale(ctx context.Context) error {
-	for rep := range b.opts.reps {
-		for _, kind := range rotate([]string{geomeshEOS, mm2EOS}, rep) {
-			r, err := b.scaleOnce(ctx, rep, kind)
-			if err != nil {
-				logf("scale rep %d %s: %v", rep+1, kind, err)
-				b.res.Notes = append(b.res.Notes, fmt.Sprintf("scale rep %d %s: %v", rep+1, kind, err))
-				continue
+	sizes := scaleSizes
+	if b.opts.quick {
+		sizes = sizes[:1]
+	}
+	for _, size := range sizes {
+		for rep := range b.opts.reps {
+			for _, kind := range rotate(size.copiers, rep) {
+				r, err := b.scaleOnce(ctx, rep, kind, size.topics)
+				if err != nil {
+					logf("scale %d topics rep %d %s: %v", size.topics, rep+1, kind, err)
+					b.res.Notes = append(b.res.Notes, fmt.Sprintf("scale %d partitions rep %d %s: %v", size.topics*scalePartitions, rep+1, kind, err))
+					continue
+				}
+				logf("scale rep %d %s: all %d partitions in %.1fs, idle cpu %.1f%%, rss %.0f MiB, new topic %.1fs",
+					rep+1, kind, r.Partitions, r.StartAll, r.IdleCPUPct, r.IdleRSSMiB, r.NewTopic)
+				b.res.Scale = append(b.res.Scale, r)
 			}
-			logf("scale rep %d %s: all %d partitions in %.1fs, idle cpu %.1f%%, rss %.0f MiB, new topic %.1fs",
-				rep+1, kind, r.Partitions, r.StartAll, r.IdleCPUPct, r.IdleRSSMiB, r.NewTopic)
-			b.res.Scale = append(b.res.Scale, r)
-		}
-		if err := b.write(); err != nil {
-			return err
+			if err := b.write(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (b *bench) scaleOnce(ctx context.Context, rep int, kind string) (scaleRun, error) {
+func (b *bench) scaleOnce(ctx context.Context, rep int, kind string, ntopics int) (scaleRun, error) {
 	prefix := fmt.Sprintf("bench-scale-%s-%d-%d-", alias(kind), rep, time.Now().Unix()%100000)
 	var topics, targets []string
-	for i := range scaleTopics {
+	for i := range ntopics {
 		t := fmt.Sprintf("%s%03d", prefix, i)
 		topics = append(topics, t)
 		targets = append(targets, targetTopic(kind, t))
@@ -65,10 +83,8 @@ func (b *bench) scaleOnce(ctx context.Context, rep int, kind string) (scaleRun, 
 		deleteTopics(ctx, b.srcAdm, append(topics, newTopic)...)
 		deleteTopics(ctx, b.dstAdm, append(targets, targetTopic(kind, newTopic))...)
 	}()
-	for _, t := range topics {
-		if err := b.createTopic(ctx, b.srcAdm, t, scalePartitions); err != nil {
-			return scaleRun{}, err
-		}
+	if err := b.createTopics(ctx, b.srcAdm, scalePartitions, topics...); err != nil {
+		return scaleRun{}, err
 	}
 	if err := b.onePerPartition(ctx, topics...); err != nil {
 		return scaleRun{}, err
@@ -82,7 +98,7 @@ func (b *bench) scaleOnce(ctx context.Context, rep int, kind string) (scaleRun, 
 	if err != nil {
 		return scaleRun{}, err
 	}
-	r := scaleRun{Copier: kind, Rep: rep + 1, Topics: scaleTopics, Partitions: scaleTopics * scalePartitions,
+	r := scaleRun{Copier: kind, Rep: rep + 1, Topics: ntopics, Partitions: ntopics * scalePartitions,
 		StartAll: all.Sub(p.started).Seconds()}
 
 	// Idle: let the copy settle, then measure a quiet window.
