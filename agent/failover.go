@@ -651,15 +651,16 @@ func (d *decisions) feedLag(ctx context.Context) {
 	var lags []FlowLag
 	for _, pair := range slices.SortedFunc(maps.Keys(d.running), cmpPair) {
 		h := d.running[pair]
-		st := h.fr.status()
-		lags = append(lags, FlowLag{Source: st.Source, Target: st.Target, Lag: st.Lag})
-		in := machine.Lag{Source: st.Source, Target: st.Target, Records: st.Lag}
+		lag, lastErr := h.fr.lag()
+		src, tgt := h.fr.flow.Source, h.fr.flow.Target
+		lags = append(lags, FlowLag{Source: src, Target: tgt, Lag: lag})
+		in := machine.Lag{Source: src, Target: tgt, Records: lag}
 		if hs := d.a.health; hs != nil {
-			if age, ok := hs.beats.Age(st.Source, now); ok {
+			if age, ok := hs.beats.Age(src, now); ok {
 				in.CaughtUpTo = now.Add(-age)
 			}
 		}
-		if st.Error != "" || !h.fr.isReconciled() {
+		if lastErr != "" || !h.fr.isReconciled() {
 			continue // a flow that cannot read its source has no lag to trust
 		}
 		d.step(ctx, in)

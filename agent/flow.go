@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -34,7 +35,18 @@ type flowRunner struct {
 	shards     map[int]*shardRun
 	reconciled bool   // a pass has completed since start
 	lastErr    string // of the last pass, empty when it succeeded
+
+	// What partitions found, for its next call; only the run goroutine
+	// touches these.
+	lastShape  map[string]int // selected source topic -> partitions
+	lastWant   map[int][]mirror.Partition
+	lastTarget time.Time // when the target's topics were last listed
 }
+
+// targetRelist bounds how long partitions trusts an earlier listing of the
+// target's topics while the source's stay the same: a target topic deleted
+// by hand stops its shards' copying within that time.
+const targetRelist = 10 * time.Second
 
 // shardRun is a running shard and the goroutine that owns it.
 type shardRun struct {
@@ -246,7 +258,19 @@ func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partitio
 		}
 	}
 	if len(names) == 0 {
+		fr.lastShape, fr.lastWant = nil, nil
 		return nil, nil
+	}
+	// Listing the target's copies costs a metadata request of every
+	// partition: at thousands of partitions, every second, that was much
+	// of an idle agent's CPU. Once every copy exists, the answer cannot
+	// change until the source's topics do.
+	shape := make(map[string]int, len(names))
+	for _, n := range names {
+		shape[n] = len(src[n].Partitions)
+	}
+	if fr.lastWant != nil && maps.Equal(shape, fr.lastShape) && time.Since(fr.lastTarget) < targetRelist {
+		return fr.lastWant, nil
 	}
 	targetNames := make([]string, len(names))
 	for i, n := range names {
@@ -260,15 +284,19 @@ func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partitio
 		return nil, err
 	}
 	out := map[int][]mirror.Partition{}
+	complete := true
 	for i, n := range names {
 		td, ok := tgt[targetNames[i]]
 		if !ok || td.Err != nil {
+			complete = false
 			continue
 		}
 		for p := range src[n].Partitions {
 			if _, ok := td.Partitions[p]; ok {
 				s := mirror.ShardFor(n, p, fr.a.cfg.Shards)
 				out[s] = append(out[s], mirror.Partition{Topic: n, Partition: p})
+			} else {
+				complete = false
 			}
 		}
 	}
@@ -279,6 +307,10 @@ func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partitio
 			}
 			return ps[i].Partition < ps[j].Partition
 		})
+	}
+	fr.lastShape, fr.lastWant, fr.lastTarget = nil, nil, time.Time{}
+	if complete {
+		fr.lastShape, fr.lastWant, fr.lastTarget = shape, out, time.Now()
 	}
 	return out, nil
 }
@@ -353,6 +385,23 @@ func (fr *flowRunner) status() FlowStatus {
 	return st
 }
 
+// lag is the flow's lag in records (the sum over its shards) and its last
+// error, without the per-partition snapshot status builds.
+func (fr *flowRunner) lag() (records int64, lastErr string) {
+	fr.mu.Lock()
+	runs := make([]*shardRun, 0, len(fr.shards))
+	for _, r := range fr.shards {
+		runs = append(runs, r)
+	}
+	lastErr = fr.lastErr
+	fr.mu.Unlock()
+	for _, r := range runs {
+		l, _, _ := r.shard.Lag()
+		records += l
+	}
+	return records, lastErr
+}
+
 // observe refreshes the flow's gauges from the shards; the caller holds
 // fr.mu.
 func (fr *flowRunner) observe() {
@@ -360,13 +409,10 @@ func (fr *flowRunner) observe() {
 	var lagSeconds float64
 	paused := 0
 	for _, r := range fr.shards {
-		for _, p := range r.shard.Status().Partitions {
-			lag += p.Lag
-			lagSeconds = max(lagSeconds, p.LagSeconds)
-			if p.Paused {
-				paused++
-			}
-		}
+		l, sec, pz := r.shard.Lag()
+		lag += l
+		lagSeconds = max(lagSeconds, sec)
+		paused += pz
 	}
 	fr.met.lagRecords.Set(float64(lag))
 	fr.met.lagSeconds.Set(lagSeconds)

@@ -420,6 +420,9 @@ func TestOversizedRecordPauses(t *testing.T) {
 	if paused.PausedOffset != 10 || paused.Lag != 2 || !strings.Contains(paused.Error, "max.message.bytes 2000") {
 		t.Fatalf("paused partition status %+v", paused)
 	}
+	if lag, seconds, npaused := sh.Lag(); lag != 2 || npaused != 1 || seconds <= 0 {
+		t.Errorf("Lag() = %d records, %.1fs, %d paused; want the paused partition's 2 records, its age, 1 paused", lag, seconds, npaused)
+	}
 	// Partition 1 keeps going while 0 waits.
 	produce(t, pcl, testRecord(topic, 1, 10))
 	checkFor(t, 30*time.Second, func() error {

@@ -84,6 +84,52 @@ type pauseState struct {
 	info topicInfo
 }
 
+// lagOf is a partition's lag in records and seconds and whether it is
+// paused; the caller holds s.mu.
+func (s *Shard) lagOf(p Partition, now time.Time) (records int64, seconds float64, paused bool) {
+	if x, ok := s.prog[p]; ok {
+		from := x.committed.Next
+		if from < 0 {
+			from = x.logStart
+		}
+		records = max(x.hwm-from, 0)
+		if records > 0 {
+			switch {
+			case x.oldestTS >= 0:
+				seconds = now.Sub(time.UnixMilli(x.oldestTS)).Seconds()
+			case x.committed.LastTimestamp >= 0:
+				seconds = now.Sub(time.UnixMilli(x.committed.LastTimestamp)).Seconds()
+			}
+		}
+	}
+	if pz, ok := s.paused[p]; ok {
+		paused = true
+		if records > 0 {
+			seconds = now.Sub(pz.timestamp).Seconds()
+		}
+	}
+	return records, max(seconds, 0), paused
+}
+
+// Lag sums what Status reports per partition: records behind, the largest
+// lag in seconds and the paused partitions. It builds no per-partition
+// snapshot, so the agent can ask for it every few hundred milliseconds at
+// thousands of partitions.
+func (s *Shard) Lag() (records int64, seconds float64, paused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, p := range s.parts {
+		r, sec, pz := s.lagOf(p, now)
+		records += r
+		seconds = max(seconds, sec)
+		if pz {
+			paused++
+		}
+	}
+	return records, seconds, paused
+}
+
 // Status returns a snapshot of the shard. It is safe to call at any time,
 // concurrently with Run.
 func (s *Shard) Status() Status {
@@ -102,27 +148,11 @@ func (s *Shard) Status() Status {
 		ps := PartitionStatus{Topic: p.Topic, Partition: p.Partition, TargetTopic: s.cfg.Flow.TargetTopic(p.Topic), Next: -1, LastTarget: -1}
 		if x, ok := s.prog[p]; ok {
 			ps.Next, ps.LastTarget, ps.HighWatermark = x.committed.Next, x.committed.LastTarget, x.hwm
-			from := ps.Next
-			if from < 0 {
-				from = x.logStart
-			}
-			ps.Lag = max(ps.HighWatermark-from, 0)
-			if ps.Lag > 0 {
-				switch {
-				case x.oldestTS >= 0:
-					ps.LagSeconds = now.Sub(time.UnixMilli(x.oldestTS)).Seconds()
-				case x.committed.LastTimestamp >= 0:
-					ps.LagSeconds = now.Sub(time.UnixMilli(x.committed.LastTimestamp)).Seconds()
-				}
-			}
 		}
+		ps.Lag, ps.LagSeconds, ps.Paused = s.lagOf(p, now)
 		if pz, ok := s.paused[p]; ok {
-			ps.Paused, ps.PausedOffset, ps.Error = true, pz.offset, pz.reason
-			if ps.Lag > 0 {
-				ps.LagSeconds = now.Sub(pz.timestamp).Seconds()
-			}
+			ps.PausedOffset, ps.Error = pz.offset, pz.reason
 		}
-		ps.LagSeconds = max(ps.LagSeconds, 0)
 		st.Partitions = append(st.Partitions, ps)
 	}
 	slices.SortFunc(st.Partitions, func(a, b PartitionStatus) int {

@@ -4,9 +4,10 @@
 // ones that must differ between clusters.
 //
 // A [Syncer] runs per flow in the agent of the flow's target region. Each
-// pass (every [Config.Interval], 1 s by default, so a new topic, partition
-// or config reaches the target within a few seconds where MirrorMaker 2
-// polls every 600 s):
+// pass (every [Config.Interval], 1 s by default, so a new topic or
+// partition reaches the target within a few seconds, and a config change
+// within [Config.ConfigInterval], 3 s, where MirrorMaker 2 polls every
+// 600 s):
 //
 //  1. lists the source's topics (internal ones skipped) and keeps those the
 //     flow selects; the target name is [Flow.TargetTopic];

@@ -22,10 +22,14 @@ type Syncer struct {
 	cfgErr error
 	ex     exclusions
 
-	// passMu serializes passes; mu guards the fields below and is never
-	// held across I/O. Lock order: passMu, then mu.
+	// passMu serializes passes and guards settled; mu guards the fields
+	// below and is never held across I/O. Lock order: passMu, then mu.
 	passMu sync.Mutex
-	mu     sync.Mutex
+	// settled is the selected source topics and their partition counts
+	// as of the last pass that left nothing to do; nil when that pass
+	// did something or failed.
+	settled map[string]int
+	mu      sync.Mutex
 	// known maps target topic -> source topic for every selected topic
 	// seen, so a source that disappears can be reported.
 	known map[string]string
@@ -68,9 +72,14 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
+	var lastFull time.Time
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.PassTimeout)
-		_, _ = s.SyncOnce(pctx) // errors are logged and counted by SyncOnce
+		full := s.cfg.Now().Sub(lastFull) >= s.cfg.ConfigInterval
+		if full {
+			lastFull = s.cfg.Now()
+		}
+		_, _ = s.syncOnce(pctx, full) // errors are logged and counted by syncOnce
 		cancel()
 		select {
 		case <-ctx.Done():
@@ -89,9 +98,16 @@ func (s *Syncer) Status() Status {
 	return st
 }
 
-// SyncOnce runs one pass and returns its report. The error joins every
-// error of the report (nil when the target is in line with the source).
+// SyncOnce runs one pass, configs included, and returns its report. The
+// error joins every error of the report (nil when the target is in line
+// with the source).
 func (s *Syncer) SyncOnce(ctx context.Context) (Report, error) {
+	return s.syncOnce(ctx, true)
+}
+
+// syncOnce runs a pass; unless full, it reads configs only of the topics it
+// creates.
+func (s *Syncer) syncOnce(ctx context.Context, full bool) (Report, error) {
 	if s.cfgErr != nil {
 		return Report{}, s.cfgErr
 	}
@@ -99,7 +115,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) (Report, error) {
 	defer s.passMu.Unlock()
 
 	r := Report{Started: s.cfg.Now()}
-	s.pass(ctx, &r)
+	s.pass(ctx, &r, full)
 	r.Took = s.cfg.Now().Sub(r.Started)
 	s.finish(&r)
 	if s.cfg.Observer != nil {
@@ -121,9 +137,10 @@ type topicState struct {
 	tgtCfg         map[string]string // explicitly set at the target
 	tgtMinISR      string            // effective at the target
 	failed         bool
+	skipConfigs    bool // configs not read in this pass
 }
 
-func (s *Syncer) pass(ctx context.Context, r *Report) {
+func (s *Syncer) pass(ctx context.Context, r *Report, full bool) {
 	src, tgt := s.cfg.SourceName, s.cfg.TargetName
 
 	// kadm answers metadata from the kgo client's cache, up to
@@ -134,9 +151,29 @@ func (s *Syncer) pass(ctx context.Context, r *Report) {
 	ctx = kadm.WithAuthorizedOps(ctx)
 	srcTopics, err := s.cfg.Source.ListTopics(ctx)
 	if err != nil {
+		s.settled = nil
 		r.Errors = append(r.Errors, &ClusterError{Cluster: src, Op: "list topics", Err: err})
 		return
 	}
+	selected := make(map[string]int)
+	for name, d := range srcTopics {
+		if !d.IsInternal && s.cfg.Flow.Selects(name) && s.cfg.Flow.TargetTopic(name) != "" {
+			selected[name] = len(d.Partitions)
+		}
+	}
+	if !full && s.settled != nil && maps.Equal(selected, s.settled) {
+		// Nothing changed at the source since a pass that found the
+		// target in line: the target's metadata, a request of every
+		// partition, can wait for the next full pass.
+		r.Selected = len(selected)
+		return
+	}
+	defer func() {
+		s.settled = nil
+		if len(r.Errors)+len(r.Created)+len(r.Grown)+len(r.Surplus)+len(r.Orphaned)+len(r.Deleted) == 0 {
+			s.settled = selected
+		}
+	}()
 	// One metadata request gives the target's topics and live brokers.
 	tgtMeta, err := s.cfg.Target.Metadata(ctx)
 	if err != nil {
@@ -174,6 +211,11 @@ func (s *Syncer) pass(ctx context.Context, r *Report) {
 		states = append(states, st)
 	}
 
+	if !full {
+		for _, st := range states {
+			st.skipConfigs = st.tgtExists
+		}
+	}
 	s.describeConfigs(ctx, r, states)
 
 	var missing []*topicState
@@ -186,7 +228,9 @@ func (s *Syncer) pass(ctx context.Context, r *Report) {
 			continue
 		}
 		s.grow(ctx, r, st)
-		s.alterConfigs(ctx, r, st)
+		if !st.skipConfigs {
+			s.alterConfigs(ctx, r, st)
+		}
 	}
 	s.createMissing(ctx, r, missing, len(tgtMeta.Brokers))
 
@@ -207,7 +251,7 @@ func shape(d kadm.TopicDetail) (parts, rf int) {
 func (s *Syncer) describeConfigs(ctx context.Context, r *Report, states []*topicState) {
 	var srcNames, tgtNames []string
 	for _, st := range states {
-		if st.failed {
+		if st.failed || st.skipConfigs {
 			continue
 		}
 		srcNames = append(srcNames, st.source)
@@ -218,7 +262,7 @@ func (s *Syncer) describeConfigs(ctx context.Context, r *Report, states []*topic
 	srcCfgs := s.describe(ctx, r, s.cfg.Source, s.cfg.SourceName, srcNames)
 	tgtCfgs := s.describe(ctx, r, s.cfg.Target, s.cfg.TargetName, tgtNames)
 	for _, st := range states {
-		if st.failed {
+		if st.failed || st.skipConfigs {
 			continue
 		}
 		sc, ok := srcCfgs[st.source]
@@ -312,23 +356,37 @@ func (s *Syncer) createMissing(ctx context.Context, r *Report, missing []*topicS
 	}
 	for _, key := range order {
 		g := groups[key]
-		names := make([]string, len(g))
-		for i, c := range g {
-			names[i] = c.st.target
+		per := max(1, maxRecordsPerCreate/(1+int(g[0].parts)+len(g[0].cfgs)))
+		for chunk := range slices.Chunk(g, per) {
+			s.createChunk(ctx, r, chunk)
 		}
-		resps, err := s.cfg.Target.CreateTopics(ctx, g[0].parts, g[0].rf, g[0].cfgs, names...)
-		for _, c := range g {
-			resp, ok := resps[c.st.target]
-			cerr := err
-			switch {
-			case cerr != nil:
-			case !ok:
-				cerr = errors.New("no response for topic")
-			default:
-				cerr = resp.Err
-			}
-			s.created(ctx, r, c, resp, cerr)
+	}
+}
+
+// maxRecordsPerCreate bounds the metadata records (one per topic, partition
+// and config) of one CreateTopics request: Kafka's controller refuses a
+// request of more than 10,000 with POLICY_VIOLATION ("excessively large
+// batch operation").
+const maxRecordsPerCreate = 5000
+
+// createChunk creates topics of one shape and config in one request.
+func (s *Syncer) createChunk(ctx context.Context, r *Report, g []creation) {
+	names := make([]string, len(g))
+	for i, c := range g {
+		names[i] = c.st.target
+	}
+	resps, err := s.cfg.Target.CreateTopics(ctx, g[0].parts, g[0].rf, g[0].cfgs, names...)
+	for _, c := range g {
+		resp, ok := resps[c.st.target]
+		cerr := err
+		switch {
+		case cerr != nil:
+		case !ok:
+			cerr = errors.New("no response for topic")
+		default:
+			cerr = resp.Err
 		}
+		s.created(ctx, r, c, resp, cerr)
 	}
 }
 

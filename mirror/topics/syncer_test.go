@@ -510,19 +510,35 @@ func TestCreateBatchesTopicsOfOneShape(t *testing.T) {
 		}
 		createTopic(t, p.srcAdm, name, int32(1+i%2), 1, cfg)
 	}
-	var requests atomic.Int32
-	p.tgt.ControlKey(int16(kmsg.CreateTopics), func(kmsg.Request) (kmsg.Response, error, bool) {
+	// Six topics of 1,000 partitions are more than Kafka takes in one
+	// request.
+	for i := range 6 {
+		createTopic(t, p.srcAdm, fmt.Sprintf("orders.big%d", i), 1000, 1, nil)
+	}
+	var requests, tooLarge atomic.Int32
+	p.tgt.ControlKey(int16(kmsg.CreateTopics), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		p.tgt.KeepControl()
 		requests.Add(1)
+		n := 0
+		for _, rt := range kreq.(*kmsg.CreateTopicsRequest).Topics {
+			n += 1 + int(rt.NumPartitions) + len(rt.Configs)
+		}
+		if n > maxRecordsPerCreate {
+			tooLarge.Add(1)
+		}
 		return nil, nil, false
 	})
 	r := syncOK(t, p.syncer(Config{}))
-	// 1 and 2 partitions without configs, and orders.07 with its own.
-	if n := requests.Load(); n != 3 {
-		t.Errorf("CreateTopics requests = %d, want 3", n)
+	// 1 and 2 partitions without configs, orders.07 with its own, and the
+	// big ones in two requests (4 and 2 topics).
+	if n := requests.Load(); n != 5 {
+		t.Errorf("CreateTopics requests = %d, want 5", n)
 	}
-	if len(r.Created) != 60 {
-		t.Errorf("created %d topics, want 60", len(r.Created))
+	if n := tooLarge.Load(); n > 0 {
+		t.Errorf("%d CreateTopics requests carried more than %d records", n, maxRecordsPerCreate)
+	}
+	if len(r.Created) != 66 {
+		t.Errorf("created %d topics, want 66", len(r.Created))
 	}
 	for i := range 60 {
 		name := fmt.Sprintf("us-east.orders.%02d", i)
@@ -534,4 +550,39 @@ func TestCreateBatchesTopicsOfOneShape(t *testing.T) {
 		"retention.ms":        "1000",
 		"min.insync.replicas": "1",
 	})
+}
+
+// TestSettledPassesSkipTheTarget: while the source's topics stay as they
+// were at a pass that found nothing to do, Run's passes between full ones
+// send the target no metadata request; a new source topic still reaches
+// the target at the next pass.
+func TestSettledPassesSkipTheTarget(t *testing.T) {
+	p := newFakePair(t, 1, 1)
+	createTopic(t, p.srcAdm, "orders", 2, 1, nil)
+	var metadata atomic.Int32
+	p.tgt.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		p.tgt.KeepControl()
+		metadata.Add(1)
+		return nil, nil, false
+	})
+	s := p.syncer(Config{Interval: 20 * time.Millisecond, ConfigInterval: time.Hour})
+	ctx, cancel := context.WithCancel(ctxT(t))
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, 5*time.Second, func() bool { return describeTopic(t, p.tgtAdm, "us-east.orders").exists })
+	// The pass after the creation finds the target in line and settles.
+	waitFor(t, 5*time.Second, func() bool { return s.Status().Passes >= 3 })
+	before, passes := metadata.Load(), s.Status().Passes
+	waitFor(t, 5*time.Second, func() bool { return s.Status().Passes >= passes+10 })
+	// describeTopic's own requests are not made in this window.
+	if n := metadata.Load() - before; n != 0 {
+		t.Errorf("%d metadata requests to the target in 10 settled passes, want 0", n)
+	}
+	createTopic(t, p.srcAdm, "orders.new", 3, 1, nil)
+	took := waitFor(t, 5*time.Second, func() bool { return describeTopic(t, p.tgtAdm, "us-east.orders.new").partitions == 3 })
+	t.Logf("new topic on the target %v after its creation, with settled passes before", took)
 }
