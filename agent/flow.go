@@ -247,14 +247,14 @@ func (fr *flowRunner) stopAll() {
 // end-to-end latency even when no data flows) that the target topic
 // already has. A partition the target lacks waits for topic sync.
 func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partition, error) {
-	src, err := fr.srcAdm.ListTopics(ctx)
+	src, err := fr.sourcePartitions(ctx)
 	if err != nil {
-		return nil, broker.Explain(fr.flow.Source, fr.src.Kafka, fmt.Errorf("region %s: list topics: %w", fr.flow.Source, err))
+		return nil, err
 	}
 	var names []string
-	for _, t := range src.Sorted() {
-		if t.Err == nil && (t.Topic == heartbeat.Topic || fr.flow.Selects(t.Topic)) {
-			names = append(names, t.Topic)
+	for _, t := range slices.Sorted(maps.Keys(src)) {
+		if t == heartbeat.Topic || fr.flow.Selects(t) {
+			names = append(names, t)
 		}
 	}
 	if len(names) == 0 {
@@ -267,7 +267,7 @@ func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partitio
 	// change until the source's topics do.
 	shape := make(map[string]int, len(names))
 	for _, n := range names {
-		shape[n] = len(src[n].Partitions)
+		shape[n] = src[n]
 	}
 	if fr.lastWant != nil && maps.Equal(shape, fr.lastShape) && time.Since(fr.lastTarget) < targetRelist {
 		return fr.lastWant, nil
@@ -291,7 +291,7 @@ func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partitio
 			complete = false
 			continue
 		}
-		for p := range src[n].Partitions {
+		for p := range int32(src[n]) {
 			if _, ok := td.Partitions[p]; ok {
 				s := mirror.ShardFor(n, p, fr.a.cfg.Shards)
 				out[s] = append(out[s], mirror.Partition{Topic: n, Partition: p})
@@ -315,11 +315,30 @@ func (fr *flowRunner) partitions(ctx context.Context) (map[int][]mirror.Partitio
 	return out, nil
 }
 
+// sourcePartitions is the source's topics with their partition counts:
+// topic sync's listing when it is recent, else a listing of its own.
+func (fr *flowRunner) sourcePartitions(ctx context.Context) (map[string]int, error) {
+	if parts, at := fr.syncer.SourcePartitions(); time.Since(at) <= 2*fr.a.cfg.ReconcileInterval {
+		return parts, nil
+	}
+	src, err := fr.srcAdm.ListTopics(ctx)
+	if err != nil {
+		return nil, broker.Explain(fr.flow.Source, fr.src.Kafka, fmt.Errorf("region %s: list topics: %w", fr.flow.Source, err))
+	}
+	parts := make(map[string]int, len(src))
+	for _, t := range src {
+		if t.Err == nil {
+			parts[t.Topic] = len(t.Partitions)
+		}
+	}
+	return parts, nil
+}
+
 // ensureHeartbeatTopic creates the copy of the source's heartbeat topic,
 // which topic sync leaves alone because geomesh's own topics are never
 // selected as data.
-func (fr *flowRunner) ensureHeartbeatTopic(ctx context.Context, src, tgt kadm.TopicDetails) error {
-	s, ok := src[heartbeat.Topic]
+func (fr *flowRunner) ensureHeartbeatTopic(ctx context.Context, src map[string]int, tgt kadm.TopicDetails) error {
+	n, ok := src[heartbeat.Topic]
 	if !ok {
 		return nil
 	}
@@ -327,7 +346,7 @@ func (fr *flowRunner) ensureHeartbeatTopic(ctx context.Context, src, tgt kadm.To
 	if t, ok := tgt[name]; ok && t.Err == nil {
 		return nil
 	}
-	if err := heartbeat.CreateTopic(ctx, fr.tgtAdm, name, int32(len(s.Partitions))); err != nil {
+	if err := heartbeat.CreateTopic(ctx, fr.tgtAdm, name, int32(n)); err != nil {
 		return fmt.Errorf("region %s: %w", fr.flow.Target, err)
 	}
 	return nil

@@ -44,6 +44,10 @@ type Syncer struct {
 	missing map[string]int
 	topics  map[string]TopicStatus
 	status  Status
+	// srcParts maps every readable non-internal source topic to its
+	// partition count, as of srcAt; replaced, never changed, by a pass.
+	srcParts map[string]int
+	srcAt    time.Time
 }
 
 // New returns a Syncer. It does no I/O. A config error is returned by the
@@ -96,6 +100,17 @@ func (s *Syncer) Status() Status {
 	st := s.status
 	st.Topics = maps.Clone(s.topics)
 	return st
+}
+
+// SourcePartitions returns the source's topics (internal and unreadable
+// ones left out) with their partition counts, as the last pass listed them
+// at the returned time (zero before any). The map must not be changed. The
+// agent's flow reads it instead of listing the source a second time every
+// second.
+func (s *Syncer) SourcePartitions() (map[string]int, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srcParts, s.srcAt
 }
 
 // SyncOnce runs one pass, configs included, and returns its report. The
@@ -156,11 +171,19 @@ func (s *Syncer) pass(ctx context.Context, r *Report, full bool) {
 		return
 	}
 	selected := make(map[string]int)
+	parts := make(map[string]int, len(srcTopics))
 	for name, d := range srcTopics {
-		if !d.IsInternal && s.cfg.Flow.Selects(name) && s.cfg.Flow.TargetTopic(name) != "" {
+		if d.IsInternal || d.Err != nil {
+			continue
+		}
+		parts[name] = len(d.Partitions)
+		if s.cfg.Flow.Selects(name) && s.cfg.Flow.TargetTopic(name) != "" {
 			selected[name] = len(d.Partitions)
 		}
 	}
+	s.mu.Lock()
+	s.srcParts, s.srcAt = parts, s.cfg.Now()
+	s.mu.Unlock()
 	if !full && s.settled != nil && maps.Equal(selected, s.settled) {
 		// Nothing changed at the source since a pass that found the
 		// target in line: the target's metadata, a request of every
