@@ -80,8 +80,11 @@ func (b *bench) scaleOnce(ctx context.Context, rep int, kind string, ntopics int
 	}
 	newTopic := prefix + "new"
 	defer func() {
-		deleteTopics(ctx, b.srcAdm, append(topics, newTopic)...)
-		deleteTopics(ctx, b.dstAdm, append(targets, targetTopic(kind, newTopic))...)
+		// The next run waits for the deletion: a single broker still
+		// deleting 20,000 partitions took over two minutes to take the
+		// next run's first records.
+		deleteTopicsAndWait(ctx, b.srcAdm, append(topics, newTopic)...)
+		deleteTopicsAndWait(ctx, b.dstAdm, append(targets, targetTopic(kind, newTopic))...)
 	}()
 	if err := b.createTopics(ctx, b.srcAdm, scalePartitions, topics...); err != nil {
 		return scaleRun{}, err
@@ -134,7 +137,7 @@ func (b *bench) onePerPartition(ctx context.Context, topics ...string) error {
 		return err
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	var rs []*kgo.Record
 	for _, t := range topics {
@@ -170,4 +173,27 @@ func (b *bench) waitEveryPartition(ctx context.Context, targets []string, timeou
 		time.Sleep(500 * time.Millisecond)
 	}
 	return time.Time{}, fmt.Errorf("%d of %d target partitions have records after %s", got, want, timeout)
+}
+
+// deleteTopicsAndWait deletes topics and waits, at most 3 minutes, until the
+// cluster no longer lists any of them.
+func deleteTopicsAndWait(ctx context.Context, adm *kadm.Client, topics ...string) {
+	deleteTopics(ctx, adm, topics...)
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		left, err := adm.ListTopics(ctx, topics...)
+		if err == nil {
+			n := 0
+			for _, t := range left {
+				if t.Err == nil {
+					n++
+				}
+			}
+			if n == 0 {
+				return
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	logf("%d topics still listed 3 minutes after their deletion", len(topics))
 }
