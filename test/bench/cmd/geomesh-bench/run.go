@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +53,7 @@ type options struct {
 	profile        bool
 	merge          string
 	noWarmup       bool
+	scaleSizes     []int
 }
 
 func runMain(args []string) error {
@@ -71,6 +73,8 @@ func runMain(args []string) error {
 	fs.StringVar(&o.out, "out", "docs", "directory for benchmarks.md, benchmarks.json and the charts")
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile one extra geomesh exactly-once throughput run")
 	fs.StringVar(&o.merge, "merge", "", "add this run's results to those of an earlier benchmarks.json")
+	var sizes string
+	fs.StringVar(&sizes, "scale-partitions", "2000,10000", "sizes of the scale scenario in partitions (20 per topic); -quick runs the first only")
 	fs.BoolVar(&o.noWarmup, "no-warmup", false, "skip the unrecorded warm-up round")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,6 +105,13 @@ func runMain(args []string) error {
 		if o.quick {
 			o.latencySeconds = 10
 		}
+	}
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 || n%scalePartitions != 0 {
+			return fmt.Errorf("-scale-partitions %q: want multiples of %d", sizes, scalePartitions)
+		}
+		o.scaleSizes = append(o.scaleSizes, n)
 	}
 	o.scenarios = strings.Split(scen, ",")
 	o.copiers = strings.Split(cops, ",")

@@ -27,16 +27,14 @@ const (
 	scaleNewTopicLimit = 90 * time.Second
 )
 
-// scaleSizes are the sizes of the scale scenario in topics of
-// scalePartitions partitions, and the copiers measured at each: 2,000
-// partitions for the comparison with MirrorMaker 2, 10,000 for what one
-// geomesh agent holds.
-var scaleSizes = []struct {
-	topics  int
-	copiers []string
-}{
-	{100, []string{geomeshEOS, mm2EOS}},
-	{500, []string{geomeshEOS}},
+// scaleCopiers are the copiers measured at a size of the scale scenario:
+// both up to 2,000 partitions, for the comparison with MirrorMaker 2; above,
+// geomesh alone, for what one agent holds.
+func scaleCopiers(partitions int) []string {
+	if partitions <= 2000 {
+		return []string{geomeshEOS, mm2EOS}
+	}
+	return []string{geomeshEOS}
 }
 
 // scale starts each exactly-once copier on many topics of 20 partitions
@@ -45,17 +43,17 @@ var scaleSizes = []struct {
 // created afterwards takes to reach the target. A quick run measures the
 // first size only.
 func (b *bench) scale(ctx context.Context) error {
-	sizes := scaleSizes
+	sizes := b.opts.scaleSizes
 	if b.opts.quick {
 		sizes = sizes[:1]
 	}
 	for _, size := range sizes {
 		for rep := range b.opts.reps {
-			for _, kind := range rotate(size.copiers, rep) {
-				r, err := b.scaleOnce(ctx, rep, kind, size.topics)
+			for _, kind := range rotate(scaleCopiers(size), rep) {
+				r, err := b.scaleOnce(ctx, rep, kind, size/scalePartitions)
 				if err != nil {
-					logf("scale %d topics rep %d %s: %v", size.topics, rep+1, kind, err)
-					b.res.Notes = append(b.res.Notes, fmt.Sprintf("scale %d partitions rep %d %s: %v", size.topics*scalePartitions, rep+1, kind, err))
+					logf("scale %d partitions rep %d %s: %v", size, rep+1, kind, err)
+					b.res.Notes = append(b.res.Notes, fmt.Sprintf("scale %d partitions rep %d %s: %v", size, rep+1, kind, err))
 					continue
 				}
 				logf("scale rep %d %s: all %d partitions in %.1fs, idle cpu %.1f%%, rss %.0f MiB, new topic %.1fs",
