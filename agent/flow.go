@@ -379,13 +379,7 @@ type FlowStatus struct {
 }
 
 func (fr *flowRunner) status() FlowStatus {
-	fr.mu.Lock()
-	runs := make([]*shardRun, 0, len(fr.shards))
-	for _, r := range fr.shards {
-		runs = append(runs, r)
-	}
-	lastErr := fr.lastErr
-	fr.mu.Unlock()
+	runs, lastErr := fr.running()
 	st := FlowStatus{
 		Source: fr.flow.Source, Target: fr.flow.Target, Kind: fr.flow.Kind, Error: lastErr,
 		Topics: fr.syncer.Status(), ACLs: fr.acls.Status(), Shards: []mirror.Status{},
@@ -404,16 +398,18 @@ func (fr *flowRunner) status() FlowStatus {
 	return st
 }
 
+// running returns the flow's shards and the last reconcile error, so that
+// they can be read without holding fr.mu.
+func (fr *flowRunner) running() ([]*shardRun, string) {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return slices.Collect(maps.Values(fr.shards)), fr.lastErr
+}
+
 // lag is the flow's lag in records (the sum over its shards) and its last
 // error, without the per-partition snapshot status builds.
 func (fr *flowRunner) lag() (records int64, lastErr string) {
-	fr.mu.Lock()
-	runs := make([]*shardRun, 0, len(fr.shards))
-	for _, r := range fr.shards {
-		runs = append(runs, r)
-	}
-	lastErr = fr.lastErr
-	fr.mu.Unlock()
+	runs, lastErr := fr.running()
 	for _, r := range runs {
 		l, _, _ := r.shard.Lag()
 		records += l
