@@ -651,7 +651,7 @@ func (d *decisions) feedLag(ctx context.Context) {
 	var lags []FlowLag
 	for _, pair := range slices.SortedFunc(maps.Keys(d.running), cmpPair) {
 		h := d.running[pair]
-		lag, lastErr := h.fr.lag()
+		lag, _, lastErr := h.fr.lag()
 		src, tgt := h.fr.flow.Source, h.fr.flow.Target
 		lags = append(lags, FlowLag{Source: src, Target: tgt, Lag: lag})
 		in := machine.Lag{Source: src, Target: tgt, Records: lag}

@@ -406,15 +406,17 @@ func (fr *flowRunner) running() ([]*shardRun, string) {
 	return slices.Collect(maps.Values(fr.shards)), fr.lastErr
 }
 
-// lag is the flow's lag in records (the sum over its shards) and its last
-// error, without the per-partition snapshot status builds.
-func (fr *flowRunner) lag() (records int64, lastErr string) {
+// lag is the flow's lag in records (the sum over its shards) and seconds
+// (the largest) and its last error, without the per-partition snapshot
+// status builds: the health watch reads it every second.
+func (fr *flowRunner) lag() (records int64, seconds float64, lastErr string) {
 	runs, lastErr := fr.running()
 	for _, r := range runs {
-		l, _, _ := r.shard.Lag()
+		l, sec, _ := r.shard.Lag()
 		records += l
+		seconds = max(seconds, sec)
 	}
-	return records, lastErr
+	return records, seconds, lastErr
 }
 
 // observe refreshes the flow's gauges from the shards; the caller holds

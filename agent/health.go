@@ -152,16 +152,11 @@ func (a *Agent) Health() HealthStatus {
 }
 
 func (h *healthState) flow(fr *flowRunner, now time.Time) FlowHealth {
-	st := fr.status()
-	fh := FlowHealth{Source: st.Source, Target: st.Target, LagRecords: st.Lag, Error: st.Error}
-	for _, s := range st.Shards {
-		for _, p := range s.Partitions {
-			fh.LagSeconds = max(fh.LagSeconds, p.LagSeconds)
-		}
-	}
+	lag, lagSeconds, lastErr := fr.lag()
+	fh := FlowHealth{Source: fr.flow.Source, Target: fr.flow.Target, LagRecords: lag, LagSeconds: lagSeconds, Error: lastErr}
 	fh.HeartbeatAge = now.Sub(h.started).Seconds()
 	for _, r := range h.beats.Regions(now) {
-		if r.Region == st.Source {
+		if r.Region == fh.Source {
 			fh.HeartbeatAge, fh.HeartbeatSeen, fh.HeartbeatLatency = r.Age.Seconds(), true, r.Latency.Seconds()
 		}
 	}
