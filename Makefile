@@ -34,8 +34,9 @@ test-integration:
 
 # Seeded fault schedules in network namespaces, each judged by the
 # history checker: first RUNS data-plane schedules (default 10) of LENGTH
-# faults (default 60s: agent SIGKILL/SIGSTOP, partitions, slow WAN, broker
-# restarts) against an exactly-once flow between two regions
+# faults (default 20s, about 30 s a run with its checks, so RUNS=100 takes
+# about 75 minutes with the partition schedules: agent SIGKILL/SIGSTOP,
+# partitions, slow WAN, broker restarts) against an exactly-once flow between two regions
 # (TestChaos); then RUNS partition schedules (cut-off primary, one-way
 # cut, cut-off witness, a frozen agent) on a mesh with a witness and its
 # control plane, where the mesh fails over and the checker looks for two
@@ -43,7 +44,7 @@ test-integration:
 # the log prints it). make test runs 3 short data-plane schedules and 2
 # partition schedules as part of test-integration.
 RUNS ?= 10
-LENGTH ?= 60s
+LENGTH ?= 20s
 chaos: kafka
 	GEOMESH_CHAOS_RUNS=$(RUNS) GEOMESH_CHAOS_LENGTH=$(LENGTH) $(if $(SEED),GEOMESH_CHAOS_SEED=$(SEED)) \
 		$(GO) test -count=1 -timeout $$(( $(RUNS) * 3 + 10 ))m -v -run 'TestChaos$$' ./test/chaos

@@ -359,6 +359,20 @@ func (c *Cluster) LogPath(i int) string {
 	return n.logPath()
 }
 
+// DataDir returns node i's log directory (log.dirs), or "" before Start
+// and after Close. Benchmarks read it to see a deletion through: a deleted
+// partition's directory, renamed "<topic>-<partition>.<id>-delete", and
+// its open descriptor stay until the broker gets to it.
+func (c *Cluster) DataDir(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.node(i)
+	if err != nil {
+		return ""
+	}
+	return n.dataDir()
+}
+
 // LogTail returns the last n lines of node i's log, for failure reports
 // where no testing.TB is at hand (TestMain).
 func (c *Cluster) LogTail(i, n int) string {

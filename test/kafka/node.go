@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // node is one Kafka process in combined broker+controller mode. Its
@@ -41,6 +43,8 @@ func (n *node) addr() string { return net.JoinHostPort(n.host, strconv.Itoa(n.br
 
 func (n *node) logPath() string { return filepath.Join(n.dir, "server.log") }
 
+func (n *node) dataDir() string { return filepath.Join(n.dir, "data") }
+
 func (n *node) propsPath() string { return filepath.Join(n.dir, "server.properties") }
 
 // writeConfig writes server.properties for n in a cluster of nodes,
@@ -59,7 +63,7 @@ func (n *node) writeConfig(nodes []*node, props map[string]string, sec *Security
 	p["controller.listener.names"] = "CONTROLLER"
 	p["inter.broker.listener.name"] = "PLAINTEXT"
 	p["controller.quorum.voters"] = strings.Join(voters, ",")
-	p["log.dirs"] = filepath.Join(n.dir, "data")
+	p["log.dirs"] = n.dataDir()
 	if pk != nil {
 		maps.Copy(p, pk.listenerProperties(n, sec))
 	}
@@ -102,12 +106,47 @@ func startJava(prefix []string, java, dir, logPath string, args []string) (*proc
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	if err := raiseOpenFiles(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// brokerOpenFiles is the seed's `ulimit -n 100000`. A broker holds a
+// descriptor per log segment, and a deleted log's until
+// file.delete.delay.ms has passed: a benchmark that deletes 10,000
+// partitions and creates as many passes the 20,000 a shell often has.
+const brokerOpenFiles = 100_000
+
+// raiseOpenFiles lifts the open-files limit of process pid to
+// brokerOpenFiles, or, when the caller may not raise the hard limit, the
+// soft limit to the hard one. The JVM may already run; the limit applies
+// to its next open.
+func raiseOpenFiles(pid int) error {
+	var cur unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &cur); err != nil {
+		return fmt.Errorf("open-files limit of pid %d: %w", pid, err)
+	}
+	if cur.Cur >= brokerOpenFiles {
+		return nil
+	}
+	want := unix.Rlimit{Cur: brokerOpenFiles, Max: max(cur.Max, brokerOpenFiles)}
+	err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &want, nil)
+	if errors.Is(err, unix.EPERM) {
+		want = unix.Rlimit{Cur: cur.Max, Max: cur.Max}
+		err = unix.Prlimit(pid, unix.RLIMIT_NOFILE, &want, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("raise open-files limit of pid %d to %d: %w", pid, want.Cur, err)
+	}
+	return nil
 }
 
 // exited reports whether the process has ended.

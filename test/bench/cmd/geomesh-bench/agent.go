@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 
 	"github.com/geomesh/geomesh/agent"
@@ -17,14 +18,15 @@ import (
 
 // agentMain runs a geomesh agent in this process exactly as `geomesh agent`
 // does (agent.New with the topology and region, default settings), and
-// writes a CPU profile of the whole process from start to SIGTERM. The
-// measured runs use the real geomesh binary; this one exists because the
-// agent's HTTP API has no /debug/pprof.
+// writes a CPU profile of the whole process from start to SIGTERM, or, with
+// -window, from SIGUSR1 to SIGUSR2. The measured runs use the real geomesh
+// binary; this one exists because the agent's HTTP API has no /debug/pprof.
 func agentMain(args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	file := fs.String("topology", "", "topology file")
 	region := fs.String("region", "", "region the agent serves")
 	cpu := fs.String("cpuprofile", "", "write a CPU profile here")
+	window := fs.Bool("window", false, "profile from SIGUSR1 to SIGUSR2 only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,10 +42,15 @@ func agentMain(args []string) error {
 		return err
 	}
 	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return err
+	if *window {
+		stopWindow := profileWindow(f)
+		defer stopWindow()
+	} else {
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
-	defer pprof.StopCPUProfile()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := agent.New(agent.Config{Mesh: m, Region: *region, Logger: log})
@@ -58,4 +65,44 @@ func agentMain(args []string) error {
 	fmt.Println("agent started")
 	<-ctx.Done()
 	return a.Close()
+}
+
+// profileWindow profiles the process between SIGUSR1 and SIGUSR2, so a
+// profile can cover one phase of a run (the idle phase of the scale
+// scenario) without its start. The returned function stops the watcher and
+// any profile still running.
+func profileWindow(f *os.File) func() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		running := false
+		defer func() {
+			if running {
+				pprof.StopCPUProfile()
+			}
+		}()
+		for {
+			select {
+			case <-quit:
+				return
+			case s := <-sig:
+				switch {
+				case s == syscall.SIGUSR1 && !running:
+					running = pprof.StartCPUProfile(f) == nil
+				case s == syscall.SIGUSR2 && running:
+					pprof.StopCPUProfile()
+					running = false
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(quit)
+		wg.Wait()
+	}
 }

@@ -19,6 +19,15 @@ const (
 	// geomeshProfile is geomesh-eos run in the runner's own binary with a
 	// CPU profile; it is not part of the medians.
 	geomeshProfile = "geomesh-eos-pprof"
+	// geomeshIdleProfile is the same agent in a scale run, profiled over
+	// the idle window only; it is not part of the medians either.
+	geomeshIdleProfile = "geomesh-eos-idle-pprof"
+)
+
+// Profiles the runner writes into its work directory.
+const (
+	copyProfile = "agent.cpu.pprof"
+	idleProfile = "agent.idle.cpu.pprof"
 )
 
 var copierKinds = []string{geomeshEOS, mm2EOS, geomeshALO, mm2ALO, raw}
@@ -35,6 +44,8 @@ func alias(kind string) string {
 		return "gmalo"
 	case geomeshProfile:
 		return "gmprof"
+	case geomeshIdleProfile:
+		return "gmidle"
 	case mm2EOS:
 		return "mmeos"
 	case mm2ALO:
@@ -55,7 +66,7 @@ func (b *bench) startCopier(ctx context.Context, kind, topic, tag string) (*proc
 	}
 	logPath := filepath.Join(dir, "copier.log")
 	switch kind {
-	case geomeshEOS, geomeshALO, geomeshProfile:
+	case geomeshEOS, geomeshALO, geomeshProfile, geomeshIdleProfile:
 		mode := "exactly-once"
 		if kind == geomeshALO {
 			mode = "at-least-once"
@@ -65,9 +76,13 @@ func (b *bench) startCopier(ctx context.Context, kind, topic, tag string) (*proc
 			return nil, err
 		}
 		region := alias(kind) + "dst"
-		if kind == geomeshProfile {
+		switch kind {
+		case geomeshProfile:
 			return startProc(kind, b.netns, logPath, b.selfBin, "agent", "-topology", path, "-region", region,
-				"-cpuprofile", filepath.Join(b.work, "agent.cpu.pprof"))
+				"-cpuprofile", filepath.Join(b.work, copyProfile))
+		case geomeshIdleProfile:
+			return startProc(kind, b.netns, logPath, b.selfBin, "agent", "-topology", path, "-region", region,
+				"-cpuprofile", filepath.Join(b.work, idleProfile), "-window")
 		}
 		return startProc(kind, b.netns, logPath, b.geomeshBin, "agent", "--topology", path, "--region", region, "--log-level", "info")
 	case mm2EOS, mm2ALO:

@@ -172,6 +172,10 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		p("## CPU profile of the geomesh agent (exactly-once throughput run)\n\n")
 		p("One extra exactly-once run of the last throughput repetition, with the agent in the runner's binary (`geomesh-bench agent`, same `agent.New` configuration as `geomesh agent`) under `runtime/pprof`, from start to stop. `go tool pprof -top`:\n\n```\n%s```\n\n", r.Profile)
 	}
+	if r.IdleProfile != "" {
+		p("## CPU profile of the idle geomesh agent (largest scale size)\n\n")
+		p("One extra exactly-once run of the largest scale size, the agent in the runner's binary as above, profiled over the %s idle window only (SIGUSR1 to SIGUSR2). `go tool pprof -top`:\n\n```\n%s```\n\n", scaleIdle, r.IdleProfile)
+	}
 	if root, err := moduleRoot(); err == nil {
 		if notes, err := os.ReadFile(filepath.Join(root, notesFile)); err == nil {
 			p("%s\n", strings.TrimSpace(string(notes)))

@@ -60,6 +60,15 @@ func (p *proc) exited() bool {
 	}
 }
 
+// signal sends sig to the process when it runs profiled in the runner's
+// binary (geomesh-bench agent -window), which takes SIGUSR1 and SIGUSR2 as
+// the start and end of its profile.
+func (p *proc) signal(sig syscall.Signal) {
+	if p.name == geomeshIdleProfile {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
 // stop sends SIGTERM to the process group, waits up to 15 s and then kills
 // it. It returns the process's resource samples.
 func (p *proc) stop() {

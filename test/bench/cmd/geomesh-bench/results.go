@@ -92,6 +92,7 @@ type results struct {
 	Scale       []scaleRun         `json:"scale,omitempty"`
 	Summary     map[string]any     `json:"summary"`
 	Profile     string             `json:"profile_top,omitempty"`
+	IdleProfile string             `json:"idle_profile_top,omitempty"`
 	Notes       []string           `json:"notes,omitempty"`
 }
 
@@ -157,22 +158,34 @@ func (r *results) addLatency(run latRun) { r.Latency = append(r.Latency, run) }
 
 // profile renders the CPU profile of the profiled geomesh run.
 func (r *results) profile(b *bench) {
-	prof := filepath.Join(b.work, "agent.cpu.pprof")
+	r.Profile = r.renderProfile(b, copyProfile, os.Getenv("BENCH_PROFILE_OUT"))
+}
+
+// idleProfile renders the CPU profile of the scale run's idle window.
+func (r *results) idleProfile(b *bench) {
+	r.IdleProfile = r.renderProfile(b, idleProfile, os.Getenv("BENCH_IDLE_PROFILE_OUT"))
+}
+
+// renderProfile returns `go tool pprof -top`, flat and cumulative, of a
+// profile in the work directory, and copies the profile to keep when set.
+func (r *results) renderProfile(b *bench, name, keep string) string {
+	prof := filepath.Join(b.work, name)
 	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", b.selfBin, prof).CombinedOutput()
 	if err != nil {
-		r.Notes = append(r.Notes, fmt.Sprintf("pprof: %v: %s", err, out))
-		return
+		r.Notes = append(r.Notes, fmt.Sprintf("pprof %s: %v: %s", name, err, out))
+		return ""
 	}
-	r.Profile = string(out)
+	text := string(out)
 	cum, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", b.selfBin, prof).CombinedOutput()
 	if err == nil {
-		r.Profile += "\n--- sorted by cumulative time ---\n" + string(cum)
+		text += "\n--- sorted by cumulative time ---\n" + string(cum)
 	}
-	if dst := os.Getenv("BENCH_PROFILE_OUT"); dst != "" {
+	if keep != "" {
 		if bs, err := os.ReadFile(prof); err == nil {
-			_ = os.WriteFile(dst, bs, 0o644)
+			_ = os.WriteFile(keep, bs, 0o644)
 		}
 	}
+	return text
 }
 
 // metricsOf collects one metric of a scenario's runs per copier.

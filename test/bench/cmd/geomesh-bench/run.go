@@ -202,6 +202,11 @@ func (b *bench) setup(ctx context.Context) error {
 		// The C2 compiler, as kafkatest advises for benchmarks, and a
 		// heap that does not make the broker collect constantly.
 		JVMFlags: []string{"-Xmx1g", "-XX:TieredStopAtLevel=4"},
+		// A deleted log keeps its descriptor for this long (default
+		// 60 s): a scale run that follows one of 10,000 partitions would
+		// otherwise hold twice as many and can pass the machine's
+		// open-files limit (20,000 here, which the harness may not raise).
+		ServerProperties: map[string]string{"file.delete.delay.ms": "1000"},
 	}
 	for _, c := range []**kafkatest.Cluster{&b.src, &b.dst} {
 		if *c, err = kafkatest.New(opts); err != nil {

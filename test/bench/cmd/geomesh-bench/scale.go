@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -41,15 +45,20 @@ func scaleCopiers(partitions int) []string {
 // holding one record each and measures how long until every partition has
 // its copy, the copier's CPU and RSS while idle, and how long a topic
 // created afterwards takes to reach the target. A quick run measures the
-// first size only.
+// first size only. With -profile, one extra geomesh run at the largest size
+// profiles the agent over its idle window.
 func (b *bench) scale(ctx context.Context) error {
 	sizes := b.opts.scaleSizes
 	if b.opts.quick {
 		sizes = sizes[:1]
 	}
-	for _, size := range sizes {
+	for i, size := range sizes {
 		for rep := range b.opts.reps {
-			for _, kind := range rotate(scaleCopiers(size), rep) {
+			kinds := rotate(scaleCopiers(size), rep)
+			if b.opts.profile && i == len(sizes)-1 && rep == b.opts.reps-1 {
+				kinds = append(kinds, geomeshIdleProfile)
+			}
+			for _, kind := range kinds {
 				r, err := b.scaleOnce(ctx, rep, kind, size/scalePartitions)
 				if err != nil {
 					logf("scale %d partitions rep %d %s: %v", size, rep+1, kind, err)
@@ -58,6 +67,10 @@ func (b *bench) scale(ctx context.Context) error {
 				}
 				logf("scale rep %d %s: all %d partitions in %.1fs, idle cpu %.1f%%, rss %.0f MiB, new topic %.1fs",
 					rep+1, kind, r.Partitions, r.StartAll, r.IdleCPUPct, r.IdleRSSMiB, r.NewTopic)
+				if kind == geomeshIdleProfile {
+					b.res.idleProfile(b)
+					continue
+				}
 				b.res.Scale = append(b.res.Scale, r)
 			}
 			if err := b.write(); err != nil {
@@ -81,8 +94,8 @@ func (b *bench) scaleOnce(ctx context.Context, rep int, kind string, ntopics int
 		// The next run waits for the deletion: a single broker still
 		// deleting 20,000 partitions took over two minutes to take the
 		// next run's first records.
-		deleteTopicsAndWait(ctx, b.srcAdm, append(topics, newTopic)...)
-		deleteTopicsAndWait(ctx, b.dstAdm, append(targets, targetTopic(kind, newTopic))...)
+		deleteTopicsAndWait(ctx, b.srcAdm, b.src.DataDir(0), append(topics, newTopic)...)
+		deleteTopicsAndWait(ctx, b.dstAdm, b.dst.DataDir(0), append(targets, targetTopic(kind, newTopic))...)
 	}()
 	if err := b.createTopics(ctx, b.srcAdm, scalePartitions, topics...); err != nil {
 		return scaleRun{}, err
@@ -105,7 +118,9 @@ func (b *bench) scaleOnce(ctx context.Context, rep int, kind string, ntopics int
 	// Idle: let the copy settle, then measure a quiet window.
 	time.Sleep(5 * time.Second)
 	t0 := time.Now()
+	p.signal(syscall.SIGUSR1)
 	time.Sleep(scaleIdle)
+	p.signal(syscall.SIGUSR2)
 	s0, s1 := p.samp.at(t0), p.samp.at(time.Now())
 	r.IdleCPUPct = 100 * (s1.cpu - s0.cpu) / s1.t.Sub(s0.t).Seconds()
 	r.IdleRSSMiB = float64(s1.rss) / (1 << 20)
@@ -143,7 +158,21 @@ func (b *bench) onePerPartition(ctx context.Context, topics ...string) error {
 			rs = append(rs, &kgo.Record{Topic: t, Partition: p, Value: []byte("x")})
 		}
 	}
-	return cl.ProduceSync(ctx, rs...).FirstErr()
+	res := cl.ProduceSync(ctx, rs...)
+	failed := 0
+	var first error
+	for _, r := range res {
+		if r.Err != nil {
+			failed++
+			if first == nil || errors.Is(first, context.DeadlineExceeded) {
+				first = fmt.Errorf("%s partition %d: %w", r.Record.Topic, r.Record.Partition, r.Err)
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("one record to each of %d partitions: %d failed, %w", len(rs), failed, first)
+	}
+	return nil
 }
 
 // waitEveryPartition polls until every partition of the target topics has
@@ -173,25 +202,61 @@ func (b *bench) waitEveryPartition(ctx context.Context, targets []string, timeou
 	return time.Time{}, fmt.Errorf("%d of %d target partitions have records after %s", got, want, timeout)
 }
 
-// deleteTopicsAndWait deletes topics and waits, at most 3 minutes, until the
-// cluster no longer lists any of them.
-func deleteTopicsAndWait(ctx context.Context, adm *kadm.Client, topics ...string) {
+// deleteTopicsAndWait deletes topics and waits, at most 3 minutes, until
+// the cluster no longer lists any of them and its broker, whose log
+// directory is dataDir, has removed their logs. The broker renames and
+// removes the logs well after its metadata drops the topics (over a
+// minute for 10,000), each log holding a file descriptor until then: the
+// next run's 10,000 partitions on top passed the open-files limit.
+func deleteTopicsAndWait(ctx context.Context, adm *kadm.Client, dataDir string, topics ...string) {
 	deleteTopics(ctx, adm, topics...)
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		left, err := adm.ListTopics(ctx, topics...)
-		if err == nil {
-			n := 0
-			for _, t := range left {
-				if t.Err == nil {
-					n++
-				}
-			}
-			if n == 0 {
-				return
-			}
+		if listedNone(ctx, adm, topics) && logsLeft(dataDir, topics) == 0 {
+			return
 		}
 		time.Sleep(time.Second)
 	}
-	logf("%d topics still listed 3 minutes after their deletion", len(topics))
+	logf("%d topics: still listed or their logs not removed 3 minutes after their deletion (%d logs left)",
+		len(topics), logsLeft(dataDir, topics))
+}
+
+// listedNone reports whether the cluster lists none of topics.
+func listedNone(ctx context.Context, adm *kadm.Client, topics []string) bool {
+	left, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return false
+	}
+	for _, t := range left {
+		if t.Err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// logsLeft counts the logs of topics in dataDir, live ("<topic>-<p>") or
+// renamed for deletion ("<topic>-<p>.<id>-delete").
+func logsLeft(dataDir string, topics []string) int {
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		return 0
+	}
+	want := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		want[t] = true
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, "-delete") {
+			if i := strings.LastIndexByte(name, '.'); i > 0 {
+				name = name[:i]
+			}
+		}
+		if i := strings.LastIndexByte(name, '-'); i > 0 && want[name[:i]] {
+			n++
+		}
+	}
+	return n
 }
