@@ -84,8 +84,8 @@ func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
 		Flow:       f,
 		SourceName: f.Source,
 		TargetName: f.Target,
-		Source:     fr.srcAdm,
-		Target:     fr.tgtAdm,
+		Source:     srcCl,
+		Target:     tgtCl,
 		Logger:     a.log.With("flow", f.Source+"->"+f.Target),
 		Observer:   fr.met,
 		// The topology's words are the Syncer's policy names.

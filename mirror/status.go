@@ -88,46 +88,62 @@ type pauseState struct {
 // paused; the caller holds s.mu.
 func (s *Shard) lagOf(p Partition, now time.Time) (records int64, seconds float64, paused bool) {
 	if x, ok := s.prog[p]; ok {
-		from := x.committed.Next
-		if from < 0 {
-			from = x.logStart
-		}
-		records = max(x.hwm-from, 0)
-		if records > 0 {
-			switch {
-			case x.oldestTS >= 0:
-				seconds = now.Sub(time.UnixMilli(x.oldestTS)).Seconds()
-			case x.committed.LastTimestamp >= 0:
-				seconds = now.Sub(time.UnixMilli(x.committed.LastTimestamp)).Seconds()
-			}
-		}
+		records, seconds = x.lag(now)
 	}
 	if pz, ok := s.paused[p]; ok {
 		paused = true
-		if records > 0 {
-			seconds = now.Sub(pz.timestamp).Seconds()
+		seconds = pz.lagSeconds(records, now)
+	}
+	return records, seconds, paused
+}
+
+// lag is a partition's lag in records and seconds from its progress.
+func (x *partStatus) lag(now time.Time) (records int64, seconds float64) {
+	from := x.committed.Next
+	if from < 0 {
+		from = x.logStart
+	}
+	records = max(x.hwm-from, 0)
+	if records > 0 {
+		switch {
+		case x.oldestTS >= 0:
+			seconds = now.Sub(time.UnixMilli(x.oldestTS)).Seconds()
+		case x.committed.LastTimestamp >= 0:
+			seconds = now.Sub(time.UnixMilli(x.committed.LastTimestamp)).Seconds()
 		}
 	}
-	return records, max(seconds, 0), paused
+	return records, max(seconds, 0)
+}
+
+// lagSeconds is a paused partition's lag in seconds: since it paused,
+// while it has records to copy.
+func (pz *pauseState) lagSeconds(records int64, now time.Time) float64 {
+	if records == 0 {
+		return 0
+	}
+	return max(now.Sub(pz.timestamp).Seconds(), 0)
 }
 
 // Lag sums what Status reports per partition: records behind, the largest
 // lag in seconds and the paused partitions. It builds no per-partition
-// snapshot, so the agent can ask for it every few hundred milliseconds at
-// thousands of partitions.
+// snapshot and walks the progress map instead of looking every partition
+// up, so the agent can ask for it several times a second at thousands of
+// partitions.
 func (s *Shard) Lag() (records int64, seconds float64, paused int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	for _, p := range s.parts {
-		r, sec, pz := s.lagOf(p, now)
+	for p, x := range s.prog {
+		r, sec := x.lag(now)
 		records += r
-		seconds = max(seconds, sec)
-		if pz {
-			paused++
+		if len(s.paused) > 0 {
+			if pz, ok := s.paused[p]; ok {
+				sec = pz.lagSeconds(r, now)
+			}
 		}
+		seconds = max(seconds, sec)
 	}
-	return records, seconds, paused
+	return records, seconds, len(s.paused)
 }
 
 // Status returns a snapshot of the shard. It is safe to call at any time,

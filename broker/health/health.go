@@ -310,23 +310,7 @@ func (m *Monitor) controller(ctx context.Context, s *Snapshot, md kadm.Metadata,
 
 // partitions counts topics and partitions and their replication health.
 func (m *Monitor) partitions(ctx context.Context, s *Snapshot, md kadm.Metadata, fail func(string, error)) {
-	topics := md.Topics.Names()
-	minISR := map[string]int{}
-	if len(topics) > 0 {
-		rcs, err := m.adm.DescribeTopicConfigs(ctx, topics...)
-		if err != nil {
-			fail("describe topic configs", err)
-		}
-		for _, rc := range rcs {
-			for _, c := range rc.Configs {
-				if c.Key == "min.insync.replicas" && c.Value != nil {
-					if n, err := strconv.Atoi(*c.Value); err == nil {
-						minISR[rc.Name] = n
-					}
-				}
-			}
-		}
-	}
+	minISR := m.minISR(ctx, md.Topics.Names(), fail)
 	s.Topics, s.Partitions, s.UnderReplicated, s.UnderMinISR, s.Offline = 0, 0, 0, 0, 0
 	for _, t := range md.Topics {
 		if t.Err != nil {
@@ -348,6 +332,38 @@ func (m *Monitor) partitions(ctx context.Context, s *Snapshot, md kadm.Metadata,
 			}
 		}
 	}
+}
+
+// minISR reads the effective min.insync.replicas of topics. The request
+// names that one key: every config of thousands of topics, with synonyms
+// as kadm's DescribeTopicConfigs asks, is a large answer every pass.
+func (m *Monitor) minISR(ctx context.Context, topics []string, fail func(string, error)) map[string]int {
+	out := map[string]int{}
+	if len(topics) == 0 {
+		return out
+	}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	for _, t := range topics {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, t
+		rr.ConfigNames = []string{"min.insync.replicas"}
+		req.Resources = append(req.Resources, rr)
+	}
+	resp, err := req.RequestWith(ctx, m.cfg.Client)
+	if err != nil {
+		fail("describe topic configs", err)
+		return out
+	}
+	for _, rc := range resp.Resources {
+		for _, c := range rc.Configs {
+			if c.Name == "min.insync.replicas" && c.Value != nil {
+				if n, err := strconv.Atoi(*c.Value); err == nil {
+					out[rc.ResourceName] = n
+				}
+			}
+		}
+	}
+	return out
 }
 
 // traffic updates the per-topic counters and log dirs, and returns the

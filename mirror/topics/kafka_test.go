@@ -24,8 +24,8 @@ const syncDeadline = 5 * time.Second
 func TestRealKafkaSync(t *testing.T) {
 	srcC := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
 	tgtC := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
-	srcAdm := realAdmin(t, srcC)
-	tgtAdm := realAdmin(t, tgtC)
+	srcCl, srcAdm := realClient(t, srcC)
+	tgtCl, tgtAdm := realClient(t, tgtC)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -45,7 +45,7 @@ func TestRealKafkaSync(t *testing.T) {
 
 	s := New(Config{
 		Flow: testFlow(), SourceName: "us-east", TargetName: "eu-west",
-		Source: srcAdm, Target: tgtAdm,
+		Source: srcCl, Target: tgtCl,
 		DeletePolicy: DeleteFollow,
 		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})
@@ -98,7 +98,7 @@ func TestRealKafkaSync(t *testing.T) {
 	t.Logf("partitions 3 -> 6 on the target after %v", took)
 
 	// Settled: a pass by a fresh Syncer finds nothing to change.
-	r, err := New(Config{Flow: testFlow(), Source: srcAdm, Target: tgtAdm}).SyncOnce(ctx)
+	r, err := New(Config{Flow: testFlow(), Source: srcCl, Target: tgtCl}).SyncOnce(ctx)
 	if err != nil || r.Changed() {
 		t.Errorf("fresh pass after convergence: err %v, changes %+v", err, r)
 	}
@@ -134,15 +134,10 @@ func waitShape(t *testing.T, adm *kadm.Client, topic string, parts int, want map
 	}
 }
 
-func realAdmin(t *testing.T, c *kafkatest.Cluster) *kadm.Client {
+func realClient(t *testing.T, c *kafkatest.Cluster) (*kgo.Client, *kadm.Client) {
 	t.Helper()
-	cl, err := kgo.NewClient(c.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm := kadm.NewClient(cl)
-	t.Cleanup(adm.Close)
-	return adm
+	cl := newClient(t, c.ClientOptions()...)
+	return cl, kadm.NewClient(cl)
 }
 
 // testWriter sends the Syncer's log lines to the test log.

@@ -167,7 +167,7 @@ func fmtChanges(cs []ConfigChange) string {
 
 func TestConfigValidate(t *testing.T) {
 	err := Config{ReplicationFactor: -1, DeletePolicy: "sometimes"}.withDefaults().validate()
-	want := `topic sync source -> target: flow is required; source admin client is required; target admin client is required; replication factor -1 is negative; delete policy "sometimes" is not "off" or "follow"`
+	want := `topic sync source -> target: flow is required; source client is required; target client is required; replication factor -1 is negative; delete policy "sometimes" is not "off" or "follow"`
 	if err == nil || err.Error() != want {
 		t.Fatalf("validate() = %v\nwant %s", err, want)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,6 +22,9 @@ type Syncer struct {
 	cfg    Config
 	cfgErr error
 	ex     exclusions
+	tgt    *kadm.Client
+	// srcList and tgtList list the clusters' topics (see lister).
+	srcList, tgtList lister
 
 	// passMu serializes passes and guards settled; mu guards the fields
 	// below and is never held across I/O. Lock order: passMu, then mu.
@@ -54,10 +58,12 @@ type Syncer struct {
 // first SyncOnce or Run, since New cannot fail.
 func New(cfg Config) *Syncer {
 	cfg = cfg.withDefaults()
-	return &Syncer{
+	s := &Syncer{
 		cfg:     cfg,
 		cfgErr:  cfg.validate(),
 		ex:      newExclusions(cfg.ExcludeConfigs),
+		srcList: lister{cl: cfg.Source},
+		tgtList: lister{cl: cfg.Target},
 		known:   make(map[string]string),
 		owned:   make(map[string]bool),
 		copied:  make(map[string]map[string]bool),
@@ -65,6 +71,10 @@ func New(cfg Config) *Syncer {
 		topics:  make(map[string]TopicStatus),
 		status:  Status{Source: cfg.SourceName, Target: cfg.TargetName},
 	}
+	if s.cfgErr == nil {
+		s.tgt = kadm.NewClient(cfg.Target)
+	}
+	return s
 }
 
 // Run runs a pass every Interval until ctx ends, then returns ctx's error.
@@ -158,13 +168,7 @@ type topicState struct {
 func (s *Syncer) pass(ctx context.Context, r *Report, full bool) {
 	src, tgt := s.cfg.SourceName, s.cfg.TargetName
 
-	// kadm answers metadata from the kgo client's cache, up to
-	// MetadataMinAge (5 s by default) old: a topic created or deleted
-	// moments ago would be seen wrong for several passes. kadm bypasses
-	// the cache when authorized operations are requested, which costs
-	// the broker an authorizer check per topic and needs no extra ACL.
-	ctx = kadm.WithAuthorizedOps(ctx)
-	srcTopics, err := s.cfg.Source.ListTopics(ctx)
+	srcTopics, _, err := s.srcList.list(ctx)
 	if err != nil {
 		s.settled = nil
 		r.Errors = append(r.Errors, &ClusterError{Cluster: src, Op: "list topics", Err: err})
@@ -173,12 +177,12 @@ func (s *Syncer) pass(ctx context.Context, r *Report, full bool) {
 	selected := make(map[string]int)
 	parts := make(map[string]int, len(srcTopics))
 	for name, d := range srcTopics {
-		if d.IsInternal || d.Err != nil {
+		if d.internal || d.err != nil {
 			continue
 		}
-		parts[name] = len(d.Partitions)
+		parts[name] = d.parts
 		if s.cfg.Flow.Selects(name) && s.cfg.Flow.TargetTopic(name) != "" {
-			selected[name] = len(d.Partitions)
+			selected[name] = d.parts
 		}
 	}
 	s.mu.Lock()
@@ -198,16 +202,16 @@ func (s *Syncer) pass(ctx context.Context, r *Report, full bool) {
 		}
 	}()
 	// One metadata request gives the target's topics and live brokers.
-	tgtMeta, err := s.cfg.Target.Metadata(ctx)
+	tgtTopics, tgtBrokers, err := s.tgtList.list(ctx)
 	if err != nil {
 		r.Errors = append(r.Errors, &ClusterError{Cluster: tgt, Op: "list topics", Err: err})
 		return
 	}
 
 	var states []*topicState
-	for _, name := range srcTopics.Names() {
+	for _, name := range slices.Sorted(maps.Keys(srcTopics)) {
 		d := srcTopics[name]
-		if d.IsInternal || !s.cfg.Flow.Selects(name) {
+		if d.internal || !s.cfg.Flow.Selects(name) {
 			continue
 		}
 		target := s.cfg.Flow.TargetTopic(name)
@@ -216,18 +220,18 @@ func (s *Syncer) pass(ctx context.Context, r *Report, full bool) {
 		}
 		r.Selected++
 		st := &topicState{source: name, target: target}
-		if d.Err != nil {
+		if d.err != nil {
 			// Typically a topic being created or deleted right now; its
 			// metadata settles by the next pass.
-			r.Errors = append(r.Errors, &TopicError{Cluster: src, Topic: name, Op: "describe", Err: d.Err})
+			r.Errors = append(r.Errors, &TopicError{Cluster: src, Topic: name, Op: "describe", Err: d.err})
 			st.failed = true
 		}
-		st.srcParts, st.srcRF = shape(d)
-		if td, ok := tgtMeta.Topics[target]; ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+		st.srcParts, st.srcRF = d.parts, d.rf
+		if td, ok := tgtTopics[target]; ok && !errors.Is(td.err, kerr.UnknownTopicOrPartition) {
 			st.tgtExists = true
-			st.tgtParts, st.tgtRF = shape(td)
-			if td.Err != nil {
-				r.Errors = append(r.Errors, &TopicError{Cluster: tgt, Topic: target, Op: "describe", Err: td.Err})
+			st.tgtParts, st.tgtRF = td.parts, td.rf
+			if td.err != nil {
+				r.Errors = append(r.Errors, &TopicError{Cluster: tgt, Topic: target, Op: "describe", Err: td.err})
 				st.failed = true
 			}
 		}
@@ -255,18 +259,9 @@ func (s *Syncer) pass(ctx context.Context, r *Report, full bool) {
 			s.alterConfigs(ctx, r, st)
 		}
 	}
-	s.createMissing(ctx, r, missing, len(tgtMeta.Brokers))
+	s.createMissing(ctx, r, missing, tgtBrokers)
 
-	s.orphans(ctx, r, srcTopics, tgtMeta.Topics, states)
-}
-
-// shape returns a topic's partition count and replication factor (the
-// largest replica set, since a reassignment in flight briefly adds some).
-func shape(d kadm.TopicDetail) (parts, rf int) {
-	for _, p := range d.Partitions {
-		rf = max(rf, len(p.Replicas))
-	}
-	return len(d.Partitions), rf
+	s.orphans(ctx, r, srcTopics, tgtTopics, states)
 }
 
 // describeConfigs fills the config fields of states with one
@@ -311,31 +306,41 @@ type described struct {
 }
 
 // describe returns the configs of topics on one cluster; a topic whose
-// configs could not be read is absent and its error is in r.
-func (s *Syncer) describe(ctx context.Context, r *Report, adm *kadm.Client, cluster string, names []string) map[string]described {
+// configs could not be read is absent and its error is in r. The request
+// asks for no synonyms (kadm's DescribeTopicConfigs does): each value's
+// source is all a pass needs, and synonyms made the answer, read for every
+// topic every few seconds, several times larger.
+func (s *Syncer) describe(ctx context.Context, r *Report, cl *kgo.Client, cluster string, names []string) map[string]described {
 	out := make(map[string]described, len(names))
 	if len(names) == 0 {
 		return out
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	for _, n := range names {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, n
+		req.Resources = append(req.Resources, rr)
+	}
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		for _, n := range names {
 			r.Errors = append(r.Errors, &TopicError{Cluster: cluster, Topic: n, Op: "describe configs", Err: err})
 		}
 		return out
 	}
-	for _, rc := range rcs {
-		if errors.Is(rc.Err, kerr.UnknownTopicOrPartition) {
+	for _, rc := range resp.Resources {
+		rerr := kerr.ErrorForCode(rc.ErrorCode)
+		if errors.Is(rerr, kerr.UnknownTopicOrPartition) {
 			// Deleted since the listing; the next pass sees it gone.
 			continue
 		}
-		if rc.Err != nil {
-			r.Errors = append(r.Errors, &TopicError{Cluster: cluster, Topic: rc.Name, Op: "describe configs", Err: errWithMessage(rc.Err, rc.ErrMessage)})
+		if rerr != nil {
+			r.Errors = append(r.Errors, &TopicError{Cluster: cluster, Topic: rc.ResourceName, Op: "describe configs", Err: errWithMessage(rerr, val(rc.ErrorMessage))})
 			continue
 		}
 		d := described{explicit: make(map[string]string)}
 		for _, c := range rc.Configs {
-			if c.Key == minISRKey && c.Value != nil {
+			if c.Name == minISRKey && c.Value != nil {
 				d.minISR = *c.Value
 			}
 			// Only keys set on the topic itself are the source's
@@ -343,10 +348,10 @@ func (s *Syncer) describe(ctx context.Context, r *Report, adm *kadm.Client, clus
 			// cluster. Sensitive values come back nil and cannot be
 			// copied.
 			if c.Source == kmsg.ConfigSourceDynamicTopicConfig && c.Value != nil {
-				d.explicit[c.Key] = *c.Value
+				d.explicit[c.Name] = *c.Value
 			}
 		}
-		out[rc.Name] = d
+		out[rc.ResourceName] = d
 	}
 	return out
 }
@@ -398,7 +403,7 @@ func (s *Syncer) createChunk(ctx context.Context, r *Report, g []creation) {
 	for i, c := range g {
 		names[i] = c.st.target
 	}
-	resps, err := s.cfg.Target.CreateTopics(ctx, g[0].parts, g[0].rf, g[0].cfgs, names...)
+	resps, err := s.tgt.CreateTopics(ctx, g[0].parts, g[0].rf, g[0].cfgs, names...)
 	for _, c := range g {
 		resp, ok := resps[c.st.target]
 		cerr := err
@@ -437,7 +442,7 @@ func (s *Syncer) created(ctx context.Context, r *Report, c creation, resp kadm.C
 		r.Errors = append(r.Errors, &TopicError{Cluster: tgt, Topic: st.target, Op: "create with configs", Err: errWithMessage(err, resp.ErrMessage)})
 		s.cfg.Logger.Warn("target rejected configs at creation, creating without them", "cluster", tgt, "topic", st.target, "err", err)
 		cfgs = createConfigs(nil, c.minIS, s.ex)
-		resp, err = s.cfg.Target.CreateTopic(ctx, c.parts, c.rf, cfgs, st.target)
+		resp, err = s.tgt.CreateTopic(ctx, c.parts, c.rf, cfgs, st.target)
 	}
 	if errors.Is(err, kerr.TopicAlreadyExists) {
 		// Created between our listing and now (another agent, or an
@@ -474,7 +479,7 @@ func (s *Syncer) grow(ctx context.Context, r *Report, st *topicState) {
 		return
 	}
 	op := fmt.Sprintf("grow partitions %d -> %d", st.tgtParts, st.srcParts)
-	resps, err := s.cfg.Target.UpdatePartitions(ctx, st.srcParts, st.target)
+	resps, err := s.tgt.UpdatePartitions(ctx, st.srcParts, st.target)
 	if err == nil {
 		resp, ok := resps[st.target]
 		err = errWithMessage(resp.Err, resp.ErrMessage)
@@ -546,7 +551,7 @@ func (s *Syncer) alter(ctx context.Context, topic string, changes []ConfigChange
 		}
 		acs = append(acs, kadm.AlterConfig{Op: op, Name: c.Key, Value: c.New})
 	}
-	resps, err := s.cfg.Target.AlterTopicConfigs(ctx, acs, topic)
+	resps, err := s.tgt.AlterTopicConfigs(ctx, acs, topic)
 	if err != nil {
 		return err
 	}
@@ -570,7 +575,7 @@ func (s *Syncer) logChanges(cs []ConfigChange) {
 
 // orphans reports (and under DeleteFollow deletes) target topics whose
 // source topic is gone, and records what this pass saw.
-func (s *Syncer) orphans(ctx context.Context, r *Report, srcTopics, tgtTopics kadm.TopicDetails, states []*topicState) {
+func (s *Syncer) orphans(ctx context.Context, r *Report, srcTopics, tgtTopics map[string]listedTopic, states []*topicState) {
 	s.mu.Lock()
 	for _, st := range states {
 		s.known[st.target] = st.source
@@ -593,7 +598,7 @@ func (s *Syncer) orphans(ctx context.Context, r *Report, srcTopics, tgtTopics ka
 			continue
 		}
 		td, exists := tgtTopics[target]
-		exists = exists && !errors.Is(td.Err, kerr.UnknownTopicOrPartition)
+		exists = exists && !errors.Is(td.err, kerr.UnknownTopicOrPartition)
 		if !exists {
 			// Gone on both sides: nothing left to report.
 			delete(s.known, target)
@@ -612,7 +617,7 @@ func (s *Syncer) orphans(ctx context.Context, r *Report, srcTopics, tgtTopics ka
 			r.Orphaned = append(r.Orphaned, c.Orphan)
 			continue
 		}
-		resp, err := s.cfg.Target.DeleteTopic(ctx, c.Target)
+		resp, err := s.tgt.DeleteTopic(ctx, c.Target)
 		if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 			r.Errors = append(r.Errors, &TopicError{Cluster: s.cfg.TargetName, Topic: c.Target, Op: "delete (source " + c.Source + " is gone)", Err: errWithMessage(err, resp.ErrMessage)})
 			r.Orphaned = append(r.Orphaned, c.Orphan)

@@ -30,6 +30,7 @@ func testFlow() topology.Flow {
 
 type fakePair struct {
 	src, tgt       *kfake.Cluster
+	srcCl, tgtCl   *kgo.Client
 	srcAdm, tgtAdm *kadm.Client
 }
 
@@ -45,26 +46,27 @@ func newFakePair(t *testing.T, srcBrokers, tgtBrokers int) *fakePair {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.tgt.Close)
-	p.srcAdm = newAdmin(t, p.src.ListenAddrs())
-	p.tgtAdm = newAdmin(t, p.tgt.ListenAddrs())
+	p.srcCl = newClient(t, kgo.SeedBrokers(p.src.ListenAddrs()...))
+	p.tgtCl = newClient(t, kgo.SeedBrokers(p.tgt.ListenAddrs()...))
+	p.srcAdm, p.tgtAdm = kadm.NewClient(p.srcCl), kadm.NewClient(p.tgtCl)
 	return p
 }
 
-func newAdmin(t *testing.T, seeds []string) *kadm.Client {
+func newClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	adm, err := kadm.NewOptClient(kgo.SeedBrokers(seeds...))
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(adm.Close)
-	return adm
+	t.Cleanup(cl.Close)
+	return cl
 }
 
 func (p *fakePair) syncer(cfg Config) *Syncer {
 	if cfg.Flow == nil {
 		cfg.Flow = testFlow()
 	}
-	cfg.Source, cfg.Target = p.srcAdm, p.tgtAdm
+	cfg.Source, cfg.Target = p.srcCl, p.tgtCl
 	cfg.SourceName, cfg.TargetName = "us-east", "eu-west"
 	return New(cfg)
 }
@@ -97,7 +99,7 @@ type topicShape struct {
 func describeTopic(t *testing.T, adm *kadm.Client, name string) topicShape {
 	t.Helper()
 	ctx := ctxT(t)
-	tds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), name) // uncached, see pass
+	tds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), name) // uncached, as a pass lists (list.go)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,10 @@ func describeTopic(t *testing.T, adm *kadm.Client, name string) topicShape {
 	}
 	var s topicShape
 	s.exists = true
-	s.partitions, s.rf = shape(td)
+	s.partitions = len(td.Partitions)
+	for _, p := range td.Partitions {
+		s.rf = max(s.rf, len(p.Replicas))
+	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, name)
 	if err != nil {
 		t.Fatal(err)
