@@ -150,6 +150,22 @@ func machineInfo(b *bench) machine {
 	return m
 }
 
+// forget drops earlier results of what this run measures again (the
+// scenarios, and of scale the sizes), so that a merged report shows the
+// new figures instead of a median across code before and after a change.
+func (r *results) forget(scenarios []string, scaleSizes []int) {
+	for _, s := range scenarios {
+		switch s {
+		case "throughput", "wan":
+			delete(r.Throughput, s)
+		case "latency":
+			r.Latency = nil
+		case "scale":
+			r.Scale = slices.DeleteFunc(r.Scale, func(x scaleRun) bool { return slices.Contains(scaleSizes, x.Partitions) })
+		}
+	}
+}
+
 func (r *results) addThroughput(scenario string, run tpRun) {
 	r.Throughput[scenario] = append(r.Throughput[scenario], run)
 }

@@ -246,6 +246,7 @@ func (b *bench) setup(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", b.opts.merge, err)
 		}
 		old.Command += " && " + b.res.Command
+		old.forget(b.opts.scenarios, b.opts.scaleSizes)
 		b.res = old
 	}
 	logf("clusters: source %s, target %s (Kafka %s)", b.srcAddr, b.dstAddr, b.src.Version())
