@@ -151,19 +151,30 @@ func machineInfo(b *bench) machine {
 }
 
 // forget drops earlier results of what this run measures again (the
-// scenarios, and of scale the sizes), so that a merged report shows the
-// new figures instead of a median across code before and after a change.
+// scenarios, and of scale the sizes), and the problems noted for them, so
+// that a merged report shows the new figures instead of a median across
+// code before and after a change.
 func (r *results) forget(scenarios []string, scaleSizes []int) {
+	var stale []string // prefixes of the notes of what is measured again
 	for _, s := range scenarios {
+		stale = append(stale, "scenario "+s+" failed")
 		switch s {
 		case "throughput", "wan":
 			delete(r.Throughput, s)
+			stale = append(stale, s+" rep ")
 		case "latency":
 			r.Latency = nil
+			stale = append(stale, "latency rep ")
 		case "scale":
 			r.Scale = slices.DeleteFunc(r.Scale, func(x scaleRun) bool { return slices.Contains(scaleSizes, x.Partitions) })
+			for _, n := range scaleSizes {
+				stale = append(stale, fmt.Sprintf("scale %d partitions ", n))
+			}
 		}
 	}
+	r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool {
+		return slices.ContainsFunc(stale, func(p string) bool { return strings.HasPrefix(n, p) })
+	})
 }
 
 func (r *results) addThroughput(scenario string, run tpRun) {

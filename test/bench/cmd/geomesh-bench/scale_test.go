@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -36,6 +37,8 @@ func TestForget(t *testing.T) {
 		Throughput: map[string][]tpRun{"throughput": {{}}, "wan": {{}}},
 		Latency:    []latRun{{}},
 		Scale:      []scaleRun{{Partitions: 2000}, {Partitions: 10000}, {Partitions: 10000}},
+		Notes: []string{"scale 10000 partitions rep 2 geomesh-eos: context deadline exceeded",
+			"scale 2000 partitions rep 1 mm2-eos: copier exited", "wan rep 1 raw: timeout", "latency rep 2 raw: timeout"},
 	}
 	r.forget([]string{"scale", "wan"}, []int{10000})
 	if len(r.Throughput["throughput"]) != 1 || len(r.Throughput["wan"]) != 0 || len(r.Latency) != 1 {
@@ -43,5 +46,9 @@ func TestForget(t *testing.T) {
 	}
 	if len(r.Scale) != 1 || r.Scale[0].Partitions != 2000 {
 		t.Errorf("scale = %+v, want only the 2,000-partition run", r.Scale)
+	}
+	want := []string{"scale 2000 partitions rep 1 mm2-eos: copier exited", "latency rep 2 raw: timeout"}
+	if !slices.Equal(r.Notes, want) {
+		t.Errorf("notes = %q, want %q", r.Notes, want)
 	}
 }
