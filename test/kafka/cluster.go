@@ -114,6 +114,9 @@ func (c *Cluster) start(ctx context.Context) error {
 // what a previous attempt left.
 func (c *Cluster) launch(ctx context.Context) error {
 	perNode := 2
+	if c.opts.Authorizer != nil {
+		perNode = 3
+	}
 	if c.pki != nil {
 		perNode = 4
 		if c.opts.Security.Kerberos != nil {
@@ -134,6 +137,9 @@ func (c *Cluster) launch(ctx context.Context) error {
 			brokerPort:     ports[perNode*i],
 			controllerPort: ports[perNode*i+1],
 		}
+		if c.opts.Authorizer != nil {
+			n.saslPort = ports[perNode*i+2]
+		}
 		if c.pki != nil {
 			n.mtlsPort, n.internalPort = ports[perNode*i+2], ports[perNode*i+3]
 			if perNode == 5 {
@@ -150,7 +156,7 @@ func (c *Cluster) launch(ctx context.Context) error {
 	}
 	props := c.opts.serverProperties()
 	for _, n := range c.nodes {
-		if err := n.writeConfig(c.nodes, props, c.opts.Security, c.pki); err != nil {
+		if err := n.writeConfig(c.nodes, props, c.opts.Security, c.pki, c.opts.Authorizer); err != nil {
 			return err
 		}
 	}
@@ -344,6 +350,19 @@ func (c *Cluster) Version() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.version
+}
+
+// Libs returns the directory of the jars the cluster runs, which hold
+// Kafka's command-line tools too (kafka-tools), so that a test can run
+// them as Kafka's bin/ scripts do: java -cp '<Libs>/*' <main class>. It
+// is empty before Start.
+func (c *Cluster) Libs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.home == "" {
+		return ""
+	}
+	return filepath.Join(c.home, "libs")
 }
 
 // LogPath returns node i's log file: log4j output plus anything the JVM

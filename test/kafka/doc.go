@@ -32,7 +32,9 @@
 // jars are missing, under a file lock so that test binaries running in
 // parallel fetch once; that takes under 10s with a reachable Maven
 // Central, and nothing after. Java 17+ and Maven are needed at test time
-// only. Version reports the version of the jars in use.
+// only. Version reports the version of the jars in use. The jars include
+// Kafka's command-line tools (kafka-tools); Libs names their directory,
+// for tests that run a tool as an operator would.
 //
 // # What runs
 //
@@ -71,6 +73,12 @@
 // listener for GSSAPI (KerberosBootstrap) against an MIT KDC that
 // StartKDC runs for one test, or NewKDC for a TestMain whose clusters
 // share it.
+//
+// Options.Authorizer instead keeps the plaintext listeners, everyone on
+// them a super user, and adds a SASL_PLAINTEXT listener (PLAIN) whose
+// users StandardAuthorizer judges with allow.everyone.if.no.acl.found:
+// ACLs take effect inside network namespaces, where TLS for 127.0.0.1
+// does not fit. UserOptions connects as one of them (SASLBootstrap).
 //
 // JVMs run in their own process group and are killed if the test binary
 // dies without cleaning up (for example on a -timeout panic), so no run

@@ -34,6 +34,7 @@ type node struct {
 	mtlsPort     int
 	internalPort int
 	krbPort      int // with Security.Kerberos only
+	saslPort     int // with Options.Authorizer only
 
 	// proc is nil while the node is stopped.
 	proc *process
@@ -49,7 +50,7 @@ func (n *node) propsPath() string { return filepath.Join(n.dir, "server.properti
 
 // writeConfig writes server.properties for n in a cluster of nodes,
 // sorted by key so a person can read it.
-func (n *node) writeConfig(nodes []*node, props map[string]string, sec *Security, pk *pki) error {
+func (n *node) writeConfig(nodes []*node, props map[string]string, sec *Security, pk *pki, az *Authorizer) error {
 	voters := make([]string, len(nodes))
 	for i, o := range nodes {
 		voters[i] = fmt.Sprintf("%d@%s:%d", o.id, o.host, o.controllerPort)
@@ -66,6 +67,9 @@ func (n *node) writeConfig(nodes []*node, props map[string]string, sec *Security
 	p["log.dirs"] = n.dataDir()
 	if pk != nil {
 		maps.Copy(p, pk.listenerProperties(n, sec))
+	}
+	if az != nil {
+		maps.Copy(p, az.properties(n))
 	}
 
 	var b bytes.Buffer

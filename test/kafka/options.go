@@ -54,6 +54,12 @@ type Options struct {
 	// listeners and no authorizer.
 	Security *Security
 
+	// Authorizer, when set, enforces ACLs on a plaintext cluster for the
+	// users of a second, SASL_PLAINTEXT listener, while the plaintext
+	// listeners stay open to everything. See Authorizer. Not with
+	// Security. Default: no authorizer.
+	Authorizer *Authorizer
+
 	// StartTimeout bounds how long Start, and StartBroker, wait for nodes
 	// to serve metadata naming every running node. Default 90s.
 	StartTimeout time.Duration
@@ -153,6 +159,12 @@ func (o Options) validate() error {
 	}
 	if o.Security != nil {
 		errs = append(errs, o.Security.validate()...)
+	}
+	if o.Authorizer != nil {
+		if o.Security != nil {
+			errs = append(errs, errors.New("kafkatest: Security and Authorizer exclude each other: a secured cluster has an authorizer already"))
+		}
+		errs = append(errs, o.Authorizer.validate()...)
 	}
 	keys := make([]string, 0, len(o.ServerProperties))
 	for k := range o.ServerProperties {

@@ -1,9 +1,9 @@
 package kafkatest
 
 import (
-	"net"
-	"sync"
 	"testing"
+
+	"github.com/geomesh/geomesh/internal/loopback"
 )
 
 // failureLogLines is how much of each node's log a failed test prints:
@@ -40,33 +40,33 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// handedOut holds every port FreeAddr gave in this process. A listener
-// closed right after it was opened frees its port for the kernel to pick
-// again, so two calls can get the same port, and a topology with one
-// address used twice is refused by validation.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-// FreeAddr returns a loopback host:port that nobody listened on a moment
-// ago and that FreeAddr has not returned before in this process.
+// FreeAddr returns a loopback host:port that nobody listens on now and
+// that this process has not been given before (loopback.Free).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatalf("kafkatest: pick a free port: %v", err)
-		}
-		addr := l.Addr().(*net.TCPAddr)
-		_ = l.Close()
-		if !handedOut.ports[addr.Port] {
-			handedOut.ports[addr.Port] = true
-			return addr.String()
-		}
+	addr, err := loopback.Free()
+	if err != nil {
+		tb.Fatalf("kafkatest: %v", err)
 	}
-	tb.Fatal("kafkatest: no new free port in 100 tries")
-	return ""
+	return addr
+}
+
+// RefusedAddr returns a loopback host:port that refuses every connection
+// until the test ends (HoldRefusedAddr). A test names it where an address
+// must not answer: the external control plane of agents that are to
+// replicate the topology file's flows and decide nothing, or an agent or
+// a cluster that is gone. A fixed port instead (nats://127.0.0.1:4222)
+// would reach whatever happens to listen there.
+func RefusedAddr(tb testing.TB) string {
+	tb.Helper()
+	addr, release, err := HoldRefusedAddr()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := release(); err != nil {
+			tb.Errorf("kafkatest: release %s: %v", addr, err)
+		}
+	})
+	return addr
 }
