@@ -59,6 +59,15 @@
 // reverse); or switchover-aborted after Config.DrainTimeout. Nothing is
 // stranded by a planned switch.
 //
+// # Writers and split brain
+//
+// Who may take writes depends on the kind ([State.Writers]): the primary
+// (active-passive), the hub (hub-spoke; a spoke writes only its own
+// feed, which nobody takes over), the active regions (active-active).
+// [SplitBrain] judges what agents report they act on against that: more
+// writers than the kind allows, two writer sets at one epoch, or a region
+// writing that the newest decided state does not list as a writer.
+//
 // # Fencing
 //
 // A region in a writer role that a majority could hand to another region

@@ -24,17 +24,35 @@ type Config struct {
 
 	// FenceAfter is how long a region in a writer role (primary, active,
 	// hub) keeps acting after it lost the control plane, before it fences
-	// itself. It must be well below the time the majority needs to hand
-	// the role to another region, which is at least DownAfter: the old
-	// primary must stop before the new one starts. Default DownAfter / 2.
+	// itself. The majority waits for it (WriterStops) before it hands the
+	// role to another region, so the longer it is, the later a cut-off
+	// writer is replaced. Default DownAfter / 2,
+	// at least 2s: the control plane is without a leader for 2–3.5s while
+	// it elects one (a witness returning from a cut deposes the leader:
+	// nats-server's raft has no pre-vote), and with the check's 2s
+	// timeout a writer then rides out up to 4s.
 	//
-	// Losing the control plane is noticed by the caller (a failed watch,
-	// request or health check: NATS notices a dead route within about two
-	// ping intervals), so a cut-off primary stops writing within
-	// notice + FenceAfter; the majority promotes no sooner than the first
-	// failed probe + DownAfter. With the defaults: ≤ 2s + 5s against
-	// ≥ 10s.
+	// Losing the control plane is noticed by the caller: the agent asks
+	// the majority to confirm a write every KafkaProbeInterval, and a
+	// request waits up to the store's timeout (2s) before it counts as
+	// failed. So a cut-off primary stops writing within interval + 2s +
+	// FenceAfter of the loss; the majority promotes no sooner than the
+	// first failed probe + DownAfter. With short timings the majority can
+	// be quicker (down_after 2s and probes of 500ms in test/chaos's
+	// partitions); WriterStops then holds the promotion back.
 	FenceAfter time.Duration
+
+	// WriterStops is how long after the last view a writer region's
+	// agents published (View.At, their clock) that region has surely
+	// fenced itself if it is cut off: its last confirmed check came at
+	// most one interval after that view, it notices the loss within
+	// another interval plus the store's timeout, and fences FenceAfter
+	// later. No region takes over a writer role sooner, so the old writer
+	// stops before the new one starts even when the majority decides
+	// quickly. It assumes clocks in step to well within FenceAfter (NTP).
+	// Default 2 × KafkaProbeInterval + 2s (the store's timeout) +
+	// FenceAfter.
+	WriterStops time.Duration
 
 	// ViewTTL is how long a region's view of another counts after it was
 	// made. Agents republish their views every KafkaProbeInterval, so a
@@ -59,6 +77,10 @@ type Config struct {
 }
 
 const (
+	// defaultCheckTimeout is how long the agent's check of the majority
+	// waits before it counts as failed (quorum's default timeout).
+	defaultCheckTimeout = 2 * time.Second
+	minFenceAfter       = 2 * time.Second
 	defaultDrainTimeout = 2 * time.Minute
 	defaultPauseGrace   = 2 * time.Second
 )
@@ -66,7 +88,10 @@ const (
 func (c Config) withDefaults() Config {
 	det := c.Mesh.Failover.Detection
 	if c.FenceAfter == 0 {
-		c.FenceAfter = det.DownAfter / 2
+		c.FenceAfter = max(det.DownAfter/2, minFenceAfter)
+	}
+	if c.WriterStops == 0 {
+		c.WriterStops = 2*det.KafkaProbeInterval + defaultCheckTimeout + c.FenceAfter
 	}
 	if c.ViewTTL == 0 {
 		c.ViewTTL = 3 * det.KafkaProbeInterval
@@ -95,7 +120,8 @@ type Machine struct {
 	self   string
 	voters []string
 
-	now time.Time
+	now  time.Time
+	born time.Time // the first tick: nothing was heard of any region before
 
 	known bool   // a state (or its absence) has been read
 	state *State // nil: the store holds none yet
@@ -165,6 +191,9 @@ func (m *Machine) Step(in Input) []Action {
 	case Tick:
 		if in.Now.After(m.now) {
 			m.now = in.Now
+		}
+		if m.born.IsZero() {
+			m.born = m.now
 		}
 	case StateChanged:
 		m.reachable, m.fresh = true, true
@@ -586,7 +615,7 @@ func (m *Machine) decide() *State {
 			if !isDown {
 				continue
 			}
-			if to := m.candidate(r); to != "" {
+			if to := m.candidate(r); to != "" && !m.mayStillWrite(r) {
 				return m.takeOver(r, to, why)
 			}
 		}
@@ -615,6 +644,29 @@ func (m *Machine) decide() *State {
 		return &next
 	}
 	return nil
+}
+
+// mayStillWrite reports whether writer region r may still take writes
+// though the majority sees it down: its agents' newest view (or, if
+// none came, this machine's first tick) is older than ViewTTL, so it may
+// be cut off from the control plane, and younger than WriterStops, so it
+// may not have fenced itself yet. A region whose views still arrive is
+// connected: it reads the new state and steps down.
+func (m *Machine) mayStillWrite(r string) bool {
+	if r == m.self {
+		return false
+	}
+	heard, viewed := m.born, false
+	for k, v := range m.views {
+		if k[0] == r && !v.At.Before(heard) {
+			heard, viewed = v.At, true
+		}
+	}
+	age := m.now.Sub(heard)
+	if viewed && age < m.cfg.ViewTTL {
+		return false
+	}
+	return age < m.cfg.WriterStops
 }
 
 // next returns a copy of the state one epoch on, for decision d.

@@ -387,7 +387,7 @@ func TestLifecycle(t *testing.T) {
 	// A cancelled context during the join leaves nothing running.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	m = New(Config{AgentID: "e", BindAddr: "127.0.0.1:0", Seeds: []string{"127.0.0.1:1"}, Logger: newLogger(t)})
+	m = New(Config{AgentID: "e", BindAddr: "127.0.0.1:0", Seeds: []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))}, Logger: newLogger(t)})
 	if err := m.Start(ctx); err == nil {
 		t.Error("start with cancelled context succeeded")
 	}
@@ -456,7 +456,7 @@ func TestDetectionTimeFigures(t *testing.T) {
 
 func TestMetaEncoding(t *testing.T) {
 	t.Parallel()
-	m := Meta{Region: "eu-west", AgentID: "agent-7", APIAddr: "[::1]:8080"}
+	m := Meta{Region: "eu-west", AgentID: "agent-7", APIAddr: "[2001:db8::7]:8080"}
 	b := encodeMeta(m)
 	got, err := decodeMeta(b)
 	if err != nil || got != m {

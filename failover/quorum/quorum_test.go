@@ -338,6 +338,13 @@ func TestLeadFrom(t *testing.T) {
 		t.Fatalf("LeadFrom with the leader in our region: moved %v, %v; want no move", moved, err)
 	}
 
+	checkFor(t, 10*time.Second, func() error {
+		if l, behind := stores[asker].Replicas(ctx); l != name || len(behind) > 0 {
+			return fmt.Errorf("leader %q, replicas behind %v; want %s, none", l, behind, name)
+		}
+		return nil
+	})
+
 	// Stop a node that does not lead: the leader's next write succeeds
 	// within one request, with no election.
 	_ = nodes[other].Close()
@@ -346,6 +353,14 @@ func TestLeadFrom(t *testing.T) {
 		t.Fatalf("write right after a follower stopped: %v", err)
 	}
 	t.Logf("write with a follower just stopped confirmed in %v", time.Since(start).Round(time.Millisecond))
+	// The leader reports the stopped node behind once it misses it.
+	checkFor(t, 20*time.Second, func() error {
+		if _, behind := stores[asker].Replicas(ctx); !slices.Equal(behind, []string{nodes[other].cfg.Name}) {
+			return fmt.Errorf("replicas behind %v, want [%s]", behind, nodes[other].cfg.Name)
+		}
+		return nil
+	})
+	t.Logf("stopped follower reported behind %v after it stopped", time.Since(start).Round(time.Millisecond))
 }
 
 // TestElectionAfterLeaderLoss kills the stream's leader, a node in a
@@ -437,6 +452,7 @@ func TestMain(m *testing.M) {
 		st, _ = nd.Open(octx)
 		cancel()
 	}
+	// Claim the leadership again and again, at a pace, until killed.
 	for {
 		_, _ = st.LeadFrom(ctx, st.Leader(ctx), nil)
 		time.Sleep(200 * time.Millisecond)

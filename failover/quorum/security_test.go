@@ -104,7 +104,9 @@ func secretFile(t *testing.T, value string) topology.Secret {
 	return topology.Secret{Ref: "file:" + path}
 }
 
-// alwaysFor fails the test if f returns an error at any poll within d.
+// alwaysFor fails the test if f returns an error at any poll within d:
+// the window is the test (nothing may happen in it), not a wait for a
+// state.
 func alwaysFor(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -241,6 +243,8 @@ func TestSecureCluster(t *testing.T) {
 			t.Fatalf("the node's event did not arrive; events by epoch: %v", got)
 		}
 	}
+	// Half a second more of listening, not a wait for a state: a
+	// stranger's event or a duplicate would arrive now.
 	settle := time.After(500 * time.Millisecond)
 	for done := false; !done; {
 		select {
@@ -453,7 +457,7 @@ func TestSecurityConfig(t *testing.T) {
 			`quorum: node no-password: credentials of user "geomesh": secret env:GEOMESH_QUORUM_UNSET: environment variable GEOMESH_QUORUM_UNSET is not set`},
 		{"nkey-embedded", Config{Credentials: &topology.ControlPlaneCredentials{NkeySeedFile: "/x.nk"}},
 			"quorum: node nkey-embedded: invalid config: route credentials need a user and password (nkey seeds are for an external control plane)"},
-		{"missing-seed", Config{URLs: []string{"nats://127.0.0.1:1"}, Credentials: &topology.ControlPlaneCredentials{NkeySeedFile: "/nonexistent/x.nk"}},
+		{"missing-seed", Config{URLs: []string{"nats://" + freeAddr(t)}, Credentials: &topology.ControlPlaneCredentials{NkeySeedFile: "/nonexistent/x.nk"}},
 			"quorum: node missing-seed: nkey seed file /nonexistent/x.nk: "},
 	} {
 		cfg := tc.cfg

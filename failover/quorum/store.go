@@ -201,16 +201,33 @@ func (s *Store) Check(ctx context.Context) error {
 // Leader returns the name of the node leading the bucket's stream, "" if
 // none (or the answer did not come).
 func (s *Store) Leader(ctx context.Context) string {
+	leader, _ := s.Replicas(ctx)
+	return leader
+}
+
+// Replicas returns the name of the node leading the bucket's stream and
+// the names of the other replicas that are not current: behind the
+// leader's log, or not heard from lately. Until they catch up a write
+// needs the current ones alone, so the majority may hang on one node
+// less than it seems. "" and nil if the answer did not come.
+func (s *Store) Replicas(ctx context.Context) (leader string, behind []string) {
 	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
 	st, err := s.kv.Status(ctx)
 	if err != nil {
-		return ""
+		return "", nil
 	}
-	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().Cluster != nil {
-		return bs.StreamInfo().Cluster.Leader
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo().Cluster == nil {
+		return "", nil
 	}
-	return ""
+	c := bs.StreamInfo().Cluster
+	for _, r := range c.Replicas {
+		if !r.Current {
+			behind = append(behind, r.Name)
+		}
+	}
+	return c.Leader, behind
 }
 
 // Watch sends the stored state now (nil and 0 if none) and after every
