@@ -14,6 +14,7 @@ import (
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/acls"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
+	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -155,6 +156,8 @@ type Agent struct {
 	dec         *decisions
 	fmet        *failoverMetrics
 	fence       *acls.Fencer // nil unless active-passive with a cluster
+	gate        *writeGate   // with fence
+	roles       roleJournal  // the decision loop's alone
 	closeErr    error
 }
 
@@ -477,6 +480,10 @@ type Status struct {
 	// application writes to mirrored topics are denied here, the DENYs
 	// geomesh holds and the last pass's error.
 	Fence *acls.FenceStatus `json:"fence,omitempty"`
+	// OffsetSync is the group offset sync of every flow of the topology
+	// file into the region: since when every group is in step, and each
+	// group that fails to sync with its error.
+	OffsetSync []offsets.SyncStatus `json:"offset_sync"`
 }
 
 // Status returns a snapshot; safe to call at any time.
@@ -486,7 +493,7 @@ func (a *Agent) Status() Status {
 	members := a.members
 	fence := a.fence
 	a.mu.Unlock()
-	st := Status{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, Flows: []FlowStatus{}}
+	st := Status{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, Flows: []FlowStatus{}, OffsetSync: a.offsetSync()}
 	if members != nil {
 		st.Members = a.regionMembers()
 	}

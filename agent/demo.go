@@ -45,6 +45,9 @@ type DemoResult struct {
 	Seconds      float64 `json:"seconds"`
 	// Routes lists what the demo checked: topic by region.
 	Routes []DemoRoute `json:"routes"`
+	// GroupSync is what group offset sync did with a group the demo
+	// committed on the source of every flow that selects groups.
+	GroupSync []DemoGroupSync `json:"group_sync"`
 	// Failover is set when a region was failed (--fail-region).
 	*DemoFailover
 }
@@ -146,6 +149,9 @@ func RunFailoverDemo(ctx context.Context, m *topology.Mesh, records int, failReg
 	stop()
 	wg.Wait()
 	col.score(res, expect, records)
+	if res.GroupSync, err = demoGroupSync(ctx, m, sources); err != nil {
+		return nil, err
+	}
 	if failRegion != "" {
 		if err := failDemoRegion(ctx, local, failRegion, sources, res); err != nil {
 			return nil, err
@@ -301,7 +307,13 @@ func produce(ctx context.Context, m *topology.Mesh, p place, records int) error 
 		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 			return fmt.Errorf("region %s: produce to %s: %w", p.region, p.topic, err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		// Paced, so that latency is measured on a stream, not on one
+		// burst that the copy catches up with all at once.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func startDemoApp(ctx context.Context, m *topology.Mesh, topic string) (*demoApp
 	if err != nil {
 		return nil, err
 	}
-	cons, err := client.NewConsumer(m, "demo-app", client.Topics(topic), quick, client.CommitTimeout(time.Second),
+	cons, err := client.NewConsumer(m, demoAppGroup, client.Topics(topic), quick, client.CommitTimeout(time.Second),
 		client.KgoOpts(kgo.AutoCommitInterval(500*time.Millisecond)))
 	if err != nil {
 		prod.Close()
@@ -131,6 +131,9 @@ func (a *demoApp) ackedIn(region string) int {
 	}
 	return n
 }
+
+// consumerIn is the region the application's consumer group reads in.
+func (a *demoApp) consumerIn() string { return a.cons.Region() }
 
 // firstAckElsewhere is when a region other than region first
 // acknowledged a record.

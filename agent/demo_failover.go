@@ -3,12 +3,17 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -16,21 +21,51 @@ import (
 // DemoFailover is the failover part of a demo result.
 type DemoFailover struct {
 	FailRegion string `json:"fail_region"`
-	// EpochBefore is the epoch when the region was stopped.
-	EpochBefore uint64 `json:"epoch_before"`
-	// FailoverEpoch is the epoch of the decision that took the failed
-	// region's role away.
-	FailoverEpoch uint64 `json:"failover_epoch"`
-	// NewPrimary is the region that took over (for active-active, the
-	// region serving the failed one's clients).
-	NewPrimary string `json:"new_primary"`
-	// DetectionSeconds is from stopping the region to a surviving agent
-	// applying the decision: detection plus one compare-and-set.
+	// Role is the failed region's role when it was stopped.
+	Role machine.Role `json:"role"`
+	// EpochBefore is the epoch when the region was stopped, and
+	// WritersBefore the regions that took writes then
+	// (machine.State.Writers: the primary, the hub, or the active
+	// regions).
+	EpochBefore   uint64   `json:"epoch_before"`
+	WritersBefore []string `json:"writers_before"`
+	// Decision is the decision that took the failed region's role away:
+	// failover (the standby or the standby hub promoted) or evacuate
+	// (active-active: its clients moved to another active region). Empty
+	// when the topology hands the region's role to nobody: a standby, a
+	// spoke, a witness, a hub without a standby hub.
+	Decision machine.Decision `json:"decision,omitempty"`
+	// FailoverEpoch is the epoch of that decision.
+	FailoverEpoch uint64 `json:"failover_epoch,omitempty"`
+	// TakenOverBy is the region promoted, or in active-active the region
+	// now serving the failed one's clients.
+	TakenOverBy string `json:"taken_over_by,omitempty"`
+	// FedBy lists, in hub-spoke, the spokes whose feeds the new hub runs.
+	FedBy []string `json:"fed_by,omitempty"`
+	// NoFailover says, when no decision is due, what the mesh does
+	// instead: the survivors' alert, or their verdict.
+	NoFailover string `json:"no_failover,omitempty"`
+	// StoppedFeeds are the flows out of the failed region whose surviving
+	// targets report that they cannot read it ("source→target"), seen
+	// while no decision was due.
+	StoppedFeeds []string `json:"stopped_feeds,omitempty"`
+	// DetectionSeconds is from stopping the region to the survivors'
+	// verdict: a surviving agent applying the decision (detection plus
+	// one compare-and-set), or, where none is due, a majority of the
+	// voters seeing the region down.
 	DetectionSeconds float64 `json:"detection_seconds"`
-	// SplitBrain: more than one primary (hub) at one epoch in the states
-	// the surviving agents applied while the demo watched.
-	SplitBrain bool `json:"split_brain"`
-	// Decisions are the events the survivors saw, in epoch order.
+	// EpochAfter and Writers are the newest epoch and its writers at the
+	// end of the demo (after the failback, when there is one).
+	EpochAfter uint64   `json:"epoch_after"`
+	Writers    []string `json:"writers"`
+	// SplitBrain: what every running agent acted on, sampled every
+	// demoSample from before the region was stopped to the end, showed a
+	// double writer for the topology kind (machine.SplitBrain):
+	// SplitBrainFindings says what, Samples how many rounds were judged.
+	SplitBrain         bool     `json:"split_brain"`
+	SplitBrainFindings []string `json:"split_brain_findings,omitempty"`
+	Samples            int      `json:"samples"`
+	// Decisions are the events the agents saw, in epoch order.
 	Decisions []machine.Event `json:"decisions"`
 
 	// The rest is set when the failed region was an active-passive
@@ -38,8 +73,10 @@ type DemoFailover struct {
 	// following the mesh through the client library) ran from before
 	// the loss until after the failback.
 	//
-	// EpochAfter is the epoch at the end, after the failback.
-	EpochAfter uint64 `json:"epoch_after,omitempty"`
+	// AppGroup is how far group offset sync had moved the application's
+	// consumer group into TakenOverBy when the region was stopped; the
+	// demo waits until it has them all in step first.
+	AppGroup *DemoAppGroup `json:"app_group,omitempty"`
 	// FailoverSeconds is from stopping the region to the first record
 	// the new primary acknowledged to the application's producer.
 	FailoverSeconds float64 `json:"failover_seconds,omitempty"`
@@ -74,11 +111,15 @@ func demoAppTopic(m *topology.Mesh, region string, sources map[place]bool) (stri
 	return "", false
 }
 
-// failDemoRegion stops region's agent and cluster and waits for the
-// survivors to decide a failover, watching every state they apply. When
-// region is an active-passive primary, an application runs throughout,
-// and the region is restored and fails back (demoFailback).
+// failDemoRegion stops region's agent and cluster and waits for what the
+// topology promises: a decision that hands the region's role to another
+// region when the quorum has one to give it to (machine.State.Replaceable),
+// else the survivors' verdict and no decision. A watch judges what every
+// running agent acts on for split brain throughout. When region is an
+// active-passive primary, an application runs throughout, and the region
+// is restored and fails back (demoFailback).
 func failDemoRegion(ctx context.Context, local *Local, region string, sources map[place]bool, res *DemoResult) error {
+	m := local.Mesh()
 	var victim *Agent
 	var survivors []*Agent
 	for _, a := range local.Agents() {
@@ -88,31 +129,47 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 			survivors = append(survivors, a)
 		}
 	}
-	// All agents must know the state first, or there is nothing to fail.
-	var before uint64
+	// All agents must know the state and see every region up first, or
+	// the figures would include the warm-up.
+	var before *machine.State
 	if err := pollUntil(ctx, 30*time.Second, func() error {
+		before = nil
 		for _, a := range local.Agents() {
 			fs := a.Failover()
 			if fs.State == nil {
 				return fmt.Errorf("agent %s has read no mesh state (control plane %s)", a.ID(), fs.ControlPlane)
 			}
-			before = max(before, fs.Epoch)
+			if len(fs.Views) == 0 {
+				return fmt.Errorf("agent %s has judged no region yet", a.ID())
+			}
+			for _, v := range fs.Views {
+				if v.Verdict != health.Up {
+					return fmt.Errorf("agent %s sees region %s %s: %s", a.ID(), v.Region, v.Verdict, v.Reason)
+				}
+			}
+			if before == nil || fs.State.Epoch > before.Epoch {
+				before = fs.State
+			}
 		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	// Views need a few probe intervals before every region is up in
-	// every agent's eyes; a failure before that is judged the same way,
-	// only the figures would include the warm-up.
-	time.Sleep(2 * local.Mesh().Failover.Detection.KafkaProbeInterval)
 
-	out := &DemoFailover{FailRegion: region, EpochBefore: before}
+	out := &DemoFailover{FailRegion: region, Role: before.Role(region), EpochBefore: before.Epoch,
+		WritersBefore: before.Writers(m.Kind), Decisions: []machine.Event{}}
 	res.DemoFailover = out
+	watch := &writerWatch{agents: slices.Clone(local.Agents()), judge: machine.NewSplitBrain(m.Kind)}
+	wctx, stopWatch := context.WithCancel(ctx)
+	var wwg sync.WaitGroup
+	wwg.Go(func() { watch.run(wctx) })
+	defer func() { stopWatch(); wwg.Wait() }()
+
 	var app *demoApp
-	if topic, ok := demoAppTopic(local.Mesh(), region, sources); ok {
+	var appGroups map[string]*DemoAppGroup
+	if topic, ok := demoAppTopic(m, region, sources); ok {
 		var err error
-		if app, err = startDemoApp(ctx, local.Mesh(), topic); err != nil {
+		if app, err = startDemoApp(ctx, m, topic); err != nil {
 			return fmt.Errorf("demo: application: %w", err)
 		}
 		defer app.close()
@@ -124,6 +181,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 		}); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
+		appGroups = appGroupSynced(ctx, local, region, 20*time.Second)
 	}
 	_ = victim.Close()
 	cluster := local.cluster(region)
@@ -131,50 +189,30 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 		cluster.SetDown(true)
 	}
 	failed := time.Now()
-	primaries := map[uint64]map[string]bool{}
-	err := pollUntil(ctx, 60*time.Second, func() error {
-		for _, a := range survivors {
-			st := a.Failover().State
-			if st == nil {
-				continue
-			}
-			if primaries[st.Epoch] == nil {
-				primaries[st.Epoch] = map[string]bool{}
-			}
-			if p := primaryOf(st); p != "" {
-				primaries[st.Epoch][p] = true
-			}
-			if st.Epoch > before && !isWriter(st.Role(region)) && out.FailoverEpoch == 0 {
-				out.FailoverEpoch, out.NewPrimary = st.Epoch, st.To
-				out.DetectionSeconds = time.Since(failed).Seconds()
-			}
-		}
-		if out.FailoverEpoch == 0 {
-			return fmt.Errorf("no failover away from %s yet (epoch %d)", region, before)
-		}
-		return nil
-	})
-	if err == nil {
-		// The winner publishes the event after it applied the state,
-		// which other agents may apply first: wait for it.
-		err = pollUntil(ctx, 15*time.Second, func() error {
-			for _, a := range survivors {
-				for _, ev := range a.Failover().Events {
-					if ev.Epoch == out.FailoverEpoch {
-						return nil
-					}
-				}
-			}
-			return fmt.Errorf("no event for epoch %d", out.FailoverEpoch)
-		})
+	var err error
+	if before.Replaceable(m.Kind, region) {
+		err = demoTakeover(ctx, m, survivors, before, failed, out)
+	} else {
+		err = demoNoTakeover(ctx, m, survivors, before, failed, out)
 	}
-	for _, ps := range primaries {
-		if len(ps) > 1 {
-			out.SplitBrain = true
+	if err == nil && app != nil {
+		out.AppGroup = appGroups[out.TakenOverBy]
+		if err = demoFailback(ctx, local, app, cluster, watch, failed, out); err == nil {
+			res.Lost += out.AppLost
+			res.Duplicated += out.AppDuplicated
 		}
+	}
+	stopWatch()
+	wwg.Wait()
+	watch.sample() // the end, after the last poll
+	out.SplitBrainFindings = watch.judge.Findings()
+	out.SplitBrain = len(out.SplitBrainFindings) > 0
+	out.Samples = watch.judge.Rounds()
+	if n := watch.judge.Newest(); n != nil {
+		out.EpochAfter, out.Writers = n.Epoch, n.Writers(m.Kind)
 	}
 	seen := map[uint64]bool{}
-	for _, a := range survivors {
+	for _, a := range local.Agents() {
 		for _, ev := range a.Failover().Events {
 			if !seen[ev.Epoch] {
 				seen[ev.Epoch] = true
@@ -184,17 +222,197 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 	}
 	sort.Slice(out.Decisions, func(i, j int) bool { return out.Decisions[i].Epoch < out.Decisions[j].Epoch })
 	if err != nil {
-		return fmt.Errorf("demo: region %s stopped %.1fs ago: %w", region, time.Since(failed).Seconds(), err)
+		return fmt.Errorf("demo: region %s (%s) stopped %.1fs ago: %w", region, out.Role, time.Since(failed).Seconds(), err)
 	}
-	if app == nil {
+	return nil
+}
+
+// demoTakeover waits until a survivor applied a state that takes the
+// failed region's writer role away, then for the event that announced
+// it; in hub-spoke, until the new hub runs a feed from every spoke.
+func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *machine.State, failed time.Time, out *DemoFailover) error {
+	region := out.FailRegion
+	if err := pollUntil(ctx, 60*time.Second, func() error {
+		for _, a := range survivors {
+			st := a.Failover().State
+			if st != nil && st.Epoch > before.Epoch && !slices.Contains(st.Writers(m.Kind), region) {
+				out.DetectionSeconds = time.Since(failed).Seconds()
+				return nil
+			}
+		}
+		return fmt.Errorf("no decision takes the %s role away from %s yet (epoch %d)", out.Role, region, before.Epoch)
+	}); err != nil {
+		return err
+	}
+	// The winner publishes the event after it applied the state, which
+	// other agents may apply first: wait for it.
+	if err := pollUntil(ctx, 15*time.Second, func() error {
+		for _, a := range survivors {
+			for _, ev := range a.Failover().Events {
+				if ev.Epoch > before.Epoch && ev.From == region && (ev.Kind == machine.DecisionFailover || ev.Kind == machine.DecisionEvacuate) {
+					out.FailoverEpoch, out.Decision, out.TakenOverBy = ev.Epoch, ev.Kind, ev.To
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no failover or evacuate event from %s after epoch %d", region, before.Epoch)
+	}); err != nil {
+		return err
+	}
+	if m.Kind != topology.KindHubSpoke {
 		return nil
 	}
-	if err := demoFailback(ctx, local, app, cluster, failed, out); err != nil {
-		return fmt.Errorf("demo: %w", err)
+	var hub *Agent
+	for _, a := range survivors {
+		if a.Region() == out.TakenOverBy {
+			hub = a
+		}
 	}
-	res.Lost += out.AppLost
-	res.Duplicated += out.AppDuplicated
+	if hub == nil {
+		return fmt.Errorf("no surviving agent in %s, the new hub", out.TakenOverBy)
+	}
+	return pollUntil(ctx, 30*time.Second, func() error {
+		fs := hub.Failover()
+		feeds := map[string]bool{}
+		for _, f := range fs.Flows {
+			feeds[f.Source] = true
+		}
+		out.FedBy = nil
+		for _, r := range m.DataRegions() {
+			if fs.State == nil || fs.State.Role(r) != machine.RoleSpoke {
+				continue
+			}
+			if !feeds[r] {
+				return fmt.Errorf("the new hub %s runs no feed from spoke %s yet", out.TakenOverBy, r)
+			}
+			out.FedBy = append(out.FedBy, r)
+		}
+		return nil
+	})
+}
+
+// demoNoTakeover waits until a majority of the voters sees the failed
+// region down, then watches for demoHold that no decision follows, and
+// notes the survivors' alert and the feeds out of the region that stop.
+func demoNoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *machine.State, failed time.Time, out *DemoFailover) error {
+	region := out.FailRegion
+	voters := m.Failover.Quorum.Voters
+	need := len(voters)/2 + 1
+	if err := pollUntil(ctx, 60*time.Second, func() error {
+		var who []string
+		for _, a := range survivors {
+			if !slices.Contains(voters, a.Region()) {
+				continue
+			}
+			for _, v := range a.Failover().Views {
+				if v.Region == region && v.Verdict == health.Down {
+					who = append(who, a.Region())
+				}
+			}
+		}
+		if len(who) < need {
+			return fmt.Errorf("region %s down as seen by %d of %d voters %v, want %d", region, len(who), len(voters), who, need)
+		}
+		out.DetectionSeconds = time.Since(failed).Seconds()
+		return nil
+	}); err != nil {
+		return err
+	}
+	hold := demoHold(m)
+	end := time.Now().Add(hold)
+	stopped := map[string]bool{}
+	for {
+		for _, a := range survivors {
+			fs := a.Failover()
+			if fs.State != nil && fs.State.Epoch > before.Epoch {
+				return fmt.Errorf("nobody takes over a %s in a %s mesh, yet %s applied epoch %d: %s", out.Role, m.Kind, a.ID(), fs.State.Epoch, fs.State.Reason)
+			}
+			for _, al := range fs.Alerts {
+				if out.NoFailover == "" && strings.HasPrefix(al, "region "+region+" down") {
+					out.NoFailover = al
+				}
+			}
+			for _, f := range a.Status().Flows {
+				if f.Source == region && f.Error != "" {
+					stopped[f.Source+"→"+f.Target] = true
+				}
+			}
+		}
+		if time.Now().After(end) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	out.StoppedFeeds = slices.Sorted(maps.Keys(stopped))
+	if out.NoFailover == "" {
+		out.NoFailover = fmt.Sprintf("region %s down as seen by a majority of the voters; a %s holds no role the quorum hands to another region", region, out.Role)
+	}
 	return nil
+}
+
+// demoHold is how long the demo watches for a decision that must not
+// come once a majority sees a region down: two rounds of views (shared
+// every Kafka probe interval) and a second for the proposal.
+func demoHold(m *topology.Mesh) time.Duration {
+	return 2*m.Failover.Detection.KafkaProbeInterval + time.Second
+}
+
+// demoSample is how often the demo samples every running agent for the
+// split-brain judge: a fraction of the machine's tick (250 ms), so that a
+// double writer for one tick is seen several times.
+const demoSample = 20 * time.Millisecond
+
+// writerWatch samples what every running agent acts on and hands it to
+// the split-brain judge.
+type writerWatch struct {
+	mu     sync.Mutex // guards agents and judge
+	agents []*Agent
+	judge  *machine.SplitBrain
+}
+
+// run samples every demoSample until ctx ends.
+func (w *writerWatch) run(ctx context.Context) {
+	t := time.NewTicker(demoSample)
+	defer t.Stop()
+	for {
+		w.sample()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sample judges one round: every agent that runs, one after another. A
+// stopped agent takes no writes (its region's cluster is down too).
+func (w *writerWatch) sample() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var round []machine.Sighting
+	for _, a := range w.agents {
+		a.mu.Lock()
+		running := a.started && !a.closed
+		a.mu.Unlock()
+		if !running {
+			continue
+		}
+		fs := a.Failover()
+		round = append(round, machine.Sighting{Region: a.Region(), State: fs.State, Fenced: fs.Fenced})
+	}
+	w.judge.Observe(round)
+}
+
+// follow makes the watch sample agents from now on: the mesh's agents
+// after one was replaced.
+func (w *writerWatch) follow(agents []*Agent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.agents = slices.Clone(agents)
 }
 
 // demoAppWarm is how many records each region acknowledges to the
@@ -202,13 +420,13 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 // failover, after the failback.
 const demoAppWarm = 200
 
-// demoFailback waits for the application to write in the new primary,
-// restores the failed region (its cluster with the records it held, a
+// demoFailback waits for the application to write and read in the new
+// primary, restores the failed region (its cluster with the records it held, a
 // new agent), waits until it settled its stranded records, fails back
 // with the survivors' agent, waits for the application to write there
 // again, and scores the application's records.
-func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *broker.Embedded, failed time.Time, out *DemoFailover) error {
-	region, to := out.FailRegion, out.NewPrimary
+func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *broker.Embedded, watch *writerWatch, failed time.Time, out *DemoFailover) error {
+	region, to := out.FailRegion, out.TakenOverBy
 	if err := pollUntil(ctx, 30*time.Second, func() error {
 		at, ok := app.firstAckElsewhere(region)
 		if !ok {
@@ -217,6 +435,12 @@ func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *brok
 		out.FailoverSeconds = at.Sub(failed).Seconds()
 		if n := app.ackedIn(to); n < demoAppWarm {
 			return fmt.Errorf("application: %d records acknowledged by %s, want %d", n, to, demoAppWarm)
+		}
+		// A consumer still in the lost region when it returns rejoins
+		// its group there and reads again what it read since its last
+		// commit: the region returns once the application has moved.
+		if r := app.consumerIn(); r != to {
+			return fmt.Errorf("application: consumer group still in %s", r)
 		}
 		return nil
 	}); err != nil {
@@ -229,6 +453,7 @@ func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *brok
 	if err != nil {
 		return fmt.Errorf("restore region %s: %w", region, err)
 	}
+	watch.follow(local.Agents())
 	if err := pollUntil(ctx, 60*time.Second, func() error {
 		fs := back.Failover()
 		if fs.Role != string(machine.RoleStandby) || fs.Fenced || fs.Stranded == nil || fs.Stranded.State != "settled" {
@@ -276,9 +501,6 @@ func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *brok
 	out.StrandedRecovered = len(stranded)
 	app.finish(ctx, stranded, 30*time.Second)
 	out.AppAcked, out.AppConsumed, out.AppLost, out.AppDuplicated = app.score(stranded)
-	for _, a := range local.Agents() {
-		out.EpochAfter = max(out.EpochAfter, a.Failover().Epoch)
-	}
 	return nil
 }
 
@@ -302,10 +524,6 @@ func strandedIDs(ctx context.Context, m *topology.Mesh, region, topic string) (m
 		fs.EachRecord(func(r *kgo.Record) { ids[string(r.Value)] = true })
 	}
 	return ids, ctx.Err()
-}
-
-func isWriter(r machine.Role) bool {
-	return r == machine.RolePrimary || r == machine.RoleHub || r == machine.RoleActive
 }
 
 // pollUntil calls cond every 100ms until it returns nil, ctx ends or

@@ -20,15 +20,43 @@
 //	GET /healthz    the process is alive
 //	GET /readyz     200 once every flow has its shards running, else 503 with reasons
 //	GET /metrics    Prometheus metrics (below)
-//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence
+//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence, group offset sync (offset_sync: groups failing to sync and why)
 //	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
-//	GET /           status page: regions and flows, lag, cluster health, groups, events (plain HTML, refreshes itself)
+//	GET /           status page: regions and flows, lag, group offset sync, cluster health, groups, events (plain HTML, refreshes itself)
 //
 // With the topology's api section, every request but /healthz and
 // /readyz needs a bearer token (auth.go): GETs the read or the admin
 // token, anything else (and ?apply=true) the admin token; a missing or
 // wrong one gets 401 and a short JSON error. api.tls serves it all over
 // TLS with a certificate re-read when its files change.
+//
+// # Who may write: the write gate and the writer journal
+//
+// In an active-passive mesh only the unfenced primary's cluster accepts
+// the applications' writes to mirrored topics; every other data region's
+// cluster holds DENY ACLs (package mirror/acls, fence.go). The write gate
+// (writegate.go) lifts the region's own fence on promotion only after it
+// has fenced every other data region's cluster itself, with their Kafka
+// settings from the topology, as far as it can reach them within 2s; and
+// one it could not reach it tries again every 100ms until a pass
+// confirms its fence, so a cluster whose agent is dead, frozen or slow,
+// or that returns after a region loss, refuses writes without waiting
+// for its own agent.
+//
+// The agent logs each change of who may write at the moment it applies
+// it, with its own clock (journal.go), one line each, at level INFO:
+//
+//	msg="role changed" role=primary epoch=2 self_fenced=false decision=failover at=<RFC 3339 ns>
+//	msg="write fence" cluster=us-east writes=refused denies=1 requested=<RFC 3339 ns> at=<RFC 3339 ns>
+//
+// "role changed" is the region's role, the mesh epoch and whether the
+// agent fenced itself, as the decision loop applied them; "write fence"
+// is what a cluster (its own or, from the write gate, another region's)
+// does with the applications' writes, as a fence pass confirmed it by
+// reading the ACLs back: writes accepted from requested (the first change
+// sent) at the earliest, refused from at (confirmed) at the latest. The
+// lines survive the agent's death, so the log says which region took
+// writes when; test/chaos judges its failovers from them.
 //
 // # Metrics
 //
@@ -60,7 +88,9 @@
 //	geomesh_topics_config_changes_total{source,target}          topic config keys set or removed on the target
 //	geomesh_topics_sync_errors_total{source,target}             topic sync problems
 //	geomesh_offsets_synced_total{source,target}                 group partition offsets committed on the target by group sync
-//	geomesh_offsets_sync_age_seconds{source,target}             time since group sync last completed a round
+//	geomesh_offsets_sync_age_seconds{source,target}             time since every selected group was last in step on the target
+//	geomesh_offsets_failing_groups{source,target}               groups whose last sync failed (/v1/status says which and why)
+//	geomesh_offsets_sync_errors_total{source,target,class}      groups a round failed to sync; class: authorization, unreachable, other
 //	geomesh_membership_members                                  live agents of this region, this one included
 //	geomesh_api_unauthorized_total{endpoint}                    API requests refused for a missing or wrong token
 //

@@ -131,6 +131,10 @@ type FailoverStatus struct {
 	// last checked: an agent id with an embedded control plane, where the
 	// writer region keeps it at home. Empty before the first check.
 	StateLeader string `json:"state_leader,omitempty"`
+	// StateBehind are the other replicas of the mesh state that were not
+	// current with its leader when last checked (quorum.Store.Replicas):
+	// until they catch up, losing one more node may leave no majority.
+	StateBehind []string `json:"state_replicas_behind,omitempty"`
 	// Views are this agent's verdicts on every region.
 	Views []RegionView `json:"views"`
 	// Flows are the flows into this region now running.
@@ -294,6 +298,14 @@ func (d *decisions) controlPlane(ctx context.Context) error {
 	if !ok || !d.send(ctx, cpReport{store: store, watch: watch, state: &first}) {
 		return nil
 	}
+	// The leader's questions wait up to the store's timeout each; asked
+	// between checks they would delay the next check, and so the notice
+	// of a lost majority that FenceAfter counts from.
+	var lead sync.WaitGroup
+	leadCtx, stopLead := context.WithCancel(ctx)
+	lead.Go(func() { d.keepLead(leadCtx, store) })
+	defer lead.Wait()
+	defer stopLead()
 	t := time.NewTicker(d.det.KafkaProbeInterval)
 	defer t.Stop()
 	reachable := true
@@ -306,9 +318,6 @@ func (d *decisions) controlPlane(ctx context.Context) error {
 		ok := store.Check(ctx) == nil
 		if ctx.Err() != nil {
 			return nil
-		}
-		if ok {
-			d.leadState(ctx, store)
 		}
 		rep := cpReport{reachable: &ok}
 		if ok && !reachable {
@@ -327,13 +336,27 @@ func (d *decisions) controlPlane(ctx context.Context) error {
 	}
 }
 
+// keepLead runs leadState every probe interval until ctx ends.
+func (d *decisions) keepLead(ctx context.Context, store *quorum.Store) {
+	t := time.NewTicker(d.det.KafkaProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.leadState(ctx, store)
+	}
+}
+
 // leadState notes which node leads the mesh state's stream, and keeps it
 // in this region while the region holds the single writer role (primary,
 // hub): see quorum.Store.LeadFrom.
 func (d *decisions) leadState(ctx context.Context, store *quorum.Store) {
-	leader := store.Leader(ctx)
+	leader, behind := store.Replicas(ctx)
 	d.mu.Lock()
-	d.snap.StateLeader = leader
+	d.snap.StateLeader, d.snap.StateBehind = leader, behind
 	d.mu.Unlock()
 	st := d.status()
 	if st.Fenced || (st.Role != string(machine.RolePrimary) && st.Role != string(machine.RoleHub)) {
@@ -498,8 +521,22 @@ func (d *decisions) run(ctx context.Context, queue []machine.Action) {
 		queue = append(queue, d.do(ctx, act)...)
 	}
 	d.syncFlows(ctx)
-	d.a.applyFence(d.m.Status())
+	d.settleRole()
 	d.refresh()
+}
+
+// settleRole brings the metrics, the copies' write grants and the fence
+// in line with the machine's status once a step's actions are done.
+func (d *decisions) settleRole() {
+	st := d.m.Status()
+	if _, changed := d.a.roles.roleChange(st, d.a.region.Name); changed {
+		// Promotions, demotions and fences made their transition in
+		// order as actions; an evacuation, a return from one or a new
+		// epoch that keeps this region's role has no action of its own,
+		// and the writer set, the role and the epoch still changed.
+		d.transition()
+	}
+	d.a.applyFence(st)
 }
 
 // do carries out one action and returns the actions of any input it fed
@@ -587,14 +624,41 @@ func (d *decisions) transition() {
 	fm.epoch.Set(float64(st.State.Epoch))
 	fm.role.Reset()
 	fm.role.WithLabelValues(d.a.region.Name, string(st.State.Role(d.a.region.Name))).Set(1)
-	d.a.SetWritePrimary(primaryOf(st.State))
+	d.grantWrites(st)
 }
 
-func primaryOf(s *machine.State) string {
-	for r, rs := range s.Regions {
-		if rs.Role == machine.RolePrimary || rs.Role == machine.RoleHub || rs.Role == machine.RoleActive {
-			return r
+// grantWrites tells ACL sync which copies in this region take the
+// applications' writes now: in an active-passive or hub-spoke mesh those
+// in the one writer region (SetWritePrimary); in an active-active mesh
+// the identity copies in a region of the state's writer set, none in an
+// evacuated region, and never a prefixed copy. A fenced region is no
+// writer, whatever the state says.
+func (d *decisions) grantWrites(st machine.Status) {
+	m := d.a.cfg.Mesh
+	self := d.a.region.Name
+	writers := slices.DeleteFunc(st.State.Writers(m.Kind), func(r string) bool { return st.Fenced && r == self })
+	if machine.SingleWriter(m.Kind) {
+		w := ""
+		if len(writers) == 1 {
+			w = writers[0]
 		}
+		d.a.SetWritePrimary(w)
+		return
+	}
+	d.a.mu.Lock()
+	runners := d.a.runners
+	d.a.mu.Unlock()
+	for _, fr := range runners {
+		fr.acls.SetWritable(fr.flow.Naming == topology.NamingIdentity && slices.Contains(writers, fr.flow.Target))
+	}
+}
+
+// soleWriter is the region holding the one writer role of an
+// active-passive or hub-spoke mesh in s (machine.Writers): the primary or
+// the hub; "" if nobody holds it, or in an active-active mesh.
+func soleWriter(k topology.Kind, s *machine.State) string {
+	if ws := s.Writers(k); machine.SingleWriter(k) && len(ws) == 1 {
+		return ws[0]
 	}
 	return ""
 }

@@ -3,12 +3,15 @@ package agent
 import (
 	"context"
 	"errors"
+	"math"
+	"time"
 
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/mirror/acls"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The ACL fence (package mirror/acls, "Fencing application writes"): in
@@ -65,8 +68,8 @@ func (m *fenceMetrics) ObserveFence(r acls.FenceReport) {
 
 var _ acls.FenceObserver = (*fenceMetrics)(nil)
 
-// startFence runs the region's fence, if the mesh has one; the caller
-// holds a.mu.
+// startFence runs the region's fence and the write gate (writegate.go),
+// if the mesh has a fence; the caller holds a.mu.
 func (a *Agent) startFence(ctx context.Context) error {
 	if a.region.Kafka == nil || a.cfg.Mesh.Kind != topology.KindActivePassive {
 		return nil
@@ -84,28 +87,58 @@ func (a *Agent) startFence(ctx context.Context) error {
 		Region:   a.region.Name,
 		Kafka:    a.region.Kafka,
 		Cluster:  cl,
-		Selects:  a.mirroredTopics(),
+		Selects:  a.mirroredTopics(a.region),
 		Observer: met,
 		Logger:   a.log,
 	})
+	var others []*acls.Fencer
+	for i := range a.cfg.Mesh.Regions {
+		r := &a.cfg.Mesh.Regions[i]
+		if r.Name == a.region.Name || r.Kafka == nil {
+			continue
+		}
+		// A client of its own, retrying at a steady pace until the pass's
+		// timeout: a pass that waits for a restarting broker lands as soon
+		// as it serves, not after kgo's backoff has grown to seconds.
+		rcl, err := broker.NewClient(r.Name, r.Kafka, kgo.RequestRetries(math.MaxInt32),
+			kgo.RetryBackoffFn(func(int) time.Duration { return remoteFenceBackoff }))
+		if err != nil {
+			return err
+		}
+		a.clients[r.Name+" write gate"] = rcl
+		f := acls.NewFencer(acls.FencerConfig{
+			Mesh:        a.cfg.Mesh.Name,
+			Region:      r.Name,
+			Kafka:       r.Kafka,
+			Cluster:     rcl,
+			Selects:     a.mirroredTopics(r),
+			PassTimeout: remoteFenceTimeout,
+			Logger:      a.log,
+		})
+		// Only ever told to refuse: it runs while this region is primary.
+		f.SetFenced(true)
+		others = append(others, f)
+	}
+	a.gate = newWriteGate(a.log, a.fence, others)
 	a.goRun(ctx, "acl fence", a.fence.Run)
+	a.goRun(ctx, "write gate", a.gate.run)
 	return nil
 }
 
-// mirroredTopics selects the topics (and topic prefixes) that the region
+// mirroredTopics selects the topics (and topic prefixes) that region r
 // sends to the others while it is primary: the ones whose writes follow
 // the primary.
-func (a *Agent) mirroredTopics() func(string) bool {
+func (a *Agent) mirroredTopics(r *topology.Region) func(string) bool {
 	m := a.cfg.Mesh
-	r := topology.Roles{Primary: a.region.Name}
+	roles := topology.Roles{Primary: r.Name}
 	for _, s := range m.DataRegions() {
-		if s != a.region.Name {
-			r.Standby = append(r.Standby, s)
+		if s != r.Name {
+			roles.Standby = append(roles.Standby, s)
 		}
 	}
 	var out []topology.Flow
-	for _, f := range topology.PlanFor(m, r) {
-		if f.Source == a.region.Name {
+	for _, f := range topology.PlanFor(m, roles) {
+		if f.Source == r.Name {
 			out = append(out, f)
 		}
 	}
@@ -119,17 +152,19 @@ func (a *Agent) mirroredTopics() func(string) bool {
 	}
 }
 
-// applyFence tells the fence the region's side in the mesh state: writes
-// are denied unless the region is primary and has not fenced itself. A
-// self-fenced primary denies them too: its majority may be promoting
-// another region, and a record it took now would be stranded. Before the
-// first state is read the fence changes nothing.
+// applyFence journals the region's role (journal.go) and tells the write
+// gate the region's side in the mesh state: writes are refused unless the
+// region is primary and has not fenced itself. A self-fenced primary
+// refuses them too: its majority may be promoting another region, and a
+// record it took now would be stranded. Before the first state is read
+// the fence changes nothing. The decision loop calls it after every step.
 func (a *Agent) applyFence(st machine.Status) {
-	if a.fence == nil {
+	a.journalRole(st)
+	if a.gate == nil {
 		return
 	}
 	if fenced, known := deniesWrites(st, a.region.Name); known {
-		a.fence.SetFenced(fenced)
+		a.gate.set(!fenced)
 	}
 }
 

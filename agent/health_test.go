@@ -51,29 +51,8 @@ func TestMonitoring(t *testing.T) {
 	m.API.ReadToken = topology.Secret{Ref: "file:" + filepath.Join(dir, "read")}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	local, err := agent.StartLocal(ctx, m, agent.LocalOptions{
-		Ephemeral: true,
-		Agent:     agent.Config{HealthInterval: 200 * time.Millisecond, GroupStatusWindow: 3, PartitionLagMetrics: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := local.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	m = local.Mesh()
-	client := func(region string, opts ...kgo.Opt) *kgo.Client {
-		r, _ := m.Region(region)
-		cl, err := broker.NewClient(region, r.Kafka, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		return cl
-	}
-	prod := client("us-east", kgo.DefaultProduceTopic("orders"))
+	local := startLocal(t, ctx, m, agent.Config{HealthInterval: 200 * time.Millisecond, GroupStatusWindow: 3, PartitionLagMetrics: true})
+	prod := localClient(t, local, "us-east", kgo.DefaultProduceTopic("orders"))
 	if _, err := kadm.NewClient(prod).CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +61,7 @@ func TestMonitoring(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	standby := client("eu-west")
+	standby := localClient(t, local, "eu-west")
 	offs := kadm.Offsets{}
 	offs.AddOffset("orders", 0, 0, -1)
 	// The topic reaches the standby through topic sync; commit once it
@@ -90,13 +69,7 @@ func TestMonitoring(t *testing.T) {
 	checkFor(t, 20*time.Second, func() error {
 		return kadm.NewClient(standby).CommitAllOffsets(ctx, "billing", offs)
 	})
-	var a *agent.Agent
-	for _, x := range local.Agents() {
-		if x.Region() == "eu-west" {
-			a = x
-		}
-	}
-	base := "http://" + a.APIAddr()
+	base := "http://" + localAgent(t, local, "eu-west").APIAddr()
 	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("GET /metrics without a token = %v %v, want 401", resp, err)
 	}
@@ -207,7 +180,8 @@ type family struct {
 	Help   string
 }
 
-func scrape(t *testing.T, url string) map[string]family {
+// metricFamilies reads the metric families on url, a /metrics.
+func metricFamilies(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp := get(t, url)
 	defer resp.Body.Close()
@@ -216,8 +190,13 @@ func scrape(t *testing.T, url string) map[string]family {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mfs
+}
+
+func scrape(t *testing.T, url string) map[string]family {
+	t.Helper()
 	out := map[string]family{}
-	for name, mf := range mfs {
+	for name, mf := range metricFamilies(t, url) {
 		labels := map[string]bool{}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
@@ -310,7 +289,7 @@ func unit(name, help string) string {
 	if strings.HasPrefix(help, "1 ") {
 		return "1 or 0"
 	}
-	for _, u := range []string{"seconds", "bytes", "records", "partitions", "members", "brokers", "messages"} {
+	for _, u := range []string{"seconds", "bytes", "records", "partitions", "members", "brokers", "messages", "groups"} {
 		if strings.Contains(name, "_"+u) {
 			return u
 		}
@@ -320,6 +299,50 @@ func unit(name, help string) string {
 		return "topics"
 	}
 	return "count"
+}
+
+// startLocal runs m's regions on embedded clusters on free ports, each
+// with an agent configured by cfg, until the test ends.
+func startLocal(t *testing.T, ctx context.Context, m *topology.Mesh, cfg agent.Config) *agent.Local {
+	t.Helper()
+	local, err := agent.StartLocal(ctx, m, agent.LocalOptions{Ephemeral: true, Agent: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := local.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return local
+}
+
+// localClient is a client of region's cluster in local, closed when the
+// test ends.
+func localClient(t *testing.T, local *agent.Local, region string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	r, ok := local.Mesh().Region(region)
+	if !ok {
+		t.Fatalf("mesh %s has no region %s", local.Mesh().Name, region)
+	}
+	cl, err := broker.NewClient(region, r.Kafka, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// localAgent is the agent of region in local.
+func localAgent(t *testing.T, local *agent.Local, region string) *agent.Agent {
+	t.Helper()
+	for _, a := range local.Agents() {
+		if a.Region() == region {
+			return a
+		}
+	}
+	t.Fatalf("no agent of region %s", region)
+	return nil
 }
 
 func getJSON[T any](t *testing.T, url string) T {

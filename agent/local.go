@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/internal/loopback"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -113,48 +111,14 @@ func onFreePorts(m *topology.Mesh) *topology.Mesh {
 	return &c
 }
 
-// freeLoopback returns a loopback address nobody listens on right now,
-// below the kernel's ephemeral port range: a port the kernel hands out for
-// port 0 may, between this call and the agent's bind, become the local end
-// of some outgoing connection or another listener's port 0. A race with a
-// process choosing the same way remains and is reported by the listener.
+// freeLoopback returns a free loopback address (loopback.Free); if none
+// is found, port 0, and the agent's bind says what is wrong.
 func freeLoopback() string {
-	if low := ephemeralLow(); low > 11000 {
-		for range 100 {
-			port := 10000 + rand.IntN(low-10000)
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			if err == nil {
-				addr := ln.Addr().String()
-				_ = ln.Close()
-				return addr
-			}
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.Free()
 	if err != nil {
 		return "127.0.0.1:0"
 	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
-// default where it cannot be read).
-func ephemeralLow() int {
-	const linuxDefault = 32768
-	bs, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return linuxDefault
-	}
-	f := strings.Fields(string(bs))
-	if len(f) == 0 {
-		return linuxDefault
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return linuxDefault
-	}
-	return n
+	return addr
 }
 
 // Mesh is the topology the local mesh runs, with the addresses in use.

@@ -17,15 +17,8 @@ import (
 // script, stylesheet or font is loaded from anywhere, so it works on an
 // operator's laptop without internet and in a text browser.
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"secs": func(s float64) string {
-		switch {
-		case s < 1:
-			return fmt.Sprintf("%.0f ms", s*1000)
-		case s < 120:
-			return fmt.Sprintf("%.1f s", s)
-		}
-		return (time.Duration(s) * time.Second).String()
-	},
+	"secs": secs,
+	"ago":  func(t time.Time) string { return secs(time.Since(t).Seconds()) },
 	"pct": func(part, whole int64) string {
 		// kfake reports its data size as the volume's total: no share
 		// of it means anything.
@@ -69,6 +62,16 @@ grey ones are watched by their target region's agent. Roles and flows are those 
 <td>{{secs .RPOSeconds}}</td><td>{{.Shards}}</td><td class="bad">{{.Error}}</td></tr>
 {{end}}</table>{{else}}<p class="muted">No flow ends in this region.</p>{{end}}
 
+{{if .Status.OffsetSync}}<h2>Group offset sync into {{.Status.Region}}</h2>
+<table><tr><th>source</th><th>groups</th><th>all in step</th><th>failing groups</th><th>offsets committed</th><th>error</th></tr>
+{{range .Status.OffsetSync}}<tr><td>{{.Source}}</td><td>{{.Groups}}</td>
+<td class="{{if or .Failing .Error}}bad{{else}}ok{{end}}">{{ago .InStep}} ago</td><td class="{{if .Failing}}bad{{else}}ok{{end}}">{{len .Failing}}</td>
+<td>{{.Committed}}</td><td class="bad">{{.Error}}</td></tr>
+{{end}}</table>
+{{range $f := .Status.OffsetSync}}{{if $f.Failing}}<table class="sync-failing"><tr><th>group failing to sync from {{$f.Source}}</th><th>class</th><th>failing for</th><th>last in step</th><th>why</th></tr>
+{{range $f.Failing}}<tr><td class="bad">{{.Group}}</td><td>{{.Class}}</td><td>{{ago .Since}}</td><td>{{if .LastSynced.IsZero}}never since the agent started{{else}}{{ago .LastSynced}} ago{{end}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>{{end}}{{end}}{{end}}
+
 {{with .Health.Cluster}}<h2>Cluster {{.Region}}</h2>
 <table><tr><th>brokers</th><th>active controller</th><th>topics</th><th>partitions</th><th>under-replicated</th><th>under min ISR</th><th>offline</th><th>read</th></tr>
 <tr><td>{{.Brokers}}</td><td class="{{if .ActiveController}}ok{{else}}bad{{end}}">{{if .ActiveController}}yes (node {{.ControllerID}}){{else}}none{{end}}</td>
@@ -85,6 +88,17 @@ grey ones are watched by their target region's agent. Roles and flows are those 
 {{if .Events}}<ul>{{range .Events}}<li>{{clock .Time}} {{.Text}}</li>{{end}}</ul>{{else}}<p class="muted">Nothing has changed since the agent started.</p>{{end}}
 </body></html>
 `))
+
+// secs renders a span of seconds for the page.
+func secs(s float64) string {
+	switch {
+	case s < 1:
+		return fmt.Sprintf("%.0f ms", s*1000)
+	case s < 120:
+		return fmt.Sprintf("%.1f s", s)
+	}
+	return (time.Duration(s) * time.Second).String()
+}
 
 // pageFlow is a flow row of the page.
 type pageFlow struct {

@@ -23,7 +23,7 @@ const screenshot = "../docs/status-page.png"
 func TestStatusPageInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium not installed")
+		t.Fatal("chromium not found: install Debian's chromium package (.ci/run does)")
 	}
 	m, err := topology.Load("../configs/examples/hub-spoke.yaml")
 	if err != nil {
@@ -31,18 +31,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	local, err := agent.StartLocal(ctx, m, agent.LocalOptions{Ephemeral: true, Agent: agent.Config{HealthInterval: 500 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	hub := local.Mesh().Roles.Hub
-	var url string
-	for _, a := range local.Agents() {
-		if a.Region() == hub {
-			url = "http://" + a.APIAddr() + "/"
-		}
-	}
+	local := startLocal(t, ctx, m, agent.Config{HealthInterval: 500 * time.Millisecond})
+	hub := localAgent(t, local, local.Mesh().Roles.Hub)
+	url := "http://" + hub.APIAddr() + "/"
 	render := func(args ...string) string {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, chromium, append([]string{"--headless", "--no-sandbox", "--disable-gpu",
@@ -59,20 +50,14 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Errorf("rendered page has no region %s on the map", r.Name)
 		}
 	}
-	if !strings.Contains(first, `<b id="region">`+hub+`</b>`) {
-		t.Errorf("rendered page does not name its region %s", hub)
+	if !strings.Contains(first, `<b id="region">`+hub.Region()+`</b>`) {
+		t.Errorf("rendered page does not name its region %s", hub.Region())
 	}
 
 	// Wait until every flow into the hub has a heartbeat: the page must
 	// show it without anyone reloading it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		hs := local.Agents()[0].Health()
-		for _, a := range local.Agents() {
-			if a.Region() == hub {
-				hs = a.Health()
-			}
-		}
+	checkFor(t, 30*time.Second, func() error {
+		hs := hub.Health()
 		seen := 0
 		for _, f := range hs.Flows {
 			if f.HeartbeatSeen {
@@ -80,13 +65,10 @@ func TestStatusPageInChromium(t *testing.T) {
 			}
 		}
 		if seen == len(hs.Flows) && seen > 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("heartbeats seen on %d of %d flows", seen, len(hs.Flows))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("heartbeats seen on %d of %d flows", seen, len(hs.Flows))
+	})
 	second := render("--dump-dom")
 	if !strings.Contains(second, `http-equiv="refresh"`) {
 		t.Errorf("the page does not refresh itself")

@@ -84,12 +84,13 @@ func (d *decisions) pollStranded(ctx context.Context) []machine.Action {
 		d.a.fmet.strandedUnsettled.Set(0)
 		return nil
 	}
-	flow, ok := d.strandedFlow(primaryOf(st))
+	writer := soleWriter(d.a.cfg.Mesh.Kind, st)
+	flow, ok := d.strandedFlow(writer)
 	if !ok {
 		// Nothing flowed from this region to whoever writes now (no
-		// primary, or a topology without such a flow): nothing is
-		// stranded anywhere.
-		log.Warn("no flow to the new writer region: no stranded records to settle", "target", primaryOf(st))
+		// primary or hub, or a topology without such a flow): nothing
+		// is stranded anywhere.
+		log.Warn("no flow to the new writer region: no stranded records to settle", "target", writer)
 		d.pendingStranded = nil
 		return d.m.Step(machine.StrandedDone{Count: 0})
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/mirror/stranded"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -55,8 +56,9 @@ func TestStrandedFlow(t *testing.T) {
 func TestSettleRetries(t *testing.T) {
 	d := strandedDecisions(t, "../configs/examples/active-passive.yaml", "us-east")
 	f, _ := d.strandedFlow("eu-west")
+	refused := kafkatest.RefusedAddr(t)
 	nowhere := func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers("127.0.0.1:1"), kgo.RetryTimeout(500 * time.Millisecond)}, opts...)...)
+		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(refused), kgo.RetryTimeout(500 * time.Millisecond)}, opts...)...)
 	}
 	d.setStranded(func(s *StrandedStatus) { *s = StrandedStatus{Policy: topology.StrandedQuarantine, State: "settling"} })
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)

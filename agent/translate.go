@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,10 +18,12 @@ import (
 const defaultOffsetSyncInterval = time.Second
 
 // translation holds the offset translators of the agent's flows, by source
-// region, for group sync and /v1/translate.
+// region, for group sync and /v1/translate, and the group syncers of the
+// file's flows for /v1/status.
 type translation struct {
 	mu       sync.Mutex
 	bySource map[string]*offsets.Translator
+	syncers  []*offsets.Syncer
 }
 
 // startTranslation starts, for every flow into the region, a translator and
@@ -34,8 +37,14 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 	synced := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "geomesh_offsets_synced_total", Help: "Group partition offsets committed on the target by group offset sync.",
 	}, flowLabels)
-	if err := a.cfg.Registry.Register(synced); err != nil {
-		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "geomesh_offsets_sync_errors_total",
+		Help: "Group offset sync failures by class (authorization, unreachable, other): one per group a round failed to sync, one per round that failed before it knew any group.",
+	}, append(flowLabels[:2:2], "class"))
+	for _, c := range []prometheus.Collector{synced, failures} {
+		if err := a.cfg.Registry.Register(c); err != nil {
+			return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+		}
 	}
 	interval := a.cfg.OffsetSyncInterval
 	if interval <= 0 {
@@ -68,18 +77,32 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 			})
 			continue
 		}
-		obs := &syncObserver{synced: synced.WithLabelValues(f.Source, f.Target), last: time.Now()}
+		// Every class exists from the start at zero, so that increase()
+		// sees the first failure.
+		for _, c := range offsets.SyncErrorClasses {
+			failures.WithLabelValues(f.Source, f.Target, c)
+		}
+		obs := &syncObserver{synced: synced.WithLabelValues(f.Source, f.Target), failures: failures.MustCurryWith(prometheus.Labels{"source": f.Source, "target": f.Target})}
+		sy := offsets.NewSyncer(offsets.SyncConfig{Translator: tr, Interval: interval, Observer: obs})
+		labels := prometheus.Labels{"source": f.Source, "target": f.Target}
 		age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "geomesh_offsets_sync_age_seconds",
-			Help:        "Time since group offset sync last completed a round.",
-			ConstLabels: prometheus.Labels{"source": f.Source, "target": f.Target},
-		}, obs.age)
-		if err := a.cfg.Registry.Register(age); err != nil {
-			return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+			Help:        "Time since every selected group was last in step on the target: it grows while any group fails to sync.",
+			ConstLabels: labels,
+		}, func() float64 { return sy.Status().InStepAge })
+		failing := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "geomesh_offsets_failing_groups",
+			Help:        "Groups whose last group offset sync failed; /v1/status names them and says why.",
+			ConstLabels: labels,
+		}, func() float64 { return float64(len(sy.Status().Failing)) })
+		for _, c := range []prometheus.Collector{age, failing} {
+			if err := a.cfg.Registry.Register(c); err != nil {
+				return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+			}
 		}
-		sy := offsets.NewSyncer(offsets.SyncConfig{Translator: tr, Interval: interval, Observer: obs})
 		a.translation.mu.Lock()
 		a.translation.bySource[f.Source] = tr
+		a.translation.syncers = append(a.translation.syncers, sy)
 		a.translation.mu.Unlock()
 		a.goRun(ctx, "offset sync "+f.Source+"->"+f.Target, func(ctx context.Context) error {
 			tr.Start(ctx)
@@ -92,26 +115,27 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 
 // syncObserver turns group sync rounds into metrics.
 type syncObserver struct {
-	synced prometheus.Counter
-	mu     sync.Mutex
-	last   time.Time
+	synced   prometheus.Counter
+	failures *prometheus.CounterVec
 }
 
 func (o *syncObserver) Committed(n int) { o.synced.Add(float64(n)) }
 
-func (o *syncObserver) RoundDone(at time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.last = at
-}
-
-func (o *syncObserver) age() float64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return time.Since(o.last).Seconds()
-}
+func (o *syncObserver) Failed(class string) { o.failures.WithLabelValues(class).Inc() }
 
 var _ offsets.SyncObserver = (*syncObserver)(nil)
+
+// offsetSync returns the status of every group syncer of the agent.
+func (a *Agent) offsetSync() []offsets.SyncStatus {
+	a.translation.mu.Lock()
+	syncers := slices.Clone(a.translation.syncers)
+	a.translation.mu.Unlock()
+	out := make([]offsets.SyncStatus, 0, len(syncers))
+	for _, sy := range syncers {
+		out = append(out, sy.Status())
+	}
+	return out
+}
 
 // translateResponse is the body of GET /v1/translate.
 type translateResponse struct {

@@ -336,7 +336,7 @@ func TestFencing(t *testing.T) {
 		defer close(writing)
 		for i := 0; ctx.Err() == nil; i++ {
 			pcl.ProduceSync(ctx, testRecord(topic, 0, i))
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // the writer's pace
 		}
 	}()
 	cfg := ShardConfig{

@@ -782,7 +782,11 @@ func (ss *session) onProduced(r *kgo.Record, err error) {
 		}
 		return
 	}
-	if ps != nil && r.Offset > ps.pending.LastTarget {
+	// Promises of a partition come in offset order: this is the last copy.
+	// After the target topic was recreated it lies below the offset the
+	// progress held, which offset translation must not keep taking for
+	// the copy of LastSource.
+	if ps != nil {
 		ps.pending.LastTarget = r.Offset
 	}
 }

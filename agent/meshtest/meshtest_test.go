@@ -20,9 +20,14 @@ func TestReplicates(t *testing.T) {
 	for range 2 {
 		t.Run("mesh", func(t *testing.T) {
 			t.Parallel()
-			mesh := meshtest.Start(t, "../../configs/examples/active-passive.yaml")
-			if mesh.Bootstrap("us-east")[0] == "127.0.0.1:19092" {
-				t.Fatal("the embedded cluster kept the file's fixed port")
+			const file = "../../configs/examples/active-passive.yaml"
+			m, err := topology.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mesh := meshtest.Start(t, file)
+			if got, fixed := mesh.Bootstrap("us-east")[0], m.Regions[0].Kafka.Bootstrap[0]; got == fixed {
+				t.Fatalf("the embedded cluster kept the file's fixed port %s", fixed)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

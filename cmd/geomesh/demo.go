@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os/signal"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/configs"
+	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 )
@@ -33,7 +35,21 @@ inside this process: an embedded Kafka cluster and an agent per region. It
 produces records into every source region, waits until the agents have
 replicated them to every region the plan sends them to, reads everything back
 with read_committed and checks it record by record: lost, duplicated and
-out-of-order copies, and the replication latency. It needs nothing but Go.`,
+out-of-order copies, and the replication latency. Where the topology's flows
+select consumer groups, it commits a group in the middle of every source
+partition and checks that group offset sync moves it, on every target, onto
+the copies of those records; a group not moved in 30 s fails the demo. It
+needs nothing but Go.
+
+With --fail-region it then stops that region's cluster and agent and reports
+what the topology does: a primary's standby, a hub's standby hub is promoted;
+an active-active region is evacuated, its clients moved to another active
+region; a standby, a spoke or a witness is failed over to nobody (a spoke's
+feed to the hub stops until it returns). From before the failure to the end
+it samples what every running agent acts on and judges split brain for the
+topology kind: more than one primary or hub, a region taking writes that the
+quorum's state does not list as a writer, two writer sets at one epoch. It
+exits 1 on split brain, as on a lost or duplicated record.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := loadExample(kind)
@@ -60,8 +76,11 @@ out-of-order copies, and the replication latency. It needs nothing but Go.`,
 			if err == nil && res.Lost+res.Duplicated+res.OutOfOrder > 0 {
 				return exitError{"demo found lost, duplicated or out-of-order records"}
 			}
+			if err == nil && res.GroupsNotSynced() > 0 {
+				return exitError{"demo found consumer group offsets that group sync did not move to the target"}
+			}
 			if err == nil && res.DemoFailover != nil && res.SplitBrain {
-				return exitError{"demo saw two primaries at one epoch"}
+				return exitError{"demo found split brain: " + strings.Join(res.SplitBrainFindings, "; ")}
 			}
 			return err
 		},
@@ -69,7 +88,7 @@ out-of-order copies, and the replication latency. It needs nothing but Go.`,
 	cmd.Flags().StringVar(&kind, "topology", "active-passive", "example topology: "+strings.Join(exampleNames(), ", "))
 	cmd.Flags().IntVar(&records, "records", 1000, "records to produce into each source topic")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	cmd.Flags().StringVar(&fail, "fail-region", "", "after replication, stop this region's cluster and agent and report the failover (epoch, detection seconds, split brain); an active-passive primary fails under an application's load, returns and fails back")
+	cmd.Flags().StringVar(&fail, "fail-region", "", "after replication, stop this region's cluster and agent and report what the mesh does: who takes over its role at which epoch, or why nobody does (a standby, a spoke, a witness), the writers after it and whether any two regions took writes the topology allows only one of (split brain); an active-passive primary fails under an application's load, returns and fails back")
 	logs.register(cmd)
 	logs.level = "warn"
 	return cmd
@@ -106,14 +125,68 @@ func printDemo(cmd *cobra.Command, r *agent.DemoResult) error {
 	_, err := fmt.Fprintf(cmd.OutOrStdout(),
 		"produced %d, replicated %d of %d copies: lost %d, duplicated %d, out of order %d; latency p50 %.0f ms, p99 %.0f ms; %.1f s\n",
 		r.Produced, r.Replicated, r.Expected, r.Lost, r.Duplicated, r.OutOfOrder, r.P50LatencyMs, r.P99LatencyMs, r.Seconds)
-	if err == nil && r.DemoFailover != nil {
-		f := r.DemoFailover
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "failed %s at epoch %d: %s took over at epoch %d after %.1f s; split brain: %v\n",
-			f.FailRegion, f.EpochBefore, f.NewPrimary, f.FailoverEpoch, f.DetectionSeconds, f.SplitBrain)
-		if err == nil && f.FailedBack {
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "application: producing again after %.1f s; %d stranded (%d recovered); failed back at epoch %d; %d acknowledged, lost %d, duplicated %d\n",
-				f.FailoverSeconds, f.Stranded, f.StrandedRecovered, f.EpochAfter, f.AppAcked, f.AppLost, f.AppDuplicated)
+	for _, g := range r.GroupSync {
+		if err == nil {
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "group offset sync: group %s committed in %s on %s, %d of %d partitions synced to %s at the copies of the committed records after %.1f s%s\n",
+				g.Group, g.Source, g.Topic, g.Synced, g.Partitions, g.Target, g.Seconds, suffix(g.Error))
 		}
 	}
+	if err == nil && len(r.GroupSync) == 0 {
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), "group offset sync: no flow of this topology selects consumer groups")
+	}
+	if err == nil && r.DemoFailover != nil {
+		err = printFailover(cmd.OutOrStdout(), r.DemoFailover)
+	}
 	return err
+}
+
+// printFailover says what failed, what the mesh did about it (who took
+// over, or why nobody does), the writers after it and the split-brain
+// verdict.
+func printFailover(w io.Writer, f *agent.DemoFailover) error {
+	writers := func(ws []string) string {
+		if len(ws) == 0 {
+			return "none"
+		}
+		return strings.Join(ws, ", ")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "failed %s (%s) at epoch %d, writers %s: ", f.FailRegion, f.Role, f.EpochBefore, writers(f.WritersBefore))
+	switch f.Decision {
+	case machine.DecisionEvacuate:
+		fmt.Fprintf(&b, "evacuated at epoch %d after %.1f s, its clients now served by %s", f.FailoverEpoch, f.DetectionSeconds, f.TakenOverBy)
+	case "":
+		fmt.Fprintf(&b, "no failover after %.1f s: %s", f.DetectionSeconds, f.NoFailover)
+		if len(f.StoppedFeeds) > 0 {
+			fmt.Fprintf(&b, "; stopped feeds: %s", strings.Join(f.StoppedFeeds, ", "))
+		}
+	default:
+		fmt.Fprintf(&b, "%s promoted (%s) at epoch %d after %.1f s", f.TakenOverBy, f.Decision, f.FailoverEpoch, f.DetectionSeconds)
+		if len(f.FedBy) > 0 {
+			fmt.Fprintf(&b, "; %s now feed %s", strings.Join(f.FedBy, ", "), f.TakenOverBy)
+		}
+	}
+	fmt.Fprintf(&b, "\n")
+	if f.FailedBack {
+		fmt.Fprintf(&b, "application: producing again after %.1f s; %d stranded (%d recovered); failed back at epoch %d; %d acknowledged, lost %d, duplicated %d\n",
+			f.FailoverSeconds, f.Stranded, f.StrandedRecovered, f.EpochAfter, f.AppAcked, f.AppLost, f.AppDuplicated)
+	}
+	if g := f.AppGroup; g != nil {
+		fmt.Fprintf(&b, "application group %s when %s stopped: %d of %d partitions synced to %s, %d offsets behind its last commit in %s (copies it reads again there and drops, with those of what it read after that commit)%s\n",
+			g.Group, f.FailRegion, g.Synced, g.Partitions, g.Target, g.Behind, f.FailRegion, suffix(g.Error))
+	}
+	fmt.Fprintf(&b, "epoch %d, writers %s; split brain: %v (%d samples of every running agent)\n", f.EpochAfter, writers(f.Writers), f.SplitBrain, f.Samples)
+	for _, x := range f.SplitBrainFindings {
+		fmt.Fprintf(&b, "  split brain: %s\n", x)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// suffix renders an error after a sentence, or nothing.
+func suffix(err string) string {
+	if err == "" {
+		return ""
+	}
+	return ": " + err
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,18 +15,9 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/internal/syncbuf"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func newKey(t *testing.T) (string, []byte) {
 	t.Helper()
@@ -47,22 +37,25 @@ func TestKeysRotation(t *testing.T) {
 	t.Setenv("GEOMESH_TEST_GOSSIP_NEW", newB64)
 	t.Setenv("GEOMESH_TEST_ADMIN_TOKEN", "admin-token-for-keys")
 	t.Setenv("GEOMESH_TEST_READ_TOKEN", "read-token-for-keys")
-	// The clusters are never reached: key rotation is gossip and API only.
+	// The clusters and the control plane refuse connections: key rotation
+	// is gossip and API only.
 	var b strings.Builder
 	fmt.Fprintf(&b, `mesh: keys
 topology: {kind: active-passive, primary: a, standby: [b]}
-control_plane: {urls: ["nats://127.0.0.1:4222"]}
+control_plane: {urls: ["nats://%s"]}
 api: {read_token: env:GEOMESH_TEST_READ_TOKEN, admin_token: env:GEOMESH_TEST_ADMIN_TOKEN}
 gossip: {keys: [env:GEOMESH_TEST_GOSSIP_OLD]}
 regions:
   - name: a
     kafka: {bootstrap: [%s]}
     agents:
-`, freeAddr(t))
+`, kafkatest.RefusedAddr(t), kafkatest.RefusedAddr(t))
 	for i := 1; i <= 3; i++ {
-		fmt.Fprintf(&b, "      - {id: a-%d, gossip: %s, api: %s}\n", i, freeAddr(t), freeAddr(t))
+		fmt.Fprintf(&b, "      - {id: a-%d, gossip: %s, api: %s}\n", i, kafkatest.FreeAddr(t), kafkatest.FreeAddr(t))
 	}
-	fmt.Fprintf(&b, "  - name: b\n    kafka: {bootstrap: [%s]}\n    agents: [{id: b-1, gossip: %s, api: %s}]\n", freeAddr(t), freeAddr(t), freeAddr(t))
+	// b-1 never runs: its addresses refuse too.
+	fmt.Fprintf(&b, "  - name: b\n    kafka: {bootstrap: [%s]}\n    agents: [{id: b-1, gossip: %s, api: %s}]\n",
+		kafkatest.RefusedAddr(t), kafkatest.RefusedAddr(t), kafkatest.RefusedAddr(t))
 	path := filepath.Join(t.TempDir(), "keys.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -101,6 +94,14 @@ regions:
 		time.Sleep(100 * time.Millisecond)
 	}
 	joined := strings.Count(logs.String(), "member gone")
+	// The windows below are the test, not waits for a state: gossip runs
+	// under each keyring until every agent has probed each of the others
+	// (one peer per probe interval, round robin), and after the last step
+	// for longer than the pool takes to declare a member dead, so that an
+	// agent that could no longer read another would have lost it.
+	timing := membership.WANFrom(m.Failover.Detection)
+	probeRound := time.Duration(len(agents)) * timing.ProbeInterval
+	detection := timing.DetectionTime(len(agents))
 
 	// Watch all along: any agent seeing fewer than three is a flap.
 	stop := make(chan struct{})
@@ -137,12 +138,9 @@ regions:
 		if strings.Contains(out, newB64) || strings.Contains(out, oldB64) {
 			t.Errorf("keys %s printed a key", step[0])
 		}
-		// Probes and gossip run under the new keyring for a while.
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(probeRound)
 	}
-	// Longer than memberlist's detection time (about 3s with the in-region
-	// timings), so a member that could not be read would be declared dead.
-	time.Sleep(4 * time.Second)
+	time.Sleep(detection + timing.ProbeInterval)
 	close(stop)
 	wg.Wait()
 	if watchErr != nil {

@@ -14,6 +14,10 @@ func main() {
 		if !errors.As(err, &quiet) {
 			fmt.Fprintln(os.Stderr, "geomesh:", err)
 		}
+		var st exitStatus
+		if errors.As(err, &st) {
+			os.Exit(st.code)
+		}
 		os.Exit(1)
 	}
 }

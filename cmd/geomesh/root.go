@@ -13,6 +13,15 @@ type exitError struct{ msg string }
 
 func (e exitError) Error() string { return e.msg }
 
+// exitStatus makes the command exit with code after main prints msg: the
+// command printed its answer, and the status says what kind it is.
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e exitStatus) Error() string { return e.msg }
+
 func rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "geomesh",

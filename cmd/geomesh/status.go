@@ -24,9 +24,12 @@ func statusCmd() *cobra.Command {
 		Long: `status asks every agent the topology lists for GET /v1/failover,
 /v1/status and /v1/health and prints the mesh state (epoch and roles), one
 table of agents with their region's cluster health, and one of the flows
-into each region: lag, heartbeat age and the RPO estimate; after an
-unplanned failover, one of the old primary's stranded records (policy,
-state, records settled, attempts, last error). An agent that
+into each region: lag, heartbeat age and the RPO estimate; one of group
+offset sync per flow (groups selected, time since all were last in step,
+failing groups) and, when a group fails to sync, one row per such group
+with the error; after an unplanned failover, one of the old primary's
+stranded records (policy, state, records settled, attempts, last error).
+An agent that
 does not answer is listed with its error and makes the command exit
 non-zero. --json prints the answers as they came.`,
 		Args: cobra.NoArgs,
@@ -163,6 +166,7 @@ func printStatus(out io.Writer, views []agentView) error {
 			fmt.Fprintf(w, "%s → %s\t%s\t%d\t%s\t%s\t%s\t%s\n", f.Source, f.Target, v.Agent, f.LagRecords, seconds(f.LagSeconds), beat, seconds(f.RPOSeconds), f.Error)
 		}
 	}
+	printOffsetSync(w, views)
 	header := false
 	for _, v := range views {
 		st := v.Failover
@@ -178,6 +182,37 @@ func printStatus(out io.Writer, views []agentView) error {
 		fmt.Fprintf(w, "%s → %s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.Source, s.Target, v.Agent, s.Policy, s.State, s.Records, s.Attempts, s.Error)
 	}
 	return w.Flush()
+}
+
+// printOffsetSync writes the group offset sync of every flow as its
+// target's agents see it and, when a group fails to sync, a row per
+// failing group.
+func printOffsetSync(w io.Writer, views []agentView) {
+	var failing []string
+	header := false
+	for _, v := range views {
+		if v.Status == nil {
+			continue
+		}
+		for _, s := range v.Status.OffsetSync {
+			if !header {
+				fmt.Fprintln(w)
+				fmt.Fprintln(w, "GROUP SYNC\tSEEN BY\tGROUPS\tALL IN STEP\tFAILING\tCOMMITTED\tERROR")
+				header = true
+			}
+			fmt.Fprintf(w, "%s → %s\t%s\t%d\t%s ago\t%d\t%d\t%s\n", s.Source, s.Target, v.Agent, s.Groups, seconds(s.InStepAge), len(s.Failing), s.Committed, s.Error)
+			for _, g := range s.Failing {
+				failing = append(failing, fmt.Sprintf("%s\t%s → %s\t%s\t%s\t%s\t%s\n", g.Group, s.Source, s.Target, v.Agent, g.Class, seconds(g.For), g.Error))
+			}
+		}
+	}
+	if len(failing) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "GROUP NOT SYNCED\tFLOW\tSEEN BY\tCLASS\tFAILING FOR\tERROR")
+		for _, f := range failing {
+			fmt.Fprint(w, f)
+		}
+	}
 }
 
 func seconds(s float64) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"text/tabwriter"
 	"time"
@@ -14,39 +15,104 @@ import (
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// exitTargetOnly is the exit status of a translate that answered from the
+// target alone because the source did not answer.
+const exitTargetOnly = 2
+
 type translateOutput struct {
-	Group      string                `json:"group"`
-	From       string                `json:"from"`
-	To         string                `json:"to"`
-	Applied    bool                  `json:"applied"`
-	Partitions []offsets.Translation `json:"partitions"`
+	Group string `json:"group"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	// Exact is true when the source answered: Partitions translate the
+	// group's committed offsets there. False: the source did not answer
+	// (SourceError says how), and Held is what the target holds.
+	Exact       bool   `json:"exact"`
+	SourceError string `json:"source_error,omitempty"`
+	// NewestCopy is when the newest record copied from the source was
+	// written there (offsets.Held.NewestCopy); only without the source.
+	NewestCopy time.Time               `json:"newest_copy,omitzero"`
+	Partitions []exactPartition        `json:"partitions,omitempty"`
+	Held       []offsets.HeldPartition `json:"held,omitempty"`
+	Applied    bool                    `json:"applied"`
+	// NotApplied says why --apply committed nothing without the source.
+	NotApplied string `json:"not_applied,omitempty"`
+}
+
+// exactPartition is one partition's translation, with the group's offset
+// in the target region when the command ran.
+type exactPartition struct {
+	offsets.Translation
+	// Committed is the group's offset in the target region before any
+	// --apply, -1 when it has none.
+	Committed int64 `json:"committed_offset"`
+}
+
+type translateOptions struct {
+	group          string
+	apply          bool
+	allowBackwards bool
+	// sourceTimeout bounds the wait for the source's answer; past it the
+	// source counts as unreachable.
+	sourceTimeout time.Duration
 }
 
 func translateCmd() *cobra.Command {
 	var (
-		file, group, from, to string
-		asJSON, apply         bool
-		timeout               time.Duration
+		file, from, to string
+		asJSON         bool
+		timeout        time.Duration
+		opts           translateOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "translate --topology FILE --group G --from R1 --to R2",
 		Short: "Translate a consumer group's offsets from one region to another",
 		Long: `translate reads the committed offsets of a consumer group in region R1
 and translates each into the offset, in region R2, of the copy of the
-first record at or after it, reading R2's cluster directly (no agent is
-needed). The state column says what the offset means:
+first record at or after it, reading both regions' clusters directly (no
+agent is needed). The state column says what the offset means:
 
-  copied  the offset of the copy of the first record at or after the
-          source offset
-  end     nothing at or after the source offset is copied yet; the next
-          copy lands at or after the offset
-  behind  the copier has not reached the source offset yet; try again
+  copied     the offset of the copy of the first record at or after the
+             source offset
+  end        nothing at or after the source offset is copied yet; the next
+             copy lands at or after the offset
+  behind     the copier has not reached the source offset yet; try again
+  truncated  no copy at or after the source offset is left in R2 (retention
+             or DeleteRecords deleted them, or the topic was recreated);
+             the offset is where a consumer resumes with what is left
+
+COMMITTED is the group's offset in R2 now: the agents' group sync commits
+the translation there every second while the group is idle in R2.
 
 --apply commits the translated offsets in R2. It is refused while the
-group has active members in R2, and when a partition cannot be translated
-exactly yet.`,
+group has active members in R2, when a partition cannot be translated
+exactly yet, and when it would move a partition back from the group's
+offset in R2 (the group consumed in R2 since, or was reset in R1), unless
+--allow-backwards.
+
+When R1 does not answer within --source-timeout (the region is lost),
+the group's offsets there cannot be read. translate then answers from
+what R2 holds, says so, and exits 2:
+
+  synced     TARGET OFFSET is the group's offset in R2, committed by group
+             sync while R1 still answered; SOURCE OFFSET is the offset in
+             R1 of the first record a consumer resuming there reads. The
+             group may have read further in R1 after its last sync: AT
+             MOST REPEATED bounds the copies past the offset that it then
+             reads again. None is skipped.
+  unsynced   R2 holds copies of the partition but no offset of the group;
+             its consumers start there at their auto.offset.reset
+
+COPIED TO is how far replication from R1 got, and the newest copy says
+when R1 last wrote a record R2 received (R1's agents write a heartbeat
+every second, so that is about when replication stopped). --apply then
+commits nothing: the offsets shown are the group's in R2 already.
+
+Exit status: 0 translated (and applied), 1 failed or refused, 2 answered
+from R2 alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := loadTopology(cmd, file)
@@ -59,23 +125,30 @@ exactly yet.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			out, err := translate(ctx, m, flow, group, apply)
+			out, err := translate(ctx, m, flow, opts)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), out)
+				err = writeJSON(cmd.OutOrStdout(), out)
+			} else {
+				err = printTranslation(cmd.OutOrStdout(), out)
 			}
-			return printTranslation(cmd, out)
+			if err != nil || out.Exact {
+				return err
+			}
+			return exitStatus{code: exitTargetOnly, msg: fmt.Sprintf("region %s did not answer: the offsets shown are what region %s holds", out.From, out.To)}
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&file, "topology", "", "topology file (required)")
-	f.StringVar(&group, "group", "", "consumer group (required)")
+	f.StringVar(&opts.group, "group", "", "consumer group (required)")
 	f.StringVar(&from, "from", "", "region whose committed offsets are translated (required)")
 	f.StringVar(&to, "to", "", "region to translate into (required)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	f.BoolVar(&apply, "apply", false, "commit the translated offsets in the target region")
+	f.BoolVar(&opts.apply, "apply", false, "commit the translated offsets in the target region")
+	f.BoolVar(&opts.allowBackwards, "allow-backwards", false, "with --apply, also move partitions back from the group's offset in the target region")
+	f.DurationVar(&opts.sourceTimeout, "source-timeout", 10*time.Second, "answer from the target region alone if the source region has not answered after this long")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	for _, name := range []string{"topology", "group", "from", "to"} {
 		_ = cmd.MarkFlagRequired(name)
@@ -95,11 +168,13 @@ func findFlow(m *topology.Mesh, from, to string) (topology.Flow, error) {
 	return topology.Flow{}, fmt.Errorf("mesh %s copies nothing from %s to %s (flows: %v)", m.Name, from, to, names)
 }
 
-func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, group string, apply bool) (translateOutput, error) {
-	out := translateOutput{Group: group, From: flow.Source, To: flow.Target}
+func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, opts translateOptions) (translateOutput, error) {
+	out := translateOutput{Group: opts.group, From: flow.Source, To: flow.Target}
 	src, _ := m.Region(flow.Source)
 	dst, _ := m.Region(flow.Target)
-	srcCl, err := broker.NewClient(src.Name, src.Kafka)
+	// A source that is down must not hold the answer up: dials fail after
+	// the source timeout, not kgo's default of 10 s each.
+	srcCl, err := broker.NewClient(src.Name, src.Kafka, kgo.DialTimeout(opts.sourceTimeout))
 	if err != nil {
 		return out, err
 	}
@@ -116,25 +191,93 @@ func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, group 
 	})
 	tr.Start(ctx)
 	defer tr.Close()
-	if out.Partitions, err = tr.TranslateGroup(ctx, group); err != nil {
+	dstAdm := kadm.NewClient(dstCl)
+
+	sctx, cancel := context.WithTimeout(ctx, opts.sourceTimeout)
+	reqs, err := tr.GroupOffsets(sctx, opts.group)
+	cancel()
+	switch {
+	case err == nil:
+	case ctx.Err() == nil && unreachable(err):
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s: %w", opts.sourceTimeout, err)
+		}
+		return held(ctx, tr, out, opts, err)
+	default:
 		return out, err
 	}
-	if len(out.Partitions) == 0 {
-		return out, fmt.Errorf("group %s has no committed offsets in region %s for the topics the flow to %s copies", group, flow.Source, flow.Target)
+	if len(reqs) == 0 {
+		return out, fmt.Errorf("group %s has no committed offsets in region %s for the topics the flow to %s copies", opts.group, flow.Source, flow.Target)
 	}
-	if !apply {
+	trs, err := tr.Translate(ctx, reqs)
+	if err != nil {
+		return out, err
+	}
+	committed, err := dstAdm.FetchOffsets(ctx, opts.group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = nil, nil // the group never committed in the target region
+	}
+	if err != nil {
+		return out, fmt.Errorf("region %s: offsets of group %s: %w", dst.Name, opts.group, err)
+	}
+	out.Exact = true
+	for _, t := range trs {
+		p := exactPartition{Translation: t, Committed: -1}
+		if o, ok := committed.Lookup(t.TargetTopic, t.Partition); ok && o.Err == nil && o.At >= 0 {
+			p.Committed = o.At
+		}
+		out.Partitions = append(out.Partitions, p)
+	}
+	if !opts.apply {
 		return out, nil
 	}
-	if err := applyTranslation(ctx, kadm.NewClient(dstCl), dst.Name, group, out.Partitions); err != nil {
+	if err := applyTranslation(ctx, dstAdm, dst.Name, opts.group, out.Partitions, opts.allowBackwards); err != nil {
 		return out, err
 	}
 	out.Applied = true
 	return out, nil
 }
 
+// unreachable tells a source that did not answer (no connection, or no
+// answer in time, or a coordinator that stays unavailable) from one that
+// answered with an error that waiting does not change, such as a denied
+// authorization: only the first leaves the target's view as the best
+// there is.
+func unreachable(err error) bool {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	return true
+}
+
+// held fills out from what the target holds, for a source that did not
+// answer; --apply commits nothing then.
+func held(ctx context.Context, tr *offsets.Translator, out translateOutput, opts translateOptions, srcErr error) (translateOutput, error) {
+	out.SourceError = srcErr.Error()
+	h, err := tr.Held(ctx, opts.group)
+	if err != nil {
+		return out, fmt.Errorf("region %s: %v; and region %s cannot be read either: %w", out.From, srcErr, out.To, err)
+	}
+	if len(h.Partitions) == 0 {
+		return out, fmt.Errorf("region %s: %v; and region %s holds no offsets of group %s for the topics copied from %s: group sync never committed them there (does the topology's groups select it?)",
+			out.From, srcErr, out.To, opts.group, out.From)
+	}
+	out.Held, out.NewestCopy = h.Partitions, h.NewestCopy
+	if opts.apply {
+		out.NotApplied = fmt.Sprintf("without region %s there is nothing to translate: the offsets shown are the group's in region %s already", out.From, out.To)
+	}
+	return out, nil
+}
+
 // applyTranslation commits the translated offsets unless the group is
-// active in the target region or a partition has no exact answer.
-func applyTranslation(ctx context.Context, adm *kadm.Client, region, group string, trs []offsets.Translation) error {
+// active in the target region, a partition has no exact answer, or a
+// partition would move back from the group's offset there without
+// allowBackwards.
+func applyTranslation(ctx context.Context, adm *kadm.Client, region, group string, parts []exactPartition, allowBackwards bool) error {
 	listed, err := adm.ListGroups(ctx)
 	if err != nil {
 		return fmt.Errorf("region %s: list groups: %w", region, err)
@@ -143,19 +286,26 @@ func applyTranslation(ctx context.Context, adm *kadm.Client, region, group strin
 		return fmt.Errorf("group %s is active in region %s (state %s): stop its consumers there first, or translate without --apply", group, region, g.State)
 	}
 	commit := kadm.Offsets{}
-	var problems []error
-	for _, t := range trs {
+	var problems, backwards []error
+	for _, p := range parts {
+		t := p.Translation
 		switch {
 		case t.Error != "":
 			problems = append(problems, fmt.Errorf("%s/%d: %s", t.Topic, t.Partition, t.Error))
 		case t.State != offsets.Copied && t.State != offsets.End:
 			problems = append(problems, fmt.Errorf("%s/%d: %s at source offset %d", t.Topic, t.Partition, t.State, t.SourceOffset))
+		case t.TargetOffset < p.Committed && !allowBackwards:
+			backwards = append(backwards, fmt.Errorf("%s/%d: from %d to %d", t.TargetTopic, t.Partition, p.Committed, t.TargetOffset))
 		default:
 			commit.Add(kadm.Offset{Topic: t.TargetTopic, Partition: t.Partition, At: t.TargetOffset, LeaderEpoch: -1})
 		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("not applied, %d partitions have no exact translation yet: %w", len(problems), errors.Join(problems...))
+	}
+	if len(backwards) > 0 {
+		return fmt.Errorf("not applied: it would move %d partitions of group %s in region %s back, so that records it consumed there since, or after a reset in the source, are read again; --allow-backwards if that is what you want: %w",
+			len(backwards), group, region, errors.Join(backwards...))
 	}
 	// The coordinator accepts this admin commit only while the group has
 	// no members, so a consumer that joined since the listing makes it
@@ -170,19 +320,53 @@ func applyTranslation(ctx context.Context, adm *kadm.Client, region, group strin
 	return nil
 }
 
-func printTranslation(cmd *cobra.Command, out translateOutput) error {
-	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "group %s, %s -> %s\n", out.Group, out.From, out.To)
-	fmt.Fprintln(w, "TOPIC\tPARTITION\tSOURCE OFFSET\tTARGET TOPIC\tTARGET OFFSET\tSTATE")
-	for _, t := range out.Partitions {
+func printTranslation(w io.Writer, out translateOutput) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if !out.Exact {
+		printHeld(tw, out)
+		return tw.Flush()
+	}
+	fmt.Fprintf(tw, "group %s, %s -> %s\n", out.Group, out.From, out.To)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tSOURCE OFFSET\tTARGET TOPIC\tTARGET OFFSET\tCOMMITTED\tSTATE")
+	for _, p := range out.Partitions {
+		t := p.Translation
 		state, offset := string(t.State), fmt.Sprint(t.TargetOffset)
 		if t.Error != "" {
 			state, offset = "error: "+t.Error, "-"
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\n", t.Topic, t.Partition, t.SourceOffset, t.TargetTopic, offset, state)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Topic, t.Partition, t.SourceOffset, t.TargetTopic, offset, offsetOrDash(p.Committed), state)
 	}
 	if out.Applied {
-		fmt.Fprintf(w, "committed in %s\n", out.To)
+		fmt.Fprintf(tw, "committed in %s\n", out.To)
 	}
-	return w.Flush()
+	return tw.Flush()
+}
+
+func printHeld(w io.Writer, out translateOutput) {
+	fmt.Fprintf(w, "group %s, %s -> %s: region %s did not answer (%s)\n", out.Group, out.From, out.To, out.From, out.SourceError)
+	fmt.Fprintf(w, "answered from what region %s holds: the group's offsets there as group sync last committed them, not a translation of its offsets in %s now\n", out.To, out.From)
+	if out.NewestCopy.IsZero() {
+		fmt.Fprintf(w, "newest copy from %s: none\n", out.From)
+	} else {
+		fmt.Fprintf(w, "newest copy from %s: written %s (%s ago)\n", out.From, out.NewestCopy.UTC().Format(time.RFC3339), time.Since(out.NewestCopy).Round(time.Second))
+	}
+	fmt.Fprintln(w, "TOPIC\tPARTITION\tTARGET TOPIC\tTARGET OFFSET\tSOURCE OFFSET\tCOPIED TO\tAT MOST REPEATED\tSTATE")
+	for _, p := range out.Held {
+		state := string(p.State)
+		if p.Error != "" {
+			state += ", error: " + p.Error
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, p.TargetTopic,
+			offsetOrDash(p.TargetOffset), offsetOrDash(p.SourceOffset), offsetOrDash(p.CopiedTo), offsetOrDash(p.AtMostRepeated), state)
+	}
+	if out.NotApplied != "" {
+		fmt.Fprintf(w, "not applied: %s\n", out.NotApplied)
+	}
+}
+
+func offsetOrDash(o int64) string {
+	if o < 0 {
+		return "-"
+	}
+	return fmt.Sprint(o)
 }

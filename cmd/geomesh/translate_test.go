@@ -1,8 +1,23 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/mirror/offsets"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestTranslateNeedsAFlow(t *testing.T) {
@@ -16,5 +31,272 @@ func TestTranslateRequiresFlags(t *testing.T) {
 	_, _, err := run(t, "translate", "--topology", "../../configs/examples/active-passive.yaml", "--from", "us-east")
 	if err == nil || !strings.Contains(err.Error(), `"group"`) || !strings.Contains(err.Error(), `"to"`) {
 		t.Fatalf("want an error naming the missing flags, got %v", err)
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on: connections to
+// it are refused.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// silentAddr returns a loopback address that accepts connections and never
+// answers on them, as a host behind a broken link may.
+func silentAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// translateMesh writes an active-passive topology east → west with the
+// given bootstrap addresses; no agent of it ever runs.
+func translateMesh(t *testing.T, east, west string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "mesh: tr\ntopology: {kind: active-passive, primary: east, standby: [west]}\ntopics: {include: [orders]}\nregions:\n")
+	for _, r := range [][2]string{{"east", east}, {"west", west}} {
+		fmt.Fprintf(&b, "  - name: %s\n    kafka: {bootstrap: [%q]}\n    agents: [{id: %s-1, gossip: %q, api: %q, control: %q}]\n",
+			r[0], r[1], r[0], closedAddr(t), closedAddr(t), closedAddr(t))
+	}
+	path := filepath.Join(t.TempDir(), "tr.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fakeRegion is a kfake cluster with a client that produces to chosen
+// partitions.
+type fakeRegion struct {
+	addr string
+	cl   *kgo.Client
+	adm  *kadm.Client
+}
+
+func newFakeRegion(t *testing.T, topics ...string) fakeRegion {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return fakeRegion{addr: c.ListenAddrs()[0], cl: cl, adm: kadm.NewClient(cl)}
+}
+
+func (r fakeRegion) produce(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	if err := r.cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commit commits offsets of group orders-app: partition → offset.
+func (r fakeRegion) commit(t *testing.T, at map[int32]int64) {
+	t.Helper()
+	offs := kadm.Offsets{}
+	for p, o := range at {
+		offs.Add(kadm.Offset{Topic: "orders", Partition: p, At: o, LeaderEpoch: -1})
+	}
+	if resp, err := r.adm.CommitOffsets(t.Context(), "orders-app", offs); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+}
+
+func (r fakeRegion) committed(t *testing.T) map[int32]int64 {
+	t.Helper()
+	resp, err := r.adm.FetchOffsets(t.Context(), "orders-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+	return out
+}
+
+// westWithCopies fills a target region the way the copier and group sync
+// of east → west leave it: partition 0 holds copies of east's offsets
+// 0–9 at 0–9 and partition 1 of 0–4; the group is synced at 4 and 2.
+func westWithCopies(t *testing.T, newest time.Time) fakeRegion {
+	t.Helper()
+	west := newFakeRegion(t, "orders", mirror.ProgressTopic)
+	var recs []*kgo.Record
+	for p, n := range map[int32]int64{0: 10, 1: 5} {
+		for o := range n {
+			recs = append(recs, &kgo.Record{Partition: p, Value: []byte("copy"), Headers: []kgo.RecordHeader{
+				{Key: mirror.HeaderOriginRegion, Value: []byte("east")},
+				{Key: mirror.HeaderOriginTopic, Value: []byte("orders")},
+				{Key: mirror.HeaderOriginPartition, Value: []byte(strconv.Itoa(int(p)))},
+				{Key: mirror.HeaderOriginOffset, Value: []byte(strconv.FormatInt(o, 10))},
+			}})
+		}
+		prog := mirror.Progress{Next: n, LastSource: n - 1, LastTarget: n - 1, LastTimestamp: newest.Add(-time.Second).UnixMilli()}
+		recs = append(recs, &kgo.Record{Topic: mirror.ProgressTopic, Key: []byte(mirror.ProgressKey("east", "orders", p)), Value: prog.AppendTo(nil)})
+	}
+	beat := mirror.Progress{Next: 30, LastSource: 29, LastTarget: 29, LastTimestamp: newest.UnixMilli()}
+	recs = append(recs, &kgo.Record{Topic: mirror.ProgressTopic, Key: []byte(mirror.ProgressKey("east", "geomesh.heartbeats", 0)), Value: beat.AppendTo(nil)})
+	west.produce(t, recs...)
+	west.commit(t, map[int32]int64{0: 4, 1: 2})
+	return west
+}
+
+// TestTranslateSourceDown: with east's cluster gone (refused, or silent
+// behind a broken link), translate answers from what west holds within the
+// source timeout, says so in text and JSON, exits 2, and --apply commits
+// nothing.
+func TestTranslateSourceDown(t *testing.T) {
+	newest := time.Now().Add(-42 * time.Second).Truncate(time.Millisecond)
+	west := westWithCopies(t, newest)
+	for _, c := range []struct{ name, east string }{{"refused", closedAddr(t)}, {"silent", silentAddr(t)}} {
+		t.Run(c.name, func(t *testing.T) {
+			path := translateMesh(t, c.east, west.addr)
+			args := []string{"translate", "--topology", path, "--group", "orders-app", "--from", "east", "--to", "west", "--source-timeout", "1s"}
+			start := time.Now()
+			out, _, err := run(t, args...)
+			took := time.Since(start)
+			var st exitStatus
+			if !errors.As(err, &st) || st.code != exitTargetOnly {
+				t.Fatalf("want exit status %d, got %v\n%s", exitTargetOnly, err, out)
+			}
+			if took > 8*time.Second {
+				t.Errorf("took %s with a source timeout of 1s", took)
+			}
+			for _, want := range []string{
+				`(?m)^group orders-app, east -> west: region east did not answer \((no answer within 1s: )?cluster east: offsets of group orders-app: `,
+				`(?m)^answered from what region west holds: `,
+				`(?m)^newest copy from east: written ` + regexp.QuoteMeta(newest.UTC().Format(time.RFC3339)) + ` \(4[2-9]s ago\)$`,
+				`(?m)^orders\s+0\s+orders\s+4\s+4\s+10\s+6\s+synced$`,
+				`(?m)^orders\s+1\s+orders\s+2\s+2\s+5\s+3\s+synced$`,
+			} {
+				if !regexp.MustCompile(want).MatchString(out) {
+					t.Errorf("output does not match %q:\n%s", want, out)
+				}
+			}
+
+			out, _, err = run(t, append(args, "--json", "--apply")...)
+			if !errors.As(err, &st) || st.code != exitTargetOnly {
+				t.Fatalf("--json --apply: want exit status %d, got %v\n%s", exitTargetOnly, err, out)
+			}
+			var res struct {
+				translateOutput
+				Partitions json.RawMessage `json:"partitions"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if res.Exact || res.SourceError == "" || res.Applied || res.NotApplied == "" || !res.NewestCopy.Equal(newest) || res.Partitions != nil {
+				t.Errorf("JSON answer %+v: want exact false, a source error, not applied, newest copy %v, no partitions", res.translateOutput, newest)
+			}
+			want := []offsets.HeldPartition{
+				{Translation: offsets.Translation{Topic: "orders", Partition: 0, TargetTopic: "orders", TargetOffset: 4, SourceOffset: 4, OriginOffset: 4, State: offsets.Synced}, CopiedTo: 10, AtMostRepeated: 6},
+				{Translation: offsets.Translation{Topic: "orders", Partition: 1, TargetTopic: "orders", TargetOffset: 2, SourceOffset: 2, OriginOffset: 2, State: offsets.Synced}, CopiedTo: 5, AtMostRepeated: 3},
+			}
+			if len(res.Held) != len(want) {
+				t.Fatalf("held %+v, want %+v", res.Held, want)
+			}
+			for i, w := range want {
+				if g := res.Held[i]; g.Translation != w.Translation || g.CopiedTo != w.CopiedTo || g.AtMostRepeated != w.AtMostRepeated {
+					t.Errorf("held[%d] = %+v, want %+v", i, g, w)
+				}
+			}
+			if got := west.committed(t); got[0] != 4 || got[1] != 2 {
+				t.Errorf("--apply without the source changed the group in west: %v", got)
+			}
+		})
+	}
+}
+
+// TestTranslateSourceDownNothingSynced: without the source and without
+// offsets of the group on the target there is no answer: exit 1, saying
+// why.
+func TestTranslateSourceDownNothingSynced(t *testing.T) {
+	west := westWithCopies(t, time.Now())
+	path := translateMesh(t, closedAddr(t), west.addr)
+	_, _, err := run(t, "translate", "--topology", path, "--group", "other-app", "--from", "east", "--to", "west", "--source-timeout", "1s")
+	var st exitStatus
+	if err == nil || errors.As(err, &st) || !strings.Contains(err.Error(), "region west holds no offsets of group other-app") {
+		t.Fatalf("want an error saying west holds nothing of the group, got %v", err)
+	}
+}
+
+// TestTranslateApplyNeverBackwards: with both regions up, --apply commits
+// a translation that moves the group forward, and refuses one that would
+// move it back unless --allow-backwards.
+func TestTranslateApplyNeverBackwards(t *testing.T) {
+	east := newFakeRegion(t, "orders")
+	var recs []*kgo.Record
+	for p, n := range map[int32]int{0: 10, 1: 5} {
+		for range n {
+			recs = append(recs, &kgo.Record{Partition: p, Value: []byte("original")})
+		}
+	}
+	east.produce(t, recs...)
+	west := westWithCopies(t, time.Now())
+	path := translateMesh(t, east.addr, west.addr)
+	args := []string{"translate", "--topology", path, "--group", "orders-app", "--from", "east", "--to", "west", "--apply"}
+
+	// Forward: east's group is at 6 and 3, west holds 4 and 2.
+	east.commit(t, map[int32]int64{0: 6, 1: 3})
+	out, _, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("forward --apply: %v\n%s", err, out)
+	}
+	for _, want := range []string{`(?m)^orders\s+0\s+6\s+orders\s+6\s+4\s+copied$`, `(?m)^orders\s+1\s+3\s+orders\s+3\s+2\s+copied$`, `(?m)^committed in west$`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output does not match %q:\n%s", want, out)
+		}
+	}
+	if got := west.committed(t); got[0] != 6 || got[1] != 3 {
+		t.Fatalf("west holds %v after --apply, want 6 and 3", got)
+	}
+
+	// Backwards on partition 0 only: refused as a whole.
+	east.commit(t, map[int32]int64{0: 2, 1: 4})
+	_, _, err = run(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "would move 1 partitions of group orders-app in region west back") || !strings.Contains(err.Error(), "orders/0: from 6 to 2") {
+		t.Fatalf("backwards --apply: want a refusal naming orders/0, got %v", err)
+	}
+	if got := west.committed(t); got[0] != 6 || got[1] != 3 {
+		t.Fatalf("a refused --apply changed west: %v", got)
+	}
+	if _, _, err := run(t, append(args, "--allow-backwards")...); err != nil {
+		t.Fatalf("--allow-backwards: %v", err)
+	}
+	if got := west.committed(t); got[0] != 2 || got[1] != 4 {
+		t.Fatalf("west holds %v after --allow-backwards, want 2 and 4", got)
 	}
 }

@@ -74,6 +74,18 @@
 // copy a region's fence DENYs or markers to other regions. A write
 // refused by the fence fails with TOPIC_AUTHORIZATION_FAILED.
 //
+// Every pass ends by reading the ACLs back, and what they say the cluster
+// does with the writes the fence governs is the fence's [Writes]:
+// refused once every ALLOW it overrides has its DENY, accepted once none
+// of the mesh's DENYs is held (or the cluster has no authorizer), and
+// unchanged while a pass could not finish its side's work.
+// [FenceStatus] shows it with the time it was confirmed, and each change
+// is one "write fence" log line (cluster, writes, denies, requested, at),
+// with the time the pass sent its first change (the earliest the cluster
+// may have acted so) and the time it was confirmed: the agents' record
+// of which cluster accepted writes when. A Fencer may run for another
+// region's cluster than its agent's (the write gate of package agent).
+//
 // # Only its own ACLs
 //
 // The Syncer deletes only ACLs it created itself, remembered in memory: a

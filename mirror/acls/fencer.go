@@ -29,8 +29,27 @@ type FenceReport struct {
 	Created, Deleted int
 	// Held is how many DENYs geomesh holds on the cluster after the pass.
 	Held int
-	Err  error
+	// Writes is what the pass confirmed the cluster does with the writes
+	// the fence governs; WritesUnknown when it could not tell.
+	Writes Writes
+	Err    error
 }
+
+// Writes is what a cluster does with the application writes a fence
+// governs (writes through an ALLOW of WRITE or ALL on a mirrored topic),
+// as a pass confirmed it by reading the cluster's ACLs back.
+type Writes string
+
+const (
+	// WritesUnknown: no pass has confirmed either yet.
+	WritesUnknown Writes = ""
+	// WritesAccepted: the cluster holds none of the mesh's DENYs, or has
+	// no authorizer; such writes go through.
+	WritesAccepted Writes = "accepted"
+	// WritesRefused: every ALLOW the fence overrides has its DENY; such
+	// writes fail with TOPIC_AUTHORIZATION_FAILED.
+	WritesRefused Writes = "refused"
+)
 
 // FencerConfig configures a Fencer. Zero values take the defaults named
 // on each field, applied by NewFencer.
@@ -65,9 +84,14 @@ type FencerConfig struct {
 	// Observer receives every pass's outcome. Default: none.
 	Observer FenceObserver
 
-	// Logger receives one line per DENY created or deleted and per change
-	// of a pass's error; the lines do not name the region (the agent's
-	// logger does, and errors do). Default: discard.
+	// Logger receives one line per DENY created or deleted, per change
+	// of a pass's error, and a "write fence" line per change of what the
+	// cluster does with the writes (see Writes): writes, denies,
+	// requested (when the pass sent its first change, or began if it
+	// changed nothing: the earliest the cluster may have acted so) and at
+	// (when reading the ACLs back confirmed it), both RFC 3339 with
+	// nanoseconds. Every line names the cluster's region (cluster=Region),
+	// which need not be the agent's. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -86,6 +110,11 @@ type FenceStatus struct {
 	LastRun time.Time `json:"last_run,omitzero"`
 	// Error of the last pass, empty when it succeeded.
 	Error string `json:"error,omitempty"`
+	// Writes is what the cluster does with the writes the fence governs,
+	// as last confirmed; empty until a pass could tell.
+	Writes Writes `json:"writes,omitempty"`
+	// WritesSince is when a pass confirmed Writes.
+	WritesSince time.Time `json:"writes_since,omitzero"`
 }
 
 // Fencer keeps one region's cluster denying, or not, application writes
@@ -112,6 +141,7 @@ func NewFencer(cfg FencerConfig) *Fencer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	cfg.Logger = cfg.Logger.With("cluster", cfg.Region)
 	var errs []error
 	if cfg.Mesh == "" || cfg.Region == "" {
 		errs = append(errs, errors.New("mesh and region are required"))
@@ -192,7 +222,7 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 	if !known {
 		return nil
 	}
-	rep, held := f.pass(ctx, fenced)
+	rep, held, change := f.pass(ctx, fenced)
 	var heldNames []string
 	for _, d := range held {
 		heldNames = append(heldNames, d.String())
@@ -209,9 +239,20 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 		f.status.Error = rep.Err.Error()
 	}
 	rep.Held = len(f.status.Denies)
+	wasWrites := f.status.Writes
+	if rep.Writes != WritesUnknown && rep.Writes != wasWrites {
+		f.status.Writes, f.status.WritesSince = rep.Writes, change.at
+	}
 	f.mu.Unlock()
 	if f.cfg.Observer != nil {
 		f.cfg.Observer.ObserveFence(rep)
+	}
+	if rep.Writes != WritesUnknown && rep.Writes != wasWrites {
+		// One line per change, written before anything else can happen
+		// to the agent: tests read these from the log of an agent they
+		// kill, and operators see when the cluster started to refuse.
+		f.cfg.Logger.Info("write fence", "writes", string(rep.Writes), "denies", rep.Held,
+			"requested", change.requested.Format(time.RFC3339Nano), "at", change.at.Format(time.RFC3339Nano))
 	}
 	err := rep.Err
 	switch {
@@ -228,16 +269,31 @@ func (f *Fencer) PassOnce(ctx context.Context) error {
 	return err
 }
 
+// passTimes are when a pass sent its first change (or began, if it
+// changed nothing) and when it confirmed the outcome.
+type passTimes struct{ requested, at time.Time }
+
 // pass reads the cluster's ACLs, plans and applies the changes. It
 // returns the DENYs geomesh holds afterwards, nil when it could not read
-// them.
-func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
+// them, and when it acted.
+func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL, passTimes) {
 	c := cluster{region: f.cfg.Region, kafka: f.cfg.Kafka, cl: f.cfg.Cluster}
+	times := passTimes{requested: time.Now()}
 	all, err := describe(ctx, f.cfg.Cluster, fencedTypes)
 	if err != nil {
-		return FenceReport{Err: c.explain("DESCRIBE", "the CLUSTER (to read its ACLs)", err)}, nil
+		rep := FenceReport{Err: c.explain("DESCRIBE", "the CLUSTER (to read its ACLs)", err)}
+		if errors.Is(rep.Err, ErrNoAuthorizer) {
+			// Such a cluster refuses nothing, whatever the fence wants.
+			rep.Writes = WritesAccepted
+		}
+		times.at = time.Now()
+		return rep, nil, times
 	}
-	plan := PlanFence(all, fenced, FencePolicy{Mesh: f.cfg.Mesh, Selects: f.cfg.Selects, Exempt: []string{broker.Principal(f.cfg.Kafka)}})
+	policy := FencePolicy{Mesh: f.cfg.Mesh, Selects: f.cfg.Selects, Exempt: []string{broker.Principal(f.cfg.Kafka)}}
+	plan := PlanFence(all, fenced, policy)
+	if !plan.Empty() {
+		times.requested = time.Now()
+	}
 	var rep FenceReport
 	var errs []error
 	// A DENY is created only once its marker exists, and a marker is
@@ -263,14 +319,20 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 			markersGone = append(markersGone, m)
 		}
 	}
+	var created, deleted []ACL
+	for d := range gone {
+		deleted = append(deleted, d)
+	}
 	if len(markersGone) > 0 {
-		_, err := c.delete(ctx, markersGone)
+		done, err := c.delete(ctx, markersGone)
 		errs = append(errs, err)
+		deleted = append(deleted, done...)
 	}
 	marked := map[ACL]bool{}
 	if len(plan.AddMarkers) > 0 {
 		done, err := c.create(ctx, plan.AddMarkers)
 		errs = append(errs, err)
+		created = append(created, done...)
 		for _, m := range done {
 			marked[m] = true
 		}
@@ -290,19 +352,81 @@ func (f *Fencer) pass(ctx context.Context, fenced bool) (FenceReport, []ACL) {
 		done, err := c.create(ctx, denies)
 		errs = append(errs, err)
 		rep.Created += len(done)
+		created = append(created, done...)
 		for _, d := range done {
 			f.cfg.Logger.Info("fence acl created", "acl", d.String())
 		}
 	}
 	if !plan.Empty() {
 		// Read back rather than compute: the cluster is the record.
-		if all, err = describe(ctx, f.cfg.Cluster, fencedTypes); err != nil {
+		if all, err = readBack(ctx, f.cfg.Cluster, created, deleted); err != nil {
 			rep.Err = errors.Join(append(errs, c.explain("DESCRIBE", "the CLUSTER (to read its ACLs)", err))...)
-			return rep, nil
+			return rep, nil, times
 		}
 	}
+	times.at = time.Now()
 	rep.Err = errors.Join(errs...)
-	return rep, heldDenies(all, f.cfg.Mesh)
+	held := heldDenies(all, f.cfg.Mesh)
+	rep.Writes = confirmedWrites(all, held, fenced, policy)
+	return rep, held, times
+}
+
+// readBackWait bounds how long a pass waits for the broker's view of
+// the ACLs to show its own changes.
+const readBackWait = 2 * time.Second
+
+// readBack reads the cluster's ACLs once they show every ACL of created
+// and none of deleted. A broker answers DescribeAcls from its copy of
+// the cluster's metadata, which trails the controller that took the
+// change: read at once, a DENY just created may be missing, and the pass
+// would report a fence it holds as not held. Past readBackWait it returns
+// what it read last; the writes stay unconfirmed until a later pass.
+func readBack(ctx context.Context, cl Requester, created, deleted []ACL) ([]ACL, error) {
+	deadline := time.Now().Add(readBackWait)
+	for {
+		all, err := describe(ctx, cl, fencedTypes)
+		if err != nil || shows(all, created, deleted) || time.Now().After(deadline) {
+			return all, err
+		}
+		select {
+		case <-ctx.Done():
+			return all, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// shows reports whether all holds every ACL of created and none of
+// deleted.
+func shows(all, created, deleted []ACL) bool {
+	have := make(map[ACL]bool, len(all))
+	for _, a := range all {
+		have[a] = true
+	}
+	for _, a := range created {
+		if !have[a] {
+			return false
+		}
+	}
+	for _, a := range deleted {
+		if have[a] {
+			return false
+		}
+	}
+	return true
+}
+
+// confirmedWrites is what a cluster whose ACLs are all does with the
+// writes the fence governs, given the side the fence is on; unknown
+// while a pass has not finished the work of that side.
+func confirmedWrites(all, held []ACL, fenced bool, p FencePolicy) Writes {
+	switch {
+	case fenced && len(PlanFence(all, true, p).AddDenies) == 0:
+		return WritesRefused
+	case !fenced && len(held) == 0:
+		return WritesAccepted
+	}
+	return WritesUnknown
 }
 
 // heldDenies are the DENYs of acls that their markers say mesh made.

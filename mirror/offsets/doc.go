@@ -30,14 +30,28 @@
 // committed offsets on the source) may be called from any goroutine; per
 // call it reads the target's metadata, log starts and last stable offsets,
 // the source's log starts, then the progress up to its high watermark,
-// and searches the partitions in parallel.
+// then the target's high watermarks (a progress anchor at or past one is
+// of a deleted topic), and searches the partitions in parallel.
+//
+// # Without the source
+//
+// When the source region is lost its committed group offsets cannot be
+// read, and Translate has nothing to translate. Held answers from the
+// target alone: the group's offsets there (which group sync committed
+// while the source answered), the source offset of the first copy a
+// consumer resuming there reads, the copier's progress, and how many
+// copies past the offset the group may already have read on the source.
+// docs/offsets.md says which parts are exact.
 //
 // # Group sync
 //
 // A Syncer commits, every Interval (default 1s), the translated offsets of
 // the flow's selected groups that have no active members on the target,
-// never moving a group backwards unless its source moved backwards. The
-// agent runs one per flow and turns its SyncObserver calls into the
-// metrics geomesh_offsets_synced_total and
-// geomesh_offsets_sync_age_seconds.
+// never moving a group backwards unless its source moved backwards. Each
+// group syncs or fails on its own; Status says since when every group has
+// been in step and which groups fail, with their errors. The agent runs
+// one per flow, shows its Status in /v1/status and turns it and the
+// SyncObserver calls into the metrics geomesh_offsets_synced_total,
+// geomesh_offsets_sync_age_seconds, geomesh_offsets_failing_groups and
+// geomesh_offsets_sync_errors_total.
 package offsets

@@ -17,8 +17,9 @@ import (
 // the real logs produce: plain and transactional batches interleaved by
 // several producers, aborted transactions, markers, compaction and
 // retention on the source, local writes and other regions' transactional
-// copies on the target, copier transactions that abort or crash and
-// sessions that restart from the committed progress.
+// copies on the target, retention and DeleteRecords moving the target's log
+// start, the target topic deleted and recreated, copier transactions that
+// abort or crash and sessions that restart from the committed progress.
 
 var (
 	histories = flag.Int("histories", 10_000, "generated histories of the property test")
@@ -47,13 +48,14 @@ func newLog() *mlog { return &mlog{open: map[int]int{}} }
 func (l *mlog) end() int64 { return int64(len(l.entries)) }
 
 // lso is the last stable offset: the first record of the oldest open
-// transaction, or the end.
+// transaction, or the end; never below the log start (Kafka moves the first
+// unstable offset up to a log start that passed it).
 func (l *mlog) lso() int64 {
 	lso := l.end()
 	for _, first := range l.open {
 		lso = min(lso, int64(first))
 	}
-	return lso
+	return max(lso, l.start)
 }
 
 func (l *mlog) append(e entry) int64 {
@@ -138,7 +140,11 @@ type world struct {
 	rng *rand.Rand
 	src *mlog
 	dst *mlog
+	gen int // how often the target topic was recreated
 	cp  copier
+	// checks are the translations made against the target topic as it is
+	// now, to be judged once it is complete or deleted.
+	checks []pending
 }
 
 const (
@@ -270,10 +276,49 @@ func (w *world) endStep() {
 		return
 	}
 	w.dst.endTxn(cp.pid, false)
+	cp.restart(w.src.start)
+}
+
+// restart is a new session after a failed one: it resumes from the
+// committed progress.
+func (cp *copier) restart(sourceStart int64) {
+	cp.inTxn = false
 	cp.pending = cp.committed
 	cp.pos = cp.committed.next
 	if !cp.has {
-		cp.pos = w.src.start
+		cp.pos = sourceStart
+	}
+}
+
+// targetTruncation moves the target's log start: retention deleting the
+// oldest records, or DeleteRecords up to any offset below the high
+// watermark, the end included, which may delete records of open
+// transactions.
+func (w *world) targetTruncation() {
+	d := w.dst
+	switch w.rng.IntN(3) {
+	case 0:
+		d.start += w.rng.Int64N(min(d.lso()-d.start, 8) + 1)
+	case 1:
+		d.start += w.rng.Int64N(d.end() - d.start + 1)
+	default:
+		d.start = d.end()
+	}
+}
+
+// recreateTarget deletes the target topic and creates it again, empty.
+// The copier's open transaction cannot commit into the new topic: its
+// session fails and a new one resumes from the committed progress, whose
+// last target offset names an offset of the old topic. Other writers'
+// open transactions go with the old topic.
+func (w *world) recreateTarget() {
+	w.dst = newLog()
+	w.gen++
+	if w.cp.inTxn {
+		w.cp.restart(w.src.start)
+	}
+	for range w.rng.IntN(3) {
+		w.localWrite()
 	}
 }
 
@@ -286,6 +331,7 @@ func (w *world) query(g int64, hints *Hints) (Query, Result, int, error) {
 		Next:        w.cp.committed.next, LastSource: w.cp.committed.lastSource, LastTarget: w.cp.committed.lastTarget,
 		TargetStart: w.dst.start,
 		TargetEnd:   w.dst.lso(),
+		TargetHigh:  w.dst.end(),
 	}
 	if !w.cp.has {
 		q.Next, q.LastSource, q.LastTarget = -1, -1, -1
@@ -295,7 +341,23 @@ func (w *world) query(g int64, hints *Hints) (Query, Result, int, error) {
 	return q, res, lg.reads, err
 }
 
-// pending is a translation to be checked once the history is complete.
+// staleAnchor reports whether the copier's committed last target offset
+// no longer holds the copy of its last source offset: it names an offset
+// of a target topic that was deleted since.
+func (w *world) staleAnchor() bool {
+	c := w.cp.committed
+	if !w.cp.has || c.lastTarget < 0 {
+		return false
+	}
+	if c.lastTarget >= w.dst.end() {
+		return true
+	}
+	e := w.dst.entries[c.lastTarget]
+	return !e.copy || e.pid != copierPID || e.origin != c.lastSource
+}
+
+// pending is a translation to be checked once the target topic it was
+// made against is complete or deleted.
 type pending struct {
 	q   Query
 	res Result
@@ -304,11 +366,12 @@ type pending struct {
 
 // checkNow checks what can be checked at the time of the query.
 func (w *world) checkNow(q Query, res Result) error {
-	first := int64(-1) // first committed copy with origin ≥ g, readable or not yet
-	var firstOrigin int64
+	// first is the first committed copy with origin ≥ g, readable or not
+	// yet; readable says whether it lies below the last stable offset.
+	first, firstOrigin, readable := int64(-1), int64(-1), false
 	for i := range w.dst.entries {
 		if e := w.dst.entries[i]; e.copy && w.dst.visible(i, w.dst.end()) && e.origin >= q.Group {
-			first, firstOrigin = int64(i), e.origin
+			first, firstOrigin, readable = int64(i), e.origin, int64(i) < w.dst.lso()
 			break
 		}
 	}
@@ -318,8 +381,8 @@ func (w *world) checkNow(q Query, res Result) error {
 	}
 	switch res.State {
 	case Copied:
-		if first < 0 || res.Offset != first || res.Origin != firstOrigin {
-			return fmt.Errorf("copied at %d (origin %d), want the first copy with origin ≥ %d at %d (origin %d)", res.Offset, res.Origin, q.Group, first, firstOrigin)
+		if first < 0 || !readable || res.Offset != first || res.Origin != firstOrigin {
+			return fmt.Errorf("copied at %d (origin %d), want the first copy with origin ≥ %d at %d (origin %d, readable %v)", res.Offset, res.Origin, q.Group, first, firstOrigin, readable)
 		}
 	case End:
 		if first >= 0 && first < res.Offset {
@@ -332,34 +395,58 @@ func (w *world) checkNow(q Query, res Result) error {
 		if first >= 0 || q.Group <= next {
 			return fmt.Errorf("behind although the copier is at %d and the first copy with origin ≥ %d is at %d", next, q.Group, first)
 		}
+	case Truncated:
+		if !q.HasProgress || q.Group > q.LastSource {
+			return fmt.Errorf("truncated although the copier never copied a record at or after %d (last copied %d)", q.Group, q.LastSource)
+		}
+		if readable {
+			return fmt.Errorf("truncated, but the copy of origin %d ≥ %d at %d is readable", firstOrigin, q.Group, first)
+		}
+		if first >= 0 && first < res.Offset {
+			return fmt.Errorf("truncated at %d, but a copy of origin %d ≥ %d is at %d", res.Offset, firstOrigin, q.Group, first)
+		}
+		if res.Offset < q.TargetStart || res.Offset > q.TargetEnd {
+			return fmt.Errorf("truncated at %d, outside the target's log [%d, %d)", res.Offset, q.TargetStart, q.TargetEnd)
+		}
 	default:
 		return fmt.Errorf("unexpected state %s", res.State)
 	}
 	return nil
 }
 
-// checkFinal checks a translation against the complete history: a group
-// committed at the translated offset reads on the target exactly the
-// copies of records at or after g: every copy below the offset has an
-// origin below g, every copy at or above it an origin of at least g.
+// checkFinal checks a translation against the target topic as it ends
+// (complete, or about to be deleted): a group committed at the translated
+// offset reads on the target exactly the copies of records at or after g:
+// every committed copy below the offset has an origin below g, every one at
+// or above it an origin of at least g. A Behind answer only promises the
+// first half.
 func (w *world) checkFinal(p pending) error {
-	if p.res.State == Behind {
-		return nil
-	}
-	lso := w.dst.lso()
+	end := w.dst.end()
 	for i := range w.dst.entries {
 		e := w.dst.entries[i]
-		if !e.copy || !w.dst.visible(i, lso) {
+		if !e.copy || !w.dst.visible(i, end) {
 			continue
 		}
 		below := int64(i) < p.res.Offset
 		if below && e.origin >= p.q.Group {
 			return fmt.Errorf("copy of origin %d at %d is below the translated offset %d of group offset %d: it would be skipped", e.origin, i, p.res.Offset, p.q.Group)
 		}
-		if !below && e.origin < p.q.Group {
+		if !below && e.origin < p.q.Group && p.res.State != Behind {
 			return fmt.Errorf("copy of origin %d at %d is at or after the translated offset %d of group offset %d: it would be read twice", e.origin, i, p.res.Offset, p.q.Group)
 		}
 	}
+	return nil
+}
+
+// judge checks every translation made against the target topic as it is
+// now, and forgets them.
+func (w *world) judge() error {
+	for _, p := range w.checks {
+		if err := w.checkFinal(p); err != nil {
+			return fmt.Errorf("query at %s %+v → %+v: %w", p.at, p.q, p.res, err)
+		}
+	}
+	w.checks = nil
 	return nil
 }
 
@@ -371,23 +458,23 @@ func (w *world) describe() string {
 	for i, e := range w.dst.entries {
 		b = fmt.Appendf(b, "dst %d: %+v committed=%v\n", i, e, w.dst.committed(i))
 	}
-	b = fmt.Appendf(b, "source start %d, target start %d, copier %+v\n", w.src.start, w.dst.start, w.cp)
+	b = fmt.Appendf(b, "source start %d, target start %d (topic created %d times), copier %+v\n", w.src.start, w.dst.start, w.gen+1, w.cp)
 	return string(b)
 }
 
 // TestPropertyExact generates histories and checks every translation made
-// along the way, at the time and against the finished history.
+// along the way, at the time and against the target topic as it ends:
+// complete, or deleted and created again.
 func TestPropertyExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(*seed, 0x6765_6f6d_6573_68))
-	var queries, reads, maxReads int
+	var queries, reads, maxReads, truncations, recreations, stale int
 	states := map[State]int{}
 	for h := range *histories {
 		w := newWorld(rng)
 		hints := &Hints{}
-		var checks []pending
-		steps := 10 + rng.IntN(80)
+		steps := 10 + rng.IntN(120)
 		for step := range steps {
-			switch n := rng.IntN(20); {
+			switch n := rng.IntN(22); {
 			case n < 6:
 				w.sourceStep()
 			case n < 7:
@@ -400,11 +487,16 @@ func TestPropertyExact(t *testing.T) {
 				w.copyStep()
 			case n < 17:
 				w.endStep()
-			default:
+			case n < 20:
 				for range 3 {
 					g := w.pickGroupOffset()
 					q, res, n, err := w.query(g, hints)
 					if errors.Is(err, ErrUnstable) {
+						// Waiting is only right while a transaction holds
+						// the last stable offset below the high watermark.
+						if q.TargetEnd >= q.TargetHigh {
+							t.Fatalf("history %d step %d: group offset %d: %v with no transaction open\nquery %+v\n%s", h, step, g, err, q, w.describe())
+						}
 						states["unstable"]++
 						continue
 					}
@@ -412,7 +504,7 @@ func TestPropertyExact(t *testing.T) {
 						t.Fatalf("history %d step %d: translate %d: %v", h, step, g, err)
 					}
 					if err := w.checkNow(q, res); err != nil {
-						t.Fatalf("history %d step %d: group offset %d: %v\nquery %+v\n%s", h, step, g, err, q, w.describe())
+						t.Fatalf("history %d step %d: group offset %d: %v\nquery %+v → %+v\n%s", h, step, g, err, q, res, w.describe())
 					}
 					// Hints only save reads; without them the answer is
 					// the same.
@@ -420,11 +512,25 @@ func TestPropertyExact(t *testing.T) {
 					if plain.Offset != res.Offset || plain.State != res.State {
 						t.Fatalf("history %d step %d: group offset %d: %+v with hints, %+v without\n%s", h, step, g, res, plain, w.describe())
 					}
-					checks = append(checks, pending{q: q, res: res, at: fmt.Sprintf("step %d", step)})
+					w.checks = append(w.checks, pending{q: q, res: res, at: fmt.Sprintf("step %d", step)})
 					queries++
 					reads += n
 					maxReads = max(maxReads, n)
 					states[res.State]++
+					if w.staleAnchor() {
+						stale++
+					}
+				}
+			case n < 21:
+				w.targetTruncation()
+				truncations++
+			default:
+				if rng.IntN(2) == 0 {
+					if err := w.judge(); err != nil {
+						t.Fatalf("history %d step %d, before the target topic is recreated: %v\n%s", h, step, err, w.describe())
+					}
+					w.recreateTarget()
+					recreations++
 				}
 			}
 		}
@@ -446,13 +552,16 @@ func TestPropertyExact(t *testing.T) {
 				w.cp.committed, w.cp.has, w.cp.inTxn = w.cp.pending, true, false
 			}
 		}
-		for _, p := range checks {
-			if err := w.checkFinal(p); err != nil {
-				t.Fatalf("history %d, query at %s %+v → %+v: %v\n%s", h, p.at, p.q, p.res, err, w.describe())
-			}
+		if err := w.judge(); err != nil {
+			t.Fatalf("history %d, %v\n%s", h, err, w.describe())
 		}
 	}
-	t.Logf("%d histories, %d translations (%v), %.1f log reads per translation on average, at most %d", *histories, queries, states, float64(reads)/float64(max(queries, 1)), maxReads)
+	t.Logf("%d histories, %d target truncations, %d target topics recreated; %d translations (%v), %d of them with the copier's last copy in a deleted topic; %.1f log reads per translation on average, at most %d",
+		*histories, truncations, recreations, queries, states, stale, float64(reads)/float64(max(queries, 1)), maxReads)
+	// The generator must keep reaching the cases this test is about.
+	if *histories >= 1000 && (states[Truncated] == 0 || stale == 0) {
+		t.Errorf("no truncated answer (%d) or no translation against a recreated topic with a stale progress anchor (%d): the generator lost a case", states[Truncated], stale)
+	}
 }
 
 // pickGroupOffset chooses a committed group offset: anywhere in the source

@@ -57,9 +57,12 @@ const (
 	// before it may still be copied, to offsets at or after Offset. A group
 	// committed at Offset would read them twice, so group sync waits.
 	Behind State = "behind"
-	// Truncated: retention deleted from the target every copy at or after
-	// the group offset that had been made; Offset is the target's log
-	// start, where a consumer can resume with the records that are left.
+	// Truncated: the copier copied records at or after the group offset,
+	// but no copy of them is left to read on the target: retention or
+	// DeleteRecords deleted them, or the target topic was deleted and
+	// created again. Offset is where a consumer resumes with the records
+	// that are left: right after the last copy of a record before the
+	// group offset, or the target's log start if there is none.
 	Truncated State = "truncated"
 )
 
@@ -92,6 +95,12 @@ type Query struct {
 	// copy committed below TargetEnd is counted in the progress, which is
 	// what makes End and Behind safe.
 	TargetStart, TargetEnd int64
+
+	// TargetHigh is the high watermark of the target partition, read
+	// after the progress, or -1 if unknown. Every copy the progress counts
+	// was written below it, so LastTarget at or past it names an offset of
+	// a topic that was deleted and created again (or truncated) since.
+	TargetHigh int64
 }
 
 // Result is a translated offset.
@@ -118,41 +127,55 @@ type Result struct {
 // offset the answer follows from it without reading the log; otherwise the
 // search runs below its last target offset. hints narrows the search with
 // pairs learned before; nil means none.
+//
+// The anchor and the hints are facts about the log only while it is
+// appended to. An anchor at or past the high watermark is known to be of a
+// deleted topic. Any other anchor or hint is read before an answer rests
+// on it; when the log no longer agrees, the hints are dropped and the
+// search runs again over the whole readable log.
 func Translate(ctx context.Context, log Log, q Query, hints *Hints) (Result, error) {
 	next, lastSource, lastTarget := int64(-1), int64(-1), int64(-1)
 	if q.HasProgress {
 		next, lastSource, lastTarget = q.Next, q.LastSource, q.LastTarget
 	}
 	next = max(next, q.SourceStart)
-	if q.Group > lastSource {
-		// Every committed copy below TargetEnd is of a record at or below
-		// lastSource < Group, and every later copy lands after both
-		// TargetEnd and lastTarget.
-		end := max(q.TargetEnd, lastTarget+1)
-		if q.Group <= next {
-			return Result{Offset: end, State: End, Origin: -1}, nil
+	lo := max(q.TargetStart, 0)
+	if lastTarget >= 0 && q.TargetHigh >= 0 && lastTarget >= q.TargetHigh {
+		// The last copy was made into a topic deleted since. The copier
+		// moves lastTarget to the last copy of every transaction it
+		// commits, so it has committed none into this one: every copy
+		// here is of a record after lastSource and lies at or after
+		// TargetEnd.
+		if q.Group <= lastSource {
+			return Result{Offset: lo, State: Truncated, Origin: -1}, nil
 		}
-		return Result{Offset: end, State: Behind, Origin: -1}, nil
+		return endOrBehind(q.Group, next, q.TargetEnd), nil
 	}
 	if q.TargetEnd <= lastTarget {
 		// Copies at or after TargetEnd are invisible to read_committed
-		// readers, and the answer may be one of them.
+		// readers. The answer may be one of them; and a last copy that
+		// cannot be read cannot be told from an offset of a deleted topic
+		// that this one has grown past.
 		return Result{}, fmt.Errorf("last stable offset %d, last copy at %d: %w", q.TargetEnd, lastTarget, ErrUnstable)
 	}
-	lo := max(q.TargetStart, 0)
+	if q.Group > lastSource {
+		// Every committed copy below TargetEnd is of a record at or below
+		// lastSource < Group, and every later copy lands at or after
+		// TargetEnd.
+		return endOrBehind(q.Group, next, q.TargetEnd), nil
+	}
 	if lastTarget < lo {
 		return Result{Offset: lo, State: Truncated, Origin: -1}, nil
 	}
-	hints.forgetFrom(q.TargetEnd)
 	s := search{ctx: ctx, log: log, group: q.Group, hints: hints}
-	res, err := s.run(lo, lastTarget, lastSource)
+	res, found, err := s.run(lo, lastTarget, lastSource)
 	if err != nil {
 		return Result{}, err
 	}
-	if !s.verified {
-		// The answer came from a hint that no read of this call confirmed:
-		// check it, and if the log no longer agrees (a recreated or
-		// truncated topic) forget the hints and search again.
+	if found && !s.verified {
+		// The answer is the anchor or a hint that no read of this call
+		// confirmed: check it, and if the log no longer agrees (a
+		// recreated topic) forget the hints and search all of it.
 		r, ok, err := s.readCopy(res.Offset, res.Offset+1)
 		if err != nil {
 			return Result{}, err
@@ -160,14 +183,25 @@ func Translate(ctx context.Context, log Log, q Query, hints *Hints) (Result, err
 		if !ok || r.Origin != res.Origin {
 			hints.reset()
 			s.hints = nil
-			res, err = s.run(lo, lastTarget, lastSource)
-			if err != nil {
+			if res, found, err = s.run(lo, q.TargetEnd, -1); err != nil {
 				return Result{}, err
 			}
 		}
 	}
+	if !found {
+		res = Result{Offset: res.Offset, State: Truncated, Origin: -1}
+	}
 	res.Reads = s.reads
 	return res, nil
+}
+
+// endOrBehind answers a group offset past every copy made: End when the
+// copier has dealt with every record before it, Behind otherwise.
+func endOrBehind(group, next, end int64) Result {
+	if group <= next {
+		return Result{Offset: end, State: End, Origin: -1}
+	}
+	return Result{Offset: end, State: Behind, Origin: -1}
 }
 
 // search is one binary search for the first copy whose origin offset is at
@@ -181,24 +215,38 @@ type search struct {
 	verified bool // the candidate returned was read by this search
 }
 
-// run searches [lo, cand] where cand is known to hold a copy with origin
-// candOrigin ≥ group. Invariant: every copy below lo has an origin below
-// group, and no copy lies in [hi, cand).
-func (s *search) run(lo, cand, candOrigin int64) (Result, error) {
-	s.verified = true // the anchor is the copier's own record of a copy
+// run searches [lo, cand] where cand holds a copy with origin candOrigin ≥
+// group, or, when candOrigin is negative, [lo, cand) for any copy. found
+// is false when there is none; the result's Offset is then where the
+// search ended: right after the last copy with an origin below group, or
+// lo. Invariant: every copy below lo has an origin below group, and no
+// copy lies in [hi, cand).
+func (s *search) run(lo, cand, candOrigin int64) (res Result, found bool, err error) {
+	// The anchor is the copier's record of a copy, but of a topic that may
+	// since have been recreated: it counts as unread.
+	s.verified = false
 	hi := cand
-	if below, ok := s.hints.below(s.group); ok {
-		lo = max(lo, below.Target+1)
+	if below, ok := s.hints.below(s.group); ok && below.Target >= lo {
+		// A hint moves lo only once the log shows it still holds.
+		r, ok, err := s.readCopy(below.Target, below.Target+1)
+		if err != nil {
+			return Result{}, false, err
+		}
+		if ok && r.Origin == below.Origin {
+			lo = below.Target + 1
+		} else {
+			s.hints.reset()
+			s.hints = nil
+		}
 	}
 	if above, ok := s.hints.atOrAbove(s.group); ok && above.Target < cand && above.Target >= lo {
 		cand, candOrigin, hi = above.Target, above.Origin, above.Target
-		s.verified = false
 	}
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		r, ok, err := s.readCopy(mid, hi)
 		if err != nil {
-			return Result{}, err
+			return Result{}, false, err
 		}
 		switch {
 		case !ok: // no copy in [mid, hi)
@@ -210,7 +258,10 @@ func (s *search) run(lo, cand, candOrigin int64) (Result, error) {
 			lo = r.Offset + 1
 		}
 	}
-	return Result{Offset: cand, State: Copied, Origin: candOrigin}, nil
+	if candOrigin < 0 {
+		return Result{Offset: lo, Origin: -1}, false, nil
+	}
+	return Result{Offset: cand, State: Copied, Origin: candOrigin}, true, nil
 }
 
 // readCopy returns the first copy in [from, before), skipping records of
@@ -249,8 +300,10 @@ const maxHints = 64
 
 // Hints are (source, target) pairs of one target partition learned by
 // earlier searches. They only narrow a search: a pair is a fact about the
-// log that stays true while the log is only appended to. A nil *Hints is
-// empty and learns nothing. Safe for concurrent use.
+// log that stays true while the log is only appended to, and a search
+// reads each pair it relies on before it does, so that pairs of a deleted
+// topic are dropped. A nil *Hints is empty and learns nothing. Safe for
+// concurrent use.
 type Hints struct {
 	mu    sync.Mutex
 	pairs []Pair // sorted by Origin (and so by Target)
@@ -304,20 +357,6 @@ func (h *Hints) learn(origin, target int64) {
 			}
 		}
 		h.pairs = kept
-	}
-}
-
-// forgetFrom drops every pair if one lies at or past end: copies are only
-// ever learned below the end a reader saw, and ends only grow, so such a
-// pair means the topic was truncated or recreated.
-func (h *Hints) forgetFrom(end int64) {
-	if h == nil {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if n := len(h.pairs); n > 0 && h.pairs[n-1].Target >= end {
-		h.pairs = nil
 	}
 }
 

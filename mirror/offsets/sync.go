@@ -2,12 +2,18 @@ package offsets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/mirror"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // SyncObserver receives what group sync does. It is called from the
@@ -16,8 +22,10 @@ type SyncObserver interface {
 	// Committed is called after a round with the number of partition
 	// offsets it committed on the target.
 	Committed(partitions int)
-	// RoundDone is called after every round that reached both clusters.
-	RoundDone(at time.Time)
+	// Failed is called after a round once per group the round failed to
+	// sync, with the error's class (SyncErrorClass), and once for a round
+	// that failed before it knew any group.
+	Failed(class string)
 }
 
 // SyncConfig configures a Syncer. Zero values take the defaults named on
@@ -61,12 +69,19 @@ type SyncConfig struct {
 // failover), and moving it back would deliver records twice. What the
 // syncer committed is remembered in memory only: after a restart it moves
 // groups forward only until the source next moves backwards.
+//
+// A round syncs each group or fails it, one group at a time: a group is
+// in step once a round has committed what could be committed for it (or
+// found nothing to commit, or found it active on the target). Status says
+// since when every group has been in step and which groups fail and why,
+// so that one failing group shows even while the others sync.
 type Syncer struct {
 	cfg SyncConfig
 	t   *Translator
 
-	mu   sync.Mutex
-	last map[syncKey]synced
+	mu     sync.Mutex
+	last   map[syncKey]synced
+	health syncHealth
 }
 
 type syncKey struct {
@@ -79,6 +94,90 @@ type synced struct {
 	source, target int64
 }
 
+// Error classes of group sync, a small fixed set for a metric label.
+const (
+	SyncClassAuthorization = "authorization" // a permission is missing on a cluster
+	SyncClassUnreachable   = "unreachable"   // a cluster or group coordinator does not answer
+	SyncClassOther         = "other"
+)
+
+// SyncErrorClasses lists every class SyncErrorClass returns.
+var SyncErrorClasses = []string{SyncClassAuthorization, SyncClassUnreachable, SyncClassOther}
+
+// SyncErrorClass sorts an error of group sync into one of the classes.
+func SyncErrorClass(err error) string {
+	switch mirror.ErrorClass(err) {
+	case mirror.ClassAuthorization:
+		return SyncClassAuthorization
+	case mirror.ClassUnreachable:
+		return SyncClassUnreachable
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kerr.CoordinatorNotAvailable) ||
+		errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorLoadInProgress) {
+		return SyncClassUnreachable
+	}
+	return SyncClassOther
+}
+
+// SyncStatus is what group sync knows after its last round.
+type SyncStatus struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// LastRound is when the last round ended, whatever its outcome; zero
+	// before the first.
+	LastRound time.Time `json:"last_round"`
+	// InStep is the time up to which every selected group is known to be
+	// in step on the target: the end of the last round in which all of
+	// them synced, or, while some fail, the oldest time one of those was
+	// last in step (or first seen, or the syncer made). Its age is
+	// geomesh_offsets_sync_age_seconds.
+	InStep time.Time `json:"in_step"`
+	// InStepAge is the time from InStep to the Status call, in seconds,
+	// on the agent's clock.
+	InStepAge float64 `json:"in_step_age_seconds"`
+	// Error is the last round's error when it failed before it reached
+	// the groups one by one (a cluster does not list its groups, the
+	// translation cannot start); "" otherwise.
+	Error string `json:"error,omitempty"`
+	// Groups counts the selected groups of the source's last listing.
+	Groups int `json:"groups"`
+	// Failing lists the groups whose last sync failed, by name.
+	Failing []GroupSyncError `json:"failing"`
+	// Committed counts the partition offsets committed since the start.
+	Committed int64 `json:"committed"`
+}
+
+// GroupSyncError is a group whose last sync failed.
+type GroupSyncError struct {
+	Group string `json:"group"`
+	// Class is SyncErrorClass of the error; Error names the cluster, the
+	// group and, where one partition failed, the topic and partition.
+	Class string `json:"class"`
+	Error string `json:"error"`
+	// Since is the first round of this run of failures; For is the time
+	// from then to the Status call, in seconds, on the agent's clock.
+	Since time.Time `json:"since"`
+	For   float64   `json:"failing_seconds"`
+	// LastSynced is when the group was last in step on the target; zero
+	// if never since the syncer started.
+	LastSynced time.Time `json:"last_synced,omitzero"`
+}
+
+// syncHealth is the state behind Status; Syncer.mu guards it.
+type syncHealth struct {
+	made      time.Time
+	lastRound time.Time
+	inStep    time.Time
+	roundErr  string
+	committed int64
+	groups    map[string]*groupHealth
+}
+
+type groupHealth struct {
+	firstSeen, lastSynced time.Time
+	failing               *GroupSyncError
+}
+
 // NewSyncer returns a Syncer; it does no I/O.
 func NewSyncer(cfg SyncConfig) *Syncer {
 	if cfg.Interval <= 0 {
@@ -87,7 +186,9 @@ func NewSyncer(cfg SyncConfig) *Syncer {
 	if cfg.Logger == nil {
 		cfg.Logger = cfg.Translator.cfg.Logger
 	}
-	return &Syncer{cfg: cfg, t: cfg.Translator, last: map[syncKey]synced{}}
+	now := time.Now()
+	return &Syncer{cfg: cfg, t: cfg.Translator, last: map[syncKey]synced{},
+		health: syncHealth{made: now, inStep: now, groups: map[string]*groupHealth{}}}
 }
 
 // Run syncs every Interval until ctx ends; it returns nil then. Failed
@@ -118,37 +219,96 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 }
 
-// Round runs one sync pass and returns how many partition offsets it
-// committed.
-func (s *Syncer) Round(ctx context.Context) (int, error) {
+// Status returns what the syncer knows after its last round; safe to call
+// at any time.
+func (s *Syncer) Status() SyncStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &s.health
 	f := s.t.cfg.Flow
-	listed, err := s.t.srcAdm.ListGroups(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("cluster %s: list groups: %w", f.Source, err)
+	st := SyncStatus{
+		Source: f.Source, Target: f.Target, LastRound: h.lastRound, InStep: h.inStep, InStepAge: time.Since(h.inStep).Seconds(),
+		Error: h.roundErr, Groups: len(h.groups), Failing: []GroupSyncError{}, Committed: h.committed,
 	}
-	var groups []string
-	for _, g := range listed.Sorted() {
-		if f.Groups.Match(g.Group) {
-			groups = append(groups, g.Group)
+	for _, g := range h.groups {
+		if g.failing != nil {
+			e := *g.failing
+			e.For = time.Since(e.Since).Seconds()
+			st.Failing = append(st.Failing, e)
 		}
 	}
-	if len(groups) == 0 {
-		s.done(0)
-		return 0, nil
+	sort.Slice(st.Failing, func(i, j int) bool { return st.Failing[i].Group < st.Failing[j].Group })
+	return st
+}
+
+// round is the outcome of one Round, group by group.
+type round struct {
+	// listed is false when the source's groups could not be listed: the
+	// groups of the last listing stand, and all of them failed.
+	listed bool
+	groups []string // the selected groups of the source's listing
+	failed map[string]error
+	// err failed the round before it reached the groups one by one; with
+	// listed, every group of the listing failed with it.
+	err       error
+	committed int
+}
+
+func (r *round) fail(group string, err error) {
+	if r.failed == nil {
+		r.failed = map[string]error{}
+	}
+	if _, ok := r.failed[group]; !ok {
+		r.failed[group] = err
+	}
+}
+
+// Round runs one sync pass and returns how many partition offsets it
+// committed. Its error names the groups it failed to sync; the others
+// synced.
+func (s *Syncer) Round(ctx context.Context) (int, error) {
+	r := s.round(ctx)
+	s.record(r)
+	switch {
+	case r.err != nil:
+		return r.committed, r.err
+	case len(r.failed) > 0:
+		names := slices.Sorted(maps.Keys(r.failed))
+		return r.committed, fmt.Errorf("%d of %d groups not synced (%v), first: %w", len(names), len(r.groups), names, r.failed[names[0]])
+	}
+	return r.committed, nil
+}
+
+func (s *Syncer) round(ctx context.Context) *round {
+	f := s.t.cfg.Flow
+	r := &round{}
+	listed, err := s.t.srcAdm.ListGroups(ctx)
+	if err != nil {
+		r.err = fmt.Errorf("cluster %s: list groups: %w", f.Source, err)
+		return r
+	}
+	r.listed = true
+	for _, g := range listed.Sorted() {
+		if f.Groups.Match(g.Group) {
+			r.groups = append(r.groups, g.Group)
+		}
+	}
+	if len(r.groups) == 0 {
+		return r
 	}
 	onTarget, err := s.t.dstAdm.ListGroups(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("cluster %s: list groups: %w", f.Target, err)
+		r.err = fmt.Errorf("cluster %s: list groups: %w", f.Target, err)
+		return r
 	}
 	var idle []string
-	for _, g := range groups {
+	for _, g := range r.groups {
 		if lg, ok := onTarget[g]; !ok || lg.State == "Empty" || lg.State == "Dead" {
 			idle = append(idle, g)
 		}
 	}
 	if len(idle) == 0 {
-		s.done(0)
-		return 0, nil
+		return r
 	}
 	srcOffsets := s.t.srcAdm.FetchManyOffsets(ctx, idle...)
 	type span struct {
@@ -160,8 +320,15 @@ func (s *Syncer) Round(ctx context.Context) (int, error) {
 	var spans []span
 	for _, g := range idle {
 		resp, ok := srcOffsets[g]
-		if !ok || resp.Err != nil {
-			continue // the group disappeared, or cannot be read: next round
+		switch {
+		case ok && errors.Is(resp.Err, kerr.GroupIDNotFound):
+			continue // deleted on the source since the listing
+		case !ok:
+			r.fail(g, fmt.Errorf("cluster %s: offsets of group %s: no answer", f.Source, g))
+			continue
+		case resp.Err != nil:
+			r.fail(g, fmt.Errorf("cluster %s: offsets of group %s: %w", f.Source, g, resp.Err))
+			continue
 		}
 		sp := span{group: g, from: len(reqs), sourceMeta: map[string]map[int32]string{}}
 		resp.Fetched.Each(func(o kadm.OffsetResponse) {
@@ -180,32 +347,45 @@ func (s *Syncer) Round(ctx context.Context) (int, error) {
 		}
 	}
 	if len(reqs) == 0 {
-		s.done(0)
-		return 0, nil
+		return r
 	}
 	trs, err := s.t.Translate(ctx, reqs)
 	if err != nil {
-		return 0, err
+		for _, sp := range spans {
+			r.fail(sp.group, err)
+		}
+		return r
 	}
 	names := make([]string, len(spans))
 	for i, sp := range spans {
 		names[i] = sp.group
 	}
 	dstOffsets := s.t.dstAdm.FetchManyOffsets(ctx, names...)
-	total := 0
-	var errs []error
 	for _, sp := range spans {
 		cur, ok := dstOffsets[sp.group]
-		if !ok || cur.Err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: offsets of group %s: %v", f.Target, sp.group, cur.Err))
+		switch {
+		case ok && errors.Is(cur.Err, kerr.GroupIDNotFound):
+			// The group has never been committed on the target. Kafka
+			// answers that with no offsets, kfake (the embedded
+			// clusters) with this error: the same thing.
+			cur = kadm.FetchOffsetsResponse{Group: sp.group}
+		case !ok:
+			r.fail(sp.group, fmt.Errorf("cluster %s: offsets of group %s: no answer", f.Target, sp.group))
+			continue
+		case cur.Err != nil:
+			r.fail(sp.group, fmt.Errorf("cluster %s: offsets of group %s: %w", f.Target, sp.group, cur.Err))
 			continue
 		}
 		commit := kadm.Offsets{}
 		var keys []syncKey
 		var sources []int64
 		for _, tr := range trs[sp.from:sp.to] {
-			if tr.Error != "" || (tr.State != Copied && tr.State != End) {
-				continue // behind or failing: try again next round
+			if tr.Error != "" {
+				r.fail(sp.group, fmt.Errorf("group %s: translate %s/%d: %s", sp.group, tr.Topic, tr.Partition, tr.Error))
+				continue
+			}
+			if tr.State != Copied && tr.State != End {
+				continue // the copier is behind, or retention took the copies: not yet
 			}
 			k := syncKey{group: sp.group, topic: tr.TargetTopic, partition: tr.Partition}
 			have, has := cur.Fetched.Lookup(tr.TargetTopic, tr.Partition)
@@ -224,28 +404,110 @@ func (s *Syncer) Round(ctx context.Context) (int, error) {
 		}
 		resp, err := s.t.dstAdm.CommitOffsets(ctx, sp.group, commit)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: commit offsets of group %s: %w", f.Target, sp.group, err))
+			r.fail(sp.group, fmt.Errorf("cluster %s: commit offsets of group %s: %w", f.Target, sp.group, err))
 			continue
 		}
 		for i, k := range keys {
 			o, ok := resp.Lookup(k.topic, k.partition)
-			if !ok || o.Err != nil {
-				// Most often the group gained a member since the listing:
-				// the coordinator refuses admin commits then, as it should.
-				s.cfg.Logger.Debug("group offset not committed", "group", k.group, "topic", k.topic, "partition", k.partition, "err", o.Err)
+			switch {
+			case !ok:
+				r.fail(sp.group, fmt.Errorf("cluster %s: commit offsets of group %s: no answer for %s/%d", f.Target, sp.group, k.topic, k.partition))
+				continue
+			case joined(o.Err):
+				// The group gained a member since the listing: the
+				// coordinator refuses admin commits then, as it should,
+				// and the group is the consumer's now.
+				s.cfg.Logger.Debug("group offset not committed: the group is active", "group", k.group, "topic", k.topic, "partition", k.partition, "err", o.Err)
+				continue
+			case o.Err != nil:
+				r.fail(sp.group, fmt.Errorf("cluster %s: commit offsets of group %s: topic %s partition %d: %w", f.Target, sp.group, k.topic, k.partition, o.Err))
 				continue
 			}
 			s.mu.Lock()
 			s.last[k] = synced{source: sources[i], target: o.At}
 			s.mu.Unlock()
-			total++
+			r.committed++
 		}
 	}
-	s.done(total)
-	if len(errs) > 0 {
-		return total, fmt.Errorf("%d groups not synced, first: %w", len(errs), errs[0])
+	return r
+}
+
+// joined reports a commit refused because the group has members: the
+// generation -1 commit of an admin is not theirs.
+func joined(err error) bool {
+	return errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+// record keeps a round's outcome for Status and tells the observer.
+func (s *Syncer) record(r *round) {
+	now := time.Now()
+	var classes []string
+	s.mu.Lock()
+	h := &s.health
+	h.lastRound = now
+	h.committed += int64(r.committed)
+	h.roundErr = ""
+	if r.err != nil {
+		h.roundErr = r.err.Error()
 	}
-	return total, nil
+	if r.listed {
+		seen := make(map[string]bool, len(r.groups))
+		for _, g := range r.groups {
+			seen[g] = true
+			if h.groups[g] == nil {
+				h.groups[g] = &groupHealth{firstSeen: now}
+			}
+		}
+		for g := range h.groups {
+			if !seen[g] {
+				delete(h.groups, g) // no longer on the source, or no longer selected
+			}
+		}
+	}
+	if !r.listed && len(h.groups) == 0 && r.err != nil {
+		classes = append(classes, SyncErrorClass(r.err))
+	}
+	inStep := now
+	for name, g := range h.groups {
+		err := r.failed[name]
+		if err == nil {
+			err = r.err
+		}
+		if err == nil {
+			g.lastSynced, g.failing = now, nil
+			continue
+		}
+		class := SyncErrorClass(err)
+		classes = append(classes, class)
+		since := now
+		if g.failing != nil {
+			since = g.failing.Since
+		}
+		g.failing = &GroupSyncError{Group: name, Class: class, Error: err.Error(), Since: since, LastSynced: g.lastSynced}
+		if at := orElse(g.lastSynced, g.firstSeen); at.Before(inStep) {
+			inStep = at
+		}
+	}
+	if r.err != nil && len(h.groups) == 0 {
+		inStep = h.inStep // nothing known to be in step since
+	}
+	h.inStep = inStep
+	s.mu.Unlock()
+	if o := s.cfg.Observer; o != nil {
+		o.Committed(r.committed)
+		for _, c := range classes {
+			o.Failed(c)
+		}
+	}
+}
+
+// orElse returns t, or def when t is zero.
+func orElse(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return def
+	}
+	return t
 }
 
 // shouldCommit applies the never-backwards rule to one partition; has and
@@ -264,12 +526,5 @@ func (s *Syncer) shouldCommit(k syncKey, tr Translation, has bool, current int64
 		return false
 	default: // the translation is behind what the target holds
 		return known && tr.SourceOffset < last.source && current == last.target
-	}
-}
-
-func (s *Syncer) done(n int) {
-	if o := s.cfg.Observer; o != nil {
-		o.Committed(n)
-		o.RoundDone(time.Now())
 	}
 }

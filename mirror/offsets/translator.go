@@ -219,6 +219,11 @@ func (t *Translator) Translate(ctx context.Context, reqs []Request) ([]Translati
 	if err != nil {
 		return nil, err
 	}
+	// And the high watermarks after the progress (Query.TargetHigh).
+	highs, err := t.dstAdm.ListEndOffsets(ctx, dstTopics...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: end offsets of %v: %w", f.Target, dstTopics, err)
+	}
 
 	sem := make(chan struct{}, t.cfg.Parallel)
 	var wg sync.WaitGroup
@@ -234,16 +239,14 @@ func (t *Translator) Translate(ctx context.Context, reqs []Request) ([]Translati
 		if o, ok := sourceStarts.Lookup(r.Topic, r.Partition); ok && o.Err == nil {
 			pi.sourceStart = o.Offset
 		}
-		q := Query{Group: r.Offset, SourceStart: pi.sourceStart, TargetStart: pi.start, TargetEnd: pi.end}
-		if p, ok := progress[keys[i]]; ok {
-			q.HasProgress, q.Next, q.LastSource, q.LastTarget = true, p.Next, p.LastSource, p.LastTarget
-		}
+		q := Query{Group: r.Offset, SourceStart: pi.sourceStart, TargetStart: pi.start, TargetEnd: pi.end, TargetHigh: listed(highs, tt, r.Partition)}
+		q = withProgress(q, progress, keys[i])
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res, err := t.translate(ctx, r, tt, pi, q)
+			res, err := t.translate(ctx, r, tt, keys[i], pi, q)
 			if err != nil {
 				out[i].Error = err.Error()
 				return
@@ -255,8 +258,22 @@ func (t *Translator) Translate(ctx context.Context, reqs []Request) ([]Translati
 	return out, ctx.Err()
 }
 
+func withProgress(q Query, progress map[string]mirror.Progress, key string) Query {
+	p, ok := progress[key]
+	q.HasProgress, q.Next, q.LastSource, q.LastTarget = ok, p.Next, p.LastSource, p.LastTarget
+	return q
+}
+
+// listed is a partition's offset in a listing, -1 if absent or failed.
+func listed(l kadm.ListedOffsets, topic string, partition int32) int64 {
+	if o, ok := l.Lookup(topic, partition); ok && o.Err == nil {
+		return o.Offset
+	}
+	return -1
+}
+
 // translate runs the search for one partition, waiting out ErrUnstable.
-func (t *Translator) translate(ctx context.Context, r Request, targetTopic string, pi partInfo, q Query) (Result, error) {
+func (t *Translator) translate(ctx context.Context, r Request, targetTopic, key string, pi partInfo, q Query) (Result, error) {
 	f := t.cfg.Flow
 	tp := mirror.Partition{Topic: targetTopic, Partition: r.Partition}
 	rd := &partitionReader{
@@ -289,13 +306,25 @@ func (t *Translator) translate(ctx context.Context, r Request, targetTopic strin
 			return Result{}, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
+		// All three again, in the order Query requires: a later end with
+		// the earlier progress could put End past copies made in between.
 		ends, err := t.dstAdm.ListCommittedOffsets(ctx, targetTopic)
 		if err != nil {
 			return Result{}, fmt.Errorf("cluster %s: last stable offsets of %s: %w", f.Target, targetTopic, err)
 		}
-		if o, ok := ends.Lookup(targetTopic, r.Partition); ok && o.Err == nil {
-			q.TargetEnd = o.Offset
+		if o := listed(ends, targetTopic, r.Partition); o >= 0 {
+			q.TargetEnd = o
 		}
+		progress, err := t.prog.sync(ctx, []string{key})
+		if err != nil {
+			return Result{}, err
+		}
+		q = withProgress(q, progress, key)
+		highs, err := t.dstAdm.ListEndOffsets(ctx, targetTopic)
+		if err != nil {
+			return Result{}, fmt.Errorf("cluster %s: end offsets of %s: %w", f.Target, targetTopic, err)
+		}
+		q.TargetHigh = listed(highs, targetTopic, r.Partition)
 	}
 }
 

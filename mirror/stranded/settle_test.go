@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/mirror"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -265,7 +266,7 @@ func TestSettleErrors(t *testing.T) {
 	}{
 		{"missing clients", Config{Mesh: "t", Flow: flow}, "stranded records us→eu: missing [source and target clients]"},
 		{"unknown policy", Config{Mesh: "t", Flow: flow, Policy: "keep", Source: factory(us), Target: factory(us)}, `stranded records us→eu: unknown policy "keep"`},
-		{"new primary unreachable", Config{Mesh: "t", Flow: flow, Source: factory(us), Target: factory([]string{"127.0.0.1:1"})}, "cluster eu: init producer id geomesh.t.us.eu.stranded: "},
+		{"new primary unreachable", Config{Mesh: "t", Flow: flow, Source: factory(us), Target: factory([]string{kafkatest.RefusedAddr(t)})}, "cluster eu: init producer id geomesh.t.us.eu.stranded: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Settle(ctx, tc.cfg)
