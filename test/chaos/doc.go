@@ -11,41 +11,74 @@
 //
 //   - a transactional producer in us-east writes transactions of 5-30
 //     records over 3 partitions, one in eight aborted, and records every
-//     record, acknowledged (committed) or not, with its offset;
+//     record with its offset: acknowledged if its transaction committed,
+//     aborted if it surely did not (an abort was asked, or a fault came
+//     before the commit), unresolved if EndTransaction failed on the
+//     commit, so that only us-east's log can tell;
 //   - the eu-west agent runs as a process in eu-west's namespace and
 //     copies the topic exactly once;
 //   - a read_committed consumer in eu-west records every record it reads;
-//   - the agent's role and epoch are recorded from /v1/status when it
-//     reports one;
+//   - the agent's role and epoch are recorded from its writer journal
+//     (the "role changed" lines of its log, agent/journal.go), if any;
 //   - Schedule(seed, length) draws the faults: SIGKILL and restart of the
 //     agent, SIGSTOP and SIGCONT, a partition between the regions, a slow
 //     and lossy link (150ms ±20ms, 1% loss), a kill and restart of either
 //     region's broker; each held for a random time, then undone.
 //
-// When the schedule ends the producer stops, the consumer gets up to 90s
-// to catch up, and the checker must find nothing: every acknowledged
-// record read in eu-west, none twice, each partition in order, no aborted
-// record read. A failed run saves its history to
+// When the schedule ends the producer stops and the run waits (up to 60s
+// each) until no transaction is open in us-east, until the agent's
+// /v1/status shows every partition copied to us-east's end offset with
+// lag 0 (90s), and until no transaction is open in eu-west. Then it reads
+// the topic in both regions with read_committed from the log start to
+// the end offsets, and eu-west's other topics (but those of earlier runs)
+// for records of this run: the ground truth. The consumer reads on to
+// eu-west's end offsets, so a late duplicate or aborted copy is read too.
+// The checker (package test/chaos/history, a mirror from us-east's topic
+// to eu-west's) must find nothing: every record us-east committed in
+// eu-west once, in its partition and order, and read there; nothing in
+// eu-west that us-east did not commit (no phantom, no aborted or
+// unresolved-and-aborted copy), nowhere else; every acknowledged record
+// in us-east's log; no read the final log contradicts. A run must also
+// acknowledge and read in eu-west at least 25 records a second of faults
+// (500 in 20s; a healthy run has thousands) and have at least 60% of the
+// records it sent acknowledged (about 7 in 8 in a healthy run, under half
+// when most transactions fail). A failed run saves its history to
 // $TMPDIR/geomesh-chaos-SEED.jsonl and logs the checkhistory command that
 // re-checks it.
 //
-// That mesh has no reachable control plane, so no failover is decided:
-// these runs prove the exactly-once copy under faults.
+// That mesh names a control plane where nothing listens, so no failover
+// is decided: these runs prove the exactly-once copy under faults.
 //
 // # Failover across namespaces
 //
 // TestNetnsFailover runs the decisions: us-east (primary), eu-west
 // (standby) and a witness, each agent a process in its region's namespace
 // with an embedded control-plane node, gossip and control traffic over
-// 10ms links. Isolating us-east (cut from both others) must fence it and
-// promote eu-west at epoch 2 (about 9s with down_after 3s); eu-west then
-// takes writes, and once the cut heals us-east rejoins as a standby and
-// receives them. The roles every agent reported go into the history, so
-// the checker also proves that no epoch had two primaries and that
-// us-east stopped acting as primary before eu-west started.
-// TestNetnsWitnessCutOff cuts the witness off instead: the data regions
-// still make a majority, so no region is fenced, no epoch passes 1 and
+// 10ms links. The clusters run an authorizer (kafkatest.Authorizer): the
+// agents and the test's consumers are super users on the plaintext
+// listener, the application writes as a user that the write fence's
+// DENYs refuse, so eu-west must refuse it while standby. Isolating
+// us-east (cut from both others) must fence it and promote eu-west at
+// epoch 2 within failoverBound (about 9s with down_after 3s), us-east's
+// cluster refusing writes before eu-west's accepts them; eu-west then
+// takes writes, and once the cut heals us-east rejoins as a standby,
+// refuses the application and receives the copies. TestNetnsWitnessCutOff
+// cuts the witness off instead: the data regions still make a majority,
+// so no region is fenced, no write fence changes, no epoch passes 1 and
 // replication goes on.
+//
+// Roles and fences come from the agents' writer journals, not from
+// polling: each agent logs, with its own clock, one line per change of
+// its region's role, epoch and self-fence, and one per change of what a
+// cluster does with the applications' writes as a fence pass confirmed
+// it (agent/journal.go). watchEpochs reads the log files as they grow,
+// so a change shorter than any poll interval, or just before a SIGKILL,
+// is in the history all the same. The checker judges the roles (no epoch
+// with two primaries, no two regions surely primary at once) and the
+// fences: no two clusters accept writes at once (double-writer), where a
+// killed or frozen agent's cluster keeps the fence it had and only a
+// confirmed refusal, or the test killing its brokers, ends a region's
+// time as a writer.
 //
 // # Issue 6's acceptance
 //
@@ -67,8 +100,8 @@
 // in order:
 //
 //   - region-kill: SIGKILL of us-east's agent and broker. Detection is
-//     the time from the kill to eu-west reporting itself primary at the
-//     next epoch (polled every 200ms); RTO the time from the kill to
+//     the time from the kill to eu-west's agent applying its promotion
+//     at the next epoch (its journal); RTO the time from the kill to
 //     the first record eu-west acknowledges through the Follower, which
 //     must be at most 15s. The region is restored, settles its stranded
 //     records (quarantine into orders.stranded on eu-west) and rejoins as
@@ -77,16 +110,37 @@
 //     record that was not stranded, each once in all regions together
 //     (a failover resumes from the offsets the agents last synced, and
 //     the consumer drops the copies of what it had read in us-east), and
-//     orders.stranded must hold each reported stranded record once. It
+//     orders.stranded must hold each reported stranded record once.
+//     Once eu-west has copied us-east's orders to its end, orders and
+//     orders.stranded in both regions are read to their end offsets and
+//     judged as ground truth, both ways: what us-east took is in eu-west's
+//     orders or quarantined in its orders.stranded, once, and what eu-west
+//     took while primary is in us-east's orders. It
 //     prints detection, RTO (p50 and p99 over the kills) and the stranded
-//     count.
+//     count. Its history records roles, not fences: when us-east's broker
+//     returns it accepts writes, its fence open as it was when it died,
+//     until the new primary's write gate fences it (nobody can fence a
+//     cluster that does not answer), and that window is held to
+//     returnFenceBound (2s) instead; eu-west must accept writes only once
+//     us-east's broker is dead.
 //   - partitions: seeded schedules (SplitSchedule), each one of: the
 //     primary region cut off, a one-way cut between the data regions, the
 //     witness cut off, one agent SIGSTOPped for 8s. After each the mesh
-//     settles (one unfenced primary, one unfenced standby); the roles the
-//     agents reported must show no epoch with two primaries and no two
-//     regions surely primary at once (watchEpochs records what a poll
-//     proves, and a killed or stopped agent as acting as nothing).
+//     settles (one unfenced primary, one unfenced standby) and the
+//     schedule is held to what it promises (outcome in split_test.go),
+//     from the agents' journals: a cut-off primary's standby is promoted
+//     within promotionBound (8s, below the shortest hold) and the cut-off
+//     primary's cluster refuses writes before the new primary's accepts
+//     them; the witness cut off or the standby's or witness's agent
+//     frozen change nothing, no epoch, no self-fence, no write fence; a
+//     one-way cut or the primary's agent frozen fail nothing over and the
+//     standby never accepts writes, while the primary may fence itself
+//     and must accept writes again within resumeBound (15s) of the end.
+//     All the events go into one history: no epoch with two primaries,
+//     no two regions surely primary at once, no two clusters accepting
+//     writes at once. Each schedule logs its figures (promotion, the
+//     old primary's self-fence and refusal, the new primary's
+//     acceptance), and the part ends with a summary per kind.
 //   - planned-switch (GEOMESH_E2E_SWITCH=1): `geomesh failover --to
 //     eu-west` and `geomesh failback` under load; nothing lost, nothing
 //     read twice, in any region.

@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/geomesh/geomesh/test/chaos/history"
@@ -52,13 +54,16 @@ type failoverMesh struct {
 	// app is the application's namespace, nil unless meshOptions.app.
 	app      *netns.NS
 	bin      string
-	path     string // the topology file
+	path     string // the topology file of the agents
+	appPath  string // the application's (fences_test.go)
 	clusters map[*netns.NS]*kafkatest.Cluster
 	agents   map[*netns.NS]*agent
 }
 
 // startFailoverMesh starts the mesh and returns once us-east is primary
-// and eu-west standby at epoch 1, with topic orders in us-east.
+// and eu-west standby at epoch 1, with topic orders in us-east, the
+// application's ACLs on it in both regions (fences_test.go) and
+// eu-west's fence refusing the application's writes.
 func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	t.Helper()
 	if opts.delay == 0 {
@@ -85,7 +90,7 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, ns := range []*netns.NS{east, west} {
-		c, err := kafkatest.New(kafkatest.Options{Host: ns.Addr.String(), CommandPrefix: ns.Prefix(), Dial: ns.Dial})
+		c, err := kafkatest.New(kafkatest.Options{Host: ns.Addr.String(), CommandPrefix: ns.Prefix(), Dial: ns.Dial, Authorizer: authorizer()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,8 +116,18 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	if _, err := kadm.NewClient(adm).CreateTopic(t.Context(), 3, -1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
+	grantApp(t, clusters[east])
+	grantApp(t, clusters[west])
 
-	path := failoverTopology(t, fmt.Sprintf("nsfo%d", time.Now().UnixNano()%1e6), opts.detection, clusters, east, west, witness)
+	name := fmt.Sprintf("nsfo%d", time.Now().UnixNano()%1e6)
+	regions := []*netns.NS{east, west, witness}
+	path := writeTopology(t, "mesh.yaml", name, opts.detection, regions, func(ns *netns.NS) string {
+		if c := clusters[ns]; c != nil {
+			return fmt.Sprintf("{bootstrap: [%s]}", c.Bootstrap()[0])
+		}
+		return ""
+	})
+	appPath := appTopology(t, name, opts.detection, clusters, regions)
 	agents := map[*netns.NS]*agent{}
 	for _, ns := range []*netns.NS{east, west, witness} {
 		agents[ns] = startAgent(t, bin, ns, ns.Region+"-1", path)
@@ -132,17 +147,32 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 		}
 		return nil
 	})
-	return &failoverMesh{net: n, east: east, west: west, witness: witness, app: app, bin: bin, path: path, clusters: clusters, agents: agents}
+	m := &failoverMesh{net: n, east: east, west: west, witness: witness, app: app, bin: bin, path: path, appPath: appPath, clusters: clusters, agents: agents}
+	m.waitFence(t, time.Time{}, "eu-west", "refused", 30*time.Second)
+	return m
 }
+
+// failoverBound is how soon the standby of a failover mesh with
+// meshDetection must be primary after the primary was cut off: gossip
+// finds the primary's agent dead after 2.25s, its cluster is down 3s
+// after the first failed probe (at most 1s + 250ms after the cut), the
+// control plane elects a new leader for the mesh state (the cut-off
+// primary kept it, 2–3s), and one compare-and-set decides: about 8s,
+// with room for a loaded 2-core machine.
+const failoverBound = 15 * time.Second
 
 // TestNetnsFailover cuts the primary region off from the rest of the mesh
 // with network namespaces: us-east (primary), eu-west (standby) and a
 // witness, each with its agent as a process, an embedded control plane
-// and 10ms WAN links. The standby must be promoted at epoch 2 while the
-// cut-off primary fences itself, no two regions acting as primary at
-// once; the new primary takes writes; after the cut heals the old
-// primary rejoins as a standby and receives them. Every acknowledged
-// record ends up in both regions, once, in order.
+// and 10ms WAN links. eu-west must refuse the application's writes while
+// it is standby (its fence is real: the clusters run an authorizer).
+// After the cut, from the agents' own journals: eu-west is primary at
+// epoch 2 within failoverBound, us-east fenced itself and its cluster
+// refused writes before eu-west's accepted them, and no two clusters
+// accepted writes at once; the new primary takes the application's
+// writes; after the cut heals the old primary rejoins as a standby and
+// receives them. Every acknowledged record ends up in both regions,
+// once, in order.
 func TestNetnsFailover(t *testing.T) {
 	m := startFailoverMesh(t, meshOptions{})
 	n, east, west := m.net, m.east, m.west
@@ -153,14 +183,15 @@ func TestNetnsFailover(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer wg.Wait()
 	defer cancel()
-	for _, a := range agents {
-		wg.Go(func() { watchEpochs(ctx, a, &rec) })
-	}
+	m.watchWriters(ctx, &wg, &rec)
 	for _, ns := range []*netns.NS{east, west} {
 		c := &consumer{cluster: clusters[ns], region: ns.Region, topic: "orders", rec: &rec}
 		wg.Go(func() { c.run(ctx) })
 	}
 
+	if err := appWrite(t.Context(), tgt); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("the application writing to eu-west, the standby: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
 	produceSync(t, src, "us-east", "east", 300, &rec)
 	waitRead(t, &rec, "eu-west", 300, 60*time.Second)
 
@@ -169,17 +200,24 @@ func TestNetnsFailover(t *testing.T) {
 	}
 	cut := time.Now()
 	waitRole(t, agents[west], 60*time.Second, "primary", 2, false)
-	t.Logf("eu-west promoted at epoch 2 %.1fs after us-east was cut off", time.Since(cut).Seconds())
-	eventually(t, 30*time.Second, func() error {
-		st, err := agents[east].status(t.Context())
-		if err != nil {
-			return err
-		}
-		if !st.Fenced && st.Role == "primary" {
-			return fmt.Errorf("us-east: still unfenced primary at epoch %d", st.Epoch)
-		}
-		return nil
-	})
+	accepted := m.waitFence(t, cut, "eu-west", history.WritesAccepted, 30*time.Second)
+	evs := since(m.events(t), cut)
+	promoted, ok := firstRole(evs, "eu-west", func(e agentEvent) bool { return e.role == "primary" && e.epoch == 2 })
+	if !ok {
+		t.Fatalf("eu-west's journal has no promotion at epoch 2: %v", evs)
+	}
+	selfFenced, fencedOK := firstRole(evs, "us-east", func(e agentEvent) bool { return e.selfFenced })
+	refused, refusedOK := firstFence(evs, "us-east", history.WritesRefused)
+	t.Logf("after the cut: us-east fenced itself at %s, its cluster refused writes at %s; eu-west primary at %s, accepted writes at %s (requested %s)",
+		rel(selfFenced.at, cut), rel(refused.at, cut), rel(promoted.at, cut), rel(accepted.at, cut), rel(accepted.requested, cut))
+	switch {
+	case promoted.at.Sub(cut) > failoverBound:
+		t.Errorf("eu-west promoted %s after the cut, want within %s", promoted.at.Sub(cut).Round(time.Millisecond), failoverBound)
+	case !fencedOK || !refusedOK:
+		t.Errorf("us-east cut off: self-fenced %v, its cluster refusing writes %v: want both, from its journal", fencedOK, refusedOK)
+	case !refused.at.Before(accepted.requested):
+		t.Errorf("eu-west accepted writes (requested %s) before us-east's cluster refused them (%s)", rel(accepted.requested, cut), rel(refused.at, cut))
+	}
 
 	produceSync(t, tgt, "eu-west", "west", 300, &rec)
 	if err := n.HealAll(); err != nil {
@@ -197,20 +235,23 @@ func TestNetnsFailover(t *testing.T) {
 		return nil
 	})
 	t.Logf("us-east rejoined as standby %.1fs after the cut healed", time.Since(healed).Seconds())
+	if err := appWrite(t.Context(), src); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("the application writing to us-east, now a standby: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
 	waitRead(t, &rec, "us-east", 600, 90*time.Second)
 
 	cancel()
 	wg.Wait()
 	h := rec.History()
 	findings := history.Check(h, history.Options{ExactlyOnce: true, Regions: []string{"us-east", "eu-west"}})
-	var epochs []string
-	for _, e := range h.Epochs {
-		epochs = append(epochs, fmt.Sprintf("%+.1fs %s %s@%d", e.Time.Sub(cut).Seconds(), e.Observer, e.Role, e.Epoch))
+	var journal []string
+	for _, e := range since(m.events(t), cut.Add(-time.Second)) {
+		journal = append(journal, fmt.Sprintf("%s %s", rel(e.at, cut), e))
 	}
-	t.Logf("history: %d produced, %d consumed; roles seen, in seconds from the cut: %s",
-		len(h.Produces), len(h.Consumes), strings.Join(epochs, "; "))
+	t.Logf("history: %d produced, %d consumed, %d role and %d fence events; journal from the cut on:\n%s",
+		len(h.Produces), len(h.Consumes), len(h.Epochs), len(h.Fences), strings.Join(journal, "\n"))
 	if !slices.ContainsFunc(h.Epochs, func(e history.Epoch) bool { return e.Region == "us-east" && e.Role == history.RoleFenced }) {
-		t.Error("us-east was never seen fenced while cut off")
+		t.Error("us-east was never fenced while cut off")
 	}
 	for _, f := range findings {
 		t.Error(f)
@@ -222,8 +263,10 @@ func TestNetnsFailover(t *testing.T) {
 
 // TestNetnsWitnessCutOff cuts the witness off from both data regions for
 // longer than a failover takes: the data regions still make a majority
-// of the control plane, so nothing fails over and nobody is fenced, and
-// replication goes on. Every role recorded stays at epoch 1.
+// of the control plane, so nothing fails over, nobody is fenced, no
+// cluster's write fence changes, us-east takes the application's writes
+// throughout and replication goes on. Every agent's journal stays at
+// epoch 1.
 func TestNetnsWitnessCutOff(t *testing.T) {
 	m := startFailoverMesh(t, meshOptions{})
 	var rec history.Recorder
@@ -231,7 +274,7 @@ func TestNetnsWitnessCutOff(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	m.watchRoles(ctx, &wg, &rec)
+	m.watchWriters(ctx, &wg, &rec)
 	for _, ns := range []*netns.NS{m.east, m.west} {
 		c := &consumer{cluster: m.clusters[ns], region: ns.Region, topic: "orders", rec: &rec}
 		wg.Go(func() { c.run(ctx) })
@@ -240,6 +283,7 @@ func TestNetnsWitnessCutOff(t *testing.T) {
 	if err := m.net.Isolate(m.witness); err != nil {
 		t.Fatal(err)
 	}
+	cut := time.Now()
 	// Cutting the primary off promotes the standby in about 8s
 	// (TestNetnsFailover); 12s is well past that.
 	produceSync(t, m.clusters[m.east], "us-east", "during-cut", 300, &rec)
@@ -267,17 +311,26 @@ func TestNetnsWitnessCutOff(t *testing.T) {
 	h := rec.History()
 	for _, e := range h.Epochs {
 		if e.Epoch != 1 || e.Role == history.RoleFenced {
-			t.Errorf("%s saw %s %s at epoch %d with only the witness cut off", e.Observer, e.Region, e.Role, e.Epoch)
+			t.Errorf("%s: %s %s at epoch %d with only the witness cut off", e.Observer, e.Region, e.Role, e.Epoch)
+		}
+	}
+	for _, e := range since(m.events(t), cut) {
+		if e.msg == msgFence {
+			t.Errorf("a write fence changed with only the witness cut off: %s", e)
 		}
 	}
 	findings := history.Check(h, history.Options{ExactlyOnce: true, Regions: []string{"us-east", "eu-west"}})
-	t.Logf("history: %d produced, %d consumed, %d role events, %d findings", len(h.Produces), len(h.Consumes), len(h.Epochs), len(findings))
+	t.Logf("history: %d produced, %d consumed, %d role and %d fence events, %d findings", len(h.Produces), len(h.Consumes), len(h.Epochs), len(h.Fences), len(findings))
 	for _, f := range findings {
 		t.Error(f)
 	}
 }
 
-func failoverTopology(t *testing.T, mesh, detection string, clusters map[*netns.NS]*kafkatest.Cluster, east, west, witness *netns.NS) string {
+// writeTopology writes the topology file name of the failover mesh:
+// us-east primary, eu-west standby, the witness, one agent each with an
+// embedded control-plane node; kafka gives each region's kafka settings
+// in YAML flow style, "" for the witness.
+func writeTopology(t *testing.T, name, mesh, detection string, regions []*netns.NS, kafka func(*netns.NS) string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `mesh: %s
@@ -291,28 +344,36 @@ failover:
 control_plane: {embedded: true}
 regions:
 `, mesh, detection)
-	for _, ns := range []*netns.NS{east, west, witness} {
+	for _, ns := range regions {
 		fmt.Fprintf(&b, "  - name: %s\n", ns.Region)
-		if c := clusters[ns]; c != nil {
-			fmt.Fprintf(&b, "    kafka: {bootstrap: [%s]}\n", c.Bootstrap()[0])
+		if k := kafka(ns); k != "" {
+			fmt.Fprintf(&b, "    kafka: %s\n", k)
 		} else {
 			b.WriteString("    witness: true\n")
 		}
 		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n",
 			ns.Region, ns.Host(gossipPort), ns.Host(apiPort), ns.Host(controlPort))
 	}
-	path := filepath.Join(t.TempDir(), "mesh.yaml")
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-// watchRoles records the role and epoch every agent reports into rec
-// (watchEpochs), in goroutines on wg, until ctx ends.
+// watchWriters records every agent's writer journal into rec, roles and
+// write fences (watchEpochs), in goroutines on wg, until ctx ends.
+func (m *failoverMesh) watchWriters(ctx context.Context, wg *sync.WaitGroup, rec *history.Recorder) {
+	for _, a := range m.agents {
+		wg.Go(func() { watchJournal(ctx, a, rec, true) })
+	}
+}
+
+// watchRoles records the role changes of every agent's journal into rec,
+// in goroutines on wg, until ctx ends.
 func (m *failoverMesh) watchRoles(ctx context.Context, wg *sync.WaitGroup, rec *history.Recorder) {
 	for _, a := range m.agents {
-		wg.Go(func() { watchEpochs(ctx, a, rec) })
+		wg.Go(func() { watchJournal(ctx, a, rec, false) })
 	}
 }
 
@@ -352,10 +413,16 @@ func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 }
 
 // produceSync writes count records with ids prefix/0.. into region's
-// cluster, idempotently, and records them.
+// cluster as the application, whose writes a write fence refuses,
+// idempotently, and records them.
 func produceSync(t *testing.T, c *kafkatest.Cluster, region, prefix string, count int, rec *history.Recorder) {
 	t.Helper()
-	cl, err := kgo.NewClient(append(c.ClientOptions(), kgo.DefaultProduceTopic("orders"))...)
+	produce(t, c.UserOptions(appUser), region, prefix, count, rec)
+}
+
+func produce(t *testing.T, opts []kgo.Opt, region, prefix string, count int, rec *history.Recorder) {
+	t.Helper()
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic("orders"))...)
 	if err != nil {
 		t.Fatal(err)
 	}

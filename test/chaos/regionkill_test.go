@@ -32,10 +32,19 @@ const wideDelay = 40 * time.Millisecond
 // declares a silent agent dead after 300ms + 200ms + 2 × 300ms = 1.1s
 // (probe_timeout 200ms is well above the 80ms round trip), two Kafka
 // probes of 500ms fail meanwhile, and the region is down 2s (down_after)
-// after the first failed probe, so a failover is proposed about 2.5s
-// after a region dies and decided as soon as the control plane's
-// surviving nodes agree.
+// after the first failed probe, about 2.5s after it died. The failover
+// is proposed once its agents' last view is machine.WriterStops old (2 ×
+// 500ms + 2s + FenceAfter 2s = 5s: a region that is only cut off has
+// fenced itself by then), about 4.5–5s after it died, and decided as
+// soon as the control plane's surviving nodes agree.
 const fastDetection = "{probe_interval: 300ms, probe_timeout: 200ms, suspicion_mult: 2, kafka_probe_interval: 500ms, down_after: 2s}"
+
+// returnFenceBound is how soon after a dead region's broker serves again
+// its cluster must refuse writes (fenced by the new primary): the window
+// in which it accepts them is real, nobody can fence a cluster that does
+// not answer, so it is held to a bound instead of being judged as a
+// double writer by the history checker.
+const returnFenceBound = 2 * time.Second
 
 // envCount reads a positive count from the environment variable name,
 // def if it is unset.
@@ -78,7 +87,7 @@ func TestNetnsAcceptance(t *testing.T) {
 		return
 	}
 	m := startFailoverMesh(t, meshOptions{delay: wideDelay, detection: fastDetection, app: true})
-	mesh, err := topology.Load(m.path)
+	mesh, err := topology.Load(m.appPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +148,9 @@ func (m *failoverMesh) regionKill(t *testing.T, mesh *topology.Mesh, kills int) 
 	cancel()
 	wg.Wait()
 
+	mirrors := m.groundTruth(t, &rec)
 	h := rec.History()
-	findings := history.Check(h, history.Options{ExactlyOnce: true})
+	findings := history.Check(h, history.Options{ExactlyOnce: true, Mirrors: mirrors})
 	if int64(len(quarantined)) != strandedTotal {
 		t.Errorf("orders.stranded on eu-west holds %d distinct records, the agents reported %d stranded", len(quarantined), strandedTotal)
 	}
@@ -180,7 +190,7 @@ func (m *failoverMesh) regionKill(t *testing.T, mesh *topology.Mesh, kills int) 
 		m.locate(t, lost)
 	}
 	if len(findings) > 0 {
-		save(t, h, uint64(time.Now().Unix()))
+		saveWith(t, h, uint64(time.Now().Unix()), mirrorFlags(mirrors))
 	}
 }
 
@@ -231,11 +241,12 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 		t.Fatal(err)
 	}
 	// A dead agent acts as nothing; without this its last role would
-	// last, in the history, until it reports again after the restart.
+	// last, in the history, until it logs again after the restart.
 	rec.EpochSeen(history.Epoch{Time: kill, Epoch: epoch, Region: "us-east", Role: "killed", Observer: east.id})
 	if err := m.clusters[m.east].KillBroker(0); err != nil {
 		t.Fatal(err)
 	}
+	dead := time.Now()
 	eventually(t, 60*time.Second, func() error {
 		st, err := m.agents[m.west].status(t.Context())
 		if err != nil {
@@ -244,9 +255,15 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 		if st.Role != "primary" || st.Epoch <= epoch {
 			return fmt.Errorf("eu-west: role %q at epoch %d, want primary after epoch %d", st.Role, st.Epoch, epoch)
 		}
-		detection = time.Since(kill)
 		return nil
 	})
+	// Detection ends when eu-west's agent applied its promotion, by its
+	// own clock.
+	promoted, ok := firstRole(since(m.events(t), kill), "eu-west", func(e agentEvent) bool { return e.role == history.RolePrimary && e.epoch > epoch })
+	if !ok {
+		t.Fatalf("eu-west reports itself primary after epoch %d, its journal does not", epoch)
+	}
+	detection = promoted.at.Sub(kill)
 	eventually(t, 60*time.Second, func() error {
 		at, ok := app.firstAck("eu-west", kill)
 		if !ok {
@@ -257,11 +274,32 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 	})
 	app.waitAcked(t, "eu-west", 100)
 
+	// eu-west took writes only once us-east's cluster was dead: the
+	// new primary's write gate found it unreachable.
+	if accepted, ok := firstFence(since(m.events(t), kill), "eu-west", history.WritesAccepted); !ok || accepted.requested.Before(dead) {
+		t.Errorf("eu-west's cluster accepting writes (%v, requested %s) before us-east's broker died (%s)", ok, accepted.requested.Format(time.RFC3339Nano), dead.Format(time.RFC3339Nano))
+	}
+
+	restart := time.Now()
 	if err := m.clusters[m.east].StartBroker(t.Context(), 0); err != nil {
 		t.Fatal(err)
 	}
+	// The broker serves by now, maybe a moment before: from then on
+	// its cluster accepts writes, with the fence open as it was when it
+	// died, until someone fences it; nobody can before it serves. The
+	// new primary's write gate does, before us-east's own agent has read
+	// the mesh state: within about a retry (remoteFenceBackoff, 100ms)
+	// and a pass of four round trips (320ms).
+	up := time.Now()
 	if err := east.start(); err != nil {
 		t.Fatal(err)
+	}
+	fenced := m.waitFence(t, restart, "us-east", history.WritesRefused, 30*time.Second)
+	window := fenced.at.Sub(up)
+	t.Logf("us-east's broker restarted in %s; its cluster refused writes %s after StartBroker returned (confirmed by %s, requested %s)",
+		up.Sub(restart).Round(time.Millisecond), window.Round(time.Millisecond), fenced.agent, fenced.requested.Sub(up).Round(time.Millisecond))
+	if window > returnFenceBound {
+		t.Errorf("us-east's returning cluster accepted writes for %s after its broker served, want within %s", window.Round(time.Millisecond), returnFenceBound)
 	}
 	eventually(t, 120*time.Second, func() error {
 		fs, err := east.failover(t.Context())
@@ -312,8 +350,11 @@ func (m *failoverMesh) failback(t *testing.T, app *app) {
 }
 
 // controlReachable waits until every agent reaches the control plane, as
-// an operator's command needs: after a cut heals or an agent continues,
-// the control-plane nodes take a moment to route again.
+// an operator's command needs, and the mesh state's leader reports every
+// replica current: after a cut heals or an agent continues, the
+// control-plane nodes take a moment to route again, and a node that was
+// cut off to catch up. Until it has, the majority hangs on the other two
+// nodes, and the next fault (the witness cut off) would leave none.
 func (m *failoverMesh) controlReachable(t *testing.T) {
 	t.Helper()
 	eventually(t, 60*time.Second, func() error {
@@ -322,8 +363,11 @@ func (m *failoverMesh) controlReachable(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if fs.ControlPlane != "reachable" {
+			switch {
+			case fs.ControlPlane != "reachable":
 				return fmt.Errorf("%s: control plane %s", a.id, fs.ControlPlane)
+			case fs.StateLeader == "" || len(fs.StateBehind) > 0:
+				return fmt.Errorf("%s: mesh state led by %q, replicas behind %v", a.id, fs.StateLeader, fs.StateBehind)
 			}
 		}
 		return nil
@@ -378,11 +422,12 @@ func (m *failoverMesh) readStranded(t *testing.T, want int) map[string]int {
 // failoverState is the part of GET /v1/failover the tests look at.
 type failoverState struct {
 	// ControlPlane: reachable, unreachable or connecting.
-	ControlPlane string `json:"control_plane"`
-	Role         string `json:"role"`
-	Epoch        uint64 `json:"epoch"`
-	Fenced       bool   `json:"fenced"`
-	StateLeader  string `json:"state_leader"`
+	ControlPlane string   `json:"control_plane"`
+	Role         string   `json:"role"`
+	Epoch        uint64   `json:"epoch"`
+	Fenced       bool     `json:"fenced"`
+	StateLeader  string   `json:"state_leader"`
+	StateBehind  []string `json:"state_replicas_behind"`
 	Stranded     *struct {
 		State   string `json:"state"`
 		Records int64  `json:"records"`

@@ -144,14 +144,15 @@ func (s SplitStep) String() string {
 	return fmt.Sprintf("%s for %s", s.Split, s.Hold)
 }
 
-// SplitSchedule draws a partition schedule from seed. Cuts hold 6-12s,
-// longer than a failover takes with the region-kill mesh's detection
-// (about 3s), so a cut-off primary is replaced before the cut heals; a
+// SplitSchedule draws a partition schedule from seed. Cuts hold 9-15s,
+// longer than a failover of a cut-off primary takes with the region-kill
+// mesh's detection (5–7s: the promotion waits until the old primary has
+// surely fenced itself), so it is replaced before the cut heals; a
 // stopped agent stays stopped 8s.
 func SplitSchedule(seed uint64) SplitStep {
 	rng := rand.New(rand.NewPCG(seed, 0x73706c6974))
 	s := SplitStep{Split: splits[rng.IntN(len(splits))]}
-	s.Hold = 6*time.Second + time.Duration(rng.Int64N(int64(6*time.Second)+1))
+	s.Hold = 9*time.Second + time.Duration(rng.Int64N(int64(6*time.Second)+1))
 	switch s.Split {
 	case CutOneWay:
 		s.FromPrimary = rng.IntN(2) == 0

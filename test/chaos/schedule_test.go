@@ -66,8 +66,8 @@ func TestSplitSchedule(t *testing.T) {
 		switch {
 		case s.Split == StopOneAgent && (s.Hold != 8*time.Second || s.Agent == ""):
 			t.Errorf("seed %d: %v, want 8s of one named agent", seed, s)
-		case s.Split != StopOneAgent && (s.Hold < 6*time.Second || s.Hold > 12*time.Second || s.Agent != ""):
-			t.Errorf("seed %d: %v, want a cut of 6-12s", seed, s)
+		case s.Split != StopOneAgent && (s.Hold < 9*time.Second || s.Hold > 15*time.Second || s.Agent != ""):
+			t.Errorf("seed %d: %v, want a cut of 9-15s", seed, s)
 		case s.Split != CutOneWay && s.FromPrimary:
 			t.Errorf("seed %d: %v has a direction", seed, s)
 		}

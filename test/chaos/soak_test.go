@@ -28,7 +28,7 @@ const soakDetection = "{probe_interval: 1s, probe_timeout: 500ms, suspicion_mult
 // acknowledged record is read once, in one region.
 func soak(t *testing.T, length time.Duration) {
 	m := startFailoverMesh(t, meshOptions{delay: 100 * time.Millisecond, loss: 0.02, detection: soakDetection, app: true})
-	mesh, err := topology.Load(m.path)
+	mesh, err := topology.Load(m.appPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func soak(t *testing.T, length time.Duration) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	m.watchRoles(ctx, &wg, &rec)
+	m.watchWriters(ctx, &wg, &rec)
 	app := startApp(t, ctx, &wg, m, mesh, &rec, "soak")
 	defer app.stop()
 	app.waitAcked(t, "us-east", 50)

@@ -18,6 +18,13 @@ type Options struct {
 	// was not reported stranded. Default (empty): reading a record in any
 	// region is enough.
 	Regions []string
+
+	// Mirrors are the copies judged on the history's Logs, the ground
+	// truth: what each source committed against what each target holds.
+	// With them, a record a mirror's source committed must be read like
+	// an acknowledged one, whatever its producer saw. Default: none, the
+	// logs only check what consumers read.
+	Mirrors []Mirror
 }
 
 // Kind classifies a Finding.
@@ -31,6 +38,11 @@ const (
 	AbortedRead        Kind = "aborted-read"
 	DoublePrimary      Kind = "double-primary"
 	OverlappingPrimary Kind = "overlapping-primary"
+	Phantom            Kind = "phantom"
+	Misplaced          Kind = "misplaced"
+	WrongTopic         Kind = "wrong-topic"
+	Misread            Kind = "misread"
+	ForeignStranded    Kind = "foreign-stranded"
 )
 
 // Finding is one violation.
@@ -58,14 +70,21 @@ func Check(h History, opts Options) []Finding {
 	for _, a := range h.Aborts {
 		aborted[a.ID] = true
 	}
+	stranded := map[string]bool{}
+	for _, s := range h.Stranded {
+		stranded[s.ID] = true
+	}
+	t := newTruth(h, opts, stranded, aborted)
 	var out []Finding
-	out = append(out, lost(h, opts)...)
+	out = append(out, lost(t)...)
 	if opts.ExactlyOnce {
 		out = append(out, duplicates(h)...)
 	}
 	out = append(out, reorders(h, aborted)...)
 	out = append(out, abortedReads(h, aborted)...)
 	out = append(out, primaries(h)...)
+	out = append(out, t.check()...)
+	out = append(out, doubleWriters(h)...)
 	slices.SortStableFunc(out, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID),
 			cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Detail, b.Detail))
@@ -84,11 +103,11 @@ func (p position) String() string {
 	return fmt.Sprintf("%s %s[%d]@%d", p.region, p.topic, p.partition, p.offset)
 }
 
-func lost(h History, opts Options) []Finding {
-	stranded := map[string]bool{}
-	for _, s := range h.Stranded {
-		stranded[s.ID] = true
-	}
+// lost checks that every record that must be read was: each
+// acknowledged one, and with mirrors each one a mirror's source
+// committed, unless it was reported stranded.
+func lost(t *truth) []Finding {
+	h, opts := t.h, t.opts
 	readIn := map[string]map[string]bool{} // id → regions that read it
 	for _, c := range h.Consumes {
 		if readIn[c.ID] == nil {
@@ -96,30 +115,46 @@ func lost(h History, opts Options) []Finding {
 		}
 		readIn[c.ID][c.Region] = true
 	}
-	var out []Finding
+	type must struct {
+		id, why string
+	}
+	var musts []must
 	seen := map[string]bool{}
 	for _, p := range h.Produces {
-		if !p.Acked || stranded[p.ID] || seen[p.ID] {
+		if !p.Acked || t.stranded[p.ID] || seen[p.ID] {
 			continue
 		}
 		seen[p.ID] = true
-		src := position{p.Region, p.Topic, p.Partition, p.Offset}
+		musts = append(musts, must{p.ID, fmt.Sprintf("acknowledged at %s", position{p.Region, p.Topic, p.Partition, p.Offset})})
+	}
+	for _, m := range opts.Mirrors {
+		recs, ids := t.own(m.Source)
+		for _, id := range ids {
+			// A record nobody produced or that was aborted is a phantom of
+			// the source, not a record to read.
+			if _, ok := t.produced[id]; !ok || t.aborted[id] || t.stranded[id] || seen[id] {
+				continue
+			}
+			seen[id] = true
+			musts = append(musts, must{id, fmt.Sprintf("committed at %s (%s)", recs[id], t.belief(id))})
+		}
+	}
+	var out []Finding
+	for _, m := range musts {
 		if len(opts.Regions) == 0 {
-			if len(readIn[p.ID]) == 0 {
-				out = append(out, Finding{Kind: Lost, ID: p.ID,
-					Detail: fmt.Sprintf("acknowledged at %s, read in no region", src)})
+			if len(readIn[m.id]) == 0 {
+				out = append(out, Finding{Kind: Lost, ID: m.id, Detail: m.why + ", read in no region"})
 			}
 			continue
 		}
 		var missing []string
 		for _, r := range opts.Regions {
-			if !readIn[p.ID][r] {
+			if !readIn[m.id][r] {
 				missing = append(missing, r)
 			}
 		}
 		if len(missing) > 0 {
-			out = append(out, Finding{Kind: Lost, ID: p.ID,
-				Detail: fmt.Sprintf("acknowledged at %s, not read in %v", src, missing)})
+			out = append(out, Finding{Kind: Lost, ID: m.id, Detail: fmt.Sprintf("%s, not read in %v", m.why, missing)})
 		}
 	}
 	return out

@@ -30,22 +30,28 @@ type entry struct {
 	id      string
 	aborted bool
 	acked   bool
+	origin  string // the region that took it, if this is a copy
 }
 
 // generate builds a valid history from seed: two to four epochs, each
 // with a new primary that takes writes (some unacknowledged, some in
-// aborted transactions) that are copied in order to every other region,
-// except the last few of an epoch, which are stranded; every region reads
-// its whole log, sometimes twice over a position.
+// aborted transactions, some in transactions whose end failed, committed
+// or not) that are copied in order to every other region, except the
+// last few of an epoch before a failover, which are stranded and
+// quarantined in orders.stranded on the next primary; every region reads
+// its whole log, sometimes twice over a position; and the logs of every
+// region are the history's ground truth.
 func generate(seed uint64) run {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tick := func() time.Time { t = t.Add(time.Duration(1+rng.IntN(50)) * time.Millisecond); return t }
 	logs := map[string][][]entry{}
+	quarantine := map[string][][]entry{}
 	for _, r := range regions {
 		logs[r] = make([][]entry, partitions)
 	}
 	var out run
+	var stranded [][]entry // by partition, of the last epoch's primary
 	next := 0
 	epochs := 2 + rng.IntN(3)
 	for e := 1; e <= epochs; e++ {
@@ -56,7 +62,16 @@ func generate(seed uint64) run {
 		if e > 1 {
 			old := out.primary[e-2]
 			out.h.Epochs = append(out.h.Epochs, Epoch{Time: tick(), Epoch: uint64(e - 1), Region: old, Role: RoleFenced, Observer: old})
+			if quarantine[p] == nil {
+				quarantine[p] = make([][]entry, partitions)
+			}
+			for part, es := range stranded {
+				for _, en := range es {
+					quarantine[p][part] = append(quarantine[p][part], entry{id: en.id, origin: old})
+				}
+			}
 		}
+		stranded = make([][]entry, partitions)
 		promoted := tick()
 		out.primary = append(out.primary, p)
 		out.promoted = append(out.promoted, promoted)
@@ -68,7 +83,10 @@ func generate(seed uint64) run {
 			out.h.Epochs = append(out.h.Epochs, Epoch{Time: promoted, Epoch: uint64(e), Region: r, Role: role, Observer: r})
 		}
 		n := 10 + rng.IntN(30)
-		strandedFrom := n - rng.IntN(3)
+		strandedFrom := n
+		if e < epochs {
+			strandedFrom -= rng.IntN(3)
+		}
 		for i := range n {
 			next++
 			id := fmt.Sprintf("r%04d", next)
@@ -85,17 +103,27 @@ func generate(seed uint64) run {
 			case x == 2:
 				// Written, but the acknowledgement was lost.
 				en.acked = false
+			case x == 3:
+				// The transaction's end failed: committed or not.
+				en = entry{id: id, aborted: rng.IntN(2) == 0}
+				out.h.Unresolved = append(out.h.Unresolved, Unresolved{Time: tick(), Region: p, ID: id})
 			}
 			off := int64(len(logs[p][part]))
 			logs[p][part] = append(logs[p][part], en)
 			out.h.Produces = append(out.h.Produces, Produce{Time: tick(), Region: p, Topic: "orders", Partition: part, Offset: off, ID: id, Acked: en.acked})
-			if i >= strandedFrom && en.acked {
+			if en.aborted {
+				continue
+			}
+			if i >= strandedFrom {
+				stranded[part] = append(stranded[part], en)
 				out.h.Stranded = append(out.h.Stranded, Stranded{Time: t, Region: p, ID: id})
 				continue
 			}
 			for _, r := range regions {
-				if r != p && !en.aborted {
-					logs[r][part] = append(logs[r][part], en)
+				if r != p {
+					cp := en
+					cp.origin = p
+					logs[r][part] = append(logs[r][part], cp)
 				}
 			}
 		}
@@ -117,10 +145,46 @@ func generate(seed uint64) run {
 		}
 	}
 	rng.Shuffle(len(out.h.Consumes), func(i, j int) { out.h.Consumes[i], out.h.Consumes[j] = out.h.Consumes[j], out.h.Consumes[i] })
+	for _, r := range regions {
+		out.h.Logs = append(out.h.Logs, committedLogs(r, "orders", logs[r], tick())...)
+		if quarantine[r] != nil {
+			out.h.Logs = append(out.h.Logs, committedLogs(r, "orders.stranded", quarantine[r], tick())...)
+		}
+	}
 	return out
 }
 
-var all = Options{ExactlyOnce: true, Regions: regions}
+// committedLogs is what a read_committed reader finds in each partition
+// of a topic.
+func committedLogs(region, topic string, parts [][]entry, at time.Time) []Log {
+	var out []Log
+	for part, es := range parts {
+		l := Log{Time: at, Region: region, Topic: topic, Partition: int32(part), End: int64(len(es)), Records: []LogRecord{}}
+		for off, en := range es {
+			if !en.aborted {
+				l.Records = append(l.Records, LogRecord{Offset: int64(off), ID: en.id, Origin: en.origin})
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// mirrors copy orders from every region to every other, each quarantining
+// what it strands.
+func mirrors() []Mirror {
+	var out []Mirror
+	for _, a := range regions {
+		for _, b := range regions {
+			if a != b {
+				out = append(out, Mirror{Source: Place{a, "orders"}, Target: Place{b, "orders"}, Quarantine: "orders.stranded"})
+			}
+		}
+	}
+	return out
+}
+
+var all = Options{ExactlyOnce: true, Regions: regions, Mirrors: mirrors()}
 
 func TestValidHistoriesPass(t *testing.T) {
 	for seed := range uint64(200) {
@@ -267,6 +331,9 @@ func plantZombie(r *run, rng *rand.Rand) (string, uint64) {
 	return "", uint64(e + 1)
 }
 
+// TestPlantedViolations plants violations in what the clients saw and
+// judges that alone, without the logs; TestPlantedHoles plants them in
+// the ground truth.
 func TestPlantedViolations(t *testing.T) {
 	for _, tc := range []struct {
 		kind  Kind
@@ -282,6 +349,7 @@ func TestPlantedViolations(t *testing.T) {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			for seed := range uint64(50) {
 				r := generate(seed)
+				r.h.Logs = nil
 				id, epoch := tc.plant(&r, rand.New(rand.NewPCG(seed, 1)))
 				got := Check(r.h, all)
 				want := []Finding{{Kind: tc.kind, ID: id, Epoch: epoch}}
@@ -371,7 +439,7 @@ func TestJSONLRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Count(b.String(), "\n")
-		if want := len(h.Produces) + len(h.Consumes) + len(h.Aborts) + len(h.Epochs) + len(h.Stranded); lines != want {
+		if want := len(h.Produces) + len(h.Consumes) + len(h.Aborts) + len(h.Unresolved) + len(h.Epochs) + len(h.Stranded) + len(h.Logs); lines != want {
 			t.Fatalf("seed %d: %d lines, want %d", seed, lines, want)
 		}
 		got, err := ReadJSONL(&b)

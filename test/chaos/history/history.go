@@ -45,6 +45,15 @@ type Abort struct {
 	ID     string    `json:"id"`
 }
 
+// Unresolved names a record written in a transaction whose end failed:
+// EndTransaction returned an error, so the producer does not know
+// whether it committed. Only the source's committed log can tell.
+type Unresolved struct {
+	Time   time.Time `json:"time"`
+	Region string    `json:"region"`
+	ID     string    `json:"id"`
+}
+
 // Roles an Epoch event can record. Only RolePrimary matters to the
 // checker; any other role ends a region's time as primary.
 const (
@@ -69,14 +78,44 @@ type Stranded struct {
 	ID     string    `json:"id"`
 }
 
+// Log is the ground truth of one partition at the end of a run: every
+// committed record it held, read with read_committed from Start to End
+// once no transaction was open.
+type Log struct {
+	Time      time.Time `json:"time"`
+	Region    string    `json:"region"`
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	// Start is the log start offset, End the end offset read to (the last
+	// stable offset, equal to the high watermark). Offsets in between
+	// that no record holds were transaction markers or aborted records.
+	Start   int64       `json:"start"`
+	End     int64       `json:"end"`
+	Records []LogRecord `json:"records"`
+}
+
+// LogRecord is one committed record of a Log.
+type LogRecord struct {
+	Offset int64  `json:"offset"`
+	ID     string `json:"id"`
+	// Origin is the region the record's provenance names, where it was
+	// first written, if it is a copy; empty for a record written in the
+	// log's own region.
+	Origin string `json:"origin,omitempty"`
+}
+
 // History is everything one run recorded. The order of events within a
 // slice does not matter to the checker; times and offsets do.
 type History struct {
-	Produces []Produce
-	Consumes []Consume
-	Aborts   []Abort
-	Epochs   []Epoch
-	Stranded []Stranded
+	Produces   []Produce
+	Consumes   []Consume
+	Aborts     []Abort
+	Unresolved []Unresolved
+	Epochs     []Epoch
+	Stranded   []Stranded
+	Logs       []Log
+	// Fences are the changes of the clusters' write fences (writers.go).
+	Fences []WriteFence
 }
 
 // Recorder collects a History from concurrent goroutines. The zero value
@@ -103,6 +142,16 @@ func (r *Recorder) Consumed(c Consume) {
 // Aborted records an aborted record.
 func (r *Recorder) Aborted(a Abort) { r.mu.Lock(); r.h.Aborts = append(r.h.Aborts, a); r.mu.Unlock() }
 
+// UnresolvedSeen records a record whose transaction's end failed.
+func (r *Recorder) UnresolvedSeen(u Unresolved) {
+	r.mu.Lock()
+	r.h.Unresolved = append(r.h.Unresolved, u)
+	r.mu.Unlock()
+}
+
+// Logged records the final contents of a partition.
+func (r *Recorder) Logged(l Log) { r.mu.Lock(); r.h.Logs = append(r.h.Logs, l); r.mu.Unlock() }
+
 // EpochSeen records an observed role.
 func (r *Recorder) EpochSeen(e Epoch) { r.mu.Lock(); r.h.Epochs = append(r.h.Epochs, e); r.mu.Unlock() }
 
@@ -118,26 +167,34 @@ func (r *Recorder) History() History {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return History{
-		Produces: slices.Clone(r.h.Produces),
-		Consumes: slices.Clone(r.h.Consumes),
-		Aborts:   slices.Clone(r.h.Aborts),
-		Epochs:   slices.Clone(r.h.Epochs),
-		Stranded: slices.Clone(r.h.Stranded),
+		Produces:   slices.Clone(r.h.Produces),
+		Consumes:   slices.Clone(r.h.Consumes),
+		Aborts:     slices.Clone(r.h.Aborts),
+		Unresolved: slices.Clone(r.h.Unresolved),
+		Epochs:     slices.Clone(r.h.Epochs),
+		Stranded:   slices.Clone(r.h.Stranded),
+		Logs:       slices.Clone(r.h.Logs),
+		Fences:     slices.Clone(r.h.Fences),
 	}
 }
 
 // Kinds of line in the JSON lines form.
 const (
-	kindProduce  = "produce"
-	kindConsume  = "consume"
-	kindAbort    = "abort"
-	kindEpoch    = "epoch"
-	kindStranded = "stranded"
+	kindProduce    = "produce"
+	kindConsume    = "consume"
+	kindAbort      = "abort"
+	kindUnresolved = "unresolved"
+	kindEpoch      = "epoch"
+	kindStranded   = "stranded"
+	kindLog        = "log"
+	kindFence      = "fence"
 )
 
-// WriteJSONL writes h as JSON lines: produces, consumes, aborts, epochs,
-// then stranded records, each line an object with a "kind" field and the
-// event's fields.
+// WriteJSONL writes h as JSON lines: produces, consumes, aborts,
+// unresolved records, epochs, stranded records, logs (one line per
+// partition, its records inline), then write fences, each line an object
+// with a "kind"
+// field and the event's fields.
 func WriteJSONL(w io.Writer, h History) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
@@ -160,11 +217,20 @@ func WriteJSONL(w io.Writer, h History) error {
 	for _, a := range h.Aborts {
 		err = errors.Join(err, write(kindAbort, a))
 	}
+	for _, u := range h.Unresolved {
+		err = errors.Join(err, write(kindUnresolved, u))
+	}
 	for _, e := range h.Epochs {
 		err = errors.Join(err, write(kindEpoch, e))
 	}
 	for _, s := range h.Stranded {
 		err = errors.Join(err, write(kindStranded, s))
+	}
+	for _, l := range h.Logs {
+		err = errors.Join(err, write(kindLog, l))
+	}
+	for _, f := range h.Fences {
+		err = errors.Join(err, write(kindFence, f))
 	}
 	if err != nil {
 		return fmt.Errorf("history: write: %w", err)
@@ -183,7 +249,8 @@ func ReadJSONL(r io.Reader) (History, error) {
 	var h History
 	var errs []error
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	// A log line holds a whole partition.
+	sc.Buffer(make([]byte, 64<<10), 256<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
@@ -213,10 +280,16 @@ func readLine(h *History, line []byte) error {
 		return decodeInto(line, &h.Consumes)
 	case kindAbort:
 		return decodeInto(line, &h.Aborts)
+	case kindUnresolved:
+		return decodeInto(line, &h.Unresolved)
 	case kindEpoch:
 		return decodeInto(line, &h.Epochs)
 	case kindStranded:
 		return decodeInto(line, &h.Stranded)
+	case kindLog:
+		return decodeInto(line, &h.Logs)
+	case kindFence:
+		return decodeInto(line, &h.Fences)
 	case "":
 		return errors.New(`no "kind" field`)
 	default:
