@@ -263,6 +263,7 @@ func (m *Membership) rejoinLoop() {
 	if len(seeds) == 0 {
 		return
 	}
+	m.greet(seeds)
 	t := time.NewTicker(m.cfg.RejoinInterval)
 	defer t.Stop()
 	for {
@@ -277,6 +278,31 @@ func (m *Membership) rejoinLoop() {
 		}
 		if err := m.joinOnce(seeds); err != nil {
 			m.cfg.Logger.Debug("rejoin failed", "seeds", seeds, "err", err)
+		}
+	}
+}
+
+// greet exchanges full states with every seed, once, after Start joined
+// through the first that answered. A seed that declared this node dead
+// before a restart ignores its new alive messages, whose incarnation is
+// no newer than the death it recorded, until the two exchange states:
+// then this node hears of its death and refutes it. Left to the
+// push-pull interval that takes up to PushPullInterval per peer, and the
+// node's region looks down to that seed meanwhile. Unreachable seeds are
+// skipped; each costs at most one TCPTimeout.
+func (m *Membership) greet(seeds []string) {
+	for _, s := range seeds {
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		list := m.list.Load()
+		if list == nil {
+			return
+		}
+		if _, err := list.Join([]string{s}); err != nil {
+			m.cfg.Logger.Debug("seed did not answer the greeting", "seed", s, "err", flatten(err))
 		}
 	}
 }

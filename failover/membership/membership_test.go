@@ -475,3 +475,36 @@ func TestMetaEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartSeenByEverySeed restarts a crashed member while the first
+// seed it reaches never knew it and a later seed still holds it dead. The
+// later seed ignores the restarted member's alive messages (their
+// incarnation is no newer than the death it recorded) until the two
+// exchange full states, which the push-pull interval (a minute here) may
+// put off: the restarted member must exchange states with every seed at
+// once and refute its death there.
+func TestRestartSeenByEverySeed(t *testing.T) {
+	t.Parallel()
+	timing := Timing{PushPullInterval: time.Minute}
+	a := start(t, Config{AgentID: "a", Timing: timing})
+	b := start(t, Config{AgentID: "b", Timing: timing, Seeds: []string{a.LocalAddr()}})
+	c := start(t, Config{AgentID: "c", Timing: timing, Seeds: []string{a.LocalAddr()}})
+	waitMembers(t, []*Membership{a, b, c}, 5*time.Second, "a", "b", "c")
+	cAddr := c.LocalAddr()
+	list := c.list.Swap(nil) // a crash: no leave message
+	if err := list.Shutdown(); err != nil {
+		t.Fatalf("shutdown c: %v", err)
+	}
+	waitMembers(t, []*Membership{a, b}, LAN().DetectionTime(3)+time.Second, "a", "b")
+	// b restarts without c in its memory; a keeps c dead. The death's
+	// broadcasts to the peers have run out by now (a few gossip rounds).
+	if err := b.Close(); err != nil {
+		t.Fatalf("close b: %v", err)
+	}
+	b = start(t, Config{AgentID: "b", Timing: timing, Seeds: []string{a.LocalAddr()}})
+	waitMembers(t, []*Membership{a, b}, 5*time.Second, "a", "b")
+
+	c = start(t, Config{AgentID: "c", Timing: timing, BindAddr: cAddr, Seeds: []string{b.LocalAddr(), a.LocalAddr()}})
+	took := waitMembers(t, []*Membership{a, b, c}, 5*time.Second, "a", "b", "c")
+	t.Logf("restarted member listed by both seeds %v after its start", took)
+}
