@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -23,13 +24,14 @@ func TestExplainKerberosLogin(t *testing.T) {
 	if err := os.WriteFile(keytab, []byte("not a keytab"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k := &topology.Kafka{Bootstrap: []string{"127.0.0.1:9092"}, SASL: &topology.SASL{
+	addr := kafkatest.RefusedAddr(t)
+	k := &topology.Kafka{Bootstrap: []string{addr}, SASL: &topology.SASL{
 		Mechanism: "GSSAPI", Username: "geomesh", Keytab: keytab, Realm: "EXAMPLE.COM", Krb5Conf: krb5, ServiceName: "kafka"}}
 	m, err := mechanism(k.SASL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = m.Authenticate(t.Context(), "127.0.0.1:9092")
+	_, _, err = m.Authenticate(t.Context(), addr)
 	if err == nil {
 		t.Fatal("logged in with a broken keytab")
 	}

@@ -38,9 +38,9 @@ func TestSwitchMidStream(t *testing.T) {
 	}
 	defer prod.Close()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	// On a failure too, the stream stops before the test returns.
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() {
 		for i := 0; i < total; i += 50 {
 			var rs []*kgo.Record
 			for j := i; j < i+50; j++ {
@@ -50,9 +50,11 @@ func TestSwitchMidStream(t *testing.T) {
 				t.Errorf("produce: %v", err)
 				return
 			}
+			// The stream's pace, so that the switch falls in the middle
+			// of it; not a wait for a state.
 			time.Sleep(20 * time.Millisecond)
 		}
-	}()
+	})
 
 	cons, err := client.NewConsumer(mesh.Topology(), "billing", client.Topics("orders"))
 	if err != nil {
@@ -89,7 +91,8 @@ func TestSwitchMidStream(t *testing.T) {
 	if err := <-switched; err != nil {
 		t.Fatal(err)
 	}
-	// A second more shows duplicates that arrive late.
+	// A second more of reading, not waiting for a state, shows
+	// duplicates that arrive late.
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)

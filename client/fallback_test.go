@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/client"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -41,15 +43,15 @@ func TestSwitchOldRegionGone(t *testing.T) {
 		}
 		cl.Close()
 	}
-	m, err := topology.Parse("gone.yaml", fmt.Appendf(nil, `
+	m, err := topology.Parse("gone.yaml", refusing(t, fmt.Sprintf(`
 mesh: gone
 topology: {kind: active-passive, primary: us, standby: [eu]}
 naming: identity
 regions:
-  - {name: us, kafka: {bootstrap: [%q]}, agents: [{id: us-1, gossip: "127.0.0.1:1", api: "127.0.0.1:2"}]}
-  - {name: eu, kafka: {bootstrap: [%q]}, agents: [{id: eu-1, gossip: "127.0.0.1:3", api: "127.0.0.1:4"}]}
-control_plane: {urls: ["nats://127.0.0.1:4222"]}
-`, cls[0].ListenAddrs()[0], cls[1].ListenAddrs()[0]))
+  - {name: us, kafka: {bootstrap: [%q]}, agents: [{id: us-1, gossip: NOWHERE, api: NOWHERE}]}
+  - {name: eu, kafka: {bootstrap: [%q]}, agents: [{id: eu-1, gossip: NOWHERE, api: NOWHERE}]}
+control_plane: {urls: ["nats://NOWHERE"]}
+`, cls[0].ListenAddrs()[0], cls[1].ListenAddrs()[0])))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +94,18 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	if len(got) != 40 || got[0] != "60" || got[39] != "99" {
 		t.Fatalf("read %d records in eu (%v), want 60..99", len(got), got)
 	}
+}
+
+// refusing replaces each NOWHERE in a topology with an address of its own
+// that refuses connections (kafkatest.RefusedAddr): agents that are gone
+// or never asked, clusters never reached, and the control plane, which a
+// client never reads but a topology must name.
+func refusing(t testing.TB, yaml string) []byte {
+	t.Helper()
+	for strings.Contains(yaml, "NOWHERE") {
+		yaml = strings.Replace(yaml, "NOWHERE", kafkatest.RefusedAddr(t), 1)
+	}
+	return []byte(yaml)
 }
 
 func mustClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
@@ -141,14 +155,14 @@ func TestSwitchAfterLastCopy(t *testing.T) {
 	eu.from = mustClient(t, cls[0])
 	eu.state.Store(apState(3, "switchover", "eu", "us", nil))
 	eu.end = 15 // the agent's "end": eu's last stable offset
-	m, err := topology.Parse("end.yaml", fmt.Appendf(nil, `
+	m, err := topology.Parse("end.yaml", refusing(t, fmt.Sprintf(`
 mesh: end
 topology: {kind: active-passive, primary: us, standby: [eu]}
 regions:
-  - {name: us, kafka: {bootstrap: [%q]}, agents: [{id: us-1, gossip: "127.0.0.1:1", api: "127.0.0.1:2"}]}
-  - {name: eu, kafka: {bootstrap: [%q]}, agents: [{id: eu-1, gossip: "127.0.0.1:3", api: %q}]}
-control_plane: {urls: ["nats://127.0.0.1:4222"]}
-`, cls[0].ListenAddrs()[0], cls[1].ListenAddrs()[0], eu.addr()))
+  - {name: us, kafka: {bootstrap: [%q]}, agents: [{id: us-1, gossip: NOWHERE, api: NOWHERE}]}
+  - {name: eu, kafka: {bootstrap: [%q]}, agents: [{id: eu-1, gossip: NOWHERE, api: %q}]}
+control_plane: {urls: ["nats://NOWHERE"]}
+`, cls[0].ListenAddrs()[0], cls[1].ListenAddrs()[0], eu.addr())))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,15 +92,15 @@ func TestFollowerPlannedSwitch(t *testing.T) {
 	}
 	us, eu := newFakeAgent(t), newFakeAgent(t)
 	eu.from = mustClient(t, cls[0])
-	m, err := topology.Parse("follow.yaml", fmt.Appendf(nil, `
+	m, err := topology.Parse("follow.yaml", refusing(t, fmt.Sprintf(`
 mesh: follow
 topology: {kind: active-passive, primary: us, standby: [eu]}
 naming: identity
 regions:
-  - {name: us, kafka: {bootstrap: [%q]}, agents: [{id: us-1, gossip: "127.0.0.1:1", api: %q}]}
-  - {name: eu, kafka: {bootstrap: [%q]}, agents: [{id: eu-1, gossip: "127.0.0.1:3", api: %q}]}
-control_plane: {urls: ["nats://127.0.0.1:4222"]}
-`, cls[0].ListenAddrs()[0], us.addr(), cls[1].ListenAddrs()[0], eu.addr()))
+  - {name: us, kafka: {bootstrap: [%q]}, agents: [{id: us-1, gossip: NOWHERE, api: %q}]}
+  - {name: eu, kafka: {bootstrap: [%q]}, agents: [{id: eu-1, gossip: NOWHERE, api: %q}]}
+control_plane: {urls: ["nats://NOWHERE"]}
+`, cls[0].ListenAddrs()[0], us.addr(), cls[1].ListenAddrs()[0], eu.addr())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +152,15 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	}
 	waitEvent(client.FollowEpoch, "")
 
+	// The clients of the agents' copier, below.
+	src := mustClient(t, cls[0], kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	dst := mustClient(t, cls[1], kgo.DefaultProduceTopic("orders"))
+
 	// The application: a producer writing 0, 1, 2, ... and a consumer.
 	var acked atomic.Int64
 	stopProd := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for i := 0; ; i++ {
 			select {
 			case <-stopProd:
@@ -170,17 +172,16 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 				return
 			}
 			acked.Add(1)
+			// The application's pace, not a wait for a state.
 			time.Sleep(2 * time.Millisecond)
 		}
-	}()
+	})
 	seen := map[string]int{}
 	byRegion := map[string]int{}
 	var smu sync.Mutex
 	stopCons := make(chan struct{})
 	var cwg sync.WaitGroup
-	cwg.Add(1)
-	go func() {
-		defer cwg.Done()
+	cwg.Go(func() {
 		for {
 			select {
 			case <-stopCons:
@@ -198,15 +199,13 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 			}
 			smu.Unlock()
 		}
-	}()
+	})
 
 	// The agents' copier us → eu, at the same offsets.
 	copyCtx, stopCopy := context.WithCancel(ctx)
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		src := mustClient(t, cls[0], kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		dst := mustClient(t, cls[1], kgo.DefaultProduceTopic("orders"))
 		for copyCtx.Err() == nil {
 			fs := src.PollFetches(copyCtx)
 			var rs []*kgo.Record
@@ -216,6 +215,18 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 				return
 			}
 		}
+	}()
+	var pOnce, cOnce sync.Once
+	stopProducer := func() { pOnce.Do(func() { close(stopProd); wg.Wait() }) }
+	stopConsumer := func() { cOnce.Do(func() { close(stopCons); cwg.Wait() }) }
+	// On a failure too, the application and the copier stop before the
+	// test returns; the context first, as a paused producer waits on it.
+	defer func() {
+		cancel()
+		stopCopy()
+		<-copied
+		stopConsumer()
+		stopProducer()
 	}()
 
 	for acked.Load() < 200 {
@@ -265,6 +276,9 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 	us.srv.Close()
 	before := eu.asked.Load()
 	for eu.asked.Load() < before+3 {
+		if ctx.Err() != nil {
+			t.Fatal("the follower stopped asking eu's agent once us's was gone")
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	base := acked.Load()
@@ -274,8 +288,7 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(stopProd)
-	wg.Wait()
+	stopProducer()
 	total := acked.Load()
 	for {
 		smu.Lock()
@@ -289,9 +302,10 @@ control_plane: {urls: ["nats://127.0.0.1:4222"]}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // duplicates, if any, show
-	close(stopCons)
-	cwg.Wait()
+	// Every record was read; 300 ms more of reading, not waiting for a
+	// state, lets duplicates show.
+	time.Sleep(300 * time.Millisecond)
+	stopConsumer()
 	if got := endOffset(t, cls[0]); got != usEnd {
 		t.Errorf("us took %d records after the pause", got-usEnd)
 	}

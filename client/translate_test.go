@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -42,15 +43,17 @@ func TestTranslateAsksAgent(t *testing.T) {
 			{"topic":"other","partition":0,"source_offset":1,"target_topic":"other","target_offset":1,"state":"behind"}]}`, state)
 	}))
 	defer agent.Close()
+	// Only west's agent answers; the other addresses refuse connections.
+	nowhere := func() string { return kafkatest.RefusedAddr(t) }
 	m, err := topology.Parse("t.yaml", fmt.Appendf(nil, `
 mesh: t
 topology: {kind: active-passive, primary: east, standby: [west]}
 api: {read_token: "env:GM_READ_TOKEN", admin_token: "env:GM_ADMIN_TOKEN"}
 regions:
-  - {name: east, kafka: {bootstrap: ["127.0.0.1:1"]}, agents: [{id: east-1, gossip: "127.0.0.1:2", api: "127.0.0.1:3"}]}
-  - {name: west, kafka: {bootstrap: ["127.0.0.1:4"]}, agents: [{id: west-1, gossip: "127.0.0.1:5", api: %q}]}
-control_plane: {urls: ["nats://127.0.0.1:4222"]}
-`, strings.TrimPrefix(agent.URL, "http://")))
+  - {name: east, kafka: {bootstrap: [%s]}, agents: [{id: east-1, gossip: %s, api: %s}]}
+  - {name: west, kafka: {bootstrap: [%s]}, agents: [{id: west-1, gossip: %s, api: %q}]}
+control_plane: {urls: ["nats://%s"]}
+`, nowhere(), nowhere(), nowhere(), nowhere(), nowhere(), strings.TrimPrefix(agent.URL, "http://"), nowhere()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,14 +87,16 @@ func TestResumeHint(t *testing.T) {
 		}
 		return r
 	}
-	m, err := topology.Parse("t.yaml", []byte(`
+	// Parsed only: nothing of it is reached.
+	nowhere := func() string { return kafkatest.RefusedAddr(t) }
+	m, err := topology.Parse("t.yaml", fmt.Appendf(nil, `
 mesh: t
 topology: {kind: active-passive, primary: east, standby: [west]}
 regions:
-  - {name: east, kafka: {bootstrap: ["127.0.0.1:1"]}, agents: [{id: east-1, gossip: "127.0.0.1:2", api: "127.0.0.1:3"}]}
-  - {name: west, kafka: {bootstrap: ["127.0.0.1:4"]}, agents: [{id: west-1, gossip: "127.0.0.1:5", api: "127.0.0.1:6"}]}
-control_plane: {urls: ["nats://127.0.0.1:4222"]}
-`))
+  - {name: east, kafka: {bootstrap: [%s]}, agents: [{id: east-1, gossip: %s, api: %s}]}
+  - {name: west, kafka: {bootstrap: [%s]}, agents: [{id: west-1, gossip: %s, api: %s}]}
+control_plane: {urls: ["nats://%s"]}
+`, nowhere(), nowhere(), nowhere(), nowhere(), nowhere(), nowhere(), nowhere()))
 	if err != nil {
 		t.Fatal(err)
 	}

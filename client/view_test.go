@@ -13,21 +13,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// viewMesh is parsed only: nothing of it is reached.
 const viewMesh = `
 mesh: v
 topology: {kind: active-active}
 naming: identity
 regions:
-  - {name: us, kafka: {bootstrap: ["127.0.0.1:1"]}, agents: [{id: us-1, gossip: "127.0.0.1:2", api: "127.0.0.1:3"}]}
-  - {name: eu, kafka: {bootstrap: ["127.0.0.1:4"]}, agents: [{id: eu-1, gossip: "127.0.0.1:5", api: "127.0.0.1:6"}]}
-  - {name: ap, kafka: {bootstrap: ["127.0.0.1:7"]}, agents: [{id: ap-1, gossip: "127.0.0.1:8", api: "127.0.0.1:9"}]}
-  - {name: w, witness: true, agents: [{id: w-1, gossip: "127.0.0.1:10", api: "127.0.0.1:11"}]}
-control_plane: {urls: ["nats://127.0.0.1:4222"]}
+  - {name: us, kafka: {bootstrap: [NOWHERE]}, agents: [{id: us-1, gossip: NOWHERE, api: NOWHERE}]}
+  - {name: eu, kafka: {bootstrap: [NOWHERE]}, agents: [{id: eu-1, gossip: NOWHERE, api: NOWHERE}]}
+  - {name: ap, kafka: {bootstrap: [NOWHERE]}, agents: [{id: ap-1, gossip: NOWHERE, api: NOWHERE}]}
+  - {name: w, witness: true, agents: [{id: w-1, gossip: NOWHERE, api: NOWHERE}]}
+control_plane: {urls: ["nats://NOWHERE"]}
 `
 
 func viewTopology(t testing.TB) *topology.Mesh {
 	t.Helper()
-	m, err := topology.Parse("view.yaml", []byte(viewMesh))
+	m, err := topology.Parse("view.yaml", refusing(t, viewMesh))
 	if err != nil {
 		t.Fatal(err)
 	}

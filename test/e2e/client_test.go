@@ -51,14 +51,23 @@ groups: {include: ["cl-.*"]}
 		t.Fatal(err)
 	}
 	defer prod.Close()
+	committed, aborted := txnClient(t, srcC, "cl-orders", 100000), txnClient(t, srcC, "cl-orders", 200000)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	// On a failure too, the stream stops before the test returns.
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() {
 		for i := 0; i < plain; i += 50 {
 			if i == plain/2 {
-				produceTxn(t, srcC, "cl-east", "cl-orders", 100000, 100, true)
-				produceTxn(t, srcC, "cl-east", "cl-orders", 200000, 100, false)
+				for _, txn := range []struct {
+					cl     *kgo.Client
+					from   int
+					commit bool
+				}{{committed, 100000, true}, {aborted, 200000, false}} {
+					if err := writeTxn(ctx, txn.cl, "cl-east", "cl-orders", txn.from, 100, txn.commit); err != nil {
+						t.Error(err)
+						return
+					}
+				}
 			}
 			var rs []*kgo.Record
 			for j := i; j < i+50; j++ {
@@ -68,9 +77,11 @@ groups: {include: ["cl-.*"]}
 				t.Errorf("produce: %v", err)
 				return
 			}
+			// The pause between batches is the stream's pace, so that the
+			// switch falls in the middle of it.
 			time.Sleep(20 * time.Millisecond)
 		}
-	}()
+	})
 
 	cons, err := gmclient.NewConsumer(m, "cl-app", gmclient.Topics("cl-orders"))
 	if err != nil {
@@ -103,6 +114,8 @@ groups: {include: ["cl-.*"]}
 		poll(time.Second)
 	}
 	wg.Wait()
+	// Two seconds more of polling, not waiting for a state: copies read
+	// twice would arrive now.
 	for settle := time.Now().Add(2 * time.Second); time.Now().Before(settle); {
 		poll(250 * time.Millisecond)
 	}

@@ -84,7 +84,7 @@ topics: {include: ["`+topic+`"]}
 		if rng.IntN(4) == 0 {
 			up = 20*time.Millisecond + time.Duration(rng.Int64N(int64(400*time.Millisecond)))
 		}
-		time.Sleep(up)
+		time.Sleep(up) // the scenario: the agent runs for this long
 		state := "no status"
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		if s, err := ag.status(ctx); err == nil {
@@ -111,6 +111,7 @@ topics: {include: ["`+topic+`"]}
 		if err := st.failed(); err != nil {
 			t.Fatal(err)
 		}
+		// The scenario again: the agent stays down for a random while.
 		time.Sleep(time.Duration(rng.Int64N(int64(500 * time.Millisecond))))
 		ag.start()
 	}

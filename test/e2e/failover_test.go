@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/machine"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -91,12 +92,79 @@ func (ma *meshAgents) start(region string) *agent.Agent {
 	return a
 }
 
+// startActivePassive starts the agents of mesh's east, west and witness
+// regions and waits until east is the primary and west its standby at
+// epoch 1.
+func (ma *meshAgents) startActivePassive(mesh string) (east, west, witness *agent.Agent) {
+	ma.t.Helper()
+	east, west, witness = ma.start(mesh+"-east"), ma.start(mesh+"-west"), ma.start(mesh+"-witness")
+	eventually(ma.t, 30*time.Second, func() error {
+		if err := roleAt(east, "primary", 1); err != nil {
+			return err
+		}
+		return roleAt(west, "standby", 1)
+	})
+	return east, west, witness
+}
+
 func roleAt(a *agent.Agent, role string, epoch uint64) error {
 	st := a.Status()
 	if st.Role != role || st.Epoch != epoch {
 		return fmt.Errorf("%s: role %q epoch %d, want %q at %d (control plane %s)", a.Region(), st.Role, st.Epoch, role, epoch, a.Failover().ControlPlane)
 	}
 	return nil
+}
+
+// upByMajority is nil once a majority of the agents, one per voting
+// region, sees each of regions up, as a planned switch or a failback
+// needs before it starts.
+func upByMajority(agents []*agent.Agent, regions ...string) error {
+	majority := len(agents)/2 + 1
+	for _, r := range regions {
+		var seen []string
+		for _, a := range agents {
+			for _, v := range a.Failover().Views {
+				if v.Region == r && v.Verdict == health.Up {
+					seen = append(seen, a.Region())
+				}
+			}
+		}
+		if len(seen) < majority {
+			return fmt.Errorf("%s is up for %v only, want %d of %d regions", r, seen, majority, len(agents))
+		}
+	}
+	return nil
+}
+
+// plannedSwitch runs `geomesh ARGS --topology path --wait 60s`, a
+// failover --to or a failback, once a majority of agents sees both
+// regions up, and returns its output and when the run that was taken
+// started. The deciding agent learns the others' views over the control
+// plane a moment after they have them, and a verdict may still turn while
+// regions come up, so a run rejected because the regions are not up by a
+// majority (the rejection says to retry) is run again; any other error
+// fails the test.
+func plannedSwitch(t *testing.T, ctx context.Context, path string, agents []*agent.Agent, regions []string, args ...string) (string, time.Time) {
+	t.Helper()
+	var out []byte
+	var start time.Time
+	eventually(t, 60*time.Second, func() error {
+		if err := upByMajority(agents, regions...); err != nil {
+			return err
+		}
+		start = time.Now()
+		var err error
+		out, err = exec.CommandContext(ctx, geomeshBinary(t), append(args, "--topology", path, "--wait", "60s")...).CombinedOutput()
+		switch {
+		case err == nil:
+			return nil
+		case strings.Contains(string(out), "by a majority of voters; retry"), strings.Contains(string(out), "is not up by a majority of voters"):
+			return fmt.Errorf("geomesh %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		t.Fatalf("geomesh %s: %v\n%s", strings.Join(args, " "), err, out)
+		return nil
+	})
+	return strings.TrimSpace(string(out)), start
 }
 
 // TestFailoverPrimaryLoss: the primary's cluster and agent die; the
@@ -117,13 +185,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	eastName, westName := mesh+"-east", mesh+"-west"
 
 	createTopic(t, east, "orders", 3, nil)
-	ea, wa, _ := ma.start(eastName), ma.start(westName), ma.start(mesh+"-witness")
-	eventually(t, 30*time.Second, func() error {
-		if err := roleAt(ea, "primary", 1); err != nil {
-			return err
-		}
-		return roleAt(wa, "standby", 1)
-	})
+	ea, wa, xa := ma.startActivePassive(mesh)
 	produce(t, east, eastName, "orders", 0, 200)
 	readTopic(t, west, "orders", 200, 30*time.Second)
 
@@ -207,11 +269,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	}
 
 	// Failback: a planned switch home, with nothing lost.
-	time.Sleep(3 * time.Second) // a majority must see the old primary up again
-	out, err := exec.CommandContext(ctx, geomeshBinary(t), "failback", "--topology", path, "--wait", "60s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("geomesh failback: %v\n%s", err, out)
-	}
+	out, _ := plannedSwitch(t, ctx, path, []*agent.Agent{ea2, wa, xa}, []string{eastName, westName}, "failback")
 	t.Logf("geomesh failback: %s", out)
 	eventually(t, 10*time.Second, func() error { return roleAt(ea2, "primary", 5) })
 	eventually(t, 10*time.Second, func() error { return roleAt(wa, "standby", 5) })
@@ -227,21 +285,9 @@ func TestFailoverPlannedSwitch(t *testing.T) {
 	ma := newMeshAgents(t, path)
 	eastName, westName := mesh+"-east", mesh+"-west"
 	createTopic(t, east, "orders", 3, nil)
-	ea, wa, _ := ma.start(eastName), ma.start(westName), ma.start(mesh+"-witness")
-	eventually(t, 30*time.Second, func() error {
-		if err := roleAt(ea, "primary", 1); err != nil {
-			return err
-		}
-		return roleAt(wa, "standby", 1)
-	})
+	ea, wa, xa := ma.startActivePassive(mesh)
 	produce(t, east, eastName, "orders", 0, 300)
-	// Views need a few probe intervals before a majority sees both up.
-	time.Sleep(3 * time.Second)
-
-	out, err := exec.CommandContext(t.Context(), geomeshBinary(t), "failover", "--topology", path, "--to", westName, "--wait", "60s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("geomesh failover: %v\n%s", err, out)
-	}
+	out, _ := plannedSwitch(t, t.Context(), path, []*agent.Agent{ea, wa, xa}, []string{eastName, westName}, "failover", "--to", westName)
 	t.Logf("geomesh failover: %s", out)
 	if err := roleAt(wa, "primary", 3); err != nil {
 		eventually(t, 10*time.Second, func() error { return roleAt(wa, "primary", 3) })

@@ -68,18 +68,34 @@ func record(region, topic string, i int) *kgo.Record {
 // produceTxn writes n records in one transaction and commits or aborts it.
 func produceTxn(t testing.TB, c *kafkatest.Cluster, region, topic string, from, n int, commit bool) {
 	t.Helper()
-	cl := client(t, c, kgo.DefaultProduceTopic(topic), kgo.TransactionalID(fmt.Sprintf("e2e-%s-%d", topic, from)))
-	if err := cl.BeginTransaction(); err != nil {
+	if err := writeTxn(t.Context(), txnClient(t, c, topic, from), region, topic, from, n, commit); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// txnClient is the transactional producer to topic of writeTxn's
+// transaction starting at record from.
+func txnClient(t testing.TB, c *kafkatest.Cluster, topic string, from int) *kgo.Client {
+	t.Helper()
+	return client(t, c, kgo.DefaultProduceTopic(topic), kgo.TransactionalID(fmt.Sprintf("e2e-%s-%d", topic, from)))
+}
+
+// writeTxn writes records from to from+n-1 in one transaction of cl and
+// commits or aborts it. It reports instead of stopping the test, so a
+// goroutine other than the test's may call it.
+func writeTxn(ctx context.Context, cl *kgo.Client, region, topic string, from, n int, commit bool) error {
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("transaction %d..%d to %s: begin: %w", from, from+n-1, topic, err)
 	}
 	for i := from; i < from+n; i++ {
-		if err := cl.ProduceSync(t.Context(), record(region, topic, i)).FirstErr(); err != nil {
-			t.Fatal(err)
+		if err := cl.ProduceSync(ctx, record(region, topic, i)).FirstErr(); err != nil {
+			return fmt.Errorf("transaction %d..%d to %s: produce %d: %w", from, from+n-1, topic, i, err)
 		}
 	}
-	if err := cl.EndTransaction(t.Context(), kgo.TransactionEndTry(commit)); err != nil {
-		t.Fatal(err)
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		return fmt.Errorf("transaction %d..%d to %s: end (commit %v): %w", from, from+n-1, topic, commit, err)
 	}
+	return nil
 }
 
 // readTopic reads a topic with read_committed until at least want records

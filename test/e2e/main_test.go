@@ -68,7 +68,9 @@ type region struct {
 
 // meshFile writes a topology file for regions on the given clusters and
 // returns its path. body holds the mesh-specific sections (topology:,
-// topics:, naming:, replication: ...), indented as top-level YAML.
+// topics:, naming:, replication: ...), indented as top-level YAML. The
+// control plane is an address that refuses connections, so the agents
+// replicate the file's flows at once and decide nothing.
 func meshFile(t testing.TB, mesh string, regions []region, body string) string {
 	t.Helper()
 	var b strings.Builder
@@ -79,7 +81,7 @@ func meshFile(t testing.TB, mesh string, regions []region, body string) string {
 			fmt.Fprintf(&b, "      - {id: %s-%d, gossip: %s, api: %s}\n", r.name, i+1, freePort(t), freePort(t))
 		}
 	}
-	b.WriteString("control_plane: {urls: [\"nats://127.0.0.1:4222\"]}\n")
+	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n", kafkatest.RefusedAddr(t))
 	path := t.TempDir() + "/" + mesh + ".yaml"
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

@@ -107,16 +107,20 @@ groups: {include: [%q]}
 			}
 			return err
 		})
+		w := newComparedWriter(t, srcC, topic)
 		var more map[string]bool
+		var moreErr error
 		done := make(chan struct{})
 		go func() {
-			defer close(done) // also when produceCompared fails the test
-			more = produceCompared(t, srcC, topic, 500, total-500, 100*time.Millisecond)
+			defer close(done)
+			more, moreErr = w.write(ctx, 500, total-500, 100*time.Millisecond)
 		}()
+		// On a failure too, the writes stop before the test returns.
+		defer func() { cancel(); <-done }()
 		before = consumeSome(t, srcC, group, topic, consumed)
 		<-done
-		if t.Failed() {
-			t.FailNow()
+		if moreErr != nil {
+			t.Fatal(moreErr)
 		}
 		maps.Copy(want, more)
 	}
@@ -218,8 +222,29 @@ groups: {include: [%q]}
 // the committed values.
 func produceCompared(t *testing.T, c *kafkatest.Cluster, topic string, from, n int, pause time.Duration) map[string]bool {
 	t.Helper()
-	plain := client(t, c, kgo.DefaultProduceTopic(topic))
-	txn := client(t, c, kgo.DefaultProduceTopic(topic), kgo.TransactionalID("e2e-cmp-"+topic))
+	want, err := newComparedWriter(t, c, topic).write(t.Context(), from, n, pause)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// comparedWriter holds produceCompared's producers to one topic.
+type comparedWriter struct {
+	topic      string
+	plain, txn *kgo.Client
+}
+
+func newComparedWriter(t *testing.T, c *kafkatest.Cluster, topic string) comparedWriter {
+	t.Helper()
+	return comparedWriter{topic: topic,
+		plain: client(t, c, kgo.DefaultProduceTopic(topic)),
+		txn:   client(t, c, kgo.DefaultProduceTopic(topic), kgo.TransactionalID("e2e-cmp-"+topic))}
+}
+
+// write is produceCompared's work. It reports instead of stopping the
+// test, so a goroutine other than the test's may call it.
+func (w comparedWriter) write(ctx context.Context, from, n int, pause time.Duration) (map[string]bool, error) {
 	want := map[string]bool{}
 	const batch = 500
 	for b := from / batch; b*batch < from+n; b++ {
@@ -229,10 +254,11 @@ func produceCompared(t *testing.T, c *kafkatest.Cluster, topic string, from, n i
 			want[v] = true
 			rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%97), Value: []byte(v)})
 		}
+		// The pause is the pace of a live stream, not a wait for a state.
 		time.Sleep(pause)
 		if b%5 != 4 {
-			if err := plain.ProduceSync(t.Context(), rs...).FirstErr(); err != nil {
-				t.Fatal(err)
+			if err := w.plain.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				return nil, fmt.Errorf("produce batch %d to %s: %w", b, w.topic, err)
 			}
 			continue
 		}
@@ -243,18 +269,18 @@ func produceCompared(t *testing.T, c *kafkatest.Cluster, topic string, from, n i
 					rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "aborted-%d-%d", b, i)})
 				}
 			}
-			if err := txn.BeginTransaction(); err != nil {
-				t.Fatal(err)
+			if err := w.txn.BeginTransaction(); err != nil {
+				return nil, fmt.Errorf("transaction of batch %d to %s: begin: %w", b, w.topic, err)
 			}
-			if err := txn.ProduceSync(t.Context(), rs...).FirstErr(); err != nil {
-				t.Fatal(err)
+			if err := w.txn.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				return nil, fmt.Errorf("transaction of batch %d to %s: produce: %w", b, w.topic, err)
 			}
-			if err := txn.EndTransaction(t.Context(), kgo.TransactionEndTry(commit)); err != nil {
-				t.Fatal(err)
+			if err := w.txn.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+				return nil, fmt.Errorf("transaction of batch %d to %s: end (commit %v): %w", b, w.topic, commit, err)
 			}
 		}
 	}
-	return want
+	return want, nil
 }
 
 // consumeSome reads exactly n records as a member of group, commits their

@@ -82,6 +82,8 @@ func TestOffsetTranslationExact(t *testing.T) {
 		if err := overwrite.ProduceSync(t.Context(), rs...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
+		// Past segment.ms, so that the next round rolls a segment: the
+		// scenario's time, not a wait for a state.
 		time.Sleep(150 * time.Millisecond)
 	}
 

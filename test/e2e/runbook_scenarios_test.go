@@ -3,13 +3,16 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +24,7 @@ import (
 	"github.com/geomesh/geomesh/failover/membership"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -110,10 +114,11 @@ type rbAgents struct {
 	mu    sync.Mutex
 	mesh  *topology.Mesh
 	live  map[string]*agent.Agent
+	procs map[string]*rbProc // agents a page started as processes, by region
 }
 
 func newRbAgents(t *testing.T, path string) *rbAgents {
-	ra := &rbAgents{group: t, path: path, tmp: t.TempDir(), live: map[string]*agent.Agent{},
+	ra := &rbAgents{group: t, path: path, tmp: t.TempDir(), live: map[string]*agent.Agent{}, procs: map[string]*rbProc{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name())}
 	ra.reload(t)
 	ra.dir = filepath.Join(ra.tmp, "geomesh-"+ra.mesh.Name)
@@ -138,51 +143,132 @@ func (ra *rbAgents) reloadFrom(t *testing.T, path string) {
 	ra.mu.Unlock()
 }
 
-// stopAll closes every running agent.
-func (ra *rbAgents) stopAll(t *testing.T) {
-	t.Helper()
+// running returns the regions whose agent runs, in this process or as a
+// process a page started.
+func (ra *rbAgents) running() []string {
 	ra.mu.Lock()
-	var regions []string
-	for r := range ra.live {
+	defer ra.mu.Unlock()
+	regions := slices.Collect(maps.Keys(ra.live))
+	for r := range ra.procs {
 		regions = append(regions, r)
 	}
-	ra.mu.Unlock()
-	for _, r := range regions {
-		ra.stop(t, r)
-	}
+	slices.Sort(regions)
+	return regions
 }
 
 func (ra *rbAgents) start(t *testing.T, region string) *agent.Agent {
 	t.Helper()
-	ra.mu.Lock()
-	m := ra.mesh
-	ra.mu.Unlock()
-	a, err := agent.New(agent.Config{Mesh: m, Region: region, ControlDir: ra.dir, Logger: ra.log})
+	a, err := ra.startAgent(region)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// startAgent starts the region's agent in this process with the topology
+// file of agents started from now on. It reports instead of stopping the
+// test, for the systemctl of a host (rbHost), and refuses to start a
+// second agent of a region: systemd would do nothing, but here it means
+// the scenario lost track of its agents.
+func (ra *rbAgents) startAgent(region string) (*agent.Agent, error) {
+	ra.mu.Lock()
+	m := ra.mesh
+	_, live := ra.live[region]
+	_, proc := ra.procs[region]
+	ra.mu.Unlock()
+	if live || proc {
+		return nil, fmt.Errorf("an agent of %s runs already", region)
+	}
+	a, err := agent.New(agent.Config{Mesh: m, Region: region, ControlDir: ra.dir, Logger: ra.log})
+	if err != nil {
+		return nil, fmt.Errorf("agent of %s: %w", region, err)
+	}
 	if err := a.Start(ra.group.Context()); err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("start agent of %s: %w", region, err)
 	}
 	ra.group.Cleanup(func() { _ = a.Close() })
 	ra.mu.Lock()
 	ra.live[region] = a
 	ra.mu.Unlock()
-	return a
+	return a, nil
+}
+
+// hosts returns one host for each region, whose systemctl runs the
+// region's agent as the unit geomesh-agent: stop is stopAgent, start is
+// startAgent, restart is both.
+func (ra *rbAgents) hosts(regions ...string) []rbHost {
+	var hs []rbHost
+	for _, r := range regions {
+		hs = append(hs, rbHost{name: r, systemctl: func(verb string) error {
+			switch verb {
+			case "stop":
+				return ra.stopAgent(r)
+			case "start":
+				_, err := ra.startAgent(r)
+				return err
+			case "restart":
+				if err := ra.stopAgent(r); err != nil {
+					return err
+				}
+				_, err := ra.startAgent(r)
+				return err
+			}
+			return fmt.Errorf("unit geomesh-agent has no verb %q", verb)
+		}})
+	}
+	return hs
+}
+
+// adopt makes the agent process a page started the region's agent: stop
+// stops it, and so does the end of the group.
+func (ra *rbAgents) adopt(region string, p *rbProc) {
+	ra.mu.Lock()
+	ra.procs[region] = p
+	ra.mu.Unlock()
+	ra.group.Cleanup(func() {
+		ra.mu.Lock()
+		running := ra.procs[region] == p
+		delete(ra.procs, region)
+		ra.mu.Unlock()
+		if running {
+			if err := p.stop(15 * time.Second); err != nil {
+				ra.group.Error(err)
+			}
+		}
+		if ra.group.Failed() {
+			ra.group.Logf("log of %s:\n%s", p.cmd.text, tailFile(p.logPath, 64<<10))
+		}
+	})
 }
 
 // stop closes the region's agent, as a host going down would.
 func (ra *rbAgents) stop(t *testing.T, region string) {
 	t.Helper()
-	ra.mu.Lock()
-	a := ra.live[region]
-	delete(ra.live, region)
-	ra.mu.Unlock()
-	if a == nil {
-		t.Fatalf("no agent of %s runs", region)
+	if err := ra.stopAgent(region); err != nil {
+		t.Fatal(err)
 	}
-	if err := a.Close(); err != nil {
-		t.Log(err)
+}
+
+// stopAgent closes the region's agent; an agent process gets SIGTERM and
+// must exit cleanly within 15 s. An agent in this process may report what
+// its flows were doing when closed: that is logged, not an error. Like
+// startAgent it reports instead of stopping the test.
+func (ra *rbAgents) stopAgent(region string) error {
+	ra.mu.Lock()
+	a, p := ra.live[region], ra.procs[region]
+	delete(ra.live, region)
+	delete(ra.procs, region)
+	ra.mu.Unlock()
+	switch {
+	case p != nil:
+		return p.stop(15 * time.Second)
+	case a != nil:
+		if err := a.Close(); err != nil {
+			ra.group.Logf("close agent of %s: %v", region, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("no agent of %s runs", region)
 	}
 }
 
@@ -280,6 +366,184 @@ func originValues(recs []*kgo.Record, region, topic string, from, to int) int {
 	return n
 }
 
+// runReadme runs the page that tells which region-loss page applies: its
+// command prints the mesh's kind.
+func runReadme(t *testing.T, rb *runbooks, path, mesh, kind string) {
+	t.Run("README", func(t *testing.T) {
+		rb.run(t, "README.md", map[string]string{"TOPOLOGY": path}, map[string]rbStep{
+			"kind": {check: contains(`(?m)^mesh ` + mesh + ` \(` + kind + `\), \d+ flows?$`)},
+		})
+	})
+}
+
+// syncedGroup commits offsets of group on topic in src, at half of each
+// partition's end, and waits until the agents' group sync committed them
+// in dst on targetTopic: there, the record at each synced offset is the
+// copy of the record at the source offset. It returns the source offsets
+// and the source ends by partition.
+func syncedGroup(t *testing.T, src, dst *kafkatest.Cluster, group, topic, targetTopic string) (at, ends map[int32]int64) {
+	t.Helper()
+	srcAdm, dstAdm := kadm.NewClient(client(t, src)), kadm.NewClient(client(t, dst))
+	listed, err := srcAdm.ListEndOffsets(t.Context(), topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, ends = map[int32]int64{}, map[int32]int64{}
+	commit := kadm.Offsets{}
+	listed.Each(func(o kadm.ListedOffset) {
+		ends[o.Partition], at[o.Partition] = o.Offset, o.Offset/2
+		commit.Add(kadm.Offset{Topic: topic, Partition: o.Partition, At: o.Offset / 2, LeaderEpoch: -1})
+	})
+	if resp, err := srcAdm.CommitOffsets(t.Context(), group, commit); err != nil || resp.Error() != nil {
+		t.Fatalf("commit %s: %v %v", group, err, resp.Error())
+	}
+	eventually(t, 60*time.Second, func() error {
+		have, err := dstAdm.FetchOffsets(t.Context(), group)
+		if err != nil {
+			return err
+		}
+		for p, want := range at {
+			o, ok := have.Lookup(targetTopic, p)
+			if !ok || o.At < 0 {
+				return fmt.Errorf("group %s has no offset on %s/%d", group, targetTopic, p)
+			}
+			if origin, err := originAt(t, dst, targetTopic, p, o.At); err != nil || origin != want {
+				return fmt.Errorf("group %s at %s/%d offset %d: a copy of %d (%v), want of %d", group, targetTopic, p, o.At, origin, err, want)
+			}
+		}
+		return nil
+	})
+	return at, ends
+}
+
+// originAt returns the source offset of the copy at offset in a partition,
+// read_committed.
+func originAt(t testing.TB, c *kafkatest.Cluster, topic string, p int32, offset int64) (int64, error) {
+	cl, err := kgo.NewClient(append(c.ClientOptions(), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(offset)}}))...)
+	if err != nil {
+		return -1, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return -1, fmt.Errorf("no record at %s/%d offset %d: %w", topic, p, offset, ctx.Err())
+		}
+		for _, r := range fs.Records() {
+			o, ok := header(r, "geomesh-origin-offset")
+			if !ok {
+				return -1, fmt.Errorf("%s/%d offset %d is not a copy", topic, p, r.Offset)
+			}
+			return strconv.ParseInt(o, 10, 64)
+		}
+	}
+}
+
+// heldTranslation is the check of a region-loss page's translate step,
+// run with the source region down: the command answered from dst alone
+// within its source timeout, and per partition gave the group's offset in
+// dst, the source offset it was synced from (at), how far replication got
+// (ends: the source ends when the group was synced, all copied) and the
+// copies past it.
+func heldTranslation(dst *kafkatest.Cluster, src, dstName, group, topic, targetTopic string, at, ends map[int32]int64, began *time.Time) func(t *testing.T, out string) {
+	return func(t *testing.T, out string) {
+		t.Helper()
+		if took := time.Since(*began); took > 30*time.Second {
+			t.Errorf("geomesh translate took %s with the source region down", took)
+		}
+		contains(`(?m)^group `+group+`, `+src+` -> `+dstName+`: region `+src+` did not answer \(`,
+			`(?m)^answered from what region `+dstName+` holds: `,
+			`(?m)^newest copy from `+src+`: written \S+ \(\d+s ago\)$`)(t, out)
+		have, err := kadm.NewClient(client(t, dst)).FetchOffsets(t.Context(), group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, g := range at {
+			o, _ := have.Lookup(targetTopic, p)
+			contains(fmt.Sprintf(`(?m)^%s\s+%d\s+%s\s+%d\s+%d\s+%d\s+%d\s+synced$`, regexp.QuoteMeta(topic), p, regexp.QuoteMeta(targetTopic), o.At, g, ends[p], ends[p]-g))(t, out)
+			// A consumer resuming there reads the copy of the record the
+			// output names first.
+			if origin, err := originAt(t, dst, targetTopic, p, o.At); err != nil || origin != g {
+				t.Errorf("%s/%d offset %d holds a copy of %d (%v), the output says %d", targetTopic, p, o.At, origin, err, g)
+			}
+		}
+	}
+}
+
+// strandedShown is the check of the failback page's console consumer: it
+// printed, with Kafka's default formatter and print.headers=true, one line
+// "<headers>\t<value>" for each record of the quarantine topic, and they
+// are the records region took as primary with sequence numbers in [from,
+// to), each once, as the page says: the headers they were written with
+// (record gives every third an app-trace) plus the provenance headers
+// naming where each came from. Then, on stderr, how the tool ends and
+// its count.
+func strandedShown(region, topic string, from, to int) func(t *testing.T, out string) {
+	return func(t *testing.T, out string) {
+		t.Helper()
+		line := regexp.MustCompile(`^(.*)\t` + regexp.QuoteMeta(region+"/"+topic+"/") + `(\d+)$`)
+		seen := map[int]bool{}
+		origins := map[string]bool{} // partition/offset in the source
+		for _, l := range strings.Split(out, "\n") {
+			m := line.FindStringSubmatch(l)
+			if m == nil {
+				if strings.Contains(l, "\t") {
+					t.Errorf("a record that is not one of %s's: %q", region, l)
+				}
+				continue
+			}
+			seq, _ := strconv.Atoi(m[2])
+			if seq < from || seq >= to || seen[seq] {
+				t.Errorf("record %d shown: want each of %d..%d once", seq, from, to-1)
+			}
+			seen[seq] = true
+			h := formattedHeaders(m[1])
+			p, perr := strconv.Atoi(h["geomesh-origin-partition"])
+			o, oerr := strconv.ParseInt(h["geomesh-origin-offset"], 10, 64)
+			key := fmt.Sprintf("%d/%d", p, o)
+			switch {
+			case h["geomesh-origin-region"] != region || h["geomesh-origin-topic"] != topic || perr != nil || oerr != nil || origins[key]:
+				t.Errorf("record %d: provenance headers %q, want region %s, topic %s and a partition and offset of its own", seq, m[1], region, topic)
+			case (seq%3 == 0) != (h["app-trace"] == "t"+m[2]):
+				t.Errorf("record %d: headers %q: the app-trace header it was written with is not kept", seq, m[1])
+			}
+			origins[key] = true
+		}
+		if len(seen) != to-from {
+			t.Errorf("the console consumer showed %d of the %d stranded records:\n%s", len(seen), to-from, out)
+		}
+		// How the tool ends at --timeout-ms, which the page explains.
+		contains(`ERROR Error processing message, terminating consumer process:`, `TimeoutException`,
+			fmt.Sprintf(`(?m)^Processed a total of %d messages$`, to-from))(t, out)
+	}
+}
+
+// headerKey finds the keys in the headers Kafka's default formatter
+// prints, "key:value" joined by commas: a value may hold a comma too
+// (geomesh-visited:east,west), so a key is a name followed by a colon.
+var headerKey = regexp.MustCompile(`(?:^|,)([A-Za-z][A-Za-z0-9_.-]*):`)
+
+// formattedHeaders reads the headers Kafka's default formatter printed
+// for one record, by key.
+func formattedHeaders(s string) map[string]string {
+	h := map[string]string{}
+	keys := headerKey.FindAllStringSubmatchIndex(s, -1)
+	for i, k := range keys {
+		end := len(s)
+		if i+1 < len(keys) {
+			end = keys[i+1][0]
+		}
+		h[s[k[2]:k[3]]] = s[k[1]:end]
+	}
+	return h
+}
+
 // runbooksActivePassive runs the pages of an active-passive mesh in turn
 // on one mesh: a planned switchover and back, the loss of the primary
 // with records stranded on it, its return and failback, a cut-off
@@ -304,8 +568,10 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 	ra.waitRoles(t, 1, map[string]string{eastName: "primary", westName: "standby"})
 	produce(t, east, eastName, topic, 0, 100)
 	readTopic(t, west, topic, 100, 30*time.Second)
+	group := mesh + "-app"
 	env := map[string]string{"TOPOLOGY": path, "PRIMARY": eastName, "STANDBY": westName,
-		"OLD_KEY": oldKey, "NEW_KEY": newKey}
+		"OLD_KEY": oldKey, "NEW_KEY": newKey, "GROUP": group, "TOPIC": topic, "STANDBY_BOOTSTRAP": west.Bootstrap()[0]}
+	runReadme(t, rb, path, mesh, "active-passive")
 
 	ok := t.Run("planned-switchover", func(t *testing.T) {
 		ra.waitUp(t, eastName, westName)
@@ -327,22 +593,38 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 	// The primary region dies with 30 records that never left it: the
 	// standby's agent is down while they are written (the region's link
 	// is cut), then the primary's agent and cluster die, then the
-	// standby's agent comes back.
+	// standby's agent comes back. An application's group, synced to the
+	// standby before, consumed 3 more records of each partition on the
+	// primary in that window: the standby cannot know, and the page's
+	// translate step says the group may read them again.
 	ok = ok && t.Run("region-loss-active-passive", func(t *testing.T) {
 		ra.waitUp(t, eastName, westName)
+		at, ends := syncedGroup(t, east, west, group, topic, topic)
 		ra.stop(t, westName)
 		produce(t, east, eastName, topic, 100, 30)
+		later := kadm.Offsets{}
+		for p, o := range at {
+			later.Add(kadm.Offset{Topic: topic, Partition: p, At: o + 3, LeaderEpoch: -1})
+		}
+		if resp, err := kadm.NewClient(client(t, east)).CommitOffsets(t.Context(), group, later); err != nil || resp.Error() != nil {
+			t.Fatalf("commit %s: %v %v", group, err, resp.Error())
+		}
 		ra.stop(t, eastName)
 		if err := east.KillBroker(0); err != nil {
 			t.Fatal(err)
 		}
 		ra.start(t, westName)
 		ra.waitAlert(t, westName, eastName, "failover mode is manual")
+		var began time.Time
 		rb.run(t, "region-loss-active-passive.md", env, map[string]rbStep{
 			"status": {check: contains(eastName + `=down`)},
 			"failover": {check: func(t *testing.T, _ string) {
 				rb.wantState(t, path, 6, map[string]string{eastName: "fenced", westName: "primary"}, eastName)
 			}},
+			"translate": {
+				before: func(*testing.T) { began = time.Now() },
+				check:  heldTranslation(west, eastName, westName, group, topic, topic, at, ends, &began),
+			},
 		})
 		// Writes go to the new primary.
 		produce(t, west, westName, topic, 1000, 20)
@@ -358,6 +640,7 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 		rb.run(t, "failback-stranded.md", env, map[string]rbStep{
 			"rejoined": {check: contains(`epoch=7 `, eastName+`=standby`, westName+`=primary`,
 				`(?m)^`+eastName+` → `+westName+`\s+\S+\s+quarantine\s+settled\s+30\s`)},
+			"stranded": {check: strandedShown(eastName, topic, 100, 130)},
 			"failback": {before: func(t *testing.T) { ra.waitUp(t, eastName, westName) }, check: func(t *testing.T, _ string) {
 				rb.wantState(t, path, 9, map[string]string{eastName: "primary", westName: "standby"})
 			}},
@@ -371,17 +654,10 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 		if n := originValues(eastRecs, eastName, topic, 100, 130); n != 30 {
 			t.Errorf("%s holds %d of its 30 stranded records", eastName, n)
 		}
-		// Quarantined on the new primary with their provenance, and not
-		// copied into the live topic by the resumed flow.
-		quarantined := readTopic(t, west, topic+".stranded", 30, 30*time.Second)
-		if n := originValues(quarantined, eastName, topic, 100, 130); n != 30 || len(quarantined) != 30 {
-			t.Errorf("%s.stranded on %s holds %d records, %d of them the 30 stranded ones", topic, westName, len(quarantined), n)
-		}
-		for _, r := range quarantined {
-			if o, _ := header(r, "geomesh-origin-region"); o != eastName {
-				t.Errorf("quarantined record %s has origin region %q", r.Value, o)
-				break
-			}
+		// Still quarantined after the failback, and not copied into the
+		// live topic by the resumed flow.
+		if n := len(readTopic(t, west, topic+".stranded", 30, 30*time.Second)); n != 30 {
+			t.Errorf("%s.stranded on %s holds %d records after the failback, want 30", topic, westName, n)
 		}
 		produce(t, east, eastName, topic, 1500, 5)
 		westRecs := readTopic(t, west, topic, 125, 30*time.Second)
@@ -453,20 +729,18 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 					t.Fatal(err)
 				}
 			}},
-			"restarted": {
-				// A restarted agent reads the file's keys: the witness
-				// rejoins with the new one alone.
-				before: func(t *testing.T) {
-					ra.reload(t)
-					ra.stop(t, witName)
-					ra.start(t, witName)
-					ra.waitUp(t, eastName, westName, witName)
-				},
-				check: func(t *testing.T, out string) {
-					newID := keyID(t, newKey)
-					contains(`(?m)^`+witName+`-1\s+`+witName+`\s+ok\s+`+newID+`\s+`+newID+`$`)(t, out)
-				},
+			// Restarted on the witness's host, the agent reads the
+			// file's keys, and rejoins.
+			"restart": {
+				before: ra.reload,
+				hosts:  ra.hosts(witName),
+				check:  func(t *testing.T, _ string) { ra.waitUp(t, eastName, westName, witName) },
 			},
+			// The witness rejoined with the new key alone.
+			"restarted": {check: func(t *testing.T, out string) {
+				newID := keyID(t, newKey)
+				contains(`(?m)^`+witName+`-1\s+`+witName+`\s+ok\s+`+newID+`\s+`+newID+`$`)(t, out)
+			}},
 		})
 	})
 
@@ -476,24 +750,36 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 	southCluster := clusters[1]
 	south := filepath.Join(t.TempDir(), mesh+"-south.yaml")
 	ok = ok && t.Run("add-region", func(t *testing.T) {
-		env := map[string]string{"TOPOLOGY": path, "NEW_TOPOLOGY": south, "MESH": mesh, "TMPDIR": ra.tmp}
+		env := map[string]string{"TOPOLOGY": path, "NEW_TOPOLOGY": south, "MESH": mesh, "TMPDIR": ra.tmp, "NEW_REGION": southName}
 		rb.run(t, "add-region.md", env, map[string]rbStep{
 			"check": {check: contains(`epoch=9 `, eastName+`=primary`)},
-			"wipe":  {before: ra.stopAll},
-			"added": {
+			// On every host.
+			"stop": {hosts: ra.hosts(eastName, westName, witName), check: func(t *testing.T, _ string) {
+				if r := ra.running(); len(r) > 0 {
+					t.Fatalf("agents of %v still run", r)
+				}
+			}},
+			// On the hosts of the regions already there, with the new
+			// file rolled out; the new region's agent is the page's own
+			// command, a process.
+			"start": {
 				before: func(t *testing.T) {
 					if _, err := os.Stat(ra.dir); !os.IsNotExist(err) {
 						t.Fatalf("control-plane data %s still there: %v", ra.dir, err)
 					}
 					ra.reloadFrom(t, south)
-					for _, r := range []string{eastName, westName, witName, southName} {
-						ra.start(t, r)
-					}
-					ra.waitRoles(t, 1, map[string]string{eastName: "primary", westName: "standby", southName: "standby"})
+				},
+				hosts: ra.hosts(eastName, westName, witName),
+			},
+			"start-new": {started: func(_ *testing.T, p *rbProc) { ra.adopt(southName, p) }},
+			"added": {
+				before: func(t *testing.T) {
+					ra.waitRoles(t, 1, map[string]string{eastName: "primary", westName: "standby"})
+					rb.wantStateWithin(t, 60*time.Second, south, 1, map[string]string{eastName: "primary", westName: "standby", southName: "standby"})
 				},
 				check: func(t *testing.T, out string) {
 					contains(`epoch=1 `, southName+`=standby`, `(?m)^`+eastName+` → `+southName+`\s`)(t, out)
-					rb.wantState(t, south, 1, map[string]string{eastName: "primary", westName: "standby", southName: "standby"})
+					rb.wantStateWithin(t, 60*time.Second, south, 1, map[string]string{eastName: "primary", westName: "standby", southName: "standby"})
 				},
 			},
 			"edit": {
@@ -537,16 +823,23 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 					t.Errorf("the plan still names %s:\n%s", southName, out)
 				}
 			}},
-			"removed": {
-				before: func(t *testing.T) {
-					ra.stop(t, southName)
-					ra.reloadFrom(t, path)
-					for _, r := range []string{witName, westName, eastName} {
-						ra.stop(t, r)
-						ra.start(t, r)
-						ra.waitRoles(t, 1, map[string]string{r: map[string]string{eastName: "primary", westName: "standby", witName: "witness"}[r]})
-					}
+			// On the removed region's host: its agent is the process
+			// the add-region page started.
+			"stop": {hosts: ra.hosts(southName), check: func(t *testing.T, _ string) {
+				if slices.Contains(ra.running(), southName) {
+					t.Fatalf("the agent of %s still runs", southName)
+				}
+			}},
+			// On the other hosts with the new file rolled out, one at a
+			// time, each once it shows in its role again.
+			"restart": {
+				before: func(t *testing.T) { ra.reloadFrom(t, path) },
+				hosts:  ra.hosts(witName, westName, eastName),
+				each: func(t *testing.T, r string) {
+					ra.waitRoles(t, 1, map[string]string{r: map[string]string{eastName: "primary", westName: "standby", witName: "witness"}[r]})
 				},
+			},
+			"removed": {
 				check: func(t *testing.T, out string) {
 					if strings.Contains(out, southName+"-1") {
 						t.Errorf("status still lists an agent of %s:\n%s", southName, out)
@@ -582,19 +875,28 @@ func runbooksActiveActive(t *testing.T, rb *runbooks) {
 	ra.waitRoles(t, 1, map[string]string{aName: "active", bName: "active"})
 	produce(t, a, aName, topic, 0, 50)
 	readTopic(t, b, aName+"."+topic, 50, 30*time.Second)
-	env := map[string]string{"TOPOLOGY": path, "FAILED": aName, "SURVIVOR": bName}
+	group := mesh + "-app"
+	env := map[string]string{"TOPOLOGY": path, "FAILED": aName, "SURVIVOR": bName, "GROUP": group}
+	runReadme(t, rb, path, mesh, "active-active")
 
 	t.Run("region-loss-active-active", func(t *testing.T) {
+		copyName := aName + "." + topic
+		at, ends := syncedGroup(t, a, b, group, topic, copyName)
 		ra.stop(t, aName)
 		if err := a.KillBroker(0); err != nil {
 			t.Fatal(err)
 		}
 		ra.waitAlert(t, bName, aName, "failover mode is manual")
+		var began time.Time
 		rb.run(t, "region-loss-active-active.md", env, map[string]rbStep{
 			"status": {check: contains(aName + `=down`)},
 			"evacuate": {check: func(t *testing.T, _ string) {
 				rb.wantState(t, path, 2, map[string]string{aName: "evacuated(clients→" + bName + ")", bName: "active"}, aName)
 			}},
+			"translate": {
+				before: func(*testing.T) { began = time.Now() },
+				check:  heldTranslation(b, aName, bName, group, topic, copyName, at, ends, &began),
+			},
 			"back": {
 				before: func(t *testing.T) {
 					if err := a.StartBroker(t.Context(), 0); err != nil {
@@ -634,7 +936,8 @@ func runbooksHubSpoke(t *testing.T, rb *runbooks) {
 	copyName := spName + "." + topic
 	produce(t, spoke, spName, topic, 0, 40)
 	readTopic(t, standby, copyName, 40, 60*time.Second)
-	env := map[string]string{"TOPOLOGY": path, "HUB": hubName, "STANDBY_HUB": sbName}
+	env := map[string]string{"TOPOLOGY": path, "STANDBY_HUB": sbName}
+	runReadme(t, rb, path, mesh, "hub-spoke")
 
 	t.Run("region-loss-hub-spoke", func(t *testing.T) {
 		ra.stop(t, hubName)

@@ -74,6 +74,8 @@ topics: {include: ["aa-events"]}
 			t.Fatalf("region %s holds %d records, want 600", n, len(recs))
 		}
 	}
+	// A minute in which nothing may happen, not a wait for a state: a
+	// replication loop would keep copying copies back and forth.
 	time.Sleep(60 * time.Second)
 	for i, n := range names {
 		recs := readTopic(t, clusters[i], "aa-events", 600, 30*time.Second)

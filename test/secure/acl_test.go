@@ -210,9 +210,29 @@ func TestACLSync(t *testing.T) {
 		}
 		return nil
 	})
-	// The ACLs the operator made on the target are never touched.
+	// The ACLs the operator made on the target are never touched: not by
+	// two passes of the sync that end after the grant, the second of
+	// which started after the first had ended, so after the grant.
 	grant(t, westAdm, kadm.NewACLs().Topics("operator-owned").Allow("User:ops").Operations(kadm.OpRead))
-	time.Sleep(2 * time.Second)
+	granted := time.Now()
+	var passes []time.Time
+	waitFor(t, 15*time.Second, "two ACL sync passes after the operator's grant", func() error {
+		for _, f := range a.Status().Flows {
+			if f.Target != "west" {
+				continue
+			}
+			if f.ACLs.Error != "" {
+				return fmt.Errorf("acl sync pass of %s→%s: %s", f.Source, f.Target, f.ACLs.Error)
+			}
+			if last := f.ACLs.LastRun; last.After(granted) && (len(passes) == 0 || last.After(passes[len(passes)-1])) {
+				passes = append(passes, last)
+			}
+		}
+		if len(passes) < 2 {
+			return fmt.Errorf("%d passes ended since the grant", len(passes))
+		}
+		return nil
+	})
 	if got := aclsOf(t, westAdm); !slices.Contains(got, "ALLOW User:ops READ on TOPIC:LITERAL:operator-owned from *") {
 		t.Errorf("operator's ACL deleted: %v", got)
 	}

@@ -116,9 +116,9 @@ func kafkaYAML(t testing.TB, k *topology.Kafka) string {
 
 // meshFile writes an active-passive mesh east → west of the topics named
 // <mesh>-*, each region reached through kafka(cluster), and returns its
-// path. extra holds further top-level sections. The control plane is a
-// port nobody listens on, so the agent replicates the file's flows at
-// once.
+// path. extra holds further top-level sections. The control plane is an
+// address that refuses connections, so the agent replicates the file's
+// flows at once.
 func meshFile(t testing.TB, mesh, extra string, kafka func(*kafkatest.Cluster) *topology.Kafka) string {
 	t.Helper()
 	var b strings.Builder
@@ -133,7 +133,7 @@ func meshFile(t testing.TB, mesh, extra string, kafka func(*kafkatest.Cluster) *
 		fmt.Fprintf(&b, "  - name: %s\n    kafka: %s\n    agents:\n      - {id: %s-1, gossip: %s, api: %s}\n",
 			r.name, kafkaYAML(t, k), r.name, freePort(t), freePort(t))
 	}
-	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n%s", freePort(t), extra)
+	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n%s", kafkatest.RefusedAddr(t), extra)
 	path := filepath.Join(t.TempDir(), mesh+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,10 @@ trap 'rm -rf "${scratch}"' EXIT
 : >"${scratch}/tofurc"
 export TF_CLI_CONFIG_FILE="${scratch}/tofurc" TF_IN_AUTOMATION=1 TF_INPUT=0
 
-"${tofu}" version | head -1
+# The first line of the whole output: piped into head, tofu could be
+# killed by SIGPIPE after head exits, which pipefail turns into exit 141.
+version="$("${tofu}" version)"
+echo "${version%%$'\n'*}"
 echo "== tofu fmt -check -recursive deploy/terraform"
 "${tofu}" fmt -check -recursive -no-color .
 echo "== mesh-config: tofu init -backend=false, validate, test"

@@ -129,7 +129,7 @@ func (b *bench) topologyFile(dir, alias, topic, mode string) (string, error) {
 		}
 		fmt.Fprintf(&sb, "  - name: %s\n    kafka:\n      bootstrap: [%s]\n    agents:\n      - {id: %s-1, gossip: %s, api: %s}\n", r.name, r.addr, r.name, g, a)
 	}
-	sb.WriteString("control_plane: {urls: [\"nats://127.0.0.1:4222\"]}\n")
+	fmt.Fprintf(&sb, "control_plane: {urls: [\"nats://%s\"]}\n", b.controlPlane)
 	path := filepath.Join(dir, "topology.yaml")
 	return path, os.WriteFile(path, []byte(sb.String()), 0o644)
 }

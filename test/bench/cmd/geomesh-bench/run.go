@@ -35,7 +35,12 @@ type bench struct {
 	java       string
 	kafkaHome  string
 	netns      string // copiers run in this network namespace when set
-	res        *results
+	// controlPlane is the agents' control plane: an address that refuses
+	// connections, so they copy the file's flows at once and decide
+	// nothing; releaseCP frees it.
+	controlPlane string
+	releaseCP    func() error
+	res          *results
 }
 
 type options struct {
@@ -225,6 +230,9 @@ func (b *bench) setup(ctx context.Context) error {
 		b.kafkaHome = filepath.Join(h, ".cache", "geomesh", "kafka-"+b.src.Version())
 	}
 	b.srcAddr, b.dstAddr = b.src.Bootstrap()[0], b.dst.Bootstrap()[0]
+	if b.controlPlane, b.releaseCP, err = kafkatest.HoldRefusedAddr(); err != nil {
+		return err
+	}
 	for _, a := range []struct {
 		c   *kafkatest.Cluster
 		adm **kadm.Client
@@ -254,6 +262,9 @@ func (b *bench) setup(ctx context.Context) error {
 }
 
 func (b *bench) teardown() {
+	if b.releaseCP != nil {
+		_ = b.releaseCP()
+	}
 	for _, c := range []*kafkatest.Cluster{b.src, b.dst} {
 		if c != nil {
 			_ = c.Close()
