@@ -18,6 +18,7 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/topology"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -66,7 +67,7 @@ func TestMonitoring(t *testing.T) {
 	offs.AddOffset("orders", 0, 0, -1)
 	// The topic reaches the standby through topic sync; commit once it
 	// is there.
-	checkFor(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		return kadm.NewClient(standby).CommitAllOffsets(ctx, "billing", offs)
 	})
 	base := "http://" + localAgent(t, local, "eu-west").APIAddr()
@@ -88,7 +89,7 @@ func TestMonitoring(t *testing.T) {
 			}
 		}
 		var got map[string]family
-		checkFor(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			got = scrape(t, base+"/metrics")
 			var missing []string
 			for name := range want {
@@ -133,7 +134,7 @@ func TestMonitoring(t *testing.T) {
 
 	t.Run("health", func(t *testing.T) {
 		var hs agent.HealthStatus
-		checkFor(t, 20*time.Second, func() error {
+		poll.Until(t, 20*time.Second, func() error {
 			hs = getJSON[agent.HealthStatus](t, base+"/v1/health")
 			if len(hs.Flows) != 1 || !hs.Flows[0].HeartbeatSeen || hs.Cluster == nil || len(hs.Cluster.Groups) == 0 {
 				return fmt.Errorf("health so far: %+v", hs)
@@ -400,20 +401,4 @@ func namesInCode(t *testing.T, dirs ...string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// checkFor retries fn until it succeeds or the timeout passes.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

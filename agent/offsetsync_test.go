@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -120,7 +121,7 @@ func TestOffsetSyncHealth(t *testing.T) {
 
 	// Red: audit syncs, billing fails, and the age grows past what any
 	// round takes.
-	checkFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if err := translated("audit"); err != nil {
 			return err
 		}
@@ -168,7 +169,7 @@ func TestOffsetSyncHealth(t *testing.T) {
 
 	// Green again.
 	refuse.Store(false)
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if err := translated("billing"); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -56,7 +57,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	// Wait until every flow into the hub has a heartbeat: the page must
 	// show it without anyone reloading it.
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		hs := hub.Health()
 		seen := 0
 		for _, f := range hs.Flows {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -76,8 +77,8 @@ func TestRealKafka(t *testing.T) {
 	}
 	sh := NewShard(cfg)
 	stop := runShard(t, sh)
-	checkFor(t, 60*time.Second, func() error { return topicCaughtUp(sh, orders) })
-	checkFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error { return topicCaughtUp(sh, orders) })
+	poll.Until(t, 60*time.Second, func() error {
 		st := sh.Status()
 		for _, p := range st.Partitions {
 			if p.Topic == big && p.Partition == 0 && p.Paused && p.PausedOffset == 5 && p.Next == 5 {
@@ -86,7 +87,7 @@ func TestRealKafka(t *testing.T) {
 		}
 		return fmt.Errorf("big/0 not paused at offset 5: %+v", st.Partitions)
 	})
-	checkFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		for _, p := range sh.Status().Partitions {
 			if p.Topic == big && p.Partition == 1 && p.Next != 5 {
 				return fmt.Errorf("big/1 at %d, want 5: the paused partition held it back", p.Next)
@@ -113,7 +114,7 @@ func TestRealKafka(t *testing.T) {
 	produceTxn(t, txn, true, batch(200, 300)...)
 	sh2 := NewShard(cfg)
 	stop2 := runShard(t, sh2)
-	checkFor(t, 60*time.Second, func() error { return topicCaughtUp(sh2, orders) })
+	poll.Until(t, 60*time.Second, func() error { return topicCaughtUp(sh2, orders) })
 	if st := sh2.Status(); st.Records != 300 {
 		t.Fatalf("restarted shard copied %d records, want the 300 new ones", st.Records)
 	}
@@ -125,7 +126,7 @@ func TestRealKafka(t *testing.T) {
 
 	// The paused partition stayed paused across the restart, and resumes
 	// by itself once the operator raises the limit.
-	checkFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		for _, p := range sh2.Status().Partitions {
 			if p.Topic == big && p.Partition == 0 && !p.Paused {
 				return fmt.Errorf("big/0 not paused after restart: %+v", p)
@@ -134,7 +135,7 @@ func TestRealKafka(t *testing.T) {
 		return nil
 	})
 	setTopicConfig(t, dst, big, "max.message.bytes", "100000")
-	checkFor(t, 60*time.Second, func() error { return topicCaughtUp(sh2, big) })
+	poll.Until(t, 60*time.Second, func() error { return topicCaughtUp(sh2, big) })
 	gotBig := readCommitted(t, dst, big, 12, 60*time.Second)
 	if len(gotBig) != 12 {
 		t.Fatalf("target has %d records of %s, want 12", len(gotBig), big)
@@ -151,14 +152,14 @@ func TestRealKafka(t *testing.T) {
 	// error, and the new owner carries on without duplicates.
 	sh3 := NewShard(cfg)
 	runShard(t, sh3)
-	checkFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if st := sh3.Status(); st.State != "running" {
 			return fmt.Errorf("new owner is %s", st.State)
 		}
 		return nil
 	})
 	produceTxn(t, txn, true, batch(300, 400)...)
-	checkFor(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if st := sh2.Status(); st.State != "fenced" {
 			return fmt.Errorf("old owner is %s (%s)", st.State, st.Error)
 		}
@@ -167,7 +168,7 @@ func TestRealKafka(t *testing.T) {
 	if err := stop2(); !errors.Is(err, ErrFenced) {
 		t.Fatalf("old owner's Run returned %v, want ErrFenced", err)
 	}
-	checkFor(t, 60*time.Second, func() error { return topicCaughtUp(sh3, orders) })
+	poll.Until(t, 60*time.Second, func() error { return topicCaughtUp(sh3, orders) })
 	got = readCommitted(t, dst, orders, 1200, 60*time.Second)
 	if len(got) != 1200 {
 		t.Fatalf("after fencing the target has %d records of %s, want 1200", len(got), orders)

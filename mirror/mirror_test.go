@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -202,7 +203,7 @@ func TestExactlyOnceCopy(t *testing.T) {
 		Metrics: metricsFunc(func(b BatchStats) { batches.Add(1) }),
 	})
 	runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 
 	got := readCommitted(t, dst, topic, parts*per, 30*time.Second)
 	if len(got) != parts*per {
@@ -258,7 +259,7 @@ func TestResumeFromProgress(t *testing.T) {
 	write(0, 100)
 	sh := NewShard(cfg)
 	stop := runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	if err := stop(); err != nil {
 		t.Fatalf("Run after Close: %v", err)
 	}
@@ -268,7 +269,7 @@ func TestResumeFromProgress(t *testing.T) {
 	write(100, 250)
 	sh2 := NewShard(cfg)
 	runShard(t, sh2)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh2) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh2) })
 	if st := sh2.Status(); st.Records != parts*150 {
 		t.Fatalf("second shard copied %d records, want %d", st.Records, parts*150)
 	}
@@ -309,7 +310,7 @@ func TestAbortedTransactionIsRetried(t *testing.T) {
 		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 500 * time.Millisecond,
 	})
 	runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	if h.Hits() == 0 {
 		t.Fatal("fault never hit")
 	}
@@ -347,7 +348,7 @@ func TestFencing(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- first.Run(context.Background()) }()
 	defer first.Close()
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if first.Status().Records < 50 {
 			return errors.New("first shard has not copied yet")
 		}
@@ -376,7 +377,7 @@ func TestFencing(t *testing.T) {
 	}
 	e, _ := ends.Lookup(topic, 0)
 	n := int(e.Offset)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(second) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(second) })
 	got := readCommitted(t, dst, topic, n, 30*time.Second)
 	if len(got) != n {
 		t.Fatalf("target has %d records, want %d", len(got), n)
@@ -408,7 +409,7 @@ func TestOversizedRecordPauses(t *testing.T) {
 	})
 	runShard(t, sh)
 	var paused PartitionStatus
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		st := sh.Status()
 		p0, p1 := st.Partitions[0], st.Partitions[1]
 		if !p0.Paused || p0.Next != 10 || p1.Next != 10 || p1.Lag != 0 {
@@ -425,14 +426,14 @@ func TestOversizedRecordPauses(t *testing.T) {
 	}
 	// Partition 1 keeps going while 0 waits.
 	produce(t, pcl, testRecord(topic, 1, 10))
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if p1 := sh.Status().Partitions[1]; p1.Next != 11 {
 			return errors.New("partition 1 stopped")
 		}
 		return nil
 	})
 	setTopicConfig(t, dst, topic, "max.message.bytes", "100000")
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	got := readCommitted(t, dst, topic, 23, 30*time.Second)
 	if len(got) != 23 {
 		t.Fatalf("target has %d records, want 23", len(got))
@@ -465,7 +466,7 @@ func TestOversizedRecordDeadLetter(t *testing.T) {
 		OnError: topology.OnErrorDeadLetter, DeadLetterTopic: "geomesh.dead-letter",
 	})
 	runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	got := readCommitted(t, dst, topic, 6, 30*time.Second)
 	if len(got) != 6 {
 		t.Fatalf("target has %d records, want 6", len(got))
@@ -510,7 +511,7 @@ func TestAtLeastOnceCopy(t *testing.T) {
 	}
 	sh := NewShard(cfg)
 	stop := runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +522,7 @@ func TestAtLeastOnceCopy(t *testing.T) {
 	sh2 := NewShard(cfg)
 	runShard(t, sh2)
 	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), testRecord(topic, 0, 100), testRecord(topic, 1, 100))
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if err := caughtUp(sh2); err != nil {
 			return err
 		}
@@ -549,10 +550,10 @@ func TestSetPartitions(t *testing.T) {
 		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
 	})
 	runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	sh.SetPartitions(partitions(topic, 2))
 	produce(t, pcl, testRecord(topic, 0, 1), testRecord(topic, 1, 1))
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if n := len(sh.Status().Partitions); n != 2 {
 			return fmt.Errorf("%d partitions in status", n)
 		}
@@ -594,7 +595,7 @@ func TestUnpredictedRefusal(t *testing.T) {
 		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
 	})
 	runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		st := sh.Status()
 		p0, p1 := st.Partitions[0], st.Partitions[1]
 		if !p0.Paused || p0.PausedOffset != 0 || p1.Next != 5 {
@@ -609,7 +610,7 @@ func TestUnpredictedRefusal(t *testing.T) {
 	if !sh.Resume(topic, 0) {
 		t.Fatal("Resume: partition was not paused")
 	}
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	got := readCommitted(t, dst, topic, 10, 30*time.Second)
 	if len(got) != 10 {
 		t.Fatalf("target has %d records, want 10", len(got))
@@ -628,7 +629,7 @@ func TestMissingTargetPartitionPauses(t *testing.T) {
 		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
 	})
 	runShard(t, sh)
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		st := sh.Status()
 		p0, p1 := st.Partitions[0], st.Partitions[1]
 		if p0.Next != 1 || !p1.Paused || !strings.Contains(p1.Error, "has 1 partitions, none numbered 1") {
@@ -640,7 +641,7 @@ func TestMissingTargetPartitionPauses(t *testing.T) {
 	if _, err := adm.CreatePartitions(context.Background(), 1, topic); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, func() error { return caughtUp(sh) })
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	got := readCommitted(t, dst, topic, 2, 30*time.Second)
 	if len(got) != 2 {
 		t.Fatalf("target has %d records, want 2", len(got))

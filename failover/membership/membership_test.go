@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/geomesh/geomesh/internal/poll"
 )
 
 // testLogger sends Info and above to t.Log until the test ends; memberlist
@@ -39,22 +41,6 @@ func newLogger(t *testing.T) *slog.Logger {
 		w.mu.Unlock()
 	})
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-// checkFor polls fn every 10ms until it returns nil or timeout passes, and
-// returns how long that took.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < timeout {
-		if err = fn(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("not true after %v: %v", timeout, err)
-	return 0
 }
 
 // start starts a member on a random loopback port (port 0: memberlist binds
@@ -115,7 +101,7 @@ func memberNames(m *Membership) []string {
 // waitMembers waits until every one of ms lists exactly want.
 func waitMembers(t *testing.T, ms []*Membership, timeout time.Duration, want ...string) time.Duration {
 	t.Helper()
-	return checkFor(t, timeout, func() error {
+	return poll.Until(t, timeout, func() error {
 		for _, m := range ms {
 			if got := memberNames(m); !slices.Equal(got, want) {
 				return fmt.Errorf("%s sees %v, want %v", m.cfg.AgentID, got, want)

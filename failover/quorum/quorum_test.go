@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/internal/poll"
 )
 
 func freeAddr(t *testing.T) string {
@@ -25,22 +26,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// checkFor polls f every 50ms until it returns nil or d passes.
-func checkFor(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // cluster starts n embedded nodes routing to each other and opens the
@@ -124,7 +109,7 @@ func TestCluster(t *testing.T) {
 
 	start := time.Now()
 	var leader string
-	checkFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if leader = stores[0].Leader(ctx); leader == "" {
 			return errors.New("no stream leader")
 		}
@@ -201,7 +186,7 @@ func TestCluster(t *testing.T) {
 	// new stream leader is elected if the lost node led).
 	_ = nodes[2].Close()
 	start = time.Now()
-	checkFor(t, 15*time.Second, func() error {
+	poll.Until(t, 15*time.Second, func() error {
 		r, err := stores[0].CompareAndSet(ctx, rev, state(100))
 		if err == nil {
 			rev = r
@@ -303,7 +288,7 @@ func TestLeadFrom(t *testing.T) {
 	ctx := context.Background()
 	nodes, stores, _ := cluster(t, 3)
 	var leader string
-	checkFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if leader = stores[0].Leader(ctx); leader == "" {
 			return errors.New("no stream leader")
 		}
@@ -322,7 +307,7 @@ func TestLeadFrom(t *testing.T) {
 		t.Fatalf("LeadFrom on %s (leader %s): moved %v, %v", name, leader, moved, err)
 	}
 	start := time.Now()
-	checkFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if l := stores[asker].Leader(ctx); l != name {
 			return fmt.Errorf("leader %q, want %s", l, name)
 		}
@@ -338,7 +323,7 @@ func TestLeadFrom(t *testing.T) {
 		t.Fatalf("LeadFrom with the leader in our region: moved %v, %v; want no move", moved, err)
 	}
 
-	checkFor(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if l, behind := stores[asker].Replicas(ctx); l != name || len(behind) > 0 {
 			return fmt.Errorf("leader %q, replicas behind %v; want %s, none", l, behind, name)
 		}
@@ -354,7 +339,7 @@ func TestLeadFrom(t *testing.T) {
 	}
 	t.Logf("write with a follower just stopped confirmed in %v", time.Since(start).Round(time.Millisecond))
 	// The leader reports the stopped node behind once it misses it.
-	checkFor(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if _, behind := stores[asker].Replicas(ctx); !slices.Equal(behind, []string{nodes[other].cfg.Name}) {
 			return fmt.Errorf("replicas behind %v, want [%s]", behind, nodes[other].cfg.Name)
 		}
@@ -399,7 +384,7 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 			// The bucket's three replicas need the child's node too.
 			stores = []*Store{storeOf(ctx, t, nodes[0]), storeOf(ctx, t, nodes[1])}
 		}
-		checkFor(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			if l := stores[0].Leader(ctx); l != "child" {
 				return fmt.Errorf("round %d: stream leader %q, want child", round, l)
 			}
@@ -410,7 +395,7 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 		}
 		killed := time.Now()
 		_ = child.Wait()
-		checkFor(t, 15*time.Second, func() error { return stores[round%2].Check(ctx) })
+		poll.Until(t, 15*time.Second, func() error { return stores[round%2].Check(ctx) })
 		took = append(took, time.Since(killed))
 		t.Logf("round %d: leader killed; n%d wrote after %v", round, round%2, took[round].Round(time.Millisecond))
 	}

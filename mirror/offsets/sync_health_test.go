@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -79,7 +80,7 @@ func TestSyncHealthPerGroup(t *testing.T) {
 	shCtx, stopShard := context.WithCancel(ctx)
 	wg.Go(func() { _ = sh.Run(shCtx) })
 	defer func() { stopShard(); sh.Close(); wg.Wait() }()
-	checkFor(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		for _, p := range sh.Status().Partitions {
 			if p.HighWatermark != per || p.Lag != 0 {
 				return fmt.Errorf("%s/%d: hwm %d lag %d", p.Topic, p.Partition, p.HighWatermark, p.Lag)
@@ -126,7 +127,7 @@ func TestSyncHealthPerGroup(t *testing.T) {
 	}
 
 	// Neither group exists on the target yet: both are created there.
-	checkFor(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if _, err := sy.Round(ctx); err != nil {
 			return err
 		}
@@ -165,7 +166,7 @@ func TestSyncHealthPerGroup(t *testing.T) {
 	}
 	// More rounds: billing keeps failing and the time since every group
 	// was in step keeps growing, although audit syncs in every round.
-	checkFor(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		_, _ = sy.Round(ctx)
 		st := sy.Status()
 		if st.InStep != f.LastSynced || len(st.Failing) != 1 || st.Failing[0].Since != f.Since {
@@ -185,7 +186,7 @@ func TestSyncHealthPerGroup(t *testing.T) {
 
 	// The target accepts billing again: it is synced, nothing fails.
 	refuse.Store(false)
-	checkFor(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if _, err := sy.Round(ctx); err != nil {
 			return err
 		}
@@ -193,22 +194,5 @@ func TestSyncHealthPerGroup(t *testing.T) {
 	})
 	if st := sy.Status(); len(st.Failing) != 0 || st.Error != "" || st.InStepAge > 2 || !st.InStep.After(f.Since) {
 		t.Fatalf("status after billing synced again: %+v", st)
-	}
-}
-
-// checkFor calls fn every 50ms until it returns nil, failing the
-// test with its last error after timeout.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

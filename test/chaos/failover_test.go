@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/test/chaos/history"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/test/netns"
@@ -137,7 +138,7 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	// The primary takes the mesh state's stream leader home within a probe
 	// interval or two; until then losing the node that leads it stalls the
 	// primary's writes for an election and fences it.
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		fs, err := agents[east].failover(t.Context())
 		if err != nil {
 			return err
@@ -224,7 +225,7 @@ func TestNetnsFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	healed := time.Now()
-	eventually(t, 90*time.Second, func() error {
+	poll.Until(t, 90*time.Second, func() error {
 		st, err := agents[east].status(t.Context())
 		if err != nil {
 			return err
@@ -381,7 +382,7 @@ func (m *failoverMesh) watchRoles(ctx context.Context, wg *sync.WaitGroup, rec *
 // given).
 func waitRole(t *testing.T, a *agent, timeout time.Duration, role string, epoch uint64, fenced bool) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	poll.Until(t, timeout, func() error {
 		st, err := a.status(t.Context())
 		if err != nil {
 			return err
@@ -391,25 +392,6 @@ func waitRole(t *testing.T, a *agent, timeout time.Duration, role string, epoch 
 		}
 		return nil
 	})
-}
-
-// eventually polls cond every 200ms until it returns nil, or fails the
-// test with its last error after timeout.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		if !sleep(t.Context(), 200*time.Millisecond) {
-			t.Fatal(t.Context().Err())
-		}
-	}
 }
 
 // produceSync writes count records with ids prefix/0.. into region's
@@ -449,7 +431,7 @@ func produce(t *testing.T, opts []kgo.Opt, region, prefix string, count int, rec
 // distinct records.
 func waitRead(t *testing.T, rec *history.Recorder, region string, count int, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	poll.Until(t, timeout, func() error {
 		ids := map[string]bool{}
 		for _, c := range rec.History().Consumes {
 			if c.Region == region {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/test/netns"
 )
@@ -148,7 +149,7 @@ func fences(evs []agentEvent, cluster string) []agentEvent {
 func (m *failoverMesh) waitFence(tt *testing.T, after time.Time, cluster, writes string, timeout time.Duration) agentEvent {
 	tt.Helper()
 	var got agentEvent
-	eventually(tt, timeout, func() error {
+	poll.Until(tt, timeout, func() error {
 		e, ok := firstFence(since(m.events(tt), after), cluster, writes)
 		if !ok {
 			return fmt.Errorf("no agent confirmed that %s's cluster %s writes", cluster, writes)

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	gmclient "github.com/geomesh/geomesh/client"
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/test/chaos/history"
 	"github.com/geomesh/geomesh/test/netns"
 	"github.com/geomesh/geomesh/topology"
@@ -247,7 +248,7 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 		t.Fatal(err)
 	}
 	dead := time.Now()
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		st, err := m.agents[m.west].status(t.Context())
 		if err != nil {
 			return err
@@ -264,7 +265,7 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 		t.Fatalf("eu-west reports itself primary after epoch %d, its journal does not", epoch)
 	}
 	detection = promoted.at.Sub(kill)
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		at, ok := app.firstAck("eu-west", kill)
 		if !ok {
 			return errors.New("no record acknowledged by eu-west since the kill")
@@ -301,7 +302,7 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 	if window > returnFenceBound {
 		t.Errorf("us-east's returning cluster accepted writes for %s after its broker served, want within %s", window.Round(time.Millisecond), returnFenceBound)
 	}
-	eventually(t, 120*time.Second, func() error {
+	poll.Until(t, 120*time.Second, func() error {
 		fs, err := east.failover(t.Context())
 		if err != nil {
 			return err
@@ -328,7 +329,7 @@ func (m *failoverMesh) failback(t *testing.T, app *app) {
 	// A region that just returned or continued is up by a majority a
 	// few probes later; until then the agents refuse the switch, and the
 	// operator tries again.
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		out, err := m.app.Command(t.Context(), m.bin, "failback", "--topology", m.path, "--wait", "90s").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("geomesh failback: %w\n%s", err, out)
@@ -340,7 +341,7 @@ func (m *failoverMesh) failback(t *testing.T, app *app) {
 	if app == nil {
 		return
 	}
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if _, ok := app.firstAck("us-east", start); !ok {
 			return errors.New("no record acknowledged by us-east since the failback")
 		}
@@ -357,7 +358,7 @@ func (m *failoverMesh) failback(t *testing.T, app *app) {
 // nodes, and the next fault (the witness cut off) would leave none.
 func (m *failoverMesh) controlReachable(t *testing.T) {
 	t.Helper()
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		for _, a := range m.agents {
 			fs, err := a.failover(t.Context())
 			if err != nil {
@@ -378,7 +379,7 @@ func (m *failoverMesh) controlReachable(t *testing.T) {
 // epoch.
 func waitRoleAfter(t *testing.T, a *agent, role string) {
 	t.Helper()
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		st, err := a.status(t.Context())
 		if err != nil {
 			return err
@@ -602,7 +603,7 @@ func (a *app) waitAcked(t *testing.T, region string, n int) {
 	a.mu.Lock()
 	base := len(a.acks[region])
 	a.mu.Unlock()
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		a.mu.Lock()
 		got := len(a.acks[region]) - base
 		a.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/test/chaos/history"
 	"github.com/geomesh/geomesh/test/netns"
 	"github.com/geomesh/geomesh/topology"
@@ -319,7 +320,7 @@ func logSummary(t *testing.T, rs []splitResult) {
 // the control plane, and returns them.
 func (m *failoverMesh) settled(t *testing.T) (primary, standby *netns.NS, epoch uint64) {
 	t.Helper()
-	eventually(t, 120*time.Second, func() error {
+	poll.Until(t, 120*time.Second, func() error {
 		es, err := m.agents[m.east].status(t.Context())
 		if err != nil {
 			return err
@@ -415,7 +416,7 @@ func (m *failoverMesh) plannedSwitch(t *testing.T, mesh *topology.Mesh) {
 		t.Fatalf("geomesh failover --to eu-west: %v\n%s", err, out)
 	}
 	waitRoleAfter(t, m.agents[m.west], "primary")
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if _, ok := app.firstAck("eu-west", start); !ok {
 			return fmt.Errorf("no record acknowledged by eu-west since the switch")
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/mirror"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -89,7 +90,7 @@ replication: {on_error: pause}
 
 	// Partitions 1 and 2 copy everything (20 records each); partition 0
 	// stops at the big record after its first 10.
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		var st agent.Status
 		getJSON(t, "http://"+api+"/v1/status", &st)
 		if len(st.Flows) != 1 || st.Flows[0].Paused != 1 {
@@ -121,7 +122,7 @@ replication: {on_error: pause}
 	srcRecs := readTopic(t, src, "big-orders", 61, 10*time.Second)
 	got = readTopic(t, tgt, "big-orders", 61, 30*time.Second)
 	checkCopies(t, "e2e-big-src", srcRecs, got, "")
-	eventually(t, 15*time.Second, func() error {
+	poll.Until(t, 15*time.Second, func() error {
 		if v := metric(t, api, "geomesh_mirror_paused_partitions"); v != "0" {
 			return fmt.Errorf("geomesh_mirror_paused_partitions = %q after resume, want 0", v)
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/assign"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -219,7 +220,7 @@ topics: {include: ["`+topic+`"]}
 	// more transaction than before the freeze is allowed; a second one
 	// would be a commit after the takeover.
 	ended := map[int]string{}
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		s, err := zombie.status(t.Context())
 		if err != nil {
 			return err
@@ -251,7 +252,7 @@ topics: {include: ["`+topic+`"]}
 	t.Logf("all old shards of %s ended %s after SIGCONT", zombie.name, time.Since(continued).Round(time.Millisecond))
 
 	// The region heals: the zombie rejoins and the shards are split again.
-	eventually(t, 45*time.Second, func() error {
+	poll.Until(t, 45*time.Second, func() error {
 		for _, p := range []*agentProc{zombie, other} {
 			s, err := p.status(t.Context())
 			if err != nil {
@@ -319,7 +320,7 @@ func dataShards(topic string, partitions int32) []int {
 func waitSplit(t *testing.T, a, b *agentProc, want []int) map[string]map[int]shardStatus {
 	t.Helper()
 	out := map[string]map[int]shardStatus{}
-	eventually(t, 90*time.Second, func() error {
+	poll.Until(t, 90*time.Second, func() error {
 		union := map[int]string{}
 		for _, p := range []*agentProc{a, b} {
 			s, err := p.status(t.Context())
@@ -366,7 +367,7 @@ type takeover struct {
 func waitOwns(t *testing.T, p *agentProc, want []int, since time.Time, owned, committed time.Duration) takeover {
 	t.Helper()
 	var out takeover
-	eventually(t, owned-time.Since(since), func() error {
+	poll.Until(t, owned-time.Since(since), func() error {
 		s, err := p.status(t.Context())
 		if err != nil {
 			return err
@@ -380,7 +381,7 @@ func waitOwns(t *testing.T, p *agentProc, want []int, since time.Time, owned, co
 		return nil
 	})
 	out.owned = time.Since(since)
-	eventually(t, committed-time.Since(since), func() error {
+	poll.Until(t, committed-time.Since(since), func() error {
 		s, err := p.status(t.Context())
 		if err != nil {
 			return err
@@ -419,7 +420,7 @@ func waitRecords(t *testing.T, p *agentProc, shards []int, n int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		c, err := count()
 		if err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/internal/poll"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -98,7 +99,7 @@ func (ma *meshAgents) start(region string) *agent.Agent {
 func (ma *meshAgents) startActivePassive(mesh string) (east, west, witness *agent.Agent) {
 	ma.t.Helper()
 	east, west, witness = ma.start(mesh+"-east"), ma.start(mesh+"-west"), ma.start(mesh+"-witness")
-	eventually(ma.t, 30*time.Second, func() error {
+	poll.Until(ma.t, 30*time.Second, func() error {
 		if err := roleAt(east, "primary", 1); err != nil {
 			return err
 		}
@@ -148,7 +149,7 @@ func plannedSwitch(t *testing.T, ctx context.Context, path string, agents []*age
 	t.Helper()
 	var out []byte
 	var start time.Time
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		if err := upByMajority(agents, regions...); err != nil {
 			return err
 		}
@@ -197,7 +198,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := time.Now()
-	eventually(t, 30*time.Second, func() error { return roleAt(wa, "primary", 2) })
+	poll.Until(t, 30*time.Second, func() error { return roleAt(wa, "primary", 2) })
 	detection := time.Since(failed)
 	t.Logf("standby promoted at epoch 2 %.1fs after the primary died", detection.Seconds())
 	if detection > 10*time.Second {
@@ -205,7 +206,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	}
 
 	// The event, as the NATS subject carried it, and the hook.
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		for _, ev := range wa.Failover().Events {
 			if ev.Epoch == 2 && ev.Kind == machine.DecisionFailover && ev.From == eastName && ev.To == westName {
 				return nil
@@ -213,7 +214,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 		}
 		return fmt.Errorf("no failover event at epoch 2 among %v", wa.Failover().Events)
 	})
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		data, err := os.ReadFile(hookFile)
 		if err != nil {
 			return err
@@ -256,7 +257,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	ea2 := ma.start(eastName)
-	eventually(t, 60*time.Second, func() error { return roleAt(ea2, "standby", 3) })
+	poll.Until(t, 60*time.Second, func() error { return roleAt(ea2, "standby", 3) })
 	recs := readTopic(t, east, "orders", 250, 60*time.Second)
 	from := 0
 	for _, r := range recs {
@@ -271,8 +272,8 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	// Failback: a planned switch home, with nothing lost.
 	out, _ := plannedSwitch(t, ctx, path, []*agent.Agent{ea2, wa, xa}, []string{eastName, westName}, "failback")
 	t.Logf("geomesh failback: %s", out)
-	eventually(t, 10*time.Second, func() error { return roleAt(ea2, "primary", 5) })
-	eventually(t, 10*time.Second, func() error { return roleAt(wa, "standby", 5) })
+	poll.Until(t, 10*time.Second, func() error { return roleAt(ea2, "primary", 5) })
+	poll.Until(t, 10*time.Second, func() error { return roleAt(wa, "standby", 5) })
 }
 
 // TestFailoverPlannedSwitch: `geomesh failover --to` on a healthy mesh is
@@ -290,9 +291,9 @@ func TestFailoverPlannedSwitch(t *testing.T) {
 	out, _ := plannedSwitch(t, t.Context(), path, []*agent.Agent{ea, wa, xa}, []string{eastName, westName}, "failover", "--to", westName)
 	t.Logf("geomesh failover: %s", out)
 	if err := roleAt(wa, "primary", 3); err != nil {
-		eventually(t, 10*time.Second, func() error { return roleAt(wa, "primary", 3) })
+		poll.Until(t, 10*time.Second, func() error { return roleAt(wa, "primary", 3) })
 	}
-	eventually(t, 10*time.Second, func() error { return roleAt(ea, "standby", 3) })
+	poll.Until(t, 10*time.Second, func() error { return roleAt(ea, "standby", 3) })
 	src := readTopic(t, east, "orders", 300, 10*time.Second)
 	// All of them are on the new primary already: the switch drained.
 	tgt := readTopic(t, west, "orders", 300, 2*time.Second)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	gmclient "github.com/geomesh/geomesh/client"
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -115,7 +116,7 @@ func TestFollowPlannedSwitchAndFailback(t *testing.T) {
 	waitEvent := func(kind gmclient.FollowKind, who string, epoch uint64) stamped {
 		t.Helper()
 		var ev stamped
-		eventually(t, 60*time.Second, func() error {
+		poll.Until(t, 60*time.Second, func() error {
 			var ok bool
 			if ev, ok = event(kind, who, epoch); !ok {
 				return fmt.Errorf("no %s event of %q at epoch %d", kind, who, epoch)
@@ -205,7 +206,7 @@ func TestFollowPlannedSwitchAndFailback(t *testing.T) {
 	run := func(n int) {
 		t.Helper()
 		base := consumed()
-		eventually(t, 60*time.Second, func() error {
+		poll.Until(t, 60*time.Second, func() error {
 			if got := consumed() - base; got < n {
 				return fmt.Errorf("consumed %d more records, want %d", got, n)
 			}
@@ -235,11 +236,11 @@ func TestFollowPlannedSwitchAndFailback(t *testing.T) {
 
 	run(500)
 	start := operator("failover", "--to", west)
-	eventually(t, 10*time.Second, func() error { return roleAt(wa, "primary", 3) })
+	poll.Until(t, 10*time.Second, func() error { return roleAt(wa, "primary", 3) })
 	report("failover --to "+west, west, start, 3)
 	run(500)
 	start = operator("failback")
-	eventually(t, 10*time.Second, func() error { return roleAt(ea, "primary", 5) })
+	poll.Until(t, 10*time.Second, func() error { return roleAt(ea, "primary", 5) })
 	report("failback", east, start, 5)
 	run(500)
 

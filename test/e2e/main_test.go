@@ -88,20 +88,3 @@ func meshFile(t testing.TB, mesh string, regions []region, body string) string {
 	}
 	return path
 }
-
-// eventually polls cond until it returns nil or the timeout passes, then
-// fails the test with cond's last error.
-func eventually(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}

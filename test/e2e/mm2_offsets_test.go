@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -100,7 +101,7 @@ groups: {include: [%q]}
 		// Records flow once MirrorMaker 2 copies; then the rest is
 		// produced in paced batches while the group consumes.
 		want = produceCompared(t, srcC, topic, 0, 500, 0)
-		eventually(t, 3*time.Minute, func() error {
+		poll.Until(t, 3*time.Minute, func() error {
 			n, err := endSum(ctx, dstC, mm2Topic)
 			if err == nil && n == 0 {
 				err = fmt.Errorf("MirrorMaker 2 has not copied yet")
@@ -127,7 +128,7 @@ groups: {include: [%q]}
 
 	// Both copies complete.
 	readTopic(t, dstC, topic, total, 3*time.Minute)
-	eventually(t, 3*time.Minute, func() error {
+	poll.Until(t, 3*time.Minute, func() error {
 		n, err := endSum(ctx, dstC, mm2Topic)
 		if err == nil && n < total {
 			err = fmt.Errorf("MirrorMaker 2 copied %d of %d records", n, total)
@@ -139,7 +140,7 @@ groups: {include: [%q]}
 	// geomesh: synced when the target group holds what /v1/translate says.
 	api := "http://" + agents[0].APIAddr()
 	dstAdm := kadm.NewClient(client(t, dstC))
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		var res struct {
 			Partitions []offsets.Translation `json:"partitions"`
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -97,7 +98,7 @@ func TestOffsetTranslationExact(t *testing.T) {
 	// cleaner is done.
 	lastRound := strconv.Itoa(rounds - 1)
 	var compacted map[int32][]int64
-	eventually(t, 90*time.Second, func() error {
+	poll.Until(t, 90*time.Second, func() error {
 		compacted = map[int32][]int64{}
 		for p := range int32(2) {
 			rs := readPartition(t, srcC, compTopic, p)
@@ -274,7 +275,7 @@ func testGroupSync(t *testing.T, srcC, dstC *kafkatest.Cluster, tr *offsets.Tran
 	for _, p := range parts {
 		zero.Add(kadm.Offset{Topic: p.Topic, Partition: p.Partition, At: 0, LeaderEpoch: -1})
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		defer cancel()
 		member.PollFetches(ctx)
@@ -305,7 +306,7 @@ func testGroupSync(t *testing.T, srcC, dstC *kafkatest.Cluster, tr *offsets.Tran
 		t.Fatal(err)
 	}
 	start := time.Now()
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if _, err := sy.Round(t.Context()); err != nil {
 			return err
 		}
@@ -376,7 +377,7 @@ func produceMixed(t *testing.T, c *kafkatest.Cluster, topic string, round int) {
 func waitCopied(t *testing.T, srcC, dstC *kafkatest.Cluster, flow topology.Flow, parts []mirror.Partition) {
 	t.Helper()
 	srcAdm := kadm.NewClient(client(t, srcC))
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		ends, err := srcAdm.ListEndOffsets(t.Context(), parts[0].Topic, parts[3].Topic)
 		if err != nil {
 			return err
@@ -510,7 +511,7 @@ groups: {include: ["tr-.*"]}
 	var viaHTTP struct {
 		Partitions []offsets.Translation `json:"partitions"`
 	}
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		viaHTTP.Partitions = nil // decoding into old elements would keep their errors
 		if code, err := apiGet(api+"/v1/translate?group=tr-app&from=tr-east", &viaHTTP); err != nil || code != 200 {
 			return fmt.Errorf("GET /v1/translate: %d %v", code, err)
@@ -536,7 +537,7 @@ groups: {include: ["tr-.*"]}
 			t.Errorf("GET %s: %d %q %v, want 400 with an error", bad, code, e.Error, err)
 		}
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		resp, err := http.Get(api + "/metrics")
 		if err != nil {
 			return err
@@ -584,7 +585,7 @@ groups: {include: ["tr-.*"]}
 
 	// --apply is refused while a member of the group consumes the target.
 	member := client(t, dstC, kgo.ConsumerGroup("tr-live"), kgo.ConsumeTopics("tr-orders"), kgo.DisableAutoCommit())
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		defer cancel()
 		member.PollFetches(ctx)

@@ -22,6 +22,7 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/membership"
+	"github.com/geomesh/geomesh/internal/poll"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -282,7 +283,7 @@ func (ra *rbAgents) get(region string) *agent.Agent {
 // roles of their own regions.
 func (ra *rbAgents) waitRoles(t *testing.T, epoch uint64, roles map[string]string) {
 	t.Helper()
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		for region, role := range roles {
 			if a := ra.get(region); a != nil {
 				if err := roleAt(a, role, epoch); err != nil {
@@ -303,7 +304,7 @@ func (ra *rbAgents) waitUp(t *testing.T, regions ...string) {
 	ra.mu.Lock()
 	majority := len(ra.mesh.Regions)/2 + 1
 	ra.mu.Unlock()
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		ra.mu.Lock()
 		defer ra.mu.Unlock()
 		for _, r := range regions {
@@ -327,7 +328,7 @@ func (ra *rbAgents) waitUp(t *testing.T, regions ...string) {
 // region, the symptom a region-loss page starts from.
 func (ra *rbAgents) waitAlert(t *testing.T, observer, region, text string) {
 	t.Helper()
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		alerts := ra.get(observer).Failover().Alerts
 		for _, a := range alerts {
 			if strings.Contains(a, region) && strings.Contains(a, text) {
@@ -400,7 +401,7 @@ func syncedGroup(t *testing.T, src, dst *kafkatest.Cluster, group, topic, target
 	if resp, err := srcAdm.CommitOffsets(t.Context(), group, commit); err != nil || resp.Error() != nil {
 		t.Fatalf("commit %s: %v %v", group, err, resp.Error())
 	}
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		have, err := dstAdm.FetchOffsets(t.Context(), group)
 		if err != nil {
 			return err
@@ -681,7 +682,7 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 				before: func(t *testing.T) {
 					ra.stop(t, westName)
 					ra.stop(t, witName)
-					eventually(t, 60*time.Second, func() error {
+					poll.Until(t, 60*time.Second, func() error {
 						if st := ra.get(eastName).Status(); !st.Fenced {
 							return fmt.Errorf("%s not fenced: %+v", eastName, st.Role)
 						}
@@ -694,7 +695,7 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 				before: func(t *testing.T) {
 					ra.start(t, westName)
 					ra.start(t, witName)
-					eventually(t, 60*time.Second, func() error {
+					poll.Until(t, 60*time.Second, func() error {
 						if st := ra.get(eastName).Status(); st.Fenced {
 							return fmt.Errorf("%s still fenced", eastName)
 						}

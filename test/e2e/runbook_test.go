@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/geomesh/geomesh/internal/poll"
 )
 
 // runbookDir is docs/runbooks, relative to this package.
@@ -566,7 +568,7 @@ func (rb *runbooks) wantState(t *testing.T, topology string, epoch uint64, roles
 // have just started.
 func (rb *runbooks) wantStateWithin(t *testing.T, timeout time.Duration, topology string, epoch uint64, roles map[string]string, down ...string) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	poll.Until(t, timeout, func() error {
 		var errs []string
 		for _, v := range rb.meshStatus(t, topology) {
 			if slices.Contains(down, v.Region) {

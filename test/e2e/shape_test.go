@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/geomesh/geomesh/internal/poll"
 )
 
 // TestNewTopicAndConfigWithin5s creates a topic on the source while the
@@ -24,7 +26,7 @@ topics: {include: ["shape-.*"]}
 
 	createTopic(t, src, "shape-new", 2, map[string]*string{"retention.ms": kadm.StringPtr("7200000")})
 	begin := time.Now()
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		return topicShape(t, tgtAdm, "shape-new", 2, "retention.ms", "7200000")
 	})
 	t.Logf("new topic on the target with its config after %v", time.Since(begin).Round(time.Millisecond))
@@ -36,7 +38,7 @@ topics: {include: ["shape-.*"]}
 	if _, err := srcAdm.AlterTopicConfigs(t.Context(), []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("3600000")}}, "shape-new"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		return topicShape(t, tgtAdm, "shape-new", 2, "retention.ms", "3600000")
 	})
 	t.Logf("config change on the target after %v", time.Since(begin).Round(time.Millisecond))
@@ -45,7 +47,7 @@ topics: {include: ["shape-.*"]}
 	if _, err := srcAdm.UpdatePartitions(t.Context(), 4, "shape-new"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		return topicShape(t, tgtAdm, "shape-new", 4, "retention.ms", "3600000")
 	})
 	t.Logf("new partitions on the target after %v", time.Since(begin).Round(time.Millisecond))

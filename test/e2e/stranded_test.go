@@ -16,6 +16,7 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/internal/syncbuf"
 	"github.com/geomesh/geomesh/mirror"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -90,7 +91,7 @@ func strandedScenario(t *testing.T, ctx context.Context, mesh string, policy top
 		t.Fatal(err)
 	}
 	r.wa = ma.start(r.westName)
-	eventually(t, 60*time.Second, func() error { return roleAt(r.wa, "primary", 2) })
+	poll.Until(t, 60*time.Second, func() error { return roleAt(r.wa, "primary", 2) })
 	produce(t, west, r.westName, "ledger", 1000, 20)
 
 	// The old primary returns, settles and rejoins.
@@ -99,7 +100,7 @@ func strandedScenario(t *testing.T, ctx context.Context, mesh string, policy top
 	}
 	start := time.Now()
 	r.ea = ma.start(r.eastName)
-	eventually(t, 90*time.Second, func() error { return roleAt(r.ea, "standby", 3) })
+	poll.Until(t, 90*time.Second, func() error { return roleAt(r.ea, "standby", 3) })
 	t.Logf("old primary settled and rejoined as a standby at epoch 3 %.1fs after its agent started", time.Since(start).Seconds())
 	return r
 }
@@ -163,18 +164,18 @@ func (r *strandedRun) checkSettled(t *testing.T) []*kgo.Record {
 func (r *strandedRun) failback(t *testing.T, ctx context.Context) {
 	t.Helper()
 	// A majority must see the old primary up before the switch starts.
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		out, err := exec.CommandContext(ctx, geomeshBinary(t), "failback", "--topology", r.path, "--wait", "60s").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("geomesh failback: %v: %s", err, out)
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, func() error { return roleAt(r.ea, "primary", 5) })
-	eventually(t, 20*time.Second, func() error { return roleAt(r.wa, "standby", 5) })
+	poll.Until(t, 20*time.Second, func() error { return roleAt(r.ea, "primary", 5) })
+	poll.Until(t, 20*time.Second, func() error { return roleAt(r.wa, "standby", 5) })
 	produce(t, r.east, r.eastName, "ledger", 2000, 10)
 	var all []*kgo.Record
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		all = readTopic(t, r.west, "ledger", 130, 5*time.Second)
 		if n := countFrom(all, r.eastName); n < 110 {
 			return fmt.Errorf("live ledger on %s: %d copies from %s, want 110", r.westName, n, r.eastName)

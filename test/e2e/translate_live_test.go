@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -86,7 +87,7 @@ topics: {include: ["`+topic+`"]}
 	}
 	// The progress topic is readable once the agent's first copy is
 	// committed; the rounds start while it copies the first records.
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		next, err := readNext()
 		if err == nil && len(next) == 0 {
 			err = fmt.Errorf("no progress in %s yet", mirror.ProgressTopic)
