@@ -49,9 +49,10 @@ type Config struct {
 	AdvertiseAddr string
 
 	// Seeds are host:port addresses of other agents to join at Start.
-	// Addresses of this node itself are ignored, so every agent of a region
-	// can be given the same list. Empty means this agent waits to be
-	// joined.
+	// Start returns once one answered; the others are greeted (a full
+	// state exchange) once in the background. Addresses of this node
+	// itself are ignored, so every agent of a region can be given the
+	// same list. Empty means this agent waits to be joined.
 	Seeds []string
 
 	// SecretKeys enable encryption and authentication of all gossip (AES-GCM)
