@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/mirror"
@@ -472,7 +473,7 @@ type Status struct {
 	Members []string `json:"members"`
 	// Role, Epoch and Fenced are the region's place in the mesh state as
 	// the agent last read it (empty and 0 before the first read).
-	Role   string       `json:"role"`
+	Role   api.Role     `json:"role"`
 	Epoch  uint64       `json:"epoch"`
 	Fenced bool         `json:"fenced"`
 	Flows  []FlowStatus `json:"flows"`

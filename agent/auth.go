@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,7 +71,7 @@ func (au *authenticator) wrap(h http.Handler) http.Handler {
 		if err != nil {
 			// A token file that cannot be read refuses everyone rather than
 			// opening the API; the reference, never a value, is in err.
-			writeJSON(w, http.StatusInternalServerError, apiError{Error: "api token unavailable: " + err.Error()})
+			writeJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: "api token unavailable: " + err.Error()})
 			return
 		}
 		if !ok {
@@ -80,7 +81,7 @@ func (au *authenticator) wrap(h http.Handler) http.Handler {
 			if need == accessAdmin {
 				msg = "a valid admin bearer token is required"
 			}
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: msg})
+			writeJSON(w, http.StatusUnauthorized, api.ErrorResponse{Error: msg})
 			return
 		}
 		h.ServeHTTP(w, r)

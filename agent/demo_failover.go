@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/machine"
@@ -22,10 +23,10 @@ import (
 type DemoFailover struct {
 	FailRegion string `json:"fail_region"`
 	// Role is the failed region's role when it was stopped.
-	Role machine.Role `json:"role"`
+	Role api.Role `json:"role"`
 	// EpochBefore is the epoch when the region was stopped, and
 	// WritersBefore the regions that took writes then
-	// (machine.State.Writers: the primary, the hub, or the active
+	// (api.State.Writers: the primary, the hub, or the active
 	// regions).
 	EpochBefore   uint64   `json:"epoch_before"`
 	WritersBefore []string `json:"writers_before"`
@@ -34,7 +35,7 @@ type DemoFailover struct {
 	// (active-active: its clients moved to another active region). Empty
 	// when the topology hands the region's role to nobody: a standby, a
 	// spoke, a witness, a hub without a standby hub.
-	Decision machine.Decision `json:"decision,omitempty"`
+	Decision api.Decision `json:"decision,omitempty"`
 	// FailoverEpoch is the epoch of that decision.
 	FailoverEpoch uint64 `json:"failover_epoch,omitempty"`
 	// TakenOverBy is the region promoted, or in active-active the region
@@ -66,7 +67,7 @@ type DemoFailover struct {
 	SplitBrainFindings []string `json:"split_brain_findings,omitempty"`
 	Samples            int      `json:"samples"`
 	// Decisions are the events the agents saw, in epoch order.
-	Decisions []machine.Event `json:"decisions"`
+	Decisions []api.Event `json:"decisions"`
 
 	// The rest is set when the failed region was an active-passive
 	// mesh's primary: an application (producer and consumer group
@@ -113,7 +114,7 @@ func demoAppTopic(m *topology.Mesh, region string, sources map[place]bool) (stri
 
 // failDemoRegion stops region's agent and cluster and waits for what the
 // topology promises: a decision that hands the region's role to another
-// region when the quorum has one to give it to (machine.State.Replaceable),
+// region when the quorum has one to give it to (api.State.Replaceable),
 // else the survivors' verdict and no decision. A watch judges what every
 // running agent acts on for split brain throughout. When region is an
 // active-passive primary, an application runs throughout, and the region
@@ -131,7 +132,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 	}
 	// All agents must know the state and see every region up first, or
 	// the figures would include the warm-up.
-	var before *machine.State
+	var before *api.State
 	if err := pollUntil(ctx, 30*time.Second, func() error {
 		before = nil
 		for _, a := range local.Agents() {
@@ -157,7 +158,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 	}
 
 	out := &DemoFailover{FailRegion: region, Role: before.Role(region), EpochBefore: before.Epoch,
-		WritersBefore: before.Writers(m.Kind), Decisions: []machine.Event{}}
+		WritersBefore: before.Writers(m.Kind), Decisions: []api.Event{}}
 	res.DemoFailover = out
 	watch := &writerWatch{agents: slices.Clone(local.Agents()), judge: machine.NewSplitBrain(m.Kind)}
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -230,7 +231,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 // demoTakeover waits until a survivor applied a state that takes the
 // failed region's writer role away, then for the event that announced
 // it; in hub-spoke, until the new hub runs a feed from every spoke.
-func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *machine.State, failed time.Time, out *DemoFailover) error {
+func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *api.State, failed time.Time, out *DemoFailover) error {
 	region := out.FailRegion
 	if err := pollUntil(ctx, 60*time.Second, func() error {
 		for _, a := range survivors {
@@ -249,7 +250,7 @@ func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, bef
 	if err := pollUntil(ctx, 15*time.Second, func() error {
 		for _, a := range survivors {
 			for _, ev := range a.Failover().Events {
-				if ev.Epoch > before.Epoch && ev.From == region && (ev.Kind == machine.DecisionFailover || ev.Kind == machine.DecisionEvacuate) {
+				if ev.Epoch > before.Epoch && ev.From == region && (ev.Kind == api.DecisionFailover || ev.Kind == api.DecisionEvacuate) {
 					out.FailoverEpoch, out.Decision, out.TakenOverBy = ev.Epoch, ev.Kind, ev.To
 					return nil
 				}
@@ -279,7 +280,7 @@ func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, bef
 		}
 		out.FedBy = nil
 		for _, r := range m.DataRegions() {
-			if fs.State == nil || fs.State.Role(r) != machine.RoleSpoke {
+			if fs.State == nil || fs.State.Role(r) != api.RoleSpoke {
 				continue
 			}
 			if !feeds[r] {
@@ -294,7 +295,7 @@ func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, bef
 // demoNoTakeover waits until a majority of the voters sees the failed
 // region down, then watches for demoHold that no decision follows, and
 // notes the survivors' alert and the feeds out of the region that stop.
-func demoNoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *machine.State, failed time.Time, out *DemoFailover) error {
+func demoNoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *api.State, failed time.Time, out *DemoFailover) error {
 	region := out.FailRegion
 	voters := m.Failover.Quorum.Voters
 	need := len(voters)/2 + 1
@@ -456,7 +457,7 @@ func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *brok
 	watch.follow(local.Agents())
 	if err := pollUntil(ctx, 60*time.Second, func() error {
 		fs := back.Failover()
-		if fs.Role != string(machine.RoleStandby) || fs.Fenced || fs.Stranded == nil || fs.Stranded.State != "settled" {
+		if fs.Role != api.RoleStandby || fs.Fenced || fs.Stranded == nil || fs.Stranded.State != "settled" {
 			return fmt.Errorf("region %s back: role %q fenced %v, stranded records %+v", region, fs.Role, fs.Fenced, fs.Stranded)
 		}
 		out.Stranded = fs.Stranded.Records

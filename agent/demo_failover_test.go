@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -12,7 +13,7 @@ import (
 // planted is an agent of region in the example mesh file whose decision
 // plane reports that it acts on st, fenced or not; running unless
 // stopped.
-func planted(t *testing.T, file, region string, st *machine.State, fenced, stopped bool) *Agent {
+func planted(t *testing.T, file, region string, st *api.State, fenced, stopped bool) *Agent {
 	t.Helper()
 	d := strandedDecisions(t, "../configs/examples/"+file, region)
 	d.snap.State, d.snap.Fenced = st, fenced
@@ -21,11 +22,11 @@ func planted(t *testing.T, file, region string, st *machine.State, fenced, stopp
 	return a
 }
 
-func roles(epoch uint64, rs ...string) *machine.State {
-	s := &machine.State{Epoch: epoch, Regions: map[string]machine.RegionState{}}
+func roles(epoch uint64, rs ...string) *api.State {
+	s := &api.State{Epoch: epoch, Regions: map[string]api.RegionState{}}
 	for _, r := range rs {
 		name, role, _ := strings.Cut(r, "=")
-		s.Regions[name] = machine.RegionState{Role: machine.Role(role)}
+		s.Regions[name] = api.RegionState{Role: api.Role(role)}
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/failover/quorum"
@@ -80,7 +81,7 @@ type decisions struct {
 	strandedCh      chan settled // a finished settlement
 
 	mu     sync.Mutex // guards the fields below, read by the API
-	snap   FailoverStatus
+	snap   api.FailoverStatus
 	probes map[string]health.Probe
 }
 
@@ -111,55 +112,7 @@ type commandResult struct {
 	// another proposal, 503 no quorum.
 	Code  int
 	Error string
-	State *machine.State
-}
-
-// FailoverStatus is the decision plane as this agent sees it, for
-// GET /v1/failover and the status page.
-type FailoverStatus struct {
-	Mesh   string `json:"mesh"`
-	Region string `json:"region"`
-	Agent  string `json:"agent"`
-	// ControlPlane: reachable, unreachable or connecting.
-	ControlPlane string         `json:"control_plane"`
-	State        *machine.State `json:"state,omitempty"`
-	Revision     uint64         `json:"revision"`
-	Role         string         `json:"role"`
-	Epoch        uint64         `json:"epoch"`
-	Fenced       bool           `json:"fenced"`
-	// StateLeader is the NATS server leading the mesh state's stream when
-	// last checked: an agent id with an embedded control plane, where the
-	// writer region keeps it at home. Empty before the first check.
-	StateLeader string `json:"state_leader,omitempty"`
-	// StateBehind are the other replicas of the mesh state that were not
-	// current with its leader when last checked (quorum.Store.Replicas):
-	// until they catch up, losing one more node may leave no majority.
-	StateBehind []string `json:"state_replicas_behind,omitempty"`
-	// Views are this agent's verdicts on every region.
-	Views []RegionView `json:"views"`
-	// Flows are the flows into this region now running.
-	Flows []FlowLag `json:"flows"`
-	// Events are the latest decisions this agent saw or made, newest last.
-	Events []machine.Event `json:"events"`
-	// Alerts raised by the machine, newest last.
-	Alerts []string `json:"alerts,omitempty"`
-	// Stranded is the settlement of this region's stranded records after
-	// its last unplanned demotion.
-	Stranded *StrandedStatus `json:"stranded,omitempty"`
-}
-
-// RegionView is one region's health verdict by this agent.
-type RegionView struct {
-	Region  string         `json:"region"`
-	Verdict health.Verdict `json:"verdict"`
-	Reason  string         `json:"reason,omitempty"`
-}
-
-// FlowLag is a running flow's replication lag.
-type FlowLag struct {
-	Source string `json:"source"`
-	Target string `json:"target"`
-	Lag    int64  `json:"lag_records"`
+	State *api.State
 }
 
 func newDecisions(a *Agent) *decisions {
@@ -185,8 +138,8 @@ func newDecisions(a *Agent) *decisions {
 			d.probers[r.Name] = health.NewProber(r.Name, r.Kafka, min(time.Second, d.det.KafkaProbeInterval))
 		}
 	}
-	d.snap = FailoverStatus{Mesh: mesh.Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: "connecting",
-		Views: []RegionView{}, Flows: []FlowLag{}, Events: []machine.Event{}}
+	d.snap = api.FailoverStatus{Mesh: mesh.Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: "connecting",
+		Views: []api.RegionView{}, Flows: []api.FlowLag{}, Events: []api.Event{}}
 	return d
 }
 
@@ -359,7 +312,7 @@ func (d *decisions) leadState(ctx context.Context, store *quorum.Store) {
 	d.snap.StateLeader, d.snap.StateBehind = leader, behind
 	d.mu.Unlock()
 	st := d.status()
-	if st.Fenced || (st.Role != string(machine.RolePrimary) && st.Role != string(machine.RoleHub)) {
+	if st.Fenced || (st.Role != api.RolePrimary && st.Role != api.RoleHub) {
 		return
 	}
 	ours := make([]string, 0, len(d.a.region.Agents))
@@ -403,7 +356,7 @@ func (d *decisions) send(ctx context.Context, r cpReport) bool {
 
 // noteEvent keeps a decision announced by any agent for /v1/failover; it
 // runs on the NATS subscription's goroutine.
-func (d *decisions) noteEvent(ev machine.Event) {
+func (d *decisions) noteEvent(ev api.Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, e := range d.snap.Events {
@@ -576,7 +529,7 @@ func (d *decisions) do(ctx context.Context, act machine.Action) []machine.Action
 	case machine.Demote:
 		log.Warn("demoted", "epoch", act.Epoch, "role", act.Role, "stranded_policy", act.Stranded)
 		d.transition()
-		if act.Role == machine.RoleFenced {
+		if act.Role == api.RoleFenced {
 			// It rejoins as a standby once its stranded records are
 			// settled (StrandedDone, fed by the loop).
 			return d.settleStranded(ctx, act)
@@ -637,7 +590,7 @@ func (d *decisions) grantWrites(st machine.Status) {
 	m := d.a.cfg.Mesh
 	self := d.a.region.Name
 	writers := slices.DeleteFunc(st.State.Writers(m.Kind), func(r string) bool { return st.Fenced && r == self })
-	if machine.SingleWriter(m.Kind) {
+	if api.SingleWriter(m.Kind) {
 		w := ""
 		if len(writers) == 1 {
 			w = writers[0]
@@ -653,16 +606,6 @@ func (d *decisions) grantWrites(st machine.Status) {
 	}
 }
 
-// soleWriter is the region holding the one writer role of an
-// active-passive or hub-spoke mesh in s (machine.Writers): the primary or
-// the hub; "" if nobody holds it, or in an active-active mesh.
-func soleWriter(k topology.Kind, s *machine.State) string {
-	if ws := s.Writers(k); machine.SingleWriter(k) && len(ws) == 1 {
-		return ws[0]
-	}
-	return ""
-}
-
 // observe turns the evidence about every region into this agent's views,
 // feeds them to the machine and shares them.
 func (d *decisions) observe(ctx context.Context, now time.Time) {
@@ -676,7 +619,7 @@ func (d *decisions) observe(ctx context.Context, now time.Time) {
 	probes := maps.Clone(d.probes)
 	d.mu.Unlock()
 	var views []machine.View
-	var rv []RegionView
+	var rv []api.RegionView
 	for _, r := range d.a.cfg.Mesh.Regions {
 		e := health.Evidence{At: now, AgentsAlive: alive[r.Name], Kafka: probes[r.Name]}
 		if h := d.a.health; h != nil && r.Name != d.a.region.Name {
@@ -692,7 +635,7 @@ func (d *decisions) observe(ctx context.Context, now time.Time) {
 		}
 		d.a.fmet.setVerdict(r.Name, v)
 		views = append(views, machine.View{Observer: d.a.region.Name, Region: r.Name, Verdict: v, At: now})
-		rv = append(rv, RegionView{Region: r.Name, Verdict: v, Reason: why})
+		rv = append(rv, api.RegionView{Region: r.Name, Verdict: v, Reason: why})
 	}
 	d.mu.Lock()
 	d.snap.Views = rv
@@ -712,12 +655,12 @@ func (d *decisions) observe(ctx context.Context, now time.Time) {
 // heartbeat copied: it proves a copy newer than the producers' pause.
 func (d *decisions) feedLag(ctx context.Context) {
 	now := time.Now()
-	var lags []FlowLag
+	var lags []api.FlowLag
 	for _, pair := range slices.SortedFunc(maps.Keys(d.running), cmpPair) {
 		h := d.running[pair]
 		lag, _, lastErr := h.fr.lag()
 		src, tgt := h.fr.flow.Source, h.fr.flow.Target
-		lags = append(lags, FlowLag{Source: src, Target: tgt, Lag: lag})
+		lags = append(lags, api.FlowLag{Source: src, Target: tgt, Lag: lag})
 		in := machine.Lag{Source: src, Target: tgt, Records: lag}
 		if hs := d.a.health; hs != nil {
 			if age, ok := hs.beats.Age(src, now); ok {
@@ -730,7 +673,7 @@ func (d *decisions) feedLag(ctx context.Context) {
 		d.step(ctx, in)
 	}
 	d.mu.Lock()
-	d.snap.Flows = append([]FlowLag{}, lags...)
+	d.snap.Flows = append([]api.FlowLag{}, lags...)
 	d.mu.Unlock()
 }
 
@@ -762,7 +705,7 @@ func (d *decisions) wantedFlows() map[[2]string]topology.Flow {
 		if st == nil {
 			return out
 		}
-		for _, f := range topology.PlanFor(d.a.cfg.Mesh, rolesOf(d.a.cfg.Mesh, st)) {
+		for _, f := range topology.PlanFor(d.a.cfg.Mesh, st.Roles(d.a.cfg.Mesh)) {
 			pair := [2]string{f.Source, f.Target}
 			if f.Target == self && d.want[pair] {
 				out[pair] = f
@@ -779,26 +722,6 @@ func (d *decisions) wantedFlows() map[[2]string]topology.Flow {
 		}
 	}
 	return out
-}
-
-// rolesOf gives the state's roles in the topology's terms, for PlanFor.
-func rolesOf(m *topology.Mesh, s *machine.State) topology.Roles {
-	r := topology.Roles{Broadcast: m.Roles.Broadcast}
-	for _, reg := range m.Regions {
-		switch s.Role(reg.Name) {
-		case machine.RolePrimary:
-			r.Primary = reg.Name
-		case machine.RoleStandby:
-			r.Standby = append(r.Standby, reg.Name)
-		case machine.RoleHub:
-			r.Hub = reg.Name
-		case machine.RoleStandbyHub:
-			r.StandbyHub = reg.Name
-		case machine.RoleSpoke:
-			r.Spokes = append(r.Spokes, reg.Name)
-		}
-	}
-	return r
 }
 
 // syncFlows starts the wanted flows that are not running and stops the
@@ -900,12 +823,12 @@ func (d *decisions) refresh() {
 		d.snap.ControlPlane = "unreachable"
 	}
 	if st.State != nil {
-		d.snap.Role, d.snap.Epoch = string(st.State.Role(d.a.region.Name)), st.State.Epoch
+		d.snap.Role, d.snap.Epoch = st.State.Role(d.a.region.Name), st.State.Epoch
 	}
 }
 
 // status returns a copy of the snapshot.
-func (d *decisions) status() FailoverStatus {
+func (d *decisions) status() api.FailoverStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.snap
@@ -950,12 +873,12 @@ func (a *Agent) Command(ctx context.Context, c machine.Command) (commandResult, 
 }
 
 // Failover returns the decision plane as this agent sees it.
-func (a *Agent) Failover() FailoverStatus {
+func (a *Agent) Failover() api.FailoverStatus {
 	a.mu.Lock()
 	d := a.dec
 	a.mu.Unlock()
 	if d == nil {
-		return FailoverStatus{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: "stopped"}
+		return api.FailoverStatus{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: "stopped"}
 	}
 	return d.status()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 )
 
@@ -25,34 +26,16 @@ func (a *Agent) failoverRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/failback", a.serveFailback)
 }
 
-// FailoverRequest is the body of POST /v1/failover.
-type FailoverRequest struct {
-	// To is the region that takes the writes.
-	To string `json:"to"`
-	// From is, in an active-active mesh, the region whose clients move.
-	From string `json:"from,omitempty"`
-	// Force fails over at once, without draining, even if the region
-	// losing its role looks up; what it did not replicate is stranded.
-	Force bool `json:"force"`
-}
-
-// CommandResponse answers POST /v1/failover and /v1/failback.
-type CommandResponse struct {
-	// State is the decided state: after a planned switch, the
-	// switchover-started one; the flip follows once replication drained.
-	State *machine.State `json:"state"`
-}
-
 func (a *Agent) serveFailover(w http.ResponseWriter, r *http.Request) {
-	var req FailoverRequest
+	var req api.FailoverRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("bad failover request: %v (want {\"to\":\"<region>\",\"force\":false})", err)})
+		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("bad failover request: %v (want {\"to\":\"<region>\",\"force\":false})", err)})
 		return
 	}
 	if req.To == "" {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad failover request: \"to\" names no region"})
+		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: \"to\" names no region"})
 		return
 	}
 	for _, name := range []string{req.To, req.From} {
@@ -60,7 +43,7 @@ func (a *Agent) serveFailover(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if _, ok := a.cfg.Mesh.Region(name); !ok {
-			writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("bad failover request: region %q is not in mesh %s (regions: %v)", name, a.cfg.Mesh.Name, regionNames(a.cfg.Mesh))})
+			writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("bad failover request: region %q is not in mesh %s (regions: %v)", name, a.cfg.Mesh.Name, regionNames(a.cfg.Mesh))})
 			return
 		}
 	}
@@ -77,10 +60,10 @@ func (a *Agent) serveCommand(w http.ResponseWriter, r *http.Request, c machine.C
 	res, err := a.Command(ctx, c)
 	switch {
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: err.Error()})
 	case res.Code == http.StatusOK:
-		writeJSON(w, http.StatusOK, CommandResponse{State: res.State})
+		writeJSON(w, http.StatusOK, api.CommandResponse{State: res.State})
 	default:
-		writeJSON(w, res.Code, apiError{Error: res.Error})
+		writeJSON(w, res.Code, api.ErrorResponse{Error: res.Error})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/mirror/acls"
@@ -174,5 +175,5 @@ func deniesWrites(st machine.Status, region string) (fenced, known bool) {
 	if st.State == nil {
 		return false, false
 	}
-	return st.Fenced || st.State.Role(region) != machine.RolePrimary, true
+	return st.Fenced || st.State.Role(region) != api.RolePrimary, true
 }

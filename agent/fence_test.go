@@ -6,6 +6,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/mirror/acls"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,8 +14,8 @@ import (
 )
 
 func TestDeniesWrites(t *testing.T) {
-	state := func(role machine.Role) *machine.State {
-		return &machine.State{Epoch: 3, Regions: map[string]machine.RegionState{"east": {Role: role}, "west": {Role: machine.RolePrimary}}}
+	state := func(role api.Role) *api.State {
+		return &api.State{Epoch: 3, Regions: map[string]api.RegionState{"east": {Role: role}, "west": {Role: api.RolePrimary}}}
 	}
 	for _, tc := range []struct {
 		name          string
@@ -22,10 +23,10 @@ func TestDeniesWrites(t *testing.T) {
 		fenced, known bool
 	}{
 		{"no state read yet: leave the cluster as it is", machine.Status{}, false, false},
-		{"primary", machine.Status{State: state(machine.RolePrimary)}, false, true},
-		{"primary that fenced itself", machine.Status{State: state(machine.RolePrimary), Fenced: true}, true, true},
-		{"standby", machine.Status{State: state(machine.RoleStandby)}, true, true},
-		{"demoted old primary", machine.Status{State: state(machine.RoleFenced)}, true, true},
+		{"primary", machine.Status{State: state(api.RolePrimary)}, false, true},
+		{"primary that fenced itself", machine.Status{State: state(api.RolePrimary), Fenced: true}, true, true},
+		{"standby", machine.Status{State: state(api.RoleStandby)}, true, true},
+		{"demoted old primary", machine.Status{State: state(api.RoleFenced)}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fenced, known := deniesWrites(tc.st, "east")

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,14 +64,14 @@ func writable(d *decisions) []string {
 // of the state's writer set, which in an active-active mesh is every
 // active region and not just one of them.
 func TestGrantWrites(t *testing.T) {
-	aaActive := machine.State{Epoch: 1, Regions: map[string]machine.RegionState{
-		"us-east": {Role: machine.RoleActive}, "eu-west": {Role: machine.RoleActive}, "ap-south": {Role: machine.RoleActive}}}
-	aaEvacuated := machine.State{Epoch: 2, Regions: map[string]machine.RegionState{
-		"us-east": {Role: machine.RoleActive}, "eu-west": {Role: machine.RoleEvacuated, ClientsTo: "ap-south"}, "ap-south": {Role: machine.RoleActive}}}
-	apInit := machine.State{Epoch: 1, Regions: map[string]machine.RegionState{
-		"us-east": {Role: machine.RolePrimary}, "eu-west": {Role: machine.RoleStandby}, "witness": {Role: machine.RoleWitness}}}
-	apFailover := machine.State{Epoch: 2, Regions: map[string]machine.RegionState{
-		"us-east": {Role: machine.RoleFenced}, "eu-west": {Role: machine.RolePrimary}, "witness": {Role: machine.RoleWitness}}}
+	aaActive := api.State{Epoch: 1, Regions: map[string]api.RegionState{
+		"us-east": {Role: api.RoleActive}, "eu-west": {Role: api.RoleActive}, "ap-south": {Role: api.RoleActive}}}
+	aaEvacuated := api.State{Epoch: 2, Regions: map[string]api.RegionState{
+		"us-east": {Role: api.RoleActive}, "eu-west": {Role: api.RoleEvacuated, ClientsTo: "ap-south"}, "ap-south": {Role: api.RoleActive}}}
+	apInit := api.State{Epoch: 1, Regions: map[string]api.RegionState{
+		"us-east": {Role: api.RolePrimary}, "eu-west": {Role: api.RoleStandby}, "witness": {Role: api.RoleWitness}}}
+	apFailover := api.State{Epoch: 2, Regions: map[string]api.RegionState{
+		"us-east": {Role: api.RoleFenced}, "eu-west": {Role: api.RolePrimary}, "witness": {Role: api.RoleWitness}}}
 	for _, tc := range []struct {
 		name, file, region string
 		naming             topology.Naming
@@ -107,21 +108,21 @@ func TestGrantWrites(t *testing.T) {
 // TestSoleWriter: the stranded records of a fenced region go to the one
 // writer of an active-passive or hub-spoke mesh; active-active has none.
 func TestSoleWriter(t *testing.T) {
-	hsFailover := &machine.State{Epoch: 2, Regions: map[string]machine.RegionState{
-		"central": {Role: machine.RoleFenced}, "central-2": {Role: machine.RoleHub}, "store-a": {Role: machine.RoleSpoke}}}
-	aa := &machine.State{Epoch: 1, Regions: map[string]machine.RegionState{"a": {Role: machine.RoleActive}}}
-	none := &machine.State{Epoch: 3, Regions: map[string]machine.RegionState{"a": {Role: machine.RoleFenced}}}
+	hsFailover := &api.State{Epoch: 2, Regions: map[string]api.RegionState{
+		"central": {Role: api.RoleFenced}, "central-2": {Role: api.RoleHub}, "store-a": {Role: api.RoleSpoke}}}
+	aa := &api.State{Epoch: 1, Regions: map[string]api.RegionState{"a": {Role: api.RoleActive}}}
+	none := &api.State{Epoch: 3, Regions: map[string]api.RegionState{"a": {Role: api.RoleFenced}}}
 	for _, tc := range []struct {
 		kind topology.Kind
-		s    *machine.State
+		s    *api.State
 		want string
 	}{
 		{topology.KindHubSpoke, hsFailover, "central-2"},
 		{topology.KindActiveActive, aa, ""},
 		{topology.KindActivePassive, none, ""},
 	} {
-		if got := soleWriter(tc.kind, tc.s); got != tc.want {
-			t.Errorf("soleWriter(%s, %s) = %q, want %q", tc.kind, tc.s, got, tc.want)
+		if got := tc.s.SoleWriter(tc.kind); got != tc.want {
+			t.Errorf("SoleWriter(%s) of %s = %q, want %q", tc.kind, tc.s, got, tc.want)
 		}
 	}
 }
@@ -131,13 +132,13 @@ func TestSoleWriter(t *testing.T) {
 // metric says evacuated; they take writes again when it returns.
 func TestEvacuationGrantsWrites(t *testing.T) {
 	d := writableDecisions(t, "active-active.yaml", "eu-west", topology.NamingIdentity)
-	states := []machine.State{
-		{Epoch: 1, Regions: map[string]machine.RegionState{
-			"us-east": {Role: machine.RoleActive}, "eu-west": {Role: machine.RoleActive}, "ap-south": {Role: machine.RoleActive}}},
-		{Epoch: 2, Decision: machine.DecisionEvacuate, Regions: map[string]machine.RegionState{
-			"us-east": {Role: machine.RoleActive}, "eu-west": {Role: machine.RoleEvacuated, ClientsTo: "ap-south"}, "ap-south": {Role: machine.RoleActive}}},
-		{Epoch: 3, Regions: map[string]machine.RegionState{
-			"us-east": {Role: machine.RoleActive}, "eu-west": {Role: machine.RoleActive}, "ap-south": {Role: machine.RoleActive}}},
+	states := []api.State{
+		{Epoch: 1, Regions: map[string]api.RegionState{
+			"us-east": {Role: api.RoleActive}, "eu-west": {Role: api.RoleActive}, "ap-south": {Role: api.RoleActive}}},
+		{Epoch: 2, Decision: api.DecisionEvacuate, Regions: map[string]api.RegionState{
+			"us-east": {Role: api.RoleActive}, "eu-west": {Role: api.RoleEvacuated, ClientsTo: "ap-south"}, "ap-south": {Role: api.RoleActive}}},
+		{Epoch: 3, Regions: map[string]api.RegionState{
+			"us-east": {Role: api.RoleActive}, "eu-west": {Role: api.RoleActive}, "ap-south": {Role: api.RoleActive}}},
 	}
 	for i, want := range [][]string{{"ap-south", "us-east"}, nil, {"ap-south", "us-east"}} {
 		st := states[i]

@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -17,7 +17,7 @@ import (
 // goroutine owned by the agent's wait group, so that a slow webhook holds
 // neither the machine nor the other hooks. Each is bounded by its
 // timeout; Close cancels them.
-func (d *decisions) runHooks(ctx context.Context, ev machine.Event) {
+func (d *decisions) runHooks(ctx context.Context, ev api.Event) {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		d.a.log.Error("encoding the event for hooks failed", "epoch", ev.Epoch, "err", err)

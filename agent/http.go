@@ -10,14 +10,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// apiError is the body of every non-2xx answer of the HTTP API.
-type apiError struct {
-	Error string `json:"error"`
-}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -52,7 +48,7 @@ func (a *Agent) handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /v1/health", a.serveHealth)
 	mux.HandleFunc("GET /{$}", a.servePage)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
+		writeJSON(w, http.StatusNotFound, api.ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
 	})
 	return mux
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 )
 
@@ -25,7 +26,7 @@ import (
 
 // roleEntry is what a "role changed" line records.
 type roleEntry struct {
-	role   machine.Role
+	role   api.Role
 	epoch  uint64
 	fenced bool
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -77,17 +78,17 @@ func (a *Agent) keyRoutes(mux *http.ServeMux) {
 				err = json.Unmarshal(body, &req)
 			}
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, apiError{Error: "body must be JSON {\"key\": \"<base64>\"}"})
+				writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "body must be JSON {\"key\": \"<base64>\"}"})
 				return
 			}
 			key, err := decodeKey(req.Key)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, apiError{Error: "key: " + err.Error()})
+				writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "key: " + err.Error()})
 				return
 			}
 			m := a.membership()
 			if m == nil {
-				writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "agent not running"})
+				writeJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not running"})
 				return
 			}
 			if err := op(m, key); err != nil {
@@ -95,7 +96,7 @@ func (a *Agent) keyRoutes(mux *http.ServeMux) {
 				if errors.Is(err, membership.ErrNotEncrypted) {
 					code = http.StatusPreconditionFailed
 				}
-				writeJSON(w, code, apiError{Error: err.Error()})
+				writeJSON(w, code, api.ErrorResponse{Error: err.Error()})
 				return
 			}
 			a.log.Info("gossip key changed", "op", name, "key_id", membership.KeyID(key))
@@ -107,12 +108,12 @@ func (a *Agent) keyRoutes(mux *http.ServeMux) {
 func (a *Agent) writeKeys(w http.ResponseWriter) {
 	m := a.membership()
 	if m == nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "agent not running"})
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not running"})
 		return
 	}
 	ids, primary, err := m.Keys()
 	if err != nil {
-		writeJSON(w, http.StatusPreconditionFailed, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusPreconditionFailed, api.ErrorResponse{Error: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, KeysStatus{Agent: a.self.ID, Primary: primary, Keys: ids})

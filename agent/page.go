@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -163,12 +164,13 @@ func (a *Agent) servePage(w http.ResponseWriter, _ *http.Request) {
 // regionMap places the regions on a circle and draws the flows of the
 // current roles: those of the failover state once one was read, else the
 // file's.
-func (a *Agent) regionMap(hs HealthStatus, state *machine.State) regionMap {
+func (a *Agent) regionMap(hs HealthStatus, state *api.State) regionMap {
 	m := a.cfg.Mesh
-	roles := m.Roles
-	if state != nil {
-		roles = rolesOf(m, state)
+	if state == nil {
+		initial := machine.Initial(m, time.Time{})
+		state = &initial
 	}
+	roles := state.Roles(m)
 	const w, h, r = 640, 360, 130.0
 	rm := regionMap{W: w, H: h, Colors: []string{colorOK, colorWarn, colorBad, colorOther}}
 	pos := map[string][2]float64{}
@@ -176,13 +178,7 @@ func (a *Agent) regionMap(hs HealthStatus, state *machine.State) regionMap {
 		angle := -math.Pi/2 + 2*math.Pi*float64(i)/float64(len(m.Regions))
 		x, y := w/2+1.6*r*math.Cos(angle), h/2+r*math.Sin(angle)
 		pos[reg.Name] = [2]float64{x, y}
-		role := roleOf(m, &reg)
-		if state != nil {
-			if rs, ok := state.Regions[reg.Name]; ok {
-				role = string(rs.Role)
-			}
-		}
-		rm.Nodes = append(rm.Nodes, mapNode{Name: reg.Name, Role: role, X: x, Y: y, RoleY: y + 15, Self: reg.Name == a.region.Name})
+		rm.Nodes = append(rm.Nodes, mapNode{Name: reg.Name, Role: string(state.Role(reg.Name)), X: x, Y: y, RoleY: y + 15, Self: reg.Name == a.region.Name})
 	}
 	into := map[string]FlowHealth{}
 	for _, f := range hs.Flows {
@@ -216,23 +212,4 @@ func (a *Agent) regionMap(hs HealthStatus, state *machine.State) regionMap {
 		rm.Edges = append(rm.Edges, e)
 	}
 	return rm
-}
-
-// roleOf is a region's role as the topology file assigns it.
-func roleOf(m *topology.Mesh, r *topology.Region) string {
-	switch {
-	case r.Witness:
-		return "witness"
-	case m.Roles.Primary == r.Name:
-		return "primary"
-	case slices.Contains(m.Roles.Standby, r.Name):
-		return "standby"
-	case m.Roles.Hub == r.Name:
-		return "hub"
-	case m.Roles.StandbyHub == r.Name:
-		return "standby hub"
-	case slices.Contains(m.Roles.Spokes, r.Name):
-		return "spoke"
-	}
-	return "active"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/assign"
@@ -25,27 +26,6 @@ const (
 	// settleBackoff is the longest wait between attempts.
 	settleBackoff = 5 * time.Second
 )
-
-// StrandedStatus is this agent's settlement of its region's stranded
-// records after a demotion, for GET /v1/failover.
-type StrandedStatus struct {
-	Policy topology.Stranded `json:"policy"`
-	// Source is this region, Target the new primary (or hub).
-	Source string `json:"source"`
-	Target string `json:"target"`
-	// State: settling, retrying (Error says why) or settled; on the other
-	// agents of the region waiting, then done: Owner settles and counts.
-	State string `json:"state"`
-	Owner string `json:"owner"`
-	// Records settled so far (all of them once settled), and by topic.
-	Records     int64            `json:"records"`
-	Topics      map[string]int64 `json:"topics,omitempty"`
-	LostOffsets int64            `json:"lost_offsets,omitempty"`
-	Attempts    int              `json:"attempts"`
-	Error       string           `json:"error,omitempty"`
-	Started     time.Time        `json:"started"`
-	Finished    time.Time        `json:"finished,omitzero"`
-}
 
 // settled is a finished settlement, for the loop.
 type settled struct {
@@ -75,16 +55,16 @@ func (d *decisions) pollStranded(ctx context.Context) []machine.Action {
 	}
 	log := d.a.log
 	st := d.m.Status().State
-	if st == nil || st.Role(d.a.region.Name) != machine.RoleFenced {
+	if st == nil || st.Role(d.a.region.Name) != api.RoleFenced {
 		d.pendingStranded = nil
 		if d.strandedOwner != "" {
-			d.setStranded(func(s *StrandedStatus) { s.State, s.Finished = "done", time.Now() })
+			d.setStranded(func(s *api.StrandedStatus) { s.State, s.Finished = "done", time.Now() })
 		}
 		d.strandedOwner = ""
 		d.a.fmet.strandedUnsettled.Set(0)
 		return nil
 	}
-	writer := soleWriter(d.a.cfg.Mesh.Kind, st)
+	writer := st.SoleWriter(d.a.cfg.Mesh.Kind)
 	flow, ok := d.strandedFlow(writer)
 	if !ok {
 		// Nothing flowed from this region to whoever writes now (no
@@ -103,15 +83,15 @@ func (d *decisions) pollStranded(ctx context.Context) []machine.Action {
 		if d.strandedOwner != owner {
 			d.strandedOwner = owner
 			log.Info("stranded records are settled by another agent of the region", "owner", owner)
-			d.setStranded(func(s *StrandedStatus) {
-				*s = StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "waiting", Owner: owner, Started: time.Now()}
+			d.setStranded(func(s *api.StrandedStatus) {
+				*s = api.StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "waiting", Owner: owner, Started: time.Now()}
 			})
 		}
 		return nil
 	}
 	d.settling, d.strandedOwner = true, d.a.self.ID
-	d.setStranded(func(s *StrandedStatus) {
-		*s = StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "settling", Owner: d.a.self.ID, Started: time.Now()}
+	d.setStranded(func(s *api.StrandedStatus) {
+		*s = api.StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "settling", Owner: d.a.self.ID, Started: time.Now()}
 	})
 	log.Warn("settling stranded records", "epoch", act.Epoch, "policy", policy, "target", flow.Target)
 	tgt, _ := d.a.cfg.Mesh.Region(flow.Target)
@@ -153,7 +133,7 @@ func (d *decisions) runSettle(ctx context.Context, cfg stranded.Config) int64 {
 			topics[t] += n
 		}
 		d.a.fmet.strandedRecords.WithLabelValues(string(cfg.Policy)).Add(float64(rep.Records))
-		d.setStranded(func(s *StrandedStatus) {
+		d.setStranded(func(s *api.StrandedStatus) {
 			s.Records, s.Topics, s.Attempts = total, topics, attempt
 			s.LostOffsets += rep.LostOffsets
 			if err != nil {
@@ -209,11 +189,11 @@ func (d *decisions) strandedFlow(target string) (topology.Flow, bool) {
 	return topology.Flow{}, false
 }
 
-func (d *decisions) setStranded(fn func(*StrandedStatus)) {
+func (d *decisions) setStranded(fn func(*api.StrandedStatus)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.snap.Stranded == nil {
-		d.snap.Stranded = &StrandedStatus{}
+		d.snap.Stranded = &api.StrandedStatus{}
 	}
 	fn(d.snap.Stranded)
 }

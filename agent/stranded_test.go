@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/mirror/stranded"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -60,7 +61,9 @@ func TestSettleRetries(t *testing.T) {
 	nowhere := func(opts ...kgo.Opt) (*kgo.Client, error) {
 		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(refused), kgo.RetryTimeout(500 * time.Millisecond)}, opts...)...)
 	}
-	d.setStranded(func(s *StrandedStatus) { *s = StrandedStatus{Policy: topology.StrandedQuarantine, State: "settling"} })
+	d.setStranded(func(s *api.StrandedStatus) {
+		*s = api.StrandedStatus{Policy: topology.StrandedQuarantine, State: "settling"}
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
 	defer cancel()
 	n := d.runSettle(ctx, stranded.Config{Mesh: "shop", Flow: f, Policy: topology.StrandedQuarantine, Source: nowhere, Target: nowhere})

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,35 +138,27 @@ func (a *Agent) offsetSync() []offsets.SyncStatus {
 	return out
 }
 
-// translateResponse is the body of GET /v1/translate.
-type translateResponse struct {
-	Group      string                `json:"group"`
-	From       string                `json:"from"`
-	To         string                `json:"to"`
-	Partitions []offsets.Translation `json:"partitions"`
-}
-
 // serveTranslate answers GET /v1/translate?group=G&from=R: the group's
 // committed offsets in region R translated into this agent's region.
 func (a *Agent) serveTranslate(w http.ResponseWriter, r *http.Request) {
 	group, from := r.URL.Query().Get("group"), r.URL.Query().Get("from")
 	if group == "" || from == "" {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "query parameters group and from are required"})
+		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "query parameters group and from are required"})
 		return
 	}
 	a.translation.mu.Lock()
 	tr := a.translation.bySource[from]
 	a.translation.mu.Unlock()
 	if tr == nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("no flow from region %q into %s", from, a.region.Name)})
+		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("no flow from region %q into %s", from, a.region.Name)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	res, err := tr.TranslateGroup(ctx, group)
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusBadGateway, api.ErrorResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, translateResponse{Group: group, From: from, To: a.region.Name, Partitions: res})
+	writeJSON(w, http.StatusOK, api.TranslateResponse{Group: group, From: from, To: a.region.Name, Partitions: res})
 }

@@ -1,61 +1,9 @@
 package client
 
-import "github.com/geomesh/geomesh/topology"
-
-// meshState is the part of the mesh state (failover/machine.State, served
-// by the agents' GET /v1/failover) that a client acts on. It is a wire
-// contract: the client may not import the failover packages.
-type meshState struct {
-	Epoch    uint64                 `json:"epoch"`
-	Regions  map[string]regionState `json:"regions"`
-	Switch   *plannedSwitch         `json:"switch,omitempty"`
-	Decision string                 `json:"decision"`
-	From     string                 `json:"from,omitempty"`
-	To       string                 `json:"to,omitempty"`
-	Reason   string                 `json:"reason"`
-}
-
-type regionState struct {
-	Role      string `json:"role"`
-	ClientsTo string `json:"clients_to,omitempty"`
-}
-
-// plannedSwitch is a planned switch in progress: the producers of Clients'
-// clients that write to From pause until replication From → To drained.
-type plannedSwitch struct {
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Clients string `json:"clients"`
-}
-
-// The roles the follower reads (failover/machine.Role).
-const (
-	rolePrimary   = "primary"
-	roleActive    = "active"
-	roleEvacuated = "evacuated"
-	roleHub       = "hub"
+import (
+	"github.com/geomesh/geomesh/api"
+	"github.com/geomesh/geomesh/topology"
 )
-
-func (s *meshState) role(region string) string { return s.Regions[region].Role }
-
-// writer is the region that takes the writes of an active-passive
-// (primary) or hub-spoke (hub) mesh, "" if none does.
-func (s *meshState) writer(kind topology.Kind) string {
-	want := rolePrimary
-	if kind == topology.KindHubSpoke {
-		want = roleHub
-	}
-	var out []string
-	for r, rs := range s.Regions {
-		if rs.Role == want {
-			out = append(out, r)
-		}
-	}
-	if len(out) != 1 {
-		return "" // none, or a state no decision makes: stay put
-	}
-	return out[0]
-}
 
 // followed is what decide knows of one client.
 type followed struct {
@@ -97,7 +45,7 @@ type move struct {
 //	evacuate (active-active) clients of the evacuated region switch to
 //	                        the region that serves them; back home once
 //	                        it is active again (failback)
-func decide(kind topology.Kind, c followed, old, cur *meshState) move {
+func decide(kind topology.Kind, c followed, old, cur *api.State) move {
 	if cur == nil || (old != nil && cur.Epoch < old.Epoch) {
 		return move{}
 	}
@@ -115,12 +63,12 @@ func decide(kind topology.Kind, c followed, old, cur *meshState) move {
 }
 
 // wantRegion is where cur wants the client, "" to stay.
-func wantRegion(kind topology.Kind, c followed, cur *meshState) string {
+func wantRegion(kind topology.Kind, c followed, cur *api.State) string {
 	if kind == topology.KindActiveActive {
 		switch rs := cur.Regions[c.home]; rs.Role {
-		case roleActive:
+		case api.RoleActive:
 			return c.home
-		case roleEvacuated:
+		case api.RoleEvacuated:
 			return rs.ClientsTo
 		}
 		return ""
@@ -128,11 +76,12 @@ func wantRegion(kind topology.Kind, c followed, cur *meshState) string {
 	if !c.writer {
 		return ""
 	}
-	return cur.writer(kind)
+	// None, or a state no decision makes: stay put.
+	return cur.SoleWriter(kind)
 }
 
 // wantPaused: a planned switch moves the writes of the client's region.
-func wantPaused(kind topology.Kind, c followed, cur *meshState) bool {
+func wantPaused(kind topology.Kind, c followed, cur *api.State) bool {
 	sw := cur.Switch
 	if !c.producer || sw == nil || sw.From != c.region {
 		return false

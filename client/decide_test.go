@@ -1,29 +1,27 @@
 package client
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 )
 
 // st builds a mesh state from "region=role" words; "region=evacuated>to"
 // sets ClientsTo, and "switch=from>to/clients" a planned switch.
-func st(epoch uint64, decision, words string) *meshState {
-	s := &meshState{Epoch: epoch, Decision: decision, Regions: map[string]regionState{}}
+func st(epoch uint64, decision, words string) *api.State {
+	s := &api.State{Epoch: epoch, Decision: api.Decision(decision), Regions: map[string]api.RegionState{}}
 	for _, w := range strings.Fields(words) {
 		k, v, _ := strings.Cut(w, "=")
 		if k == "switch" {
 			ft, clients, _ := strings.Cut(v, "/")
 			from, to, _ := strings.Cut(ft, ">")
-			s.Switch = &plannedSwitch{From: from, To: to, Clients: clients}
+			s.Switch = &api.Switch{From: from, To: to, Clients: clients}
 			continue
 		}
 		role, to, _ := strings.Cut(v, ">")
-		s.Regions[k] = regionState{Role: role, ClientsTo: to}
+		s.Regions[k] = api.RegionState{Role: api.Role(role), ClientsTo: to}
 	}
 	return s
 }
@@ -72,7 +70,7 @@ func TestDecide(t *testing.T) {
 		name     string
 		kind     topology.Kind
 		c        followed
-		old, cur *meshState
+		old, cur *api.State
 		want     move
 	}{
 		{"first state, in place", ap, prodEast, nil, apInit, move{}},
@@ -114,39 +112,5 @@ func TestDecide(t *testing.T) {
 				t.Errorf("decide = %+v, want %+v", got, tc.want)
 			}
 		})
-	}
-}
-
-// TestMeshStateWire pins the wire contract with the agents: the JSON of a
-// failover/machine.State decodes into the follower's meshState.
-func TestMeshStateWire(t *testing.T) {
-	s := machine.State{Epoch: 4, Decision: machine.DecisionSwitchStart, From: "a", To: "b", Reason: "operator",
-		Regions: map[string]machine.RegionState{
-			"a": {Role: machine.RolePrimary},
-			"b": {Role: machine.RoleStandby},
-			"c": {Role: machine.RoleEvacuated, ClientsTo: "b"},
-		},
-		Switch: &machine.Switch{From: "a", To: "b", Clients: "a", Started: time.Now()}}
-	data, err := json.Marshal(struct {
-		ControlPlane string         `json:"control_plane"`
-		State        *machine.State `json:"state"`
-	}{"reachable", &s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fs failoverStatus
-	if err := json.Unmarshal(data, &fs); err != nil {
-		t.Fatal(err)
-	}
-	got := fs.State
-	if fs.ControlPlane != "reachable" || got.Epoch != 4 || got.Decision != string(machine.DecisionSwitchStart) ||
-		got.role("a") != string(machine.RolePrimary) || got.Regions["c"].ClientsTo != "b" ||
-		got.Switch == nil || *got.Switch != (plannedSwitch{From: "a", To: "b", Clients: "a"}) {
-		t.Fatalf("decoded %s into %+v (switch %+v)", data, got, got.Switch)
-	}
-	for role, want := range map[machine.Role]string{machine.RolePrimary: rolePrimary, machine.RoleActive: roleActive, machine.RoleEvacuated: roleEvacuated, machine.RoleHub: roleHub} {
-		if string(role) != want {
-			t.Errorf("role %q is %q in the client", role, want)
-		}
 	}
 }

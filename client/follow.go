@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -73,9 +73,10 @@ type FollowEvent struct {
 	Client string
 	// Epoch is the mesh epoch of the state that caused the event.
 	Epoch uint64
-	// Decision is that state's decision ("switchover-started",
-	// "switchover", "failover", ...) and Reason why it was made.
-	Decision, Reason string
+	// Decision is that state's decision (switchover-started,
+	// switchover, failover, ...) and Reason why it was made.
+	Decision api.Decision
+	Reason   string
 	// From and To: the regions of a switch; the region of a pause or
 	// resume is in From.
 	From, To string
@@ -104,10 +105,11 @@ type FollowEvent struct {
 type Follower struct {
 	mesh    *topology.Mesh
 	cfg     config
+	agents  *api.Client
 	targets []Followed
 
 	mu      sync.Mutex
-	state   *meshState
+	state   *api.State
 	started bool
 	closed  bool
 	stop    context.CancelFunc
@@ -130,7 +132,7 @@ func NewFollower(m *topology.Mesh, clients []Followed, opts ...FollowerOpt) (*Fo
 	if cfg.followInterval <= 0 {
 		return nil, fmt.Errorf("follower of mesh %s: FollowInterval %s is not positive", m.Name, cfg.followInterval)
 	}
-	f := &Follower{mesh: m, cfg: cfg, targets: clients, settled: make([]uint64, len(clients))}
+	f := &Follower{mesh: m, cfg: cfg, agents: api.NewClient(m, api.ClientOptions{HTTP: cfg.httpClient}), targets: clients, settled: make([]uint64, len(clients))}
 	for range clients {
 		f.wakes = append(f.wakes, make(chan struct{}, 1))
 	}
@@ -193,7 +195,7 @@ func (f *Follower) Epoch() uint64 {
 	return f.state.Epoch
 }
 
-func (f *Follower) latest() *meshState {
+func (f *Follower) latest() *api.State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.state
@@ -240,7 +242,7 @@ func (f *Follower) poll(ctx context.Context) {
 // translation is exact about the copies in the new primary, and says
 // nothing of records written there before it arrived.
 func (f *Follower) drive(ctx context.Context, i int, t Followed, wake <-chan struct{}) {
-	var applied *meshState
+	var applied *api.State
 	for {
 		select {
 		case <-ctx.Done():
@@ -292,7 +294,7 @@ func (f *Follower) drive(ctx context.Context, i int, t Followed, wake <-chan str
 	}
 }
 
-func (f *Follower) settle(i int, s *meshState) {
+func (f *Follower) settle(i int, s *api.State) {
 	if s == nil {
 		return
 	}
@@ -344,36 +346,25 @@ func (f *Follower) emit(ev FollowEvent) {
 	f.cfg.onEvent(ev)
 }
 
-// failoverStatus is the part of an agent's GET /v1/failover answer
-// (agent.FailoverStatus) the follower reads.
-type failoverStatus struct {
-	ControlPlane string     `json:"control_plane"`
-	State        *meshState `json:"state"`
-}
-
 // read asks the agents in file order for the mesh state and returns the
 // first from an agent that reaches the control plane; when none does, the
 // newest any agent holds.
-func (f *Follower) read(ctx context.Context) (*meshState, error) {
-	var best *meshState
+func (f *Follower) read(ctx context.Context) (*api.State, error) {
+	var best *api.State
 	var errs []error
 	for _, r := range f.mesh.Regions {
 		for _, a := range r.Agents {
 			actx, cancel := context.WithTimeout(ctx, agentTimeout)
-			var fs failoverStatus
-			status, err := getAgent(actx, f.cfg.httpClient, f.mesh, a.API, "/v1/failover", &fs)
+			fs, err := f.agents.Failover(actx, a.API)
 			cancel()
-			switch {
-			case err == nil && status != http.StatusOK:
-				err = fmt.Errorf("%d", status)
-			case err == nil && fs.State == nil:
+			if err == nil && fs.State == nil {
 				err = fmt.Errorf("no state yet (control plane %s)", fs.ControlPlane)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("agent %s of region %s: %w", a.ID, r.Name, err))
 				continue
 			}
-			if fs.ControlPlane == "reachable" {
+			if fs.ControlPlane == api.ControlReachable {
 				return fs.State, nil
 			}
 			if best == nil || fs.State.Epoch > best.Epoch {

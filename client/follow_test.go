@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/client"
-	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -27,7 +27,7 @@ import (
 // copies at the same offsets as their originals.
 type fakeAgent struct {
 	srv   *httptest.Server
-	state atomic.Pointer[machine.State]
+	state atomic.Pointer[api.State]
 	from  *kgo.Client // the cluster translations read the group's offsets in
 	asked atomic.Int64
 	// end, when set, makes every translation an "end" answer at it.
@@ -66,9 +66,9 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 
 func (a *fakeAgent) addr() string { return a.srv.Listener.Addr().String() }
 
-func apState(epoch uint64, d machine.Decision, primary, standby string, sw *machine.Switch) *machine.State {
-	return &machine.State{Epoch: epoch, Decision: d, Switch: sw, Regions: map[string]machine.RegionState{
-		primary: {Role: machine.RolePrimary}, standby: {Role: machine.RoleStandby}}}
+func apState(epoch uint64, d api.Decision, primary, standby string, sw *api.Switch) *api.State {
+	return &api.State{Epoch: epoch, Decision: d, Switch: sw, Regions: map[string]api.RegionState{
+		primary: {Role: api.RolePrimary}, standby: {Role: api.RoleStandby}}}
 }
 
 // TestFollowerPlannedSwitch drives a producer and a consumer through a
@@ -104,8 +104,8 @@ control_plane: {urls: ["nats://NOWHERE"]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	setState := func(s *machine.State) { us.state.Store(s); eu.state.Store(s) }
-	setState(apState(1, machine.DecisionInit, "us", "eu", nil))
+	setState := func(s *api.State) { us.state.Store(s); eu.state.Store(s) }
+	setState(apState(1, api.DecisionInit, "us", "eu", nil))
 
 	prod, err := client.NewProducer(m)
 	if err != nil {
@@ -236,7 +236,7 @@ control_plane: {urls: ["nats://NOWHERE"]}
 		time.Sleep(10 * time.Millisecond)
 	}
 	started := time.Now()
-	setState(apState(2, machine.DecisionSwitchStart, "us", "eu", &machine.Switch{From: "us", To: "eu", Clients: "us", Started: started}))
+	setState(apState(2, api.DecisionSwitchStart, "us", "eu", &api.Switch{From: "us", To: "eu", Clients: "us", Started: started}))
 	paused := waitEvent(client.FollowPaused, "producer")
 	t.Logf("producer paused %s after switchover-started, %d records acked", time.Since(started).Round(time.Millisecond), acked.Load())
 	usEnd := endOffset(t, cls[0])
@@ -260,7 +260,7 @@ control_plane: {urls: ["nats://NOWHERE"]}
 	stopCopy()
 	<-copied
 	flipped := time.Now()
-	setState(apState(3, machine.DecisionSwitchover, "eu", "us", nil))
+	setState(apState(3, api.DecisionSwitchover, "eu", "us", nil))
 	sw := waitEvent(client.FollowSwitched, "producer")
 	swTook := time.Since(flipped)
 	waitEvent(client.FollowResumed, "producer")

@@ -2,37 +2,18 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// translation is one partition of the agent's GET /v1/translate answer
-// (agent/translate.go, mirror/offsets.Translation); only the fields the
-// client needs.
-type translation struct {
-	Topic        string `json:"topic"`
-	Partition    int32  `json:"partition"`
-	SourceOffset int64  `json:"source_offset"`
-	TargetTopic  string `json:"target_topic"`
-	TargetOffset int64  `json:"target_offset"`
-	State        string `json:"state"`
-	Error        string `json:"error"`
-}
-
-type translateResponse struct {
-	Partitions []translation `json:"partitions"`
-	Error      string        `json:"error"`
-}
 
 // errNoFlow marks an answer that no retry changes: the agent has no flow
 // from the old region, or refuses the request.
@@ -82,59 +63,22 @@ func (c *Consumer) translate(ctx context.Context, from, to string, topics map[st
 	}
 }
 
-func (c *Consumer) askAgent(ctx context.Context, api, from string) (*translateResponse, error) {
-	var res translateResponse
-	path := "/v1/translate?" + url.Values{"group": {c.group}, "from": {from}}.Encode()
-	status, err := getAgent(ctx, c.cfg.httpClient, c.mesh, api, path, &res)
-	switch {
-	case err != nil:
+func (c *Consumer) askAgent(ctx context.Context, addr, from string) (*api.TranslateResponse, error) {
+	res, err := api.NewClient(c.mesh, api.ClientOptions{HTTP: c.cfg.httpClient}).Translate(ctx, addr, c.group, from)
+	if api.StatusOf(err) == http.StatusBadRequest {
+		return nil, fmt.Errorf("translate group %s from %s at agent %s: %w: %v", c.group, from, addr, errNoFlow, err)
+	}
+	if err != nil {
 		return nil, err
-	case status == http.StatusBadRequest:
-		return nil, fmt.Errorf("GET %s from agent %s: %w: %s", path, api, errNoFlow, res.Error)
-	case status != http.StatusOK:
-		return nil, fmt.Errorf("GET %s from agent %s: %d: %s", path, api, status, res.Error)
 	}
 	return &res, nil
-}
-
-// getAgent calls an agent's API and decodes its JSON answer into out: over
-// HTTPS when the mesh's api section has tls, with the api read_token as
-// bearer token when one is set.
-func getAgent(ctx context.Context, h *http.Client, m *topology.Mesh, api, path string, out any) (status int, err error) {
-	scheme := "http"
-	if m.API.TLS != nil {
-		scheme = "https" // verified by HTTPClient's roots: the system pool by default
-	}
-	u := scheme + "://" + api + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, err
-	}
-	if ref := m.API.ReadToken; ref.Ref != "" {
-		// Resolved per request, as the agents do, so a rotated token
-		// file is used at once.
-		tok, err := ref.Resolve()
-		if err != nil {
-			return 0, fmt.Errorf("api read_token: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := h.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return 0, fmt.Errorf("GET %s: %s: %w", u, resp.Status, err)
-	}
-	return resp.StatusCode, nil
 }
 
 // translated keeps the partitions of the consumer's topics, or says which
 // one is not translated yet. hint, if not nil, may answer for a partition
 // instead of the agent (see Consumer.resumeHint). ends are the partitions
 // the agent answered "end" for.
-func translated(res *translateResponse, topics map[string]bool, hint func(translation) (string, int32, int64, bool)) (out offsetMap, ends []translation, err error) {
+func translated(res *api.TranslateResponse, topics map[string]bool, hint func(api.Translation) (string, int32, int64, bool)) (out offsetMap, ends []api.Translation, err error) {
 	out = offsetMap{}
 	for _, t := range res.Partitions {
 		if !topics[t.Topic] {
@@ -147,10 +91,10 @@ func translated(res *translateResponse, topics map[string]bool, hint func(transl
 			}
 		}
 		switch t.State {
-		case "end":
+		case api.TranslationEnd:
 			ends = append(ends, t)
 			out.set(t.TargetTopic, t.Partition, t.TargetOffset)
-		case "copied", "truncated":
+		case api.TranslationCopied, api.TranslationTruncated:
 			out.set(t.TargetTopic, t.Partition, t.TargetOffset)
 		case "":
 			return nil, nil, fmt.Errorf("topic %s partition %d: %s", t.Topic, t.Partition, t.Error)
@@ -173,7 +117,7 @@ const scanLimit = 1 << 16
 // not read them: it resumes right after that copy. It is found by reading
 // back from the answer, up to scanLimit records; a partition with no copy
 // in that range keeps the agent's answer.
-func (c *Consumer) afterLastCopies(ctx context.Context, from, to string, ends []translation, out offsetMap) error {
+func (c *Consumer) afterLastCopies(ctx context.Context, from, to string, ends []api.Translation, out offsetMap) error {
 	if c.mesh.Kind != topology.KindActivePassive || len(ends) == 0 {
 		return nil
 	}
@@ -188,7 +132,7 @@ func (c *Consumer) afterLastCopies(ctx context.Context, from, to string, ends []
 		if err != nil {
 			return err
 		}
-		var next []translation
+		var next []api.Translation
 		for _, t := range pending {
 			k := scanKey{t.TargetTopic, t.Partition}
 			if at, ok := found[k]; ok {
@@ -370,14 +314,14 @@ func headerValue(hs []kgo.RecordHeader, key string) []byte {
 // them (they came from to): the copies that reach the old region between
 // a planned switch's flip and the consumer's move, or, after a failover
 // and its failback, the old region's records read as copies.
-func (c *Consumer) resumeHint(to string) func(translation) (string, int32, int64, bool) {
+func (c *Consumer) resumeHint(to string) func(api.Translation) (string, int32, int64, bool) {
 	reads := map[string]bool{}
 	if names, err := c.Topics(to); err == nil {
 		for _, n := range names {
 			reads[n] = true
 		}
 	}
-	return func(t translation) (string, int32, int64, bool) {
+	return func(t api.Translation) (string, int32, int64, bool) {
 		lr, ok := c.last[t.Topic][t.Partition]
 		// Only when this instance read up to the group's final offset:
 		// another member's partitions are the agent's to translate.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -105,7 +106,7 @@ control_plane: {urls: ["nats://%s"]}
 	c.last.note(copyOf(30, "east", 70)) // partition 0: a copy of east's 70
 	c.last.note(copyOf(31, "", 0))      // partition 1: produced in west
 	c.last.note(copyOf(32, "east", 12)) // partition 2: a copy, but another member read on to 40
-	res := &translateResponse{Partitions: []translation{
+	res := &api.TranslateResponse{Partitions: []api.Translation{
 		{Topic: "orders", Partition: 0, SourceOffset: 31, TargetTopic: "orders", TargetOffset: 55, State: "behind"},
 		{Topic: "orders", Partition: 1, SourceOffset: 32, TargetTopic: "orders", TargetOffset: 90, State: "copied"},
 		{Topic: "orders", Partition: 2, SourceOffset: 40, TargetTopic: "orders", TargetOffset: 20, State: "end"},

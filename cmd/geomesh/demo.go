@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/configs"
-	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 )
@@ -153,7 +153,7 @@ func printFailover(w io.Writer, f *agent.DemoFailover) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "failed %s (%s) at epoch %d, writers %s: ", f.FailRegion, f.Role, f.EpochBefore, writers(f.WritersBefore))
 	switch f.Decision {
-	case machine.DecisionEvacuate:
+	case api.DecisionEvacuate:
 		fmt.Fprintf(&b, "evacuated at epoch %d after %.1f s, its clients now served by %s", f.FailoverEpoch, f.DetectionSeconds, f.TakenOverBy)
 	case "":
 		fmt.Fprintf(&b, "no failover after %.1f s: %s", f.DetectionSeconds, f.NoFailover)

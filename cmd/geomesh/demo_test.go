@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/geomesh/geomesh/agent"
-	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/api"
 )
 
 // TestDemo runs the demo of every example topology as a user would and
@@ -46,7 +46,7 @@ func TestDemo(t *testing.T) {
 // record replicated once before the failure, the writers of the epoch
 // before it, the split-brain judge shown the whole run and finding
 // nothing.
-func demoFailRegion(t *testing.T, kind, region string, role machine.Role, writersBefore ...string) (agent.DemoResult, *agent.DemoFailover) {
+func demoFailRegion(t *testing.T, kind, region string, role api.Role, writersBefore ...string) (agent.DemoResult, *agent.DemoFailover) {
 	t.Helper()
 	out, errOut, err := run(t, "demo", "--topology", kind, "--records", "300", "--fail-region", region, "--json")
 	if err != nil {
@@ -94,8 +94,8 @@ func TestDemoFailRegion(t *testing.T) {
 	// application read every record it got acknowledged once, apart
 	// from the stranded ones, which are all in payments.stranded.
 	t.Run("active-passive primary", func(t *testing.T) {
-		res, f := demoFailRegion(t, "active-passive", "us-east", machine.RolePrimary, "us-east")
-		if f.Decision != machine.DecisionFailover || f.TakenOverBy != "eu-west" || f.FailoverEpoch != f.EpochBefore+1 {
+		res, f := demoFailRegion(t, "active-passive", "us-east", api.RolePrimary, "us-east")
+		if f.Decision != api.DecisionFailover || f.TakenOverBy != "eu-west" || f.FailoverEpoch != f.EpochBefore+1 {
 			t.Errorf("failover: %s to %s at epoch %d", f.Decision, f.TakenOverBy, f.FailoverEpoch)
 		}
 		if f.FailoverSeconds < f.DetectionSeconds {
@@ -120,8 +120,8 @@ func TestDemoFailRegion(t *testing.T) {
 	// to the next active region in file order, and the writer set is the
 	// two survivors.
 	t.Run("active-active region", func(t *testing.T) {
-		_, f := demoFailRegion(t, "active-active", "us-east", machine.RoleActive, "ap-south", "eu-west", "us-east")
-		if f.Decision != machine.DecisionEvacuate || f.TakenOverBy != "eu-west" || f.FailoverEpoch != f.EpochBefore+1 {
+		_, f := demoFailRegion(t, "active-active", "us-east", api.RoleActive, "ap-south", "eu-west", "us-east")
+		if f.Decision != api.DecisionEvacuate || f.TakenOverBy != "eu-west" || f.FailoverEpoch != f.EpochBefore+1 {
 			t.Errorf("evacuation: %s to %s at epoch %d", f.Decision, f.TakenOverBy, f.FailoverEpoch)
 		}
 		if f.EpochAfter != f.FailoverEpoch || !slices.Equal(f.Writers, []string{"ap-south", "eu-west"}) {
@@ -131,8 +131,8 @@ func TestDemoFailRegion(t *testing.T) {
 	})
 	// The hub fails: the standby hub is promoted and every spoke feeds it.
 	t.Run("hub-spoke hub", func(t *testing.T) {
-		_, f := demoFailRegion(t, "hub-spoke", "central", machine.RoleHub, "central")
-		if f.Decision != machine.DecisionFailover || f.TakenOverBy != "central-2" || f.FailoverEpoch != f.EpochBefore+1 {
+		_, f := demoFailRegion(t, "hub-spoke", "central", api.RoleHub, "central")
+		if f.Decision != api.DecisionFailover || f.TakenOverBy != "central-2" || f.FailoverEpoch != f.EpochBefore+1 {
 			t.Errorf("failover: %s to %s at epoch %d", f.Decision, f.TakenOverBy, f.FailoverEpoch)
 		}
 		if f.EpochAfter != f.FailoverEpoch || !slices.Equal(f.Writers, []string{"central-2"}) ||
@@ -144,7 +144,7 @@ func TestDemoFailRegion(t *testing.T) {
 	// A spoke fails: nobody takes over, its feed to the hub stops, the
 	// hub keeps its role at the same epoch.
 	t.Run("hub-spoke spoke", func(t *testing.T) {
-		_, f := demoFailRegion(t, "hub-spoke", "store-a", machine.RoleSpoke, "central")
+		_, f := demoFailRegion(t, "hub-spoke", "store-a", api.RoleSpoke, "central")
 		if f.Decision != "" || f.FailoverEpoch != 0 || f.TakenOverBy != "" || f.EpochAfter != f.EpochBefore ||
 			!slices.Equal(f.Writers, []string{"central"}) {
 			t.Errorf("a decision for a spoke: %s to %q at epoch %d; after: epoch %d, writers %v", f.Decision, f.TakenOverBy, f.FailoverEpoch, f.EpochAfter, f.Writers)
@@ -166,23 +166,23 @@ func TestPrintFailover(t *testing.T) {
 		f    agent.DemoFailover
 		want string
 	}{
-		{"active-active evacuation", agent.DemoFailover{FailRegion: "us-east", Role: machine.RoleActive, EpochBefore: 1,
-			WritersBefore: []string{"ap-south", "eu-west", "us-east"}, Decision: machine.DecisionEvacuate, FailoverEpoch: 2,
+		{"active-active evacuation", agent.DemoFailover{FailRegion: "us-east", Role: api.RoleActive, EpochBefore: 1,
+			WritersBefore: []string{"ap-south", "eu-west", "us-east"}, Decision: api.DecisionEvacuate, FailoverEpoch: 2,
 			TakenOverBy: "eu-west", DetectionSeconds: 12.34, EpochAfter: 2, Writers: []string{"ap-south", "eu-west"}, Samples: 700},
 			"failed us-east (active) at epoch 1, writers ap-south, eu-west, us-east: evacuated at epoch 2 after 12.3 s, its clients now served by eu-west\n" +
 				"epoch 2, writers ap-south, eu-west; split brain: false (700 samples of every running agent)\n"},
-		{"hub-spoke hub", agent.DemoFailover{FailRegion: "central", Role: machine.RoleHub, EpochBefore: 1,
-			WritersBefore: []string{"central"}, Decision: machine.DecisionFailover, FailoverEpoch: 2, TakenOverBy: "central-2",
+		{"hub-spoke hub", agent.DemoFailover{FailRegion: "central", Role: api.RoleHub, EpochBefore: 1,
+			WritersBefore: []string{"central"}, Decision: api.DecisionFailover, FailoverEpoch: 2, TakenOverBy: "central-2",
 			FedBy: []string{"store-a", "store-b"}, DetectionSeconds: 10.6, EpochAfter: 2, Writers: []string{"central-2"}, Samples: 600},
 			"failed central (hub) at epoch 1, writers central: central-2 promoted (failover) at epoch 2 after 10.6 s; store-a, store-b now feed central-2\n" +
 				"epoch 2, writers central-2; split brain: false (600 samples of every running agent)\n"},
-		{"hub-spoke spoke", agent.DemoFailover{FailRegion: "store-a", Role: machine.RoleSpoke, EpochBefore: 1,
+		{"hub-spoke spoke", agent.DemoFailover{FailRegion: "store-a", Role: api.RoleSpoke, EpochBefore: 1,
 			WritersBefore: []string{"central"}, NoFailover: "region store-a down; its feed to the hub stops until it returns",
 			StoppedFeeds: []string{"store-a→central"}, DetectionSeconds: 11, EpochAfter: 1, Writers: []string{"central"}, Samples: 800},
 			"failed store-a (spoke) at epoch 1, writers central: no failover after 11.0 s: region store-a down; its feed to the hub stops until it returns; stopped feeds: store-a→central\n" +
 				"epoch 1, writers central; split brain: false (800 samples of every running agent)\n"},
-		{"split brain", agent.DemoFailover{FailRegion: "us-east", Role: machine.RolePrimary, EpochBefore: 1,
-			WritersBefore: []string{"us-east"}, Decision: machine.DecisionFailover, FailoverEpoch: 2, TakenOverBy: "eu-west",
+		{"split brain", agent.DemoFailover{FailRegion: "us-east", Role: api.RolePrimary, EpochBefore: 1,
+			WritersBefore: []string{"us-east"}, Decision: api.DecisionFailover, FailoverEpoch: 2, TakenOverBy: "eu-west",
 			DetectionSeconds: 3, EpochAfter: 2, Writers: []string{"eu-west"}, SplitBrain: true, Samples: 90,
 			SplitBrainFindings: []string{"region us-east takes writes as primary of epoch 1 after the quorum decided epoch 2, whose writers are [eu-west]"}},
 			"failed us-east (primary) at epoch 1, writers us-east: eu-west promoted (failover) at epoch 2 after 3.0 s\n" +

@@ -3,7 +3,7 @@ package main
 import (
 	"time"
 
-	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 )
@@ -29,8 +29,8 @@ must have rejoined as a standby. It waits for the flip (up to --wait).`,
 			if m.Kind == topology.KindHubSpoke {
 				home = m.Roles.Hub
 			}
-			return runCommand(cmd, m, "/v1/failback", struct{}{}, wait, asJSON, func(s *machine.State) bool {
-				return home == "" || s.Role(home) == machine.RolePrimary || s.Role(home) == machine.RoleHub
+			return runCommand(cmd, m, "/v1/failback", nil, wait, asJSON, func(s *api.State) bool {
+				return home == "" || s.Role(home) == api.RolePrimary || s.Role(home) == api.RoleHub
 			})
 		},
 	}

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/geomesh/geomesh/agent"
-	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 )
@@ -31,9 +30,9 @@ flips, flows reverse and producers resume; failover waits for the flip (up to
 			if err != nil {
 				return err
 			}
-			req := agent.FailoverRequest{To: to, From: from, Force: force}
-			return runCommand(cmd, m, "/v1/failover", req, wait, asJSON, func(s *machine.State) bool {
-				return s.Switch == nil && s.Role(to) != "" && s.Role(to) != machine.RoleStandby && s.Role(to) != machine.RoleStandbyHub
+			req := &api.FailoverRequest{To: to, From: from, Force: force}
+			return runCommand(cmd, m, "/v1/failover", req, wait, asJSON, func(s *api.State) bool {
+				return s.Switch == nil && s.Role(to) != "" && s.Role(to) != api.RoleStandby && s.Role(to) != api.RoleStandbyHub
 			})
 		},
 	}
@@ -51,19 +50,15 @@ flips, flows reverse and producers resume; failover waits for the flip (up to
 // runCommand posts an operator command, then, for a planned switch,
 // polls the state until done reports it complete or the switch ends
 // otherwise (aborted).
-func runCommand(cmd *cobra.Command, m *topology.Mesh, path string, body any, wait time.Duration, asJSON bool, done func(*machine.State) bool) error {
-	api, err := newAgentAPI(m)
+func runCommand(cmd *cobra.Command, m *topology.Mesh, path string, req *api.FailoverRequest, wait time.Duration, asJSON bool, done func(*api.State) bool) error {
+	c := api.NewClient(m, api.ClientOptions{Admin: true})
+	ctx := cmd.Context()
+	st, err := c.Command(ctx, path, req)
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	var resp agent.CommandResponse
-	if _, err := api.any(ctx, "POST", path, body, &resp); err != nil {
-		return err
-	}
-	st := resp.State
 	if st != nil && st.Switch != nil && wait > 0 {
-		st, err = waitSwitch(ctx, api, st.Epoch, wait)
+		st, err = waitSwitch(ctx, c, st.Epoch, wait)
 		if err != nil {
 			return err
 		}
@@ -80,7 +75,7 @@ func runCommand(cmd *cobra.Command, m *topology.Mesh, path string, body any, wai
 	} else {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s at epoch %d: %s\n%s\n", st.Decision, st.Epoch, st.Reason, st.String())
 	}
-	if st.Decision == machine.DecisionSwitchAbort {
+	if st.Decision == api.DecisionSwitchAbort {
 		return fmt.Errorf("planned switch aborted at epoch %d: %s", st.Epoch, st.Reason)
 	}
 	if st.Switch == nil && !done(st) {
@@ -90,12 +85,12 @@ func runCommand(cmd *cobra.Command, m *topology.Mesh, path string, body any, wai
 }
 
 // waitSwitch polls until the state moves past the switchover-started one.
-func waitSwitch(ctx context.Context, api *agentAPI, started uint64, wait time.Duration) (*machine.State, error) {
+func waitSwitch(ctx context.Context, c *api.Client, started uint64, wait time.Duration) (*api.State, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		var fs agent.FailoverStatus
-		if _, err := api.any(ctx, "GET", "/v1/failover", nil, &fs); err == nil && fs.State != nil && fs.State.Epoch > started && fs.State.Switch == nil {
+		var fs api.FailoverStatus
+		if _, err := c.Any(ctx, "GET", "/v1/failover", nil, &fs); err == nil && fs.State != nil && fs.State.Epoch > started && fs.State.Switch == nil {
 			return fs.State, nil
 		}
 		select {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 )
@@ -38,11 +39,7 @@ non-zero. --json prints the answers as they came.`,
 			if err != nil {
 				return err
 			}
-			api, err := newAgentAPI(m)
-			if err != nil {
-				return err
-			}
-			views := collectStatus(cmd.Context(), api, m)
+			views := collectStatus(cmd.Context(), api.NewClient(m, api.ClientOptions{Admin: true}), m)
 			if asJSON {
 				err = writeJSON(cmd.OutOrStdout(), views)
 			} else {
@@ -67,32 +64,32 @@ non-zero. --json prints the answers as they came.`,
 
 // agentView is one agent's answers to status.
 type agentView struct {
-	Region   string                `json:"region"`
-	Agent    string                `json:"agent"`
-	Addr     string                `json:"addr"`
-	Failover *agent.FailoverStatus `json:"failover,omitempty"`
-	Status   *agent.Status         `json:"status,omitempty"`
-	Health   *agent.HealthStatus   `json:"health,omitempty"`
-	Error    string                `json:"error,omitempty"`
+	Region   string              `json:"region"`
+	Agent    string              `json:"agent"`
+	Addr     string              `json:"addr"`
+	Failover *api.FailoverStatus `json:"failover,omitempty"`
+	Status   *agent.Status       `json:"status,omitempty"`
+	Health   *agent.HealthStatus `json:"health,omitempty"`
+	Error    string              `json:"error,omitempty"`
 }
 
 // collectStatus asks every agent in file order, each within 5 s; an agent
 // that fails is recorded and the rest are still asked.
-func collectStatus(ctx context.Context, api *agentAPI, m *topology.Mesh) []agentView {
+func collectStatus(ctx context.Context, c *api.Client, m *topology.Mesh) []agentView {
 	var out []agentView
 	for _, r := range m.Regions {
 		for _, a := range r.Agents {
 			v := agentView{Region: r.Name, Agent: a.ID, Addr: a.API}
 			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			var fs agent.FailoverStatus
+			var fs api.FailoverStatus
 			var st agent.Status
 			var hs agent.HealthStatus
-			err := api.do(actx, "GET", a.API, "/v1/failover", nil, &fs)
+			err := c.Do(actx, "GET", a.API, "/v1/failover", nil, &fs)
 			if err == nil {
-				err = api.do(actx, "GET", a.API, "/v1/status", nil, &st)
+				err = c.Do(actx, "GET", a.API, "/v1/status", nil, &st)
 			}
 			if err == nil {
-				err = api.do(actx, "GET", a.API, "/v1/health", nil, &hs)
+				err = c.Do(actx, "GET", a.API, "/v1/health", nil, &hs)
 			}
 			cancel()
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -12,8 +13,8 @@ import (
 // TestPrintStatusStranded: the stranded table appears only when an agent
 // settled stranded records, one row per such agent.
 func TestPrintStatusStranded(t *testing.T) {
-	view := func(agentID string, s *agent.StrandedStatus) agentView {
-		return agentView{Region: "us-east", Agent: agentID, Failover: &agent.FailoverStatus{Role: "standby", Epoch: 3, Stranded: s},
+	view := func(agentID string, s *api.StrandedStatus) agentView {
+		return agentView{Region: "us-east", Agent: agentID, Failover: &api.FailoverStatus{Role: "standby", Epoch: 3, Stranded: s},
 			Status: &agent.Status{}, Health: &agent.HealthStatus{}}
 	}
 	var plain strings.Builder
@@ -24,7 +25,7 @@ func TestPrintStatusStranded(t *testing.T) {
 		t.Errorf("stranded table without a settlement:\n%s", plain.String())
 	}
 	var out strings.Builder
-	s := &agent.StrandedStatus{Policy: topology.StrandedQuarantine, Source: "us-east", Target: "eu-west", State: "settled", Records: 37, Attempts: 1}
+	s := &api.StrandedStatus{Policy: topology.StrandedQuarantine, Source: "us-east", Target: "eu-west", State: "settled", Records: 37, Attempts: 1}
 	if err := printStatus(&out, []agentView{view("us-east-1", s)}); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestPrintStatusOffsetSync(t *testing.T) {
 		}},
 		{Source: "ap-south", Target: "eu-west", Groups: 1, InStepAge: 0.4, Committed: 7, Failing: []offsets.GroupSyncError{}},
 	}}
-	view := agentView{Region: "eu-west", Agent: "eu-west-1", Failover: &agent.FailoverStatus{Role: "standby"}, Status: st, Health: &agent.HealthStatus{}}
+	view := agentView{Region: "eu-west", Agent: "eu-west-1", Failover: &api.FailoverStatus{Role: "standby"}, Status: st, Health: &agent.HealthStatus{}}
 	var out strings.Builder
 	if err := printStatus(&out, []agentView{view}); err != nil {
 		t.Fatal(err)

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/geomesh/geomesh/api"
 )
 
-// Verdict is one agent's opinion of a region.
-type Verdict string
+// Verdict is what an agent concludes about a region (api.Verdict, served
+// by GET /v1/failover).
+type Verdict = api.Verdict
 
 const (
 	// Up: the evidence is good.

@@ -3,6 +3,7 @@ package machine
 import (
 	"fmt"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -18,7 +19,7 @@ type Action interface {
 // a [ProposalResult]. The machine proposes nothing else until then.
 type Propose struct {
 	Revision uint64
-	State    State
+	State    api.State
 }
 
 // Fence tells this agent to stop acting in a writer role (refuse or pause
@@ -38,7 +39,7 @@ type Unfence struct{ Epoch uint64 }
 // writes.
 type Promote struct {
 	Epoch uint64
-	Role  Role
+	Role  api.Role
 }
 
 // Demote: this region lost its writer role at Epoch and must refuse
@@ -49,7 +50,7 @@ type Promote struct {
 // restarted agent is told again.
 type Demote struct {
 	Epoch    uint64
-	Role     Role
+	Role     api.Role
 	Stranded topology.Stranded
 }
 
@@ -94,11 +95,11 @@ type Alert struct {
 // Publish: the proposal this agent made won; publish the event on
 // geomesh.<mesh>.events. Only the winner publishes, so each decision is
 // announced once.
-type Publish struct{ Event Event }
+type Publish struct{ Event api.Event }
 
 // RunHooks: run the configured hooks (exec, webhook) for the event; only
 // the winner of the proposal runs them.
-type RunHooks struct{ Event Event }
+type RunHooks struct{ Event api.Event }
 
 // Rejected answers an operator command that cannot be carried out.
 type Rejected struct {

@@ -10,8 +10,8 @@
 //
 // # The mesh state
 //
-// [State] is one value in the control plane (package failover/quorum):
-// the epoch, each region's [Role], a planned switch in progress, and the
+// [api.State] is one value in the control plane (package failover/quorum):
+// the epoch, each region's [api.Role], a planned switch in progress, and the
 // last decision with its reason and time. Every decision is a new state
 // one epoch higher, written by compare-and-set on the revision the
 // proposer read; JetStream needs a majority of control-plane nodes for

@@ -3,6 +3,7 @@ package machine
 import (
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/health"
 )
 
@@ -20,7 +21,7 @@ type Tick struct{ Now time.Time }
 // After the control plane was unreachable, the caller must feed a
 // StateChanged from a fresh read before the machine unfences or proposes.
 type StateChanged struct {
-	State    *State
+	State    *api.State
 	Revision uint64
 }
 
@@ -43,7 +44,7 @@ type View struct {
 type ProposalResult struct {
 	OK       bool
 	NoQuorum bool
-	Current  *State
+	Current  *api.State
 	Revision uint64
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -123,8 +124,8 @@ type Machine struct {
 	now  time.Time
 	born time.Time // the first tick: nothing was heard of any region before
 
-	known bool   // a state (or its absence) has been read
-	state *State // nil: the store holds none yet
+	known bool       // a state (or its absence) has been read
+	state *api.State // nil: the store holds none yet
 	rev   uint64
 
 	// Control plane: reachable, when it was lost, and whether a state has
@@ -135,8 +136,8 @@ type Machine struct {
 	fresh     bool
 
 	pending *Propose
-	fenced  bool // Fence issued and not yet lifted
-	acting  Role // the role this region acts in, as last applied
+	fenced  bool     // Fence issued and not yet lifted
+	acting  api.Role // the role this region acts in, as last applied
 
 	views         map[[2]string]View // (observer, region) → newest view
 	lags          map[[2]string]Lag  // (source, target) → newest lag
@@ -164,7 +165,7 @@ func New(cfg Config) *Machine {
 
 // Status is a snapshot for the status page and API.
 type Status struct {
-	State    *State // nil before the first read
+	State    *api.State // nil before the first read
 	Revision uint64
 	// Fenced: this agent fenced itself and has not been unfenced.
 	Fenced bool
@@ -178,7 +179,7 @@ type Status struct {
 func (m *Machine) Status() Status {
 	st := Status{Revision: m.rev, Fenced: m.fenced, Reachable: m.reachable, Pending: m.pending != nil}
 	if m.state != nil {
-		c := m.state.clone()
+		c := m.state.Clone()
 		st.State = &c
 	}
 	return st
@@ -217,7 +218,7 @@ func (m *Machine) Step(in Input) []Action {
 	case Lag:
 		m.lags[[2]string{in.Source, in.Target}] = in
 	case StrandedDone:
-		if m.acting == RoleFenced {
+		if m.acting == api.RoleFenced {
 			m.settled, m.strandedCount = true, in.Count
 		}
 	}
@@ -226,14 +227,14 @@ func (m *Machine) Step(in Input) []Action {
 
 // apply adopts a state read from the control plane and emits what this
 // region must do about the difference.
-func (m *Machine) apply(s *State, rev uint64, out []Action) []Action {
+func (m *Machine) apply(s *api.State, rev uint64, out []Action) []Action {
 	old := m.state
 	m.known, m.rev = true, rev
 	if s == nil {
 		m.state = nil
 		return out
 	}
-	c := s.clone()
+	c := s.Clone()
 	m.state = &c
 	if old != nil && old.Epoch == c.Epoch {
 		return out
@@ -243,22 +244,22 @@ func (m *Machine) apply(s *State, rev uint64, out []Action) []Action {
 	newRole := c.Role(m.self)
 	if newRole != m.acting {
 		switch {
-		case newRole == RolePrimary || newRole == RoleHub:
+		case newRole == api.RolePrimary || newRole == api.RoleHub:
 			out = append(out, Promote{Epoch: c.Epoch, Role: newRole})
-		case m.acting == RolePrimary || m.acting == RoleHub || (m.acting == "" && newRole == RoleFenced):
+		case m.acting == api.RolePrimary || m.acting == api.RoleHub || (m.acting == "" && newRole == api.RoleFenced):
 			d := Demote{Epoch: c.Epoch, Role: newRole}
-			if newRole == RoleFenced {
+			if newRole == api.RoleFenced {
 				// Unplanned: what this region took after its last
 				// replicated record is stranded.
 				d.Stranded = m.mesh.Failover.Stranded
 			}
 			out = append(out, d)
 		}
-		if newRole == RoleFenced {
+		if newRole == api.RoleFenced {
 			m.settled = false
 		}
 		m.acting = newRole
-		if m.fenced && !newRole.writer() {
+		if m.fenced && !newRole.Writer() {
 			// The role the fence protected is gone; Demote says the rest.
 			m.fenced = false
 		}
@@ -283,7 +284,7 @@ func (m *Machine) apply(s *State, rev uint64, out []Action) []Action {
 
 	// Producers paused for a planned switch, and resumed after it, by
 	// the agents of the region they write to.
-	var oldSw *Switch
+	var oldSw *api.Switch
 	if old != nil {
 		oldSw = old.Switch
 	}
@@ -293,9 +294,9 @@ func (m *Machine) apply(s *State, rev uint64, out []Action) []Action {
 	case c.Switch == nil && oldSw != nil:
 		at := ""
 		switch c.Decision {
-		case DecisionSwitchover:
+		case api.DecisionSwitchover:
 			at = oldSw.To
-		case DecisionSwitchAbort:
+		case api.DecisionSwitchAbort:
 			at = oldSw.From
 		}
 		if at == m.self {
@@ -360,7 +361,7 @@ func (m *Machine) fence(out []Action) []Action {
 		reason := fmt.Sprintf("region %s: control plane unreachable for %s, its majority may move role %s elsewhere",
 			m.self, m.now.Sub(m.lostAt), m.acting)
 		out = append(out, Fence{Epoch: m.epoch(), Reason: reason})
-	case m.fenced && m.reachable && m.fresh && m.state != nil && m.state.Role(m.self).writer():
+	case m.fenced && m.reachable && m.fresh && m.state != nil && m.state.Role(m.self).Writer():
 		m.fenced = false
 		out = append(out, Unfence{Epoch: m.epoch()})
 	}
@@ -373,17 +374,17 @@ func (m *Machine) fence(out []Action) []Action {
 // such a region must fence itself when cut off; a hub nobody can replace
 // keeps serving its spokes.
 func (m *Machine) replaceable() bool {
-	if m.state == nil || !m.acting.writer() {
+	if m.state == nil || !m.acting.Writer() {
 		return false
 	}
-	var other Role
+	var other api.Role
 	switch m.acting {
-	case RolePrimary:
-		other = RoleStandby
-	case RoleActive:
-		other = RoleActive
-	case RoleHub:
-		other = RoleStandbyHub
+	case api.RolePrimary:
+		other = api.RoleStandby
+	case api.RoleActive:
+		other = api.RoleActive
+	case api.RoleHub:
+		other = api.RoleStandbyHub
 	}
 	for r, rs := range m.state.Regions {
 		if r != m.self && rs.Role == other {
@@ -400,7 +401,7 @@ func (m *Machine) epoch() uint64 {
 	return m.state.Epoch
 }
 
-func (m *Machine) propose(next State, out []Action) []Action {
+func (m *Machine) propose(next api.State, out []Action) []Action {
 	next.Time = m.now
 	p := Propose{Revision: m.rev, State: next}
 	m.pending = &p
@@ -439,7 +440,7 @@ func (m *Machine) up(region string) bool {
 }
 
 // regions returns the regions of the state with role r, in file order.
-func (m *Machine) regions(r Role) []string {
+func (m *Machine) regions(r api.Role) []string {
 	var out []string
 	for _, reg := range m.mesh.Regions {
 		if m.state.Role(reg.Name) == r {
@@ -458,11 +459,11 @@ func (m *Machine) desiredFlows() map[[2]string]bool {
 	}
 	add := func(src string) { want[[2]string{src, m.self}] = true }
 	switch m.state.Role(m.self) {
-	case RoleStandby:
-		for _, p := range m.regions(RolePrimary) {
+	case api.RoleStandby:
+		for _, p := range m.regions(api.RolePrimary) {
 			add(p)
 		}
-	case RoleActive, RoleEvacuated:
+	case api.RoleActive, api.RoleEvacuated:
 		// Every active region's topics; an evacuated one's again once it
 		// is back, so what it took before it failed arrives.
 		for _, r := range m.mesh.DataRegions() {
@@ -470,26 +471,26 @@ func (m *Machine) desiredFlows() map[[2]string]bool {
 				continue
 			}
 			switch m.state.Role(r) {
-			case RoleActive:
+			case api.RoleActive:
 				add(r)
-			case RoleEvacuated:
+			case api.RoleEvacuated:
 				if m.up(r) {
 					add(r)
 				}
 			}
 		}
-	case RoleHub:
-		for _, s := range m.regions(RoleSpoke) {
+	case api.RoleHub:
+		for _, s := range m.regions(api.RoleSpoke) {
 			add(s)
 		}
-	case RoleSpoke:
+	case api.RoleSpoke:
 		if len(m.mesh.Roles.Broadcast.Include) > 0 {
-			for _, h := range m.regions(RoleHub) {
+			for _, h := range m.regions(api.RoleHub) {
 				add(h)
 			}
 		}
-	case RoleStandbyHub:
-		for _, h := range m.regions(RoleHub) {
+	case api.RoleStandbyHub:
+		for _, h := range m.regions(api.RoleHub) {
 			add(h)
 		}
 	}
@@ -542,15 +543,15 @@ func (m *Machine) alertsFor(out []Action) []Action {
 		}
 		var msg string
 		switch role := m.state.Role(r); {
-		case role == RoleWitness:
+		case role == api.RoleWitness:
 			msg = why + "; a witness takes no traffic, but the quorum now tolerates one failure less"
-		case role == RoleSpoke:
+		case role == api.RoleSpoke:
 			msg = why + "; its feed to the hub stops until it returns (no failover for a spoke)"
-		case role == RoleHub && m.state.Role(m.mesh.Roles.StandbyHub) != RoleStandbyHub:
+		case role == api.RoleHub && m.state.Role(m.mesh.Roles.StandbyHub) != api.RoleStandbyHub:
 			msg = why + "; no standby hub to promote: spokes buffer until the hub returns"
-		case manual && role.writer():
+		case manual && role.Writer():
 			msg = why + "; failover mode is manual: run geomesh failover --to <region>"
-		case role.writer():
+		case role.Writer():
 			if m.candidate(r) == "" {
 				msg = why + "; no healthy region to take over"
 			}
@@ -572,13 +573,13 @@ func (m *Machine) alertsFor(out []Action) []Action {
 func (m *Machine) candidate(r string) string {
 	switch m.mesh.Kind {
 	case topology.KindActivePassive:
-		for _, s := range m.regions(RoleStandby) {
+		for _, s := range m.regions(api.RoleStandby) {
 			if m.up(s) {
 				return s
 			}
 		}
 	case topology.KindHubSpoke:
-		if sh := m.regions(RoleStandbyHub); len(sh) > 0 && m.up(sh[0]) {
+		if sh := m.regions(api.RoleStandbyHub); len(sh) > 0 && m.up(sh[0]) {
 			return sh[0]
 		}
 	case topology.KindActiveActive:
@@ -586,7 +587,7 @@ func (m *Machine) candidate(r string) string {
 		i := slices.Index(data, r)
 		for k := 1; k < len(data); k++ {
 			s := data[(i+k)%len(data)]
-			if m.state.Role(s) == RoleActive && m.up(s) {
+			if m.state.Role(s) == api.RoleActive && m.up(s) {
 				return s
 			}
 		}
@@ -596,7 +597,7 @@ func (m *Machine) candidate(r string) string {
 
 // decide returns the state to propose next, or nil. Every agent computes
 // the same from the same state and views.
-func (m *Machine) decide() *State {
+func (m *Machine) decide() *api.State {
 	if m.state == nil {
 		s := Initial(m.mesh, m.now)
 		return &s
@@ -608,7 +609,7 @@ func (m *Machine) decide() *State {
 	if automatic {
 		for _, reg := range m.mesh.Regions {
 			r := reg.Name
-			if !s.Role(r).writer() {
+			if !s.Role(r).Writer() {
 				continue
 			}
 			isDown, why := m.down(r)
@@ -634,13 +635,13 @@ func (m *Machine) decide() *State {
 	}
 
 	// A fenced region that settled its stranded records rejoins.
-	if s.Role(m.self) == RoleFenced && m.settled {
-		next := m.next(DecisionRejoin, m.self, "", fmt.Sprintf("region %s settled its stranded records: %d (%s)", m.self, m.strandedCount, m.mesh.Failover.Stranded))
-		role := RoleStandby
+	if s.Role(m.self) == api.RoleFenced && m.settled {
+		next := m.next(api.DecisionRejoin, m.self, "", fmt.Sprintf("region %s settled its stranded records: %d (%s)", m.self, m.strandedCount, m.mesh.Failover.Stranded))
+		role := api.RoleStandby
 		if m.mesh.Kind == topology.KindHubSpoke {
-			role = RoleStandbyHub
+			role = api.RoleStandbyHub
 		}
-		next.Regions[m.self] = RegionState{Role: role}
+		next.Regions[m.self] = api.RegionState{Role: role}
 		return &next
 	}
 	return nil
@@ -670,19 +671,19 @@ func (m *Machine) mayStillWrite(r string) bool {
 }
 
 // next returns a copy of the state one epoch on, for decision d.
-func (m *Machine) next(d Decision, from, to, reason string) State {
-	n := m.state.clone()
+func (m *Machine) next(d api.Decision, from, to, reason string) api.State {
+	n := m.state.Clone()
 	n.Epoch++
 	n.Decision, n.From, n.To, n.Reason = d, from, to, reason
 	return n
 }
 
 // takeOver hands the writer role of failed region r to region to at once.
-func (m *Machine) takeOver(r, to, reason string) *State {
-	var n State
+func (m *Machine) takeOver(r, to, reason string) *api.State {
+	var n api.State
 	if m.mesh.Kind == topology.KindActiveActive {
-		n = m.next(DecisionEvacuate, r, to, reason)
-		n.Regions[r] = RegionState{Role: RoleEvacuated, ClientsTo: to}
+		n = m.next(api.DecisionEvacuate, r, to, reason)
+		n.Regions[r] = api.RegionState{Role: api.RoleEvacuated, ClientsTo: to}
 		// Clients parked in r move on with it.
 		for name, rs := range n.Regions {
 			if rs.ClientsTo == r {
@@ -691,39 +692,39 @@ func (m *Machine) takeOver(r, to, reason string) *State {
 			}
 		}
 	} else {
-		n = m.next(DecisionFailover, r, to, reason)
-		n.Regions[to] = RegionState{Role: n.Role(r)} // primary or hub
-		n.Regions[r] = RegionState{Role: RoleFenced}
+		n = m.next(api.DecisionFailover, r, to, reason)
+		n.Regions[to] = api.RegionState{Role: n.Role(r)} // primary or hub
+		n.Regions[r] = api.RegionState{Role: api.RoleFenced}
 	}
 	n.Switch = nil
 	return &n
 }
 
 // flip completes a planned switch: writes move from → to, nothing lost.
-func (m *Machine) flip(from, to, reason string) *State {
-	n := m.next(DecisionSwitchover, from, to, reason)
+func (m *Machine) flip(from, to, reason string) *api.State {
+	n := m.next(api.DecisionSwitchover, from, to, reason)
 	n.Switch = nil
 	switch m.mesh.Kind {
 	case topology.KindActivePassive:
-		n.Regions[from] = RegionState{Role: RoleStandby}
-		n.Regions[to] = RegionState{Role: RolePrimary}
+		n.Regions[from] = api.RegionState{Role: api.RoleStandby}
+		n.Regions[to] = api.RegionState{Role: api.RolePrimary}
 	case topology.KindHubSpoke:
-		n.Regions[from] = RegionState{Role: RoleStandbyHub}
-		n.Regions[to] = RegionState{Role: RoleHub}
+		n.Regions[from] = api.RegionState{Role: api.RoleStandbyHub}
+		n.Regions[to] = api.RegionState{Role: api.RoleHub}
 	case topology.KindActiveActive:
-		if n.Role(to) == RoleEvacuated {
+		if n.Role(to) == api.RoleEvacuated {
 			// Failback: the region's clients come home.
-			n.Regions[to] = RegionState{Role: RoleActive}
+			n.Regions[to] = api.RegionState{Role: api.RoleActive}
 		} else {
-			n.Regions[from] = RegionState{Role: RoleEvacuated, ClientsTo: to}
+			n.Regions[from] = api.RegionState{Role: api.RoleEvacuated, ClientsTo: to}
 		}
 	}
 	return &n
 }
 
-func (m *Machine) abort(reason string) *State {
+func (m *Machine) abort(reason string) *api.State {
 	sw := m.state.Switch
-	n := m.next(DecisionSwitchAbort, sw.From, sw.To, reason)
+	n := m.next(api.DecisionSwitchAbort, sw.From, sw.To, reason)
 	n.Switch = nil
 	return &n
 }
@@ -763,11 +764,11 @@ func (m *Machine) command(c Command, out []Action) []Action {
 	// Whose clients move: the writer's, or in an active-active failback
 	// those of the region coming home.
 	clients := from
-	if m.state.Role(to) == RoleEvacuated {
+	if m.state.Role(to) == api.RoleEvacuated {
 		clients = to
 	}
-	n := m.next(DecisionSwitchStart, from, to, fmt.Sprintf("%s; pausing producers of %s's clients in %s to drain", why, clients, from))
-	n.Switch = &Switch{From: from, To: to, Clients: clients, Started: m.now}
+	n := m.next(api.DecisionSwitchStart, from, to, fmt.Sprintf("%s; pausing producers of %s's clients in %s to drain", why, clients, from))
+	n.Switch = &api.Switch{From: from, To: to, Clients: clients, Started: m.now}
 	return m.propose(n, out)
 }
 
@@ -775,15 +776,15 @@ func (m *Machine) command(c Command, out []Action) []Action {
 // them, or why the command does not apply.
 func (m *Machine) commandRegions(c Command) (from, to, err string) {
 	s := m.state
-	writer := RolePrimary
-	target := RoleStandby
+	writer := api.RolePrimary
+	target := api.RoleStandby
 	if m.mesh.Kind == topology.KindHubSpoke {
-		writer, target = RoleHub, RoleStandbyHub
+		writer, target = api.RoleHub, api.RoleStandbyHub
 	}
 	if c.Kind == CommandFailback {
 		switch m.mesh.Kind {
 		case topology.KindActiveActive:
-			for _, r := range m.regions(RoleEvacuated) {
+			for _, r := range m.regions(api.RoleEvacuated) {
 				if m.up(r) {
 					return s.Regions[r].ClientsTo, r, ""
 				}
@@ -797,7 +798,7 @@ func (m *Machine) commandRegions(c Command) (from, to, err string) {
 		switch s.Role(to) {
 		case writer:
 			return "", "", fmt.Sprintf("region %s is already %s at epoch %d", to, writer, s.Epoch)
-		case RoleFenced:
+		case api.RoleFenced:
 			return "", "", fmt.Sprintf("region %s has not rejoined yet (stranded records unsettled)", to)
 		}
 		if w := m.regions(writer); len(w) > 0 {
@@ -807,7 +808,7 @@ func (m *Machine) commandRegions(c Command) (from, to, err string) {
 	}
 	to = c.To
 	if m.mesh.Kind == topology.KindActiveActive {
-		if s.Role(c.From) != RoleActive || s.Role(c.To) != RoleActive || c.From == c.To {
+		if s.Role(c.From) != api.RoleActive || s.Role(c.To) != api.RoleActive || c.From == c.To {
 			return "", "", fmt.Sprintf("active-active failover needs two different active regions, from %q to %q", c.From, c.To)
 		}
 		return c.From, c.To, ""

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -150,7 +151,7 @@ type harness struct {
 	order    []string // machines in start order
 	machines map[string]*Machine
 	cut      map[string]bool // cut off the control plane
-	kv       *State
+	kv       *api.State
 	rev      uint64
 	pending  []proposal
 	out      []string

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -29,65 +30,12 @@ import (
 // records towards the single writer; the demo and the chaos checkers
 // judge what agents report with [SplitBrain].
 
-// WriterRole is the role that takes the writes a quorum hands between
-// the regions of a mesh of kind k.
-func WriterRole(k topology.Kind) Role {
-	switch k {
-	case topology.KindActivePassive:
-		return RolePrimary
-	case topology.KindHubSpoke:
-		return RoleHub
-	case topology.KindActiveActive:
-		return RoleActive
-	}
-	return ""
-}
-
-// SingleWriter reports whether a mesh of kind k allows one writer at a
-// time: active-passive (the primary) and hub-spoke (the hub).
-func SingleWriter(k topology.Kind) bool {
-	return k == topology.KindActivePassive || k == topology.KindHubSpoke
-}
-
-// Writers returns the regions that s lets take writes in a mesh of kind
-// k, sorted: those in the kind's writer role.
-func (s State) Writers(k topology.Kind) []string {
-	w := WriterRole(k)
-	var out []string
-	for r, rs := range s.Regions {
-		if w != "" && rs.Role == w {
-			out = append(out, r)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// Replaceable reports whether a quorum hands region's writer role in s to
-// another region when region fails: a primary with a standby, a hub with
-// a standby hub, an active region with another active one. A failed
-// region that is not replaceable (a standby, a spoke, a witness, a hub
-// without a standby hub) causes an alert, not a decision.
-func (s State) Replaceable(k topology.Kind, region string) bool {
-	w := WriterRole(k)
-	if w == "" || s.Role(region) != w {
-		return false
-	}
-	heir := map[Role]Role{RolePrimary: RoleStandby, RoleHub: RoleStandbyHub, RoleActive: RoleActive}[w]
-	for r, rs := range s.Regions {
-		if r != region && rs.Role == heir {
-			return true
-		}
-	}
-	return false
-}
-
 // Sighting is one agent's account, at one moment, of how its region acts.
 type Sighting struct {
 	Region string
 	// State is the mesh state the agent acts on; nil before its first
 	// read.
-	State *State
+	State *api.State
 	// Fenced: the region suspended its writer role (see "Fencing" in the
 	// package doc).
 	Fenced bool
@@ -98,7 +46,7 @@ type Sighting struct {
 // fenced, and its own clients' producers are not paused by a planned
 // switch away from it (the state they follow tells them to wait).
 func (g Sighting) Writing(k topology.Kind) bool {
-	if g.State == nil || g.Fenced || g.State.Role(g.Region) != WriterRole(k) {
+	if g.State == nil || g.Fenced || g.State.Role(g.Region) != api.WriterRole(k) {
 		return false
 	}
 	sw := g.State.Switch
@@ -123,7 +71,7 @@ func (g Sighting) Writing(k topology.Kind) bool {
 type SplitBrain struct {
 	kind     topology.Kind
 	sets     map[uint64]string // the writer set per epoch, as first seen
-	newest   *State            // the newest state sighted before this round
+	newest   *api.State        // the newest state sighted before this round
 	found    map[string]bool
 	findings []string
 	rounds   int
@@ -146,8 +94,8 @@ func (j *SplitBrain) Observe(round []Sighting) {
 		s := g.State
 		ws := s.Writers(j.kind)
 		set := strings.Join(ws, ",")
-		if SingleWriter(j.kind) && len(ws) > 1 {
-			j.find("epoch %d: %d regions are %s (%s); %s allows one", s.Epoch, len(ws), WriterRole(j.kind), set, j.kind)
+		if api.SingleWriter(j.kind) && len(ws) > 1 {
+			j.find("epoch %d: %d regions are %s (%s); %s allows one", s.Epoch, len(ws), api.WriterRole(j.kind), set, j.kind)
 		}
 		if prev, ok := j.sets[s.Epoch]; !ok {
 			j.sets[s.Epoch] = set
@@ -165,19 +113,19 @@ func (j *SplitBrain) Observe(round []Sighting) {
 		}
 		if d := j.newest; d != nil && d.Epoch > s.Epoch && !slices.Contains(d.Writers(j.kind), g.Region) {
 			j.find("region %s takes writes as %s of epoch %d after the quorum decided epoch %d, whose writers are [%s]",
-				g.Region, WriterRole(j.kind), s.Epoch, d.Epoch, strings.Join(d.Writers(j.kind), ","))
+				g.Region, api.WriterRole(j.kind), s.Epoch, d.Epoch, strings.Join(d.Writers(j.kind), ","))
 		}
 	}
-	if SingleWriter(j.kind) && len(writing) > 1 {
+	if api.SingleWriter(j.kind) && len(writing) > 1 {
 		var who []string
 		for _, w := range writing {
 			who = append(who, fmt.Sprintf("%s (epoch %d)", w.Region, w.State.Epoch))
 		}
 		slices.Sort(who)
-		j.find("%s take writes at once as %s; %s allows one", strings.Join(who, " and "), WriterRole(j.kind), j.kind)
+		j.find("%s take writes at once as %s; %s allows one", strings.Join(who, " and "), api.WriterRole(j.kind), j.kind)
 	}
 	if newest != j.newest {
-		c := newest.clone()
+		c := newest.Clone()
 		j.newest = &c
 	}
 }
@@ -198,10 +146,10 @@ func (j *SplitBrain) Findings() []string { return slices.Clone(j.findings) }
 func (j *SplitBrain) Rounds() int { return j.rounds }
 
 // Newest returns the newest state sighted so far, nil if none.
-func (j *SplitBrain) Newest() *State {
+func (j *SplitBrain) Newest() *api.State {
 	if j.newest == nil {
 		return nil
 	}
-	c := j.newest.clone()
+	c := j.newest.Clone()
 	return &c
 }

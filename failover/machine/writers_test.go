@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -18,12 +19,12 @@ const (
 
 // st builds a state from "region=role" pairs; a role "evacuated>b" moves
 // the region's clients to b.
-func st(epoch uint64, roles ...string) *State {
-	s := &State{Epoch: epoch, Regions: map[string]RegionState{}}
+func st(epoch uint64, roles ...string) *api.State {
+	s := &api.State{Epoch: epoch, Regions: map[string]api.RegionState{}}
 	for _, r := range roles {
 		name, role, _ := strings.Cut(r, "=")
 		role, to, _ := strings.Cut(role, ">")
-		s.Regions[name] = RegionState{Role: Role(role), ClientsTo: to}
+		s.Regions[name] = api.RegionState{Role: api.Role(role), ClientsTo: to}
 	}
 	return s
 }
@@ -32,7 +33,7 @@ func TestWriters(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		kind topology.Kind
-		s    *State
+		s    *api.State
 		want []string
 	}{
 		{"active-passive: the primary", ap, st(1, "a=primary", "b=standby", "w=witness"), []string{"a"}},
@@ -58,7 +59,7 @@ func TestWriters(t *testing.T) {
 func TestReplaceable(t *testing.T) {
 	for _, tc := range []struct {
 		kind   topology.Kind
-		s      *State
+		s      *api.State
 		region string
 		want   bool
 	}{
@@ -81,9 +82,9 @@ func TestReplaceable(t *testing.T) {
 }
 
 // see is a sighting: the agent of region acts on s.
-func see(region string, s *State) Sighting { return Sighting{Region: region, State: s} }
+func see(region string, s *api.State) Sighting { return Sighting{Region: region, State: s} }
 
-func fenced(region string, s *State) Sighting {
+func fenced(region string, s *api.State) Sighting {
 	return Sighting{Region: region, State: s, Fenced: true}
 }
 
@@ -94,7 +95,7 @@ func TestSplitBrain(t *testing.T) {
 	apInit := st(1, "a=primary", "b=standby", "w=witness")
 	apFailover := st(2, "a=fenced", "b=primary", "w=witness")
 	apSwitching := st(2, "a=primary", "b=standby", "w=witness")
-	apSwitching.Switch = &Switch{From: "a", To: "b", Clients: "a"}
+	apSwitching.Switch = &api.Switch{From: "a", To: "b", Clients: "a"}
 	apSwitched := st(3, "a=standby", "b=primary", "w=witness")
 
 	hsInit := st(1, "h=hub", "s=standby-hub", "x=spoke", "y=spoke")
@@ -263,8 +264,8 @@ func TestSplitBrain(t *testing.T) {
 }
 
 func TestSightingWriting(t *testing.T) {
-	switching := func(s *State, from, to, clients string) *State {
-		s.Switch = &Switch{From: from, To: to, Clients: clients}
+	switching := func(s *api.State, from, to, clients string) *api.State {
+		s.Switch = &api.Switch{From: from, To: to, Clients: clients}
 		return s
 	}
 	for _, tc := range []struct {
@@ -303,7 +304,7 @@ func TestSplitBrainNewest(t *testing.T) {
 	}
 	s := st(2, "a=fenced", "b=primary")
 	j.Observe([]Sighting{see("b", st(1, "a=primary", "b=standby")), see("a", s)})
-	s.Regions["a"] = RegionState{Role: RolePrimary}
+	s.Regions["a"] = api.RegionState{Role: api.RolePrimary}
 	if n := j.Newest(); n == nil || n.Epoch != 2 || !slices.Equal(n.Writers(ap), []string{"b"}) {
 		t.Fatalf("newest %v, want epoch 2 with writer b", n)
 	}

@@ -5,9 +5,9 @@
 // # Layout
 //
 //	bucket   geomesh-<mesh>, one value per key, Replicas copies (RAFT)
-//	key      mesh: the JSON of a machine.State (epoch, role per region,
+//	key      mesh: the JSON of a api.State (epoch, role per region,
 //	         planned switch, last decision, reason, time)
-//	subject  geomesh.<mesh>.events: the JSON of a machine.Event
+//	subject  geomesh.<mesh>.events: the JSON of a api.Event
 //	         {kind, epoch, from, to, reason, time} per decision
 //	subject  geomesh.<mesh>.views: each agent's health views, every
 //	         probe interval (plain NATS: old views are worthless, and a

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/internal/poll"
 )
@@ -93,9 +94,9 @@ func clusterWith(t *testing.T, n int, secure func(*Config)) ([]*Node, []*Store, 
 	return nodes, stores, time.Since(start)
 }
 
-func state(epoch uint64) machine.State {
-	return machine.State{Epoch: epoch, Regions: map[string]machine.RegionState{"a": {Role: machine.RolePrimary}},
-		Decision: machine.DecisionFailover, Reason: "test", Time: time.Now().UTC()}
+func state(epoch uint64) api.State {
+	return api.State{Epoch: epoch, Regions: map[string]api.RegionState{"a": {Role: api.RolePrimary}},
+		Decision: api.DecisionFailover, Reason: "test", Time: time.Now().UTC()}
 }
 
 // TestCluster proves the decisions plane on three embedded nodes: a
@@ -218,8 +219,8 @@ func TestCluster(t *testing.T) {
 
 func TestEventsAndViews(t *testing.T) {
 	_, stores, _ := cluster(t, 1)
-	events := make(chan machine.Event, 1)
-	stop, err := stores[0].SubscribeEvents(func(e machine.Event) { events <- e })
+	events := make(chan api.Event, 1)
+	stop, err := stores[0].SubscribeEvents(func(e api.Event) { events <- e })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestEventsAndViews(t *testing.T) {
 	}
 	defer stopViews()
 
-	ev := machine.Event{Kind: machine.DecisionFailover, Epoch: 2, From: "a", To: "b", Reason: "region a down", Time: time.Now().UTC()}
+	ev := api.Event{Kind: api.DecisionFailover, Epoch: 2, From: "a", To: "b", Reason: "region a down", Time: time.Now().UTC()}
 	if err := stores[0].PublishEvent(ev); err != nil {
 		t.Fatal(err)
 	}

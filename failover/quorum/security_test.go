@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/internal/syncbuf"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
@@ -151,8 +151,8 @@ func TestSecureCluster(t *testing.T) {
 		t.Fatalf("load on another node: %+v, %d, %v; want epoch 1 at revision %d", st, r, err, rev)
 	}
 
-	events := make(chan machine.Event, 16)
-	stop, err := stores[0].SubscribeEvents(func(e machine.Event) { events <- e })
+	events := make(chan api.Event, 16)
+	stop, err := stores[0].SubscribeEvents(func(e api.Event) { events <- e })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestSecureCluster(t *testing.T) {
 	fake, _ := json.Marshal(state(666))
 	for _, s := range running {
 		nc := s.Conn()
-		ev, _ := json.Marshal(machine.Event{Kind: machine.DecisionFailover, Epoch: 666, From: "a", To: "b", Time: time.Now().UTC()})
+		ev, _ := json.Marshal(api.Event{Kind: api.DecisionFailover, Epoch: 666, From: "a", To: "b", Time: time.Now().UTC()})
 		if err := nc.Publish(EventsSubject(mesh), ev); err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func TestSecureCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := stores[2].PublishEvent(machine.Event{Kind: machine.DecisionFailover, Epoch: 2, From: "a", To: "b", Time: time.Now().UTC()}); err != nil {
+	if err := stores[2].PublishEvent(api.Event{Kind: api.DecisionFailover, Epoch: 2, From: "a", To: "b", Time: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[uint64]int{}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -93,7 +94,7 @@ func (n *Node) Open(ctx context.Context) (*Store, error) {
 // partition serves old values, and an agent that comes back from one must
 // not take its old role for current. Call Check first after a
 // reconnection, so that the leader answering is one with a majority.
-func (s *Store) Load(ctx context.Context) (*machine.State, uint64, error) {
+func (s *Store) Load(ctx context.Context) (*api.State, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
 	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + s.bucket + "." + Key})
@@ -139,7 +140,7 @@ func (s *Store) Load(ctx context.Context) (*machine.State, uint64, error) {
 // such a write of epoch N+1 over the revision that held epoch N. It fails
 // with ErrConflict if another write came first, ErrNoQuorum if no
 // majority confirmed it in time.
-func (s *Store) CompareAndSet(ctx context.Context, expected uint64, st machine.State) (uint64, error) {
+func (s *Store) CompareAndSet(ctx context.Context, expected uint64, st api.State) (uint64, error) {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return 0, fmt.Errorf("quorum: encode epoch %d: %w", st.Epoch, err)
@@ -280,7 +281,7 @@ func (s *Store) Watch(ctx context.Context) (<-chan machine.StateChanged, error) 
 }
 
 // PublishEvent announces a decision on geomesh.<mesh>.events as JSON.
-func (s *Store) PublishEvent(ev machine.Event) error {
+func (s *Store) PublishEvent(ev api.Event) error {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("quorum: encode event epoch %d: %w", ev.Epoch, err)
@@ -293,9 +294,9 @@ func (s *Store) PublishEvent(ev machine.Event) error {
 
 // SubscribeEvents calls f with every event published from now on, from
 // one goroutine at a time, until the returned function is called.
-func (s *Store) SubscribeEvents(f func(machine.Event)) (func(), error) {
+func (s *Store) SubscribeEvents(f func(api.Event)) (func(), error) {
 	sub, err := s.nc.Subscribe(EventsSubject(s.node.cfg.Mesh), func(m *nats.Msg) {
-		var ev machine.Event
+		var ev api.Event
 		if json.Unmarshal(m.Data, &ev) == nil {
 			f(ev)
 		}
@@ -337,8 +338,8 @@ func (s *Store) SubscribeViews(f func([]machine.View)) (func(), error) {
 	return func() { _ = sub.Unsubscribe() }, nil
 }
 
-func decode(data []byte) (*machine.State, error) {
-	var st machine.State
+func decode(data []byte) (*api.State, error) {
+	var st api.State
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("decode mesh state: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/geomesh/geomesh/api"
 )
 
 // ErrUnstable is returned when the copy a translation needs is committed but
@@ -40,30 +42,31 @@ type Log interface {
 	ReadAt(ctx context.Context, offset int64) (r Record, ok bool, err error)
 }
 
-// State says what a translated offset means.
-type State string
+// State says what a translated offset means; the API serves it
+// (api.TranslationState).
+type State = api.TranslationState
 
 const (
 	// Copied: Offset is the target offset of the copy of the first source
 	// record at or after the group offset that has a copy; Origin is that
 	// record's source offset.
-	Copied State = "copied"
+	Copied = api.TranslationCopied
 	// End: every source record before the group offset has been dealt
 	// with by the copier and none at or after it has a copy yet. Offset is
 	// where the target ends; the next copy lands at or after it, and it is
 	// the copy of the first record at or after the group offset.
-	End State = "end"
+	End = api.TranslationEnd
 	// Behind: the copier has not reached the group offset yet; records
 	// before it may still be copied, to offsets at or after Offset. A group
 	// committed at Offset would read them twice, so group sync waits.
-	Behind State = "behind"
+	Behind = api.TranslationBehind
 	// Truncated: the copier copied records at or after the group offset,
 	// but no copy of them is left to read on the target: retention or
 	// DeleteRecords deleted them, or the target topic was deleted and
 	// created again. Offset is where a consumer resumes with the records
 	// that are left: right after the last copy of a record before the
 	// group offset, or the target's log start if there is none.
-	Truncated State = "truncated"
+	Truncated = api.TranslationTruncated
 )
 
 // Query is one source partition's group offset and what the target and the

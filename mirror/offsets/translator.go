@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -65,22 +66,9 @@ type Request struct {
 	Offset    int64
 }
 
-// Translation is the answer for one Request. Error is set, and State empty,
-// when that partition could not be translated.
-type Translation struct {
-	Topic        string `json:"topic"`
-	Partition    int32  `json:"partition"`
-	SourceOffset int64  `json:"source_offset"`
-	TargetTopic  string `json:"target_topic"`
-	TargetOffset int64  `json:"target_offset"`
-	State        State  `json:"state,omitempty"`
-	// OriginOffset is the source offset of the copy at TargetOffset when
-	// State is copied: SourceOffset itself, or the next record that was
-	// copied when SourceOffset names a marker, an aborted or compacted
-	// record, or one the loop rules kept back.
-	OriginOffset int64  `json:"origin_offset"`
-	Error        string `json:"error,omitempty"`
-}
+// Translation is one partition of a translated group (api.Translation,
+// served by GET /v1/translate).
+type Translation = api.Translation
 
 // Translator translates group offsets of one flow. New does no I/O; Start
 // begins tailing the progress topic; Translate may then be called from any

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/health"
-	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/internal/poll"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -110,7 +110,7 @@ func (ma *meshAgents) startActivePassive(mesh string) (east, west, witness *agen
 
 func roleAt(a *agent.Agent, role string, epoch uint64) error {
 	st := a.Status()
-	if st.Role != role || st.Epoch != epoch {
+	if string(st.Role) != role || st.Epoch != epoch {
 		return fmt.Errorf("%s: role %q epoch %d, want %q at %d (control plane %s)", a.Region(), st.Role, st.Epoch, role, epoch, a.Failover().ControlPlane)
 	}
 	return nil
@@ -208,7 +208,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	// The event, as the NATS subject carried it, and the hook.
 	poll.Until(t, 10*time.Second, func() error {
 		for _, ev := range wa.Failover().Events {
-			if ev.Epoch == 2 && ev.Kind == machine.DecisionFailover && ev.From == eastName && ev.To == westName {
+			if ev.Epoch == 2 && ev.Kind == api.DecisionFailover && ev.From == eastName && ev.To == westName {
 				return nil
 			}
 		}
@@ -221,11 +221,11 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 		}
 		// The agent that wrote the initial state ran the hooks for it too.
 		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-			var ev machine.Event
+			var ev api.Event
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
 				return fmt.Errorf("hook output %q: %w", data, err)
 			}
-			if ev.Epoch == 2 && ev.Kind == machine.DecisionFailover {
+			if ev.Epoch == 2 && ev.Kind == api.DecisionFailover {
 				return nil
 			}
 		}
@@ -299,9 +299,9 @@ func TestFailoverPlannedSwitch(t *testing.T) {
 	tgt := readTopic(t, west, "orders", 300, 2*time.Second)
 	checkCopies(t, eastName, src, tgt, eastName+","+westName)
 
-	var fs agent.FailoverStatus
+	var fs api.FailoverStatus
 	getJSON(t, "http://"+ea.APIAddr()+"/v1/failover", &fs)
-	if fs.State == nil || fs.State.Epoch != 3 || fs.State.Role(westName) != machine.RolePrimary {
+	if fs.State == nil || fs.State.Epoch != 3 || fs.State.Role(westName) != api.RolePrimary {
 		t.Errorf("GET /v1/failover of %s: %+v", eastName, fs.State)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
-	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/internal/syncbuf"
 	"github.com/geomesh/geomesh/mirror"
@@ -130,7 +130,7 @@ func (r *strandedRun) checkSettled(t *testing.T) []*kgo.Record {
 	}
 	rejoin := false
 	for _, ev := range r.wa.Failover().Events {
-		if ev.Kind == machine.DecisionRejoin && ev.Epoch == 3 && strings.Contains(ev.Reason, fmt.Sprintf("%d (%s)", strandedN, r.policy)) {
+		if ev.Kind == api.DecisionRejoin && ev.Epoch == 3 && strings.Contains(ev.Reason, fmt.Sprintf("%d (%s)", strandedN, r.policy)) {
 			rejoin = true
 		}
 	}

@@ -113,7 +113,7 @@ func (f *fenceFixture) start(region string) *agent.Agent {
 func roles(want map[*agent.Agent]string, epoch uint64) func() error {
 	return func() error {
 		for a, role := range want {
-			if st := a.Status(); st.Role != role || st.Epoch != epoch {
+			if st := a.Status(); string(st.Role) != role || st.Epoch != epoch {
 				return fmt.Errorf("%s: role %q at epoch %d, want %q at %d", a.Region(), st.Role, st.Epoch, role, epoch)
 			}
 		}
