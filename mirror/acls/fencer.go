@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/internal/loop"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -186,25 +187,20 @@ func (f *Fencer) Status() FenceStatus {
 	return st
 }
 
-// Run runs a pass every Interval, and at once after a change of side,
-// until ctx ends; then it returns ctx's error.
+// Run runs a pass at once, then every Interval and at once after a
+// change of side, until ctx ends; then it returns ctx's error. Passes
+// before the first SetFenced change nothing (PassOnce), so the first
+// pass that acts is the one SetFenced asks for.
 func (f *Fencer) Run(ctx context.Context) error {
 	if f.cfgErr != nil {
 		return f.cfgErr
 	}
-	t := time.NewTicker(f.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		case <-f.kick:
-		}
-		pctx, cancel := context.WithTimeout(ctx, f.cfg.PassTimeout)
-		_ = f.PassOnce(pctx) // recorded in Status, logged and observed
-		cancel()
-	}
+	loop.Every(ctx, f.cfg.Interval, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, f.cfg.PassTimeout)
+		defer cancel()
+		_ = f.PassOnce(ctx) // recorded in Status, logged and observed
+	}, loop.Wake(f.kick))
+	return ctx.Err()
 }
 
 // PassOnce runs one pass. Before the first SetFenced it does nothing: an

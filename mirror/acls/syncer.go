@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/internal/loop"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -125,23 +126,18 @@ func (s *Syncer) Status() Status {
 	return st
 }
 
-// Run runs a pass every Interval until ctx ends, then returns ctx's error.
+// Run runs a pass at once, then every Interval, until ctx ends; then it
+// returns ctx's error.
 func (s *Syncer) Run(ctx context.Context) error {
 	if s.cfgErr != nil {
 		return s.cfgErr
 	}
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, s.cfg.PassTimeout)
-		_ = s.SyncOnce(pctx) // recorded in Status and logged
-		cancel()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	loop.Every(ctx, s.cfg.Interval, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.PassTimeout)
+		defer cancel()
+		_ = s.SyncOnce(ctx) // recorded in Status and logged
+	})
+	return ctx.Err()
 }
 
 // SyncOnce runs one pass.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/loop"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -112,30 +113,22 @@ func (w *Writer) Run(ctx context.Context) error {
 	if w.cfg.Client == nil || w.cfg.Region == "" {
 		return errors.New("heartbeat writer: client and region are required")
 	}
-	t := time.NewTicker(w.cfg.Interval)
-	defer t.Stop()
 	topicReady := false
 	var seq uint64
-	for {
+	loop.Every(ctx, w.cfg.Interval, func(ctx context.Context) {
 		if !topicReady {
 			if err := w.ensureTopic(ctx); err != nil {
 				w.fail(fmt.Errorf("region %s topic %s: create: %w", w.cfg.Region, w.cfg.Topic, err))
-			} else {
-				topicReady = true
+				return
 			}
+			topicReady = true
 		}
-		if topicReady {
-			// The sequence advances on failures too, so readers see a
-			// failed beat as a gap.
-			seq++
-			w.write(ctx, seq)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+		// The sequence advances on failures too, so readers see a
+		// failed beat as a gap.
+		seq++
+		w.write(ctx, seq)
+	})
+	return ctx.Err()
 }
 
 // write produces one beat without waiting for it. kgo does not give up a

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/loop"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -191,18 +192,17 @@ func NewSyncer(cfg SyncConfig) *Syncer {
 		health: syncHealth{made: now, inStep: now, groups: map[string]*groupHealth{}}}
 }
 
-// Run syncs every Interval until ctx ends; it returns nil then. Failed
-// rounds are logged and retried at the next tick.
+// Run runs a round at once, then every Interval, until ctx ends; then it
+// returns ctx's error. Failed rounds are logged and retried at the next
+// tick.
 func (s *Syncer) Run(ctx context.Context) error {
-	tick := time.NewTicker(s.cfg.Interval)
-	defer tick.Stop()
 	var lastErr string
-	for {
+	loop.Every(ctx, s.cfg.Interval, func(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, max(10*time.Second, 2*s.cfg.Interval))
+		defer cancel()
 		_, err := s.Round(rctx)
-		cancel()
 		if ctx.Err() != nil {
-			return nil
+			return // cut short by the end of Run: not a failure to report
 		}
 		// Say it once per distinct error, not every second.
 		if msg := fmt.Sprint(err); err != nil && msg != lastErr {
@@ -211,12 +211,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 		} else if err == nil {
 			lastErr = ""
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
+	})
+	return ctx.Err()
 }
 
 // Status returns what the syncer knows after its last round; safe to call

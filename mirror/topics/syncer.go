@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/loop"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -77,30 +78,24 @@ func New(cfg Config) *Syncer {
 	return s
 }
 
-// Run runs a pass every Interval until ctx ends, then returns ctx's error.
-// Failed passes are logged, counted in Status and retried at the next
-// interval; only an invalid Config stops Run early.
+// Run runs a pass at once, then every Interval, until ctx ends; then it
+// returns ctx's error. Failed passes are logged, counted in Status and
+// retried at the next interval; only an invalid Config stops Run early.
 func (s *Syncer) Run(ctx context.Context) error {
 	if s.cfgErr != nil {
 		return s.cfgErr
 	}
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
 	var lastFull time.Time
-	for {
-		pctx, cancel := context.WithTimeout(ctx, s.cfg.PassTimeout)
+	loop.Every(ctx, s.cfg.Interval, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.PassTimeout)
+		defer cancel()
 		full := s.cfg.Now().Sub(lastFull) >= s.cfg.ConfigInterval
 		if full {
 			lastFull = s.cfg.Now()
 		}
-		_, _ = s.syncOnce(pctx, full) // errors are logged and counted by syncOnce
-		cancel()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+		_, _ = s.syncOnce(ctx, full) // errors are logged and counted by syncOnce
+	})
+	return ctx.Err()
 }
 
 // Status returns a snapshot; safe from any goroutine.
