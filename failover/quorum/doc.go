@@ -87,6 +87,15 @@
 // (TestElectionAfterLeaderLoss: writes 2.1–3.3s after SIGKILL of the
 // leader's process). An external cluster keeps its own timers.
 //
+// nats-server has no setting for these timers. natselection.go, the one
+// file that reaches into its internals, writes two of its unexported
+// variables through go:linkname, once per process: several nodes in one
+// process (tests, the local demo) share the first one's window. It
+// writes only if they held nats-server's defaults, and otherwise leaves
+// the 4–9s with a warning. TestNATSElectionDefaults and
+// TestElectionAfterLeaderLoss fail when a nats-server upgrade moves
+// them.
+//
 // Even 2s is longer than a primary may go without confirmed writes
 // before it fences itself. So the agents of the writer region keep the
 // bucket's stream leader at home ([Store.LeadFrom], checked every probe

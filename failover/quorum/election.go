@@ -2,9 +2,7 @@ package quorum
 
 import (
 	"slices"
-	"sync"
 	"time"
-	_ "unsafe" // for go:linkname
 )
 
 // nats-server's raft lets a follower stand for election only after
@@ -13,7 +11,7 @@ import (
 // mesh state's stream dies, no decision can be written until then: that
 // wait, not gossip or the Kafka probes, would set the failover time. Its
 // own tests shorten these timers; an embedded node does the same, before
-// its first server starts.
+// its first server starts, through the adapter in natselection.go.
 //
 // Each node waits within a window of its own: the nodes of a mesh rank
 // their cluster addresses (the same set everywhere), and the node of
@@ -25,11 +23,9 @@ import (
 // stands only after a second missed heartbeat: links with 100ms delay and
 // 2% loss (TCP stalls of 200ms) cause no election.
 //
-//go:linkname natsMinElectionTimeout github.com/nats-io/nats-server/v2/server.minElectionTimeout
-var natsMinElectionTimeout time.Duration
-
-//go:linkname natsMaxElectionTimeout github.com/nats-io/nats-server/v2/server.maxElectionTimeout
-var natsMaxElectionTimeout time.Duration
+// The window holds for every raft group of a process (see
+// setNATSElection): one agent, one node, one window. Several nodes in
+// one process (tests, the local demo) all get the first one's window.
 
 // ElectionTimeoutMin is how long the first-ranked node waits without a
 // leader's heartbeat before it stands for election; ElectionStagger is
@@ -40,17 +36,16 @@ const (
 	ElectionStagger    = 500 * time.Millisecond
 )
 
-var tuneElectionOnce sync.Once
+// electionWindow is how long a raft follower waits without hearing from
+// its leader before it stands for election: a random time in [Min, Max).
+type electionWindow struct {
+	Min, Max time.Duration
+}
 
-// tuneElection sets nats-server's election timeouts for the node of
-// rank slot, once per process (one agent, one node; in tests of several
-// nodes in one process, the first node's), before any server of this
-// process reads them.
-func tuneElection(slot int) {
-	tuneElectionOnce.Do(func() {
-		natsMinElectionTimeout = ElectionTimeoutMin + time.Duration(slot)*ElectionStagger
-		natsMaxElectionTimeout = natsMinElectionTimeout + ElectionStagger
-	})
+// electionWindowFor is the window of the node of rank slot.
+func electionWindowFor(slot int) electionWindow {
+	lo := ElectionTimeoutMin + time.Duration(slot)*ElectionStagger
+	return electionWindow{Min: lo, Max: lo + ElectionStagger}
 }
 
 // electionSlot is the rank of addr among addr and peers.

@@ -214,7 +214,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tuneElection(electionSlot(n.cfg.ClusterAddr, n.cfg.Peers))
+	n.tuneElection()
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("quorum: node %s: %w", n.cfg.Name, err)
@@ -239,6 +239,23 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.nc = nc
 	return nil
+}
+
+// tuneElection sets nats-server's election window to this node's
+// (election.go) before its server starts. A process whose raft is not
+// what natselection.go expects keeps nats-server's timers, and says so;
+// in a process of several nodes the first one's window holds.
+func (n *Node) tuneElection() {
+	want := electionWindowFor(electionSlot(n.cfg.ClusterAddr, n.cfg.Peers))
+	got, err := setNATSElection(want)
+	switch {
+	case err != nil:
+		n.cfg.Logger.Warn("raft election timers left at nats-server's 4–9s: an election after the loss of the stream leader holds decisions up longer",
+			"node", n.cfg.Name, "err", err)
+	case got != want:
+		n.cfg.Logger.Debug("raft election window of an earlier node of this process applies",
+			"node", n.cfg.Name, "window", fmt.Sprintf("%v–%v", got.Min, got.Max), "own", fmt.Sprintf("%v–%v", want.Min, want.Max))
+	}
 }
 
 func (n *Node) connectOpts() []nats.Option {

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,6 +18,8 @@ import (
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 func freeAddr(t *testing.T) string {
@@ -54,6 +57,9 @@ func clusterWith(t *testing.T, n int, secure func(*Config)) ([]*Node, []*Store, 
 	for i := range addrs {
 		addrs[i] = freeAddr(t)
 	}
+	// n0 ranks first, so the first cluster of this process gives it the
+	// first election window (see TestElectionAfterLeaderLoss).
+	slices.Sort(addrs)
 	mesh := fmt.Sprintf("test-%016x", rand.Uint64())
 	nodes := make([]*Node, n)
 	for i := range nodes {
@@ -352,15 +358,32 @@ func TestLeadFrom(t *testing.T) {
 // TestElectionAfterLeaderLoss kills the stream's leader, a node in a
 // child process that took the leadership, with SIGKILL (a node closed in
 // process hands its leadership over at once) three times, and times the
-// survivors' first confirmed write. With nats-server's own timers (a
-// follower stands 4–9s after the last heartbeat, sent every second) a
-// round takes at most 4s in one of ten, so a median of at most 4s comes
-// by chance in one run of 35; with tuneElection's, a round takes at most
-// ElectionTimeoutMin + 3 × ElectionStagger (the third-ranked node's
-// window's end, 3.5s) after the last heartbeat.
+// survivors' election of a new stream leader (its advisory) and their
+// first confirmed write.
+//
+// It is the guard of natselection.go. Each kill follows a write that the
+// child confirmed, so the survivor that wins got that write's append
+// entry, which re-armed its election timer, after the write began (a
+// voter refuses a candidate that lacks its entries). Under nats-server's
+// own timers (4–9s) no survivor can lead sooner than 4s after the write;
+// under the window natselection.go set, 2–2.5s for a process whose first
+// node ranks first, one leads within it (2.05–2.5s in 24 rounds, once
+// 3.1s). The test wants a median election within the window's end plus
+// 1s (3.5s), below 4s: past it, raft does not read what natselection.go
+// writes (4.7–8.6s when it wrote nothing), or the machine is too busy to
+// tell. Both survivors live in this process and share its window, so now
+// and then they stand at once and split the vote, which costs one more
+// window; the median of three rounds bears one such round. (Nodes in
+// processes of their own have windows of their own, and split no vote.)
+//
+// With nats-server's timers a round's first write takes at most 4s in
+// one of ten, so a median of at most 4s comes by chance in one run of
+// 35; with the window, it takes at most its end after the last
+// heartbeat.
 func TestElectionAfterLeaderLoss(t *testing.T) {
 	ctx := context.Background()
 	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	slices.Sort(addrs) // the child ranks last
 	mesh := fmt.Sprintf("test-%016x", rand.Uint64())
 	childDir := t.TempDir()
 	nodes := make([]*Node, 2)
@@ -371,8 +394,34 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The window of the first node this process started, here or in an
+	// earlier test (clusterWith, like this test, ranks n0 first: 2–2.5s);
+	// the survivors draw from it.
+	window, err := setNATSElection(electionWindowFor(electionSlot(addrs[0], addrs)))
+	if err != nil {
+		t.Fatalf("nats-server %s: %v\n\n%s", natsServerVersion(), err, natsElectionHelp)
+	}
+	// An election ends within the window, after a vote that takes
+	// milliseconds on loopback. The slack covers a candidate that waits
+	// min/4 more because it has not applied its log yet
+	// (switchToCandidate, raft.go:6253 of v2.15.2) and a busy machine.
+	const slack = time.Second
+	bound := window.Max + slack
+	if bound >= natsElectionDefault.Min {
+		t.Fatalf("this process's first node set the election window %v–%v: with its end plus %v at or past nats-server's default minimum %v this test cannot tell the two apart; the first node a test of this package starts must rank first (clusterWith sorts the addresses)",
+			window.Min, window.Max, slack, natsElectionDefault.Min)
+	}
+	advisories := make(chan *nats.Msg, 64)
+	for _, nd := range nodes {
+		sub, err := nd.Conn().ChanSubscribe(server.JSAdvisoryStreamLeaderElectedPre+".KV_"+Bucket(mesh), advisories)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+
 	var stores []*Store
-	var took []time.Duration
+	var elected, took []time.Duration
 	for round := range 3 {
 		child := exec.Command(os.Args[0], "-test.run=^$")
 		child.Env = append(os.Environ(), "GEOMESH_QUORUM_CHILD="+strings.Join([]string{mesh, addrs[2], strings.Join(addrs, ","), childDir}, ";"))
@@ -385,10 +434,12 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 			// The bucket's three replicas need the child's node too.
 			stores = []*Store{storeOf(ctx, t, nodes[0]), storeOf(ctx, t, nodes[1])}
 		}
+		var wrote time.Time
 		poll.Until(t, 30*time.Second, func() error {
 			if l := stores[0].Leader(ctx); l != "child" {
 				return fmt.Errorf("round %d: stream leader %q, want child", round, l)
 			}
+			wrote = time.Now()
 			return stores[0].Check(ctx)
 		})
 		if err := child.Process.Kill(); err != nil {
@@ -396,13 +447,43 @@ func TestElectionAfterLeaderLoss(t *testing.T) {
 		}
 		killed := time.Now()
 		_ = child.Wait()
+		leader, at := survivorElected(t, advisories, wrote, 15*time.Second)
+		elected = append(elected, at.Sub(wrote))
 		poll.Until(t, 15*time.Second, func() error { return stores[round%2].Check(ctx) })
 		took = append(took, time.Since(killed))
-		t.Logf("round %d: leader killed; n%d wrote after %v", round, round%2, took[round].Round(time.Millisecond))
+		t.Logf("round %d: leader killed %v after a confirmed write; %s elected %v after that write; n%d wrote %v after the kill",
+			round, killed.Sub(wrote).Round(time.Millisecond), leader, elected[round].Round(time.Millisecond), round%2, took[round].Round(time.Millisecond))
 	}
+	slices.Sort(elected)
 	slices.Sort(took)
+	t.Logf("election window in effect %v–%v (nats-server's own %v–%v)", window.Min, window.Max, natsElectionDefault.Min, natsElectionDefault.Max)
+	if elected[1] >= bound {
+		t.Errorf("new stream leader after the leader's last confirmed write: median %v of %v, want below %v (election window %v–%v set by natselection.go, plus %v); nats-server's own timers allow none before %v. At %v or more nats-server %s does not read the variables natselection.go writes.\n\n%s",
+			elected[1], elected, bound, window.Min, window.Max, slack, natsElectionDefault.Min, natsElectionDefault.Min, natsServerVersion(), natsElectionHelp)
+	}
 	if took[1] > 4*time.Second {
 		t.Errorf("first write after the leader was killed: median %v of %v, want at most 4s (election timeout from %v, staggered by %v)", took[1], took, ElectionTimeoutMin, ElectionStagger)
+	}
+}
+
+// survivorElected waits for the advisory of a stream leader other than
+// the child elected after since, and returns its name and arrival.
+func survivorElected(t *testing.T, advisories <-chan *nats.Msg, since time.Time, timeout time.Duration) (string, time.Time) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-advisories:
+			var adv server.JSStreamLeaderElectedAdvisory
+			if err := json.Unmarshal(m.Data, &adv); err != nil {
+				t.Fatalf("stream leader advisory %q: %v", m.Data, err)
+			}
+			if adv.Leader != "child" && adv.Time.After(since) {
+				return adv.Leader, time.Now()
+			}
+		case <-deadline:
+			t.Fatalf("no survivor elected stream leader within %v of the kill", timeout)
+		}
 	}
 }
 
