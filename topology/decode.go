@@ -48,9 +48,10 @@ func (d *decoder) fail(path string, n *yaml.Node, format string, args ...any) {
 type enum interface{ values() []string }
 
 var (
-	durationType = reflect.TypeFor[time.Duration]()
-	secretType   = reflect.TypeFor[Secret]()
-	enumType     = reflect.TypeFor[enum]()
+	durationType  = reflect.TypeFor[time.Duration]()
+	secretType    = reflect.TypeFor[Secret]()
+	selectionType = reflect.TypeFor[Selection]()
+	enumType      = reflect.TypeFor[enum]()
 )
 
 // decode fills v from n. name is the key (or item noun) used in messages.
@@ -89,6 +90,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 			return
 		}
 		v.Set(reflect.ValueOf(s))
+		return
+	case t == selectionType:
+		d.decodeStruct(n, v, path, name)
+		d.compileSelection(v.Addr().Interface().(*Selection), path)
 		return
 	case t.Implements(enumType):
 		s, ok := d.scalar(n, path, name, "a string")
@@ -180,6 +185,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 	default:
 		panic("topology: no decoding for " + v.Type().String())
 	}
+}
+
+// compileSelection compiles the patterns of a decoded selection and
+// reports each one that does not compile at the pattern itself. It is the
+// one place a pattern written in the file is checked, and what it compiles
+// is what Match uses.
+func (d *decoder) compileSelection(s *Selection, path string) {
+	s.compile(func(list string, i int, err error) {
+		p := fmt.Sprintf("%s.%s[%d]", path, list, i)
+		d.broken[p] = true
+		d.errorf(d.places[p].val, "%v", err)
+	})
 }
 
 // scalar accepts strings, and numbers written where a string is expected

@@ -9,10 +9,10 @@ func applyDefaults(doc *document) {
 	// Replicate every topic and sync every group unless told otherwise, as
 	// MirrorMaker 2 does.
 	if len(doc.Topics.Include) == 0 {
-		doc.Topics.Include = []string{".*"}
+		doc.Topics.setInclude(".*")
 	}
 	if len(doc.Groups.Include) == 0 {
-		doc.Groups.Include = []string{".*"}
+		doc.Groups.setInclude(".*")
 	}
 	// Where several regions write, prefixes keep same-named topics apart and
 	// make loops impossible; a standby wants the primary's names unchanged so

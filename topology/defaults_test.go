@@ -15,8 +15,8 @@ func TestDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"topics", m.Topics, Selection{Include: []string{".*"}}},
-		{"groups", m.Groups, Selection{Include: []string{".*"}}},
+		{"topics", m.Topics, MustSelection([]string{".*"}, nil)},
+		{"groups", m.Groups, MustSelection([]string{".*"}, nil)},
 		{"naming", m.Naming, NamingIdentity},
 		{"replication", m.Replication, Replication{Mode: ReplicationExactlyOnce, OnError: OnErrorPause, TopicDeletion: TopicDeletionOff}},
 		{"failover.mode", m.Failover.Mode, FailoverManual},

@@ -78,7 +78,7 @@ func PlanFor(m *Mesh, r Roles) []Flow {
 		if len(r.Broadcast.Include) > 0 {
 			// Mesh-wide excludes hold everywhere: a topic kept out of the mesh
 			// stays out of the broadcast too.
-			b := Selection{Include: r.Broadcast.Include, Exclude: append(append([]string(nil), r.Broadcast.Exclude...), m.Topics.Exclude...)}
+			b := plannedSelection(r.Broadcast.Include, append(append([]string(nil), r.Broadcast.Exclude...), m.Topics.Exclude...))
 			for _, s := range r.Spokes {
 				add(r.Hub, s, FlowBroadcast, b, NamingIdentity)
 			}
@@ -104,22 +104,20 @@ func PlanFor(m *Mesh, r Roles) []Flow {
 // flows: override for hub → standby hub widens the selection.
 func standbySelection(m *Mesh) Selection {
 	r := m.Roles
-	sel := Selection{
-		Include: append(append([]string(nil), m.Topics.Include...), r.Broadcast.Include...),
-		Exclude: append([]string(nil), m.Topics.Exclude...),
-	}
+	include := append(append([]string(nil), m.Topics.Include...), r.Broadcast.Include...)
+	exclude := append([]string(nil), m.Topics.Exclude...)
 	if m.Naming == NamingPrefix {
 		for _, spoke := range r.Spokes {
 			prefix := regexp.QuoteMeta(spoke + ".")
 			for _, p := range m.Topics.Include {
-				sel.Include = append(sel.Include, prefix+"(?:"+p+")")
+				include = append(include, prefix+"(?:"+p+")")
 			}
 			for _, p := range m.Topics.Exclude {
-				sel.Exclude = append(sel.Exclude, prefix+"(?:"+p+")")
+				exclude = append(exclude, prefix+"(?:"+p+")")
 			}
 		}
 	}
-	return sel
+	return plannedSelection(include, exclude)
 }
 
 // TargetTopic is the name a source topic gets in the target cluster.

@@ -90,12 +90,12 @@ func TestTargetTopic(t *testing.T) {
 
 func TestSelects(t *testing.T) {
 	regions := []string{"us-east", "eu-west", "ap-south"}
-	all := Selection{Include: []string{".*"}}
+	all := MustSelection([]string{".*"}, nil)
 	prefix := Flow{Source: "us-east", Target: "eu-west", Kind: FlowReplicate, Topics: all, Naming: NamingPrefix, Regions: regions}
 	identity := Flow{Source: "us-east", Target: "eu-west", Kind: FlowReplicate, Topics: all, Naming: NamingIdentity, Regions: regions}
 	standby := Flow{Source: "central", Target: "central-2", Kind: FlowStandby, Topics: all, Naming: NamingPrefix, Regions: []string{"central", "central-2", "store-a"}}
 	selective := identity
-	selective.Topics = Selection{Include: []string{"orders.*", "payments"}, Exclude: []string{`.*\.internal`}}
+	selective.Topics = MustSelection([]string{"orders.*", "payments"}, []string{`.*\.internal`})
 
 	for _, c := range []struct {
 		name  string

@@ -98,9 +98,6 @@ func validate(d *decoder, m *Mesh) {
 	c.meshName()
 	c.regions()
 	c.roles()
-	c.selection("topics", m.Topics)
-	c.selection("groups", m.Groups)
-	c.selection("topology.broadcast", m.Roles.Broadcast)
 	c.replication()
 	c.quorum()
 	c.detection()
@@ -429,19 +426,6 @@ func (c *checker) roles() {
 	}
 }
 
-func (c *checker) selection(path string, s Selection) {
-	for _, list := range []struct {
-		key      string
-		patterns []string
-	}{{"include", s.Include}, {"exclude", s.Exclude}} {
-		for i, p := range list.patterns {
-			if _, err := compile(p); err != nil {
-				c.errorAt(fmt.Sprintf("%s.%s[%d]", path, list.key, i), "invalid %s pattern %q: %v", list.key, p, err)
-			}
-		}
-	}
-}
-
 // topicRE is what Kafka accepts as a topic name.
 var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 
@@ -598,7 +582,6 @@ func (c *checker) flows() {
 			c.errorAt(p, "the %s topology plans no flow from %s to %s; flows can only change the topics of planned flows", c.m.Kind, f.Source, f.Target)
 		}
 		seen[pair] = true
-		c.selection(p+".topics", f.Topics)
 	}
 }
 

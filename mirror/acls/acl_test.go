@@ -40,7 +40,7 @@ func TestDesired(t *testing.T) {
 		{Name: "west", Kafka: &topology.Kafka{Principals: map[string]string{"User:app": "User:app-west"}}},
 	}}
 	flow := topology.Flow{Source: "east", Target: "west", Kind: topology.FlowReplicate, Naming: topology.NamingPrefix,
-		Regions: []string{"east", "west"}, Topics: topology.Selection{Include: []string{".*"}, Exclude: []string{"internal-.*"}}}
+		Regions: []string{"east", "west"}, Topics: topology.MustSelection([]string{".*"}, []string{"internal-.*"})}
 	mapping := Mapping{
 		Flow:      flow,
 		Group:     func(g string) bool { return g != "tmp-" },

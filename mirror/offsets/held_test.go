@@ -157,7 +157,7 @@ func TestHeld(t *testing.T) {
 		t.Fatalf("commit: %v %v", err, resp.Error())
 	}
 
-	flow := topology.Flow{Source: "east", Target: "west", Kind: topology.FlowReplicate, Topics: topology.Selection{Include: []string{"orders"}}, Regions: []string{"east", "west", "south"}}
+	flow := topology.Flow{Source: "east", Target: "west", Kind: topology.FlowReplicate, Topics: topology.MustSelection([]string{"orders"}, nil), Regions: []string{"east", "west", "south"}}
 	seeds := target.ListenAddrs()
 	tr := NewTranslator(Config{
 		Flow: flow, Source: cl, Target: cl, Logger: slog.New(slog.DiscardHandler),

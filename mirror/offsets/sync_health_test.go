@@ -69,7 +69,7 @@ func TestSyncHealthPerGroup(t *testing.T) {
 	}
 
 	flow := topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity,
-		Topics: topology.Selection{Include: []string{topic}}, Groups: topology.Selection{Include: []string{".*"}}}
+		Topics: topology.MustSelection([]string{topic}, nil), Groups: topology.MustSelection([]string{".*"}, nil)}
 	var ps []mirror.Partition
 	for p := range int32(parts) {
 		ps = append(ps, mirror.Partition{Topic: topic, Partition: p})

@@ -115,7 +115,7 @@ func TestTranslatorUnstableRetry(t *testing.T) {
 	}
 
 	flow := topology.Flow{Source: "src", Target: "dst", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity,
-		Topics: topology.Selection{Include: []string{"orders"}}, Regions: []string{"src", "dst"}}
+		Topics: topology.MustSelection([]string{"orders"}, nil), Regions: []string{"src", "dst"}}
 	translator := func(wait time.Duration) *Translator {
 		tr := NewTranslator(Config{Flow: flow, Source: newClient(t, src), Target: newClient(t, dst), NewTargetClient: dst, StableWait: wait})
 		tr.Start(ctx)

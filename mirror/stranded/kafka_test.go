@@ -52,7 +52,7 @@ func TestRealKafkaReplay(t *testing.T) {
 
 	cfg := Config{
 		Mesh: "it", Policy: topology.StrandedReplay,
-		Flow:   topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.Selection{Include: []string{"orders"}}},
+		Flow:   topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.MustSelection([]string{"orders"}, nil)},
 		Source: factory(us), Target: factory(eu), Logger: testLogger(t),
 	}
 	rep, err := Settle(t.Context(), cfg)

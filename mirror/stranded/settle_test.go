@@ -171,7 +171,7 @@ func TestSettle(t *testing.T) {
 
 			cfg := Config{
 				Mesh: "t", Policy: policy,
-				Flow:   topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.Selection{Include: []string{"orders"}}},
+				Flow:   topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.MustSelection([]string{"orders"}, nil)},
 				Source: factory(us), Target: factory(eu), MaxRecords: 5, Logger: testLogger(t),
 			}
 			rep, err := Settle(t.Context(), cfg)
@@ -256,7 +256,7 @@ func TestSettle(t *testing.T) {
 // in errors that name the flow or the cluster, and settle nothing.
 func TestSettleErrors(t *testing.T) {
 	us := fakeCluster(t)
-	flow := topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.Selection{Include: []string{"orders"}}}
+	flow := topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.MustSelection([]string{"orders"}, nil)}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	for _, tc := range []struct {

@@ -22,7 +22,7 @@ import (
 func testFlow() topology.Flow {
 	return topology.Flow{
 		Source: "us-east", Target: "eu-west", Kind: "replicate",
-		Topics:  topology.Selection{Include: []string{"orders.*", "payments"}},
+		Topics:  topology.MustSelection([]string{"orders.*", "payments"}, nil),
 		Naming:  topology.NamingPrefix,
 		Regions: []string{"us-east", "eu-west"},
 	}

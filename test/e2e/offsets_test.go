@@ -42,7 +42,7 @@ func TestOffsetTranslationExact(t *testing.T) {
 	const txnTopic, compTopic = "ot-orders", "ot-compact"
 	flow := topology.Flow{
 		Source: src, Target: dst, Kind: topology.FlowReplicate, Naming: topology.NamingIdentity,
-		Topics: topology.Selection{Include: []string{"ot-.*"}}, Groups: topology.Selection{Include: []string{"ot-.*"}},
+		Topics: topology.MustSelection([]string{"ot-.*"}, nil), Groups: topology.MustSelection([]string{"ot-.*"}, nil),
 		Regions: []string{src, dst},
 	}
 
