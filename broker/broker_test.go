@@ -16,21 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func TestOptionsErrors(t *testing.T) {
 	cases := []struct {
@@ -174,7 +165,7 @@ func TestSASLResolvesSecretAtAuthentication(t *testing.T) {
 func TestEmbeddedServesKafka(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	e := NewEmbedded("local", addr)
 	if got := e.Addrs(); got != nil {
 		t.Fatalf("addresses before Start: %v", got)
@@ -202,9 +193,7 @@ func TestEmbeddedServesKafka(t *testing.T) {
 	if err != nil || len(brokers) != 1 {
 		t.Fatalf("ping: %v %v", brokers, err)
 	}
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, adm, 2, 1, nil, "t")
 	want := map[string]bool{}
 	for i := range 50 {
 		v := string(rune('a'+i%26)) + strings.Repeat("x", i)
@@ -239,8 +228,8 @@ func mustClient(t *testing.T, addr string) *kgo.Client {
 }
 
 func TestStartAllClosesOnFailure(t *testing.T) {
-	addr := freeAddr(t)
-	taken, err := net.Listen("tcp", freeAddr(t))
+	addr := testkit.FreeAddr(t)
+	taken, err := net.Listen("tcp", testkit.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

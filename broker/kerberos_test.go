@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -24,7 +24,7 @@ func TestExplainKerberosLogin(t *testing.T) {
 	if err := os.WriteFile(keytab, []byte("not a keytab"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := kafkatest.RefusedAddr(t)
+	addr := testkit.RefusedAddr(t)
 	k := &topology.Kafka{Bootstrap: []string{addr}, SASL: &topology.SASL{
 		Mechanism: "GSSAPI", Username: "geomesh", Keytab: keytab, Realm: "EXAMPLE.COM", Krb5Conf: krb5, ServiceName: "kafka"}}
 	m, err := mechanism(k.SASL)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/geomesh/geomesh/agent/meshtest"
 	"github.com/geomesh/geomesh/client"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -26,10 +27,7 @@ func TestSwitchMidStream(t *testing.T) {
 	mesh := meshtest.Start(t, apExample)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	adm := kadm.NewClient(mesh.Client(t, "us-east"))
-	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(mesh.Client(t, "us-east")), 3, 1, nil, "orders")
 
 	const total = 3000
 	prod, err := client.NewProducer(mesh.Topology())
@@ -134,9 +132,7 @@ func TestProducerRefusesStandby(t *testing.T) {
 		t.Fatalf("produce to the standby: %v, want ErrNotPrimary naming eu-west", err)
 	}
 
-	if _, err := kadm.NewClient(mesh.Client(t, "us-east")).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(mesh.Client(t, "us-east")), 1, 1, nil, "orders")
 	prod, err := client.NewProducer(mesh.Topology(), client.RecordIDs())
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +142,7 @@ func TestProducerRefusesStandby(t *testing.T) {
 	if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil || prod.Region() != "us-east" {
 		t.Fatalf("produce to the primary: %v (region %s)", err, prod.Region())
 	}
-	if id, ok := headerOf(r, client.HeaderRecordID); !ok || len(id) != 32 {
+	if id, ok := testkit.Header(r, client.HeaderRecordID); !ok || len(id) != 32 {
 		t.Fatalf("record id %q", id)
 	}
 	// A failover comes after the mesh has copied the topic to the standby.
@@ -179,13 +175,4 @@ func TestProducerRefusesStandby(t *testing.T) {
 	if strings.Join(got, ",") != "to eu-west,to us-east" {
 		t.Fatalf("eu-west holds %q", got)
 	}
-}
-
-func headerOf(r *kgo.Record, key string) (string, bool) {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/client"
-	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -26,11 +26,7 @@ func TestSwitchOldRegionGone(t *testing.T) {
 	defer cancel()
 	var cls []*kfake.Cluster
 	for range 2 {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
+		c := testkit.FakeCluster(t, kfake.SeedTopics(1, "orders"))
 		cls = append(cls, c)
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("orders"))
 		if err != nil {
@@ -78,7 +74,7 @@ control_plane: {urls: ["nats://NOWHERE"]}
 		t.Fatalf("read %d records in us", len(got))
 	}
 	// The agent of eu synced the group's commit at 60 before us failed.
-	adm := kadm.NewClient(mustClient(t, cls[1]))
+	adm := testkit.Admin(t, kgo.SeedBrokers(cls[1].ListenAddrs()...))
 	synced := kadm.Offsets{}
 	synced.Add(kadm.Offset{Topic: "orders", Partition: 0, At: 60, LeaderEpoch: -1})
 	if resp, err := adm.CommitOffsets(ctx, "app", synced); err != nil || resp.Error() != nil {
@@ -97,25 +93,15 @@ control_plane: {urls: ["nats://NOWHERE"]}
 }
 
 // refusing replaces each NOWHERE in a topology with an address of its own
-// that refuses connections (kafkatest.RefusedAddr): agents that are gone
+// that refuses connections (testkit.RefusedAddr): agents that are gone
 // or never asked, clusters never reached, and the control plane, which a
 // client never reads but a topology must name.
 func refusing(t testing.TB, yaml string) []byte {
 	t.Helper()
 	for strings.Contains(yaml, "NOWHERE") {
-		yaml = strings.Replace(yaml, "NOWHERE", kafkatest.RefusedAddr(t), 1)
+		yaml = strings.Replace(yaml, "NOWHERE", testkit.RefusedAddr(t), 1)
 	}
 	return []byte(yaml)
-}
-
-func mustClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
 }
 
 // TestSwitchAfterLastCopy: the new primary of an active-passive mesh took
@@ -127,17 +113,13 @@ func TestSwitchAfterLastCopy(t *testing.T) {
 	defer cancel()
 	var cls []*kfake.Cluster
 	for range 2 {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
+		c := testkit.FakeCluster(t, kfake.SeedTopics(1, "orders"))
 		cls = append(cls, c)
 	}
 	// us took 0..9, all consumed; eu holds their copies, then 10..14 of
 	// its own, written after the flip.
-	src := mustClient(t, cls[0], kgo.DefaultProduceTopic("orders"))
-	dst := mustClient(t, cls[1], kgo.DefaultProduceTopic("orders"))
+	src := testkit.Client(t, kgo.SeedBrokers(cls[0].ListenAddrs()...), kgo.DefaultProduceTopic("orders"))
+	dst := testkit.Client(t, kgo.SeedBrokers(cls[1].ListenAddrs()...), kgo.DefaultProduceTopic("orders"))
 	for i := range 15 {
 		r := &kgo.Record{Value: []byte(strconv.Itoa(i))}
 		if i < 10 {
@@ -152,7 +134,7 @@ func TestSwitchAfterLastCopy(t *testing.T) {
 		}
 	}
 	eu := newFakeAgent(t)
-	eu.from = mustClient(t, cls[0])
+	eu.from = testkit.Client(t, kgo.SeedBrokers(cls[0].ListenAddrs()...))
 	eu.state.Store(apState(3, "switchover", "eu", "us", nil))
 	eu.end = 15 // the agent's "end": eu's last stable offset
 	m, err := topology.Parse("end.yaml", refusing(t, fmt.Sprintf(`

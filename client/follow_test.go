@@ -15,6 +15,7 @@ import (
 
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/client"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -83,15 +84,11 @@ func TestFollowerPlannedSwitch(t *testing.T) {
 	defer cancel()
 	var cls []*kfake.Cluster
 	for range 2 {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
+		c := testkit.FakeCluster(t, kfake.SeedTopics(1, "orders"))
 		cls = append(cls, c)
 	}
 	us, eu := newFakeAgent(t), newFakeAgent(t)
-	eu.from = mustClient(t, cls[0])
+	eu.from = testkit.Client(t, kgo.SeedBrokers(cls[0].ListenAddrs()...))
 	m, err := topology.Parse("follow.yaml", refusing(t, fmt.Sprintf(`
 mesh: follow
 topology: {kind: active-passive, primary: us, standby: [eu]}
@@ -153,8 +150,8 @@ control_plane: {urls: ["nats://NOWHERE"]}
 	waitEvent(client.FollowEpoch, "")
 
 	// The clients of the agents' copier, below.
-	src := mustClient(t, cls[0], kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	dst := mustClient(t, cls[1], kgo.DefaultProduceTopic("orders"))
+	src := testkit.Client(t, kgo.SeedBrokers(cls[0].ListenAddrs()...), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	dst := testkit.Client(t, kgo.SeedBrokers(cls[1].ListenAddrs()...), kgo.DefaultProduceTopic("orders"))
 
 	// The application: a producer writing 0, 1, 2, ... and a consumer.
 	var acked atomic.Int64
@@ -327,7 +324,7 @@ control_plane: {urls: ["nats://NOWHERE"]}
 
 func endOffset(t *testing.T, c *kfake.Cluster) int64 {
 	t.Helper()
-	ends, err := kadm.NewClient(mustClient(t, c)).ListEndOffsets(context.Background(), "orders")
+	ends, err := testkit.Admin(t, kgo.SeedBrokers(c.ListenAddrs()...)).ListEndOffsets(context.Background(), "orders")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/api"
-	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -45,7 +45,7 @@ func TestTranslateAsksAgent(t *testing.T) {
 	}))
 	defer agent.Close()
 	// Only west's agent answers; the other addresses refuse connections.
-	nowhere := func() string { return kafkatest.RefusedAddr(t) }
+	nowhere := func() string { return testkit.RefusedAddr(t) }
 	m, err := topology.Parse("t.yaml", fmt.Appendf(nil, `
 mesh: t
 topology: {kind: active-passive, primary: east, standby: [west]}
@@ -89,7 +89,7 @@ func TestResumeHint(t *testing.T) {
 		return r
 	}
 	// Parsed only: nothing of it is reached.
-	nowhere := func() string { return kafkatest.RefusedAddr(t) }
+	nowhere := func() string { return testkit.RefusedAddr(t) }
 	m, err := topology.Parse("t.yaml", fmt.Appendf(nil, `
 mesh: t
 topology: {kind: active-passive, primary: east, standby: [west]}

@@ -5,60 +5,41 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func fakeCluster(t *testing.T) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
+// clientOpts reach seeds, logging in a verbose run.
+func clientOpts(seeds []string) []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...)}
+	if testing.Verbose() {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
 	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return opts
 }
 
 func factory(seeds []string) ClientFactory {
 	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		base := []kgo.Opt{kgo.SeedBrokers(seeds...)}
-		if testing.Verbose() {
-			base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
-		}
-		return kgo.NewClient(append(base, opts...)...)
+		return kgo.NewClient(append(clientOpts(seeds), opts...)...)
 	}
 }
 
 func client(t *testing.T, seeds []string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := factory(seeds)(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return testkit.Client(t, append(clientOpts(seeds), opts...)...)
 }
 
+// createTopic creates topic on seeds with one replica.
 func createTopic(t *testing.T, seeds []string, topic string, partitions int32, configs map[string]*string) {
 	t.Helper()
-	adm := kadm.NewClient(client(t, seeds))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create %s: %v", topic, err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(client(t, seeds)), partitions, 1, configs, topic)
 }
 
 func setTopicConfig(t *testing.T, seeds []string, topic, key, value string) {
@@ -100,61 +81,10 @@ func produceTxn(t *testing.T, cl *kgo.Client, commit bool, rs ...*kgo.Record) {
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	testkit.Produce(t, cl, rs...)
 	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func produce(t *testing.T, cl *kgo.Client, rs ...*kgo.Record) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// readCommitted reads topic on the target with read_committed until want
-// records have arrived, then keeps reading briefly so that extra copies
-// (duplicates) would show.
-func readCommitted(t *testing.T, seeds []string, topic string, want int, timeout time.Duration) []*kgo.Record {
-	t.Helper()
-	cl := client(t, seeds,
-		kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)
-	var out []*kgo.Record
-	deadline := time.Now().Add(timeout)
-	var quietUntil time.Time
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		out = append(out, fs.Records()...)
-		if len(out) >= want && quietUntil.IsZero() {
-			quietUntil = time.Now().Add(time.Second)
-		}
-		if !quietUntil.IsZero() && time.Now().After(quietUntil) {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("read %d records of %s, want %d", len(out), topic, want)
-		}
-	}
-}
-
-func header(r *kgo.Record, key string) (string, bool) {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
 }
 
 // checkCopies verifies the copies of topic's records from region source:
@@ -175,7 +105,7 @@ func checkCopies(t *testing.T, got []*kgo.Record, source, target, topic string) 
 		if r.Partition != p || !bytes.HasPrefix(r.Value, want.Value) || !r.Timestamp.Equal(want.Timestamp) {
 			t.Fatalf("copy %s/%d@%d: partition %d value %q ts %v, want %d %q %v", r.Topic, r.Partition, r.Offset, r.Partition, r.Value, r.Timestamp, p, want.Value, want.Timestamp)
 		}
-		if v, _ := header(r, "app"); v != fmt.Sprintf("h-%d", seq) {
+		if v, _ := testkit.Header(r, "app"); v != fmt.Sprintf("h-%d", seq) {
 			t.Fatalf("copy %s: app header %q", r.Key, v)
 		}
 		for k, v := range map[string]string{
@@ -184,11 +114,11 @@ func checkCopies(t *testing.T, got []*kgo.Record, source, target, topic string) 
 			HeaderOriginPartition: strconv.Itoa(int(p)),
 			HeaderVisited:         source + "," + target,
 		} {
-			if got, _ := header(r, k); got != v {
+			if got, _ := testkit.Header(r, k); got != v {
 				t.Fatalf("copy %s: header %s = %q, want %q", r.Key, k, got, v)
 			}
 		}
-		o, err := strconv.ParseInt(func() string { v, _ := header(r, HeaderOriginOffset); return v }(), 10, 64)
+		o, err := strconv.ParseInt(func() string { v, _ := testkit.Header(r, HeaderOriginOffset); return v }(), 10, 64)
 		if err != nil {
 			t.Fatalf("copy %s: origin offset: %v", r.Key, err)
 		}
@@ -198,13 +128,6 @@ func checkCopies(t *testing.T, got []*kgo.Record, source, target, topic string) 
 		offs[p] = append(offs[p], o)
 	}
 	return offs
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return nil
 }
 
 func testFlow(source, target string) topology.Flow {

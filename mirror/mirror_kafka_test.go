@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -67,12 +69,12 @@ func TestRealKafka(t *testing.T) {
 	huge := testRecord(big, 0, 5)
 	huge.Value = append(huge.Value, make([]byte, 10_000)...)
 	bigRecs = append(bigRecs, huge, testRecord(big, 0, 6))
-	produce(t, plain, bigRecs...)
+	testkit.Produce(t, plain, bigRecs...)
 
 	cfg := ShardConfig{
 		Mesh: "it", Flow: testFlow("us", "eu"), Shard: 1,
 		Partitions: append(partitions(orders, 3), partitions(big, 2)...),
-		Source:     factory(src), Target: factory(dst), Logger: testLogger(t),
+		Source:     factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
 		RetryInterval: time.Second,
 	}
 	sh := NewShard(cfg)
@@ -96,7 +98,7 @@ func TestRealKafka(t *testing.T) {
 		return nil
 	})
 
-	got := readCommitted(t, dst, orders, 600, 60*time.Second)
+	got := testkit.ReadAtLeast(t, orders, 600, 60*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 600 {
 		t.Fatalf("target has %d records of %s, want 600", len(got), orders)
 	}
@@ -118,7 +120,7 @@ func TestRealKafka(t *testing.T) {
 	if st := sh2.Status(); st.Records != 300 {
 		t.Fatalf("restarted shard copied %d records, want the 300 new ones", st.Records)
 	}
-	got = readCommitted(t, dst, orders, 900, 60*time.Second)
+	got = testkit.ReadAtLeast(t, orders, 900, 60*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 900 {
 		t.Fatalf("after restart the target has %d records of %s, want 900", len(got), orders)
 	}
@@ -136,7 +138,7 @@ func TestRealKafka(t *testing.T) {
 	})
 	setTopicConfig(t, dst, big, "max.message.bytes", "100000")
 	poll.Until(t, 60*time.Second, func() error { return topicCaughtUp(sh2, big) })
-	gotBig := readCommitted(t, dst, big, 12, 60*time.Second)
+	gotBig := testkit.ReadAtLeast(t, big, 12, 60*time.Second, kgo.SeedBrokers(dst...))
 	if len(gotBig) != 12 {
 		t.Fatalf("target has %d records of %s, want 12", len(gotBig), big)
 	}
@@ -169,7 +171,7 @@ func TestRealKafka(t *testing.T) {
 		t.Fatalf("old owner's Run returned %v, want ErrFenced", err)
 	}
 	poll.Until(t, 60*time.Second, func() error { return topicCaughtUp(sh3, orders) })
-	got = readCommitted(t, dst, orders, 1200, 60*time.Second)
+	got = testkit.ReadAtLeast(t, orders, 1200, 60*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 1200 {
 		t.Fatalf("after fencing the target has %d records of %s, want 1200", len(got), orders)
 	}

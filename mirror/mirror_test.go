@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -175,7 +177,7 @@ func TestShardForIsStable(t *testing.T) {
 }
 
 func TestExactlyOnceCopy(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic, parts, per = "orders", 3, 200
 	createTopic(t, src, topic, parts, nil)
 	createTopic(t, dst, topic, parts, nil)
@@ -194,18 +196,18 @@ func TestExactlyOnceCopy(t *testing.T) {
 	// a replicate flow, but it still advances the progress.
 	foreign := testRecord(topic, 2, 5000)
 	foreign.Headers = append(foreign.Headers, kgo.RecordHeader{Key: HeaderOriginRegion, Value: []byte("ap")}, kgo.RecordHeader{Key: HeaderVisited, Value: []byte("ap,us")})
-	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), foreign)
+	testkit.Produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), foreign)
 
 	var batches atomic.Int64
 	sh := NewShard(ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Shard: 0, Partitions: partitions(topic, parts),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
 		Metrics: metricsFunc(func(b BatchStats) { batches.Add(1) }),
 	})
 	runShard(t, sh)
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 
-	got := readCommitted(t, dst, topic, parts*per, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, parts*per, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != parts*per {
 		t.Fatalf("target has %d records, want %d", len(got), parts*per)
 	}
@@ -238,7 +240,7 @@ func (f metricsFunc) Batch(b BatchStats) { f(b) }
 func (metricsFunc) SessionFailed(string) {}
 
 func TestResumeFromProgress(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic, parts = "events", 2
 	createTopic(t, src, topic, parts, nil)
 	createTopic(t, dst, topic, parts, nil)
@@ -250,11 +252,11 @@ func TestResumeFromProgress(t *testing.T) {
 				rs = append(rs, testRecord(topic, p, i))
 			}
 		}
-		produce(t, pcl, rs...)
+		testkit.Produce(t, pcl, rs...)
 	}
 	cfg := ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Shard: 3, Partitions: partitions(topic, parts),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
 	}
 	write(0, 100)
 	sh := NewShard(cfg)
@@ -273,7 +275,7 @@ func TestResumeFromProgress(t *testing.T) {
 	if st := sh2.Status(); st.Records != parts*150 {
 		t.Fatalf("second shard copied %d records, want %d", st.Records, parts*150)
 	}
-	got := readCommitted(t, dst, topic, parts*250, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, parts*250, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != parts*250 {
 		t.Fatalf("target has %d records, want %d", len(got), parts*250)
 	}
@@ -299,7 +301,7 @@ func TestAbortedTransactionIsRetried(t *testing.T) {
 	for i := range 50 {
 		rs = append(rs, testRecord(topic, 0, i))
 	}
-	produce(t, client(t, src), rs...)
+	testkit.Produce(t, client(t, src), rs...)
 
 	// The first copy's produce fails in a way the producer does not
 	// retry; the transaction must abort and the next one copy everything
@@ -307,14 +309,14 @@ func TestAbortedTransactionIsRetried(t *testing.T) {
 	h := dstC.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.TransactionAbortable, Count: 1})
 	sh := NewShard(ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 500 * time.Millisecond,
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug), RetryInterval: 500 * time.Millisecond,
 	})
 	runShard(t, sh)
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	if h.Hits() == 0 {
 		t.Fatal("fault never hit")
 	}
-	got := readCommitted(t, dst, topic, 50, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, 50, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 50 {
 		t.Fatalf("target has %d records, want 50", len(got))
 	}
@@ -325,7 +327,7 @@ func TestAbortedTransactionIsRetried(t *testing.T) {
 }
 
 func TestFencing(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic = "fence"
 	createTopic(t, src, topic, 1, nil)
 	createTopic(t, dst, topic, 1, nil)
@@ -342,7 +344,7 @@ func TestFencing(t *testing.T) {
 	}()
 	cfg := ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
 	}
 	first := NewShard(cfg)
 	done := make(chan error, 1)
@@ -378,7 +380,7 @@ func TestFencing(t *testing.T) {
 	e, _ := ends.Lookup(topic, 0)
 	n := int(e.Offset)
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(second) })
-	got := readCommitted(t, dst, topic, n, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, n, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != n {
 		t.Fatalf("target has %d records, want %d", len(got), n)
 	}
@@ -386,7 +388,7 @@ func TestFencing(t *testing.T) {
 }
 
 func TestOversizedRecordPauses(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic = "big"
 	createTopic(t, src, topic, 2, nil)
 	limit := "2000"
@@ -401,11 +403,11 @@ func TestOversizedRecordPauses(t *testing.T) {
 	big := testRecord(topic, 0, 10)
 	big.Value = append(big.Value, make([]byte, 5000)...)
 	rs = append(rs, big, testRecord(topic, 0, 11))
-	produce(t, pcl, rs...)
+	testkit.Produce(t, pcl, rs...)
 
 	sh := NewShard(ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug), RetryInterval: 200 * time.Millisecond,
 	})
 	runShard(t, sh)
 	var paused PartitionStatus
@@ -425,7 +427,7 @@ func TestOversizedRecordPauses(t *testing.T) {
 		t.Errorf("Lag() = %d records, %.1fs, %d paused; want the paused partition's 2 records, its age, 1 paused", lag, seconds, npaused)
 	}
 	// Partition 1 keeps going while 0 waits.
-	produce(t, pcl, testRecord(topic, 1, 10))
+	testkit.Produce(t, pcl, testRecord(topic, 1, 10))
 	poll.Until(t, 30*time.Second, func() error {
 		if p1 := sh.Status().Partitions[1]; p1.Next != 11 {
 			return errors.New("partition 1 stopped")
@@ -434,7 +436,7 @@ func TestOversizedRecordPauses(t *testing.T) {
 	})
 	setTopicConfig(t, dst, topic, "max.message.bytes", "100000")
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
-	got := readCommitted(t, dst, topic, 23, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, 23, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 23 {
 		t.Fatalf("target has %d records, want 23", len(got))
 	}
@@ -445,7 +447,7 @@ func TestOversizedRecordPauses(t *testing.T) {
 }
 
 func TestOversizedRecordDeadLetter(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic = "big"
 	createTopic(t, src, topic, 1, nil)
 	limit := "2000"
@@ -458,21 +460,21 @@ func TestOversizedRecordDeadLetter(t *testing.T) {
 	big := testRecord(topic, 0, 5)
 	big.Value = append(big.Value, make([]byte, 5000)...)
 	rs = append(rs, big, testRecord(topic, 0, 6))
-	produce(t, pcl, rs...)
+	testkit.Produce(t, pcl, rs...)
 
 	sh := NewShard(ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
 		OnError: topology.OnErrorDeadLetter, DeadLetterTopic: "geomesh.dead-letter",
 	})
 	runShard(t, sh)
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
-	got := readCommitted(t, dst, topic, 6, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, 6, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 6 {
 		t.Fatalf("target has %d records, want 6", len(got))
 	}
 	checkCopies(t, got, "us", "eu", topic)
-	dl := readCommitted(t, dst, "geomesh.dead-letter", 1, 30*time.Second)
+	dl := testkit.ReadAtLeast(t, "geomesh.dead-letter", 1, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(dl) != 1 {
 		t.Fatalf("dead-letter topic has %d records, want 1", len(dl))
 	}
@@ -481,11 +483,11 @@ func TestOversizedRecordDeadLetter(t *testing.T) {
 		t.Fatalf("dead letter key %q, %d value bytes", r.Key, len(r.Value))
 	}
 	for k, want := range map[string]string{"app": "h-5", HeaderDeadLetterTopic: topic, HeaderDeadLetterPartition: "0", HeaderDeadLetterOffset: "5"} {
-		if v, _ := header(r, k); v != want {
+		if v, _ := testkit.Header(r, k); v != want {
 			t.Fatalf("dead letter header %s = %q, want %q", k, v, want)
 		}
 	}
-	if v, _ := header(r, HeaderDeadLetterError); !strings.Contains(v, "max.message.bytes 2000") {
+	if v, _ := testkit.Header(r, HeaderDeadLetterError); !strings.Contains(v, "max.message.bytes 2000") {
 		t.Fatalf("dead letter error %q", v)
 	}
 	if st := sh.Status(); st.DeadLettered != 1 || st.Partitions[0].Paused {
@@ -494,7 +496,7 @@ func TestOversizedRecordDeadLetter(t *testing.T) {
 }
 
 func TestAtLeastOnceCopy(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic = "alo"
 	createTopic(t, src, topic, 2, nil)
 	createTopic(t, dst, topic, 2, nil)
@@ -504,10 +506,10 @@ func TestAtLeastOnceCopy(t *testing.T) {
 			rs = append(rs, testRecord(topic, p, i))
 		}
 	}
-	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), rs...)
+	testkit.Produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), rs...)
 	cfg := ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2), Mode: topology.ReplicationAtLeastOnce,
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
 	}
 	sh := NewShard(cfg)
 	stop := runShard(t, sh)
@@ -521,7 +523,7 @@ func TestAtLeastOnceCopy(t *testing.T) {
 	// A clean stop leaves progress behind, so a restart copies nothing again.
 	sh2 := NewShard(cfg)
 	runShard(t, sh2)
-	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), testRecord(topic, 0, 100), testRecord(topic, 1, 100))
+	testkit.Produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), testRecord(topic, 0, 100), testRecord(topic, 1, 100))
 	poll.Until(t, 30*time.Second, func() error {
 		if err := caughtUp(sh2); err != nil {
 			return err
@@ -531,7 +533,7 @@ func TestAtLeastOnceCopy(t *testing.T) {
 		}
 		return nil
 	})
-	got := readCommitted(t, dst, topic, 202, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, 202, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 202 {
 		t.Fatalf("target has %d records, want 202", len(got))
 	}
@@ -539,27 +541,27 @@ func TestAtLeastOnceCopy(t *testing.T) {
 }
 
 func TestSetPartitions(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic = "grow"
 	createTopic(t, src, topic, 2, nil)
 	createTopic(t, dst, topic, 2, nil)
 	pcl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	produce(t, pcl, testRecord(topic, 0, 0), testRecord(topic, 1, 0))
+	testkit.Produce(t, pcl, testRecord(topic, 0, 0), testRecord(topic, 1, 0))
 	sh := NewShard(ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 1),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
 	})
 	runShard(t, sh)
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
 	sh.SetPartitions(partitions(topic, 2))
-	produce(t, pcl, testRecord(topic, 0, 1), testRecord(topic, 1, 1))
+	testkit.Produce(t, pcl, testRecord(topic, 0, 1), testRecord(topic, 1, 1))
 	poll.Until(t, 30*time.Second, func() error {
 		if n := len(sh.Status().Partitions); n != 2 {
 			return fmt.Errorf("%d partitions in status", n)
 		}
 		return caughtUp(sh)
 	})
-	got := readCommitted(t, dst, topic, 4, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, 4, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 4 {
 		t.Fatalf("target has %d records, want 4", len(got))
 	}
@@ -571,7 +573,7 @@ func TestSetPartitions(t *testing.T) {
 // counts differently): the partition is narrowed down to the refused
 // record, which pauses it, while the other partition goes on.
 func TestUnpredictedRefusal(t *testing.T) {
-	src := fakeCluster(t)
+	src := testkit.FakeCluster(t).ListenAddrs()
 	dstC, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
@@ -588,11 +590,11 @@ func TestUnpredictedRefusal(t *testing.T) {
 		}
 	}
 	pcl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	produce(t, pcl, rs...)
+	testkit.Produce(t, pcl, rs...)
 	h := dstC.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Partitions: []int32{0}, Err: kerr.MessageTooLarge, Count: -1})
 	sh := NewShard(ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug), RetryInterval: 200 * time.Millisecond,
 	})
 	runShard(t, sh)
 	poll.Until(t, 30*time.Second, func() error {
@@ -611,7 +613,7 @@ func TestUnpredictedRefusal(t *testing.T) {
 		t.Fatal("Resume: partition was not paused")
 	}
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
-	got := readCommitted(t, dst, topic, 10, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, 10, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 10 {
 		t.Fatalf("target has %d records, want 10", len(got))
 	}
@@ -619,14 +621,14 @@ func TestUnpredictedRefusal(t *testing.T) {
 }
 
 func TestMissingTargetPartitionPauses(t *testing.T) {
-	src, dst := fakeCluster(t), fakeCluster(t)
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
 	const topic = "narrow"
 	createTopic(t, src, topic, 2, nil)
 	createTopic(t, dst, topic, 1, nil)
-	produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), testRecord(topic, 0, 0), testRecord(topic, 1, 0))
+	testkit.Produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), testRecord(topic, 0, 0), testRecord(topic, 1, 0))
 	sh := NewShard(ShardConfig{
 		Mesh: "m", Flow: testFlow("us", "eu"), Partitions: partitions(topic, 2),
-		Source: factory(src), Target: factory(dst), Logger: testLogger(t), RetryInterval: 200 * time.Millisecond,
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug), RetryInterval: 200 * time.Millisecond,
 	})
 	runShard(t, sh)
 	poll.Until(t, 30*time.Second, func() error {
@@ -642,7 +644,7 @@ func TestMissingTargetPartitionPauses(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
-	got := readCommitted(t, dst, topic, 2, 30*time.Second)
+	got := testkit.ReadAtLeast(t, topic, 2, 30*time.Second, kgo.SeedBrokers(dst...))
 	if len(got) != 2 {
 		t.Fatalf("target has %d records, want 2", len(got))
 	}

@@ -2,12 +2,12 @@ package health
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -127,20 +127,10 @@ func TestTracker(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestProber probes an embedded cluster while it serves and after it
 // stops: OK, then Failed within the timeout.
 func TestProber(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	cluster := broker.NewEmbedded("eu", addr)
 	ctx := context.Background()
 	if err := cluster.Start(ctx); err != nil {

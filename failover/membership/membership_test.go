@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 )
 
 // testLogger sends Info and above to t.Log until the test ends; memberlist
@@ -225,17 +225,6 @@ func TestEncryption(t *testing.T) {
 	waitMembers(t, append(ms, rotated), 5*time.Second, "agent-1", "agent-2", "rotated")
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestStartAloneThenRejoin starts an agent whose only seed is not up yet:
 // Start must succeed alone, and the agent must find the seed when it
 // appears.
@@ -244,7 +233,7 @@ func TestStartAloneThenRejoin(t *testing.T) {
 	// The seed's port is picked before the seed exists, so another process
 	// may take it meanwhile; then the scenario is retried on a new port.
 	for attempt := 1; ; attempt++ {
-		seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		seed := testkit.FreeAddr(t)
 		begin := time.Now()
 		a := start(t, Config{
 			AgentID:        "a",
@@ -373,7 +362,7 @@ func TestLifecycle(t *testing.T) {
 	// A cancelled context during the join leaves nothing running.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	m = New(Config{AgentID: "e", BindAddr: "127.0.0.1:0", Seeds: []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))}, Logger: newLogger(t)})
+	m = New(Config{AgentID: "e", BindAddr: "127.0.0.1:0", Seeds: []string{testkit.FreeAddr(t)}, Logger: newLogger(t)})
 	if err := m.Start(ctx); err == nil {
 		t.Error("start with cancelled context succeeded")
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -18,19 +17,10 @@ import (
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // cluster starts n embedded nodes routing to each other and opens the
 // store on each; it returns them and how long formation took.
@@ -38,13 +28,14 @@ func freeAddr(t *testing.T) string {
 // Each cluster has a mesh name of its own. nats-server takes a route
 // from any server that gives the same cluster name (geomesh-<mesh>, no
 // other credential), a node keeps redialing its stopped peers' ports,
-// and freeAddr's ports are free for anyone to take. Under one fixed name
-// a node of another run of this test on the host (a second CI job, the
-// package tested twice at once) that takes such a port joins the "lone"
-// survivor: that cluster's majority acknowledges the survivor's writes to
-// $KV.geomesh-<mesh>.> while the survivor's own replica commits nothing,
-// and "check on the minority side" gets nil, which is no minority write.
-// Under different names the route is refused.
+// and testkit.FreeAddr's ports are free for anyone to take. Under one
+// fixed name a node of another run of this test on the host (a second CI
+// job, the package tested twice at once) that takes such a port joins
+// the "lone" survivor: that cluster's majority acknowledges the
+// survivor's writes to $KV.geomesh-<mesh>.> while the survivor's own
+// replica commits nothing, and "check on the minority side" gets nil,
+// which is no minority write. Under different names the route is
+// refused.
 func cluster(t *testing.T, n int) ([]*Node, []*Store, time.Duration) {
 	return clusterWith(t, n, nil)
 }
@@ -55,7 +46,7 @@ func clusterWith(t *testing.T, n int, secure func(*Config)) ([]*Node, []*Store, 
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
-		addrs[i] = freeAddr(t)
+		addrs[i] = testkit.FreeAddr(t)
 	}
 	// n0 ranks first, so the first cluster of this process gives it the
 	// first election window (see TestElectionAfterLeaderLoss).
@@ -382,7 +373,7 @@ func TestLeadFrom(t *testing.T) {
 // heartbeat.
 func TestElectionAfterLeaderLoss(t *testing.T) {
 	ctx := context.Background()
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)}
 	slices.Sort(addrs) // the child ranks last
 	mesh := fmt.Sprintf("test-%016x", rand.Uint64())
 	childDir := t.TempDir()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/internal/syncbuf"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -97,11 +98,7 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 // secretFile writes value to a file and returns its file: reference.
 func secretFile(t *testing.T, value string) topology.Secret {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(path, []byte(value+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return topology.Secret{Ref: "file:" + path}
+	return topology.Secret{Ref: "file:" + testkit.TempFile(t, "secret", value+"\n")}
 }
 
 // alwaysFor fails the test if f returns an error at any poll within d:
@@ -186,7 +183,7 @@ func TestSecureCluster(t *testing.T) {
 	}
 	var running []*Node
 	for _, s := range strangers {
-		running = append(running, start(s.name, freeAddr(t), addrs, s.cfg))
+		running = append(running, start(s.name, testkit.FreeAddr(t), addrs, s.cfg))
 	}
 	// routes checks that each of ns is routed to want servers, all of
 	// them nodes of the mesh. Only the nodes' side counts: a stranger
@@ -270,7 +267,7 @@ func TestSecureCluster(t *testing.T) {
 	_ = nodes[0].Close()
 	_ = nodes[2].Close()
 	lone := []string{addrs[1]}
-	for i, addr := range []string{addrs[0], addrs[2], freeAddr(t)} {
+	for i, addr := range []string{addrs[0], addrs[2], testkit.FreeAddr(t)} {
 		start(strangers[i].name+"-2", addr, lone, strangers[i].cfg)
 	}
 	alwaysFor(t, 2*time.Second, routes(0, nodes[1]))
@@ -337,7 +334,7 @@ func TestExternalSecure(t *testing.T) {
 		t.Fatal(err)
 	}
 	const pass = "client-Pass-3d9a41"
-	srv, err := server.NewServer(&server.Options{
+	srv := testkit.NATSServer(t, &server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
 		JetStream: true, StoreDir: t.TempDir(),
 		TLSConfig:  &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
@@ -345,14 +342,6 @@ func TestExternalSecure(t *testing.T) {
 		Users:      []*server.User{{Username: "geomesh", Password: pass}},
 		Nkeys:      []*server.NkeyUser{{Nkey: pub}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
 	url := "tls://" + srv.Addr().String()
 	mesh := "external-secure"
 	node := func(name string, tlsc *topology.ControlPlaneTLS, cred *topology.ControlPlaneCredentials) *Node {
@@ -457,13 +446,13 @@ func TestSecurityConfig(t *testing.T) {
 			`quorum: node no-password: credentials of user "geomesh": secret env:GEOMESH_QUORUM_UNSET: environment variable GEOMESH_QUORUM_UNSET is not set`},
 		{"nkey-embedded", Config{Credentials: &topology.ControlPlaneCredentials{NkeySeedFile: "/x.nk"}},
 			"quorum: node nkey-embedded: invalid config: route credentials need a user and password (nkey seeds are for an external control plane)"},
-		{"missing-seed", Config{URLs: []string{"nats://" + freeAddr(t)}, Credentials: &topology.ControlPlaneCredentials{NkeySeedFile: "/nonexistent/x.nk"}},
+		{"missing-seed", Config{URLs: []string{"nats://" + testkit.FreeAddr(t)}, Credentials: &topology.ControlPlaneCredentials{NkeySeedFile: "/nonexistent/x.nk"}},
 			"quorum: node missing-seed: nkey seed file /nonexistent/x.nk: "},
 	} {
 		cfg := tc.cfg
 		cfg.Mesh, cfg.Name, cfg.StoreDir = "m", tc.name, t.TempDir()
 		if len(cfg.URLs) == 0 {
-			cfg.ClusterAddr = freeAddr(t)
+			cfg.ClusterAddr = testkit.FreeAddr(t)
 		}
 		n := NewNode(cfg)
 		err := n.Start(context.Background())
@@ -513,8 +502,8 @@ func TestRoutePasswordRotation(t *testing.T) {
 // certificate of the mesh's CA and give the route user and password.
 func TestSecureClientPort(t *testing.T) {
 	ca := newCA(t, "client-port")
-	addr := freeAddr(t)
-	n := NewNode(Config{Mesh: "client-port", Name: "n0", ClusterAddr: freeAddr(t), ClientAddr: addr,
+	addr := testkit.FreeAddr(t)
+	n := NewNode(Config{Mesh: "client-port", Name: "n0", ClusterAddr: testkit.FreeAddr(t), ClientAddr: addr,
 		StoreDir: t.TempDir(), Timeout: time.Second, TLS: ca.issue(t, "n0"),
 		Credentials: &topology.ControlPlaneCredentials{User: "geomesh", Password: secretFile(t, routePass)}})
 	t.Cleanup(func() { _ = n.Close() })

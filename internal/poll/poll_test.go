@@ -4,43 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/geomesh/geomesh/internal/testkit"
 )
 
-// recorder is a testing.TB that records Fatalf instead of failing the
-// test, so that Until's failures can be judged. Its Fatalf ends the
-// goroutine, as the real one does, and its context is ctx.
-type recorder struct {
-	testing.TB
-	ctx   context.Context
-	fatal string
-}
-
-func (r *recorder) Helper()                  {}
-func (r *recorder) Context() context.Context { return r.ctx }
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.fatal = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-// run calls Until on a goroutine of its own, which Fatalf ends, and
-// returns what Until returned.
-func run(r *recorder, timeout time.Duration, fn func() error) time.Duration {
+// run calls Until with r and returns what it returned, or 0 if it
+// failed: r.Failure() is then Until's message.
+func run(r *testkit.Recorder, timeout time.Duration, fn func() error) time.Duration {
 	var took time.Duration
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		took = Until(r, timeout, fn)
-	}()
-	<-done
+	r.Run(func(tb testing.TB) { took = Until(tb, timeout, fn) })
 	return took
 }
 
 func TestUntilReturnsOnceTrue(t *testing.T) {
-	r := &recorder{TB: t, ctx: t.Context()}
+	r := testkit.NewRecorder(t, t.Context())
 	calls := 0
 	took := run(r, 5*time.Second, func() error {
 		calls++
@@ -49,8 +28,8 @@ func TestUntilReturnsOnceTrue(t *testing.T) {
 		}
 		return nil
 	})
-	if r.fatal != "" {
-		t.Fatalf("failed: %s", r.fatal)
+	if r.Failure() != "" {
+		t.Fatalf("failed: %s", r.Failure())
 	}
 	if calls != 4 {
 		t.Errorf("fn called %d times, want 4", calls)
@@ -62,14 +41,14 @@ func TestUntilReturnsOnceTrue(t *testing.T) {
 }
 
 func TestUntilFailsWithTheLastError(t *testing.T) {
-	r := &recorder{TB: t, ctx: t.Context()}
+	r := testkit.NewRecorder(t, t.Context())
 	n := 0
 	run(r, 100*time.Millisecond, func() error {
 		n++
 		return fmt.Errorf("attempt %d", n)
 	})
-	if want := fmt.Sprintf("after 100ms: attempt %d", n); r.fatal != want {
-		t.Errorf("fatal %q, want %q", r.fatal, want)
+	if want := fmt.Sprintf("after 100ms: attempt %d", n); r.Failure() != want {
+		t.Errorf("fatal %q, want %q", r.Failure(), want)
 	}
 	if n < 2 {
 		t.Errorf("fn called %d times before the timeout, want several", n)
@@ -78,7 +57,7 @@ func TestUntilFailsWithTheLastError(t *testing.T) {
 
 func TestUntilStopsWhenTheTestEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	r := &recorder{TB: t, ctx: ctx}
+	r := testkit.NewRecorder(t, ctx)
 	n := 0
 	run(r, time.Hour, func() error {
 		n++
@@ -87,8 +66,8 @@ func TestUntilStopsWhenTheTestEnds(t *testing.T) {
 		}
 		return errors.New("never true")
 	})
-	if want := "test ended while waiting: never true"; r.fatal != want {
-		t.Errorf("fatal %q, want %q", r.fatal, want)
+	if want := "test ended while waiting: never true"; r.Failure() != want {
+		t.Errorf("fatal %q, want %q", r.Failure(), want)
 	}
 	if n != 3 {
 		t.Errorf("fn called %d times, want 3 (none after the end)", n)

@@ -8,8 +8,8 @@
 //     that goroutine, and the test goes on or hangs;
 //   - a fixed loopback port in a Go test (127.0.0.1:4222, localhost:8080,
 //     [::1]:9092): two tests, or a test and whatever runs on the machine,
-//     meet on it. Tests take free ports (kafkatest.FreeAddr), or
-//     kafkatest.RefusedAddr for an address that must not answer; test/netns
+//     meet on it. Tests take free ports (testkit.FreeAddr), or
+//     testkit.RefusedAddr for an address that must not answer; test/netns
 //     and test/chaos, whose processes run in network namespaces of their
 //     own, may fix ports there;
 //   - a pipe into head or grep -q in a shell script under pipefail: the

@@ -80,7 +80,7 @@ func (m *module) fixedPorts() []string {
 				return true
 			}
 			if addr := loopbackPort.FindString(s); addr != "" {
-				out = append(out, fmt.Sprintf("%s: fixed loopback port %s: take kafkatest.FreeAddr, or kafkatest.RefusedAddr for an address that must not answer",
+				out = append(out, fmt.Sprintf("%s: fixed loopback port %s: take testkit.FreeAddr, or testkit.RefusedAddr for an address that must not answer",
 					m.fset.Position(lit.Pos()), addr))
 			}
 			return true

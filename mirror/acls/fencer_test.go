@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/geomesh/geomesh/internal/syncbuf"
+	"github.com/geomesh/geomesh/internal/testkit"
 )
 
 // TestFencerOrder: a refused marker keeps its DENY from being made, and a
@@ -238,16 +239,8 @@ func TestFencerLaggingView(t *testing.T) {
 // topic orders, a client of it and a context bounding the test.
 func fenceFixture(t *testing.T) (*kfake.Cluster, *kgo.Client, context.Context, ACL) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	c := testkit.FakeCluster(t)
+	cl := testkit.Client(t, kgo.SeedBrokers(c.ListenAddrs()...))
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	t.Cleanup(cancel)
 	allowW := acl(topic, literal, "orders", "User:app", kmsg.ACLOperationWrite, allow)

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestRealKafkaWriter(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
 	seeds := c.Bootstrap()
-	startWriter(t, WriterConfig{Client: newClient(t, seeds), Region: "us-east", AgentID: "a1", Interval: 100 * time.Millisecond})
+	startWriter(t, WriterConfig{Client: testkit.Client(t, kgo.SeedBrokers(seeds...)), Region: "us-east", AgentID: "a1", Interval: 100 * time.Millisecond})
 
 	beats, recs := readBeats(t, seeds, Topic, 5)
 	tr := NewTracker()
@@ -37,7 +38,7 @@ func TestRealKafkaWriter(t *testing.T) {
 		t.Errorf("age of us-east = %v, %v", age, ok)
 	}
 
-	adm := kadm.NewClient(newClient(t, seeds))
+	adm := testkit.Admin(t, kgo.SeedBrokers(seeds...))
 	rcs, err := adm.DescribeTopicConfigs(context.Background(), Topic)
 	if err != nil {
 		t.Fatal(err)

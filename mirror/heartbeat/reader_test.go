@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,13 +21,11 @@ func TestReaderFeedsTracker(t *testing.T) {
 	}
 	defer c.Close()
 	seeds := c.ListenAddrs()
-	cl := newClient(t, seeds)
+	cl := testkit.Client(t, kgo.SeedBrokers(seeds...))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "us-east.geomesh.heartbeats"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, adm, 1, 1, nil, "us-east.geomesh.heartbeats")
 	t0 := time.Unix(1_700_000_000, 0)
 	write := func(topic, region string, seq uint64) {
 		t.Helper()
@@ -65,9 +64,7 @@ func TestReaderFeedsTracker(t *testing.T) {
 		}
 	}()
 
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ap-south.geomesh.heartbeats"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, adm, 1, 1, nil, "ap-south.geomesh.heartbeats")
 	write("ap-south.geomesh.heartbeats", "ap-south", 290)
 
 	for {

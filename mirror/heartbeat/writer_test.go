@@ -6,21 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-func newClient(t *testing.T, seeds []string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
 
 // startWriter runs a Writer until the test ends.
 func startWriter(t *testing.T, cfg WriterConfig) *Writer {
@@ -41,7 +31,7 @@ func startWriter(t *testing.T, cfg WriterConfig) *Writer {
 // readBeats consumes n beats from the start of the topic.
 func readBeats(t *testing.T, seeds []string, topic string, n int) ([]Beat, []*kgo.Record) {
 	t.Helper()
-	cl := newClient(t, seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := testkit.Client(t, kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var beats []Beat
@@ -64,14 +54,10 @@ func readBeats(t *testing.T, seeds []string, topic string, n int) ([]Beat, []*kg
 }
 
 func TestWriterCreatesTopicAndWritesSequencedBeats(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close) // after the writer stops: cleanups run last first
+	c := testkit.FakeCluster(t) // after the writer stops: cleanups run last first
 	seeds := c.ListenAddrs()
 	start := time.Now()
-	w := startWriter(t, WriterConfig{Client: newClient(t, seeds), Region: "us-east", AgentID: "agent-1", Interval: 20 * time.Millisecond})
+	w := startWriter(t, WriterConfig{Client: testkit.Client(t, kgo.SeedBrokers(seeds...)), Region: "us-east", AgentID: "agent-1", Interval: 20 * time.Millisecond})
 
 	beats, recs := readBeats(t, seeds, Topic, 5)
 	for i, b := range beats {
@@ -107,7 +93,7 @@ func TestWriterCreatesTopicAndWritesSequencedBeats(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	adm := kadm.NewClient(newClient(t, seeds))
+	adm := testkit.Admin(t, kgo.SeedBrokers(seeds...))
 	ctx := context.Background()
 	tds, err := adm.ListTopics(ctx, Topic)
 	if err != nil {
@@ -132,17 +118,13 @@ func TestWriterCreatesTopicAndWritesSequencedBeats(t *testing.T) {
 }
 
 func TestWriterKeepsExistingTopicAndSurvivesFailures(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "beats"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.FakeCluster(t, kfake.SeedTopics(3, "beats"))
 	// The first produce is answered with a connection drop.
 	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		return nil, errors.New("injected"), true
 	})
 	seeds := c.ListenAddrs()
-	w := startWriter(t, WriterConfig{Client: newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner())), Region: "eu-west", Topic: "beats", Interval: 20 * time.Millisecond})
+	w := startWriter(t, WriterConfig{Client: testkit.Client(t, kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner())), Region: "eu-west", Topic: "beats", Interval: 20 * time.Millisecond})
 	beats, _ := readBeats(t, seeds, "beats", 3)
 	for i := 1; i < len(beats); i++ {
 		if beats[i].Seq <= beats[i-1].Seq {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -55,9 +56,7 @@ func TestSyncHealthPerGroup(t *testing.T) {
 	srcCl, dstCl := newClient(t, src), newClient(t, dst)
 	srcAdm, dstAdm := kadm.NewClient(srcCl), kadm.NewClient(dstCl)
 	for _, adm := range []*kadm.Client{srcAdm, dstAdm} {
-		if _, err := adm.CreateTopic(ctx, parts, 1, nil, topic); err != nil {
-			t.Fatal(err)
-		}
+		testkit.CreateTopic(t, adm, parts, 1, nil, topic)
 	}
 	prod := newClient(t, src, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for p := range int32(parts) {

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -19,11 +19,7 @@ import (
 // its clients; control, when set, sees every request first.
 func fakeCluster(t *testing.T, control func(kmsg.Request) (kmsg.Response, error, bool)) mirror.ClientFactory {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.FakeCluster(t)
 	if control != nil {
 		c.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
 			c.KeepControl()
@@ -85,9 +81,7 @@ func TestTranslatorUnstableRetry(t *testing.T) {
 	ctx := t.Context()
 	src, dst := fakeCluster(t, nil), fakeCluster(t, nil)
 	for _, f := range []mirror.ClientFactory{src, dst} {
-		if _, err := kadm.NewClient(newClient(t, f)).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
-			t.Fatal(err)
-		}
+		testkit.CreateTopic(t, kadm.NewClient(newClient(t, f)), 1, 1, nil, "orders")
 	}
 	if err := mirror.EnsureProgressTopic(ctx, kadm.NewClient(newClient(t, dst)), "dst"); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,10 @@ package stranded
 
 import (
 	"fmt"
+	"log/slog"
 	"testing"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -20,8 +22,8 @@ func TestRealKafkaReplay(t *testing.T) {
 	usC := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
 	euC := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
 	us, eu := usC.Bootstrap(), euC.Bootstrap()
-	createTopic(t, us, "orders", 2)
-	createTopic(t, eu, "orders", 2)
+	testkit.CreateTopic(t, kadm.NewClient(client(t, us)), 2, 1, nil, "orders")
+	testkit.CreateTopic(t, kadm.NewClient(client(t, eu)), 2, 1, nil, "orders")
 
 	rec := func(p int32, v string) *kgo.Record {
 		return &kgo.Record{Topic: "orders", Partition: p, Value: []byte(v)}
@@ -53,7 +55,7 @@ func TestRealKafkaReplay(t *testing.T) {
 	cfg := Config{
 		Mesh: "it", Policy: topology.StrandedReplay,
 		Flow:   topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.MustSelection([]string{"orders"}, nil)},
-		Source: factory(us), Target: factory(eu), Logger: testLogger(t),
+		Source: factory(us), Target: factory(eu), Logger: testkit.Logger(t, slog.LevelInfo),
 	}
 	rep, err := Settle(t.Context(), cfg)
 	if err != nil {

@@ -4,63 +4,39 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
-	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func fakeCluster(t *testing.T) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+// clientOpts reach seeds, with fresh metadata for the topics that
+// settlement creates.
+func clientOpts(seeds []string) []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(50 * time.Millisecond)}
 }
 
 func factory(seeds []string) mirror.ClientFactory {
 	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(50 * time.Millisecond)}, opts...)...)
+		return kgo.NewClient(append(clientOpts(seeds), opts...)...)
 	}
 }
 
 func client(t *testing.T, seeds []string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := factory(seeds)(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return testkit.Client(t, append(clientOpts(seeds), opts...)...)
 }
 
-func createTopic(t *testing.T, seeds []string, topic string, partitions int32) {
-	t.Helper()
-	resp, err := kadm.NewClient(client(t, seeds)).CreateTopic(t.Context(), partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create %s: %v", topic, err)
-	}
-}
-
+// produce writes rs, each to the partition it names, to seeds.
 func produce(t *testing.T, seeds []string, rs ...*kgo.Record) {
 	t.Helper()
-	cl := client(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err := cl.ProduceSync(t.Context(), rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	testkit.Produce(t, client(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner())), rs...)
 }
 
 // readAll reads a topic with read_committed to its end.
@@ -99,15 +75,6 @@ func readAll(t *testing.T, seeds []string, topic string) []*kgo.Record {
 	return out
 }
 
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
 // writeProgress commits progress records for partitions of topic as a
 // flow us→eu would have.
 func writeProgress(t *testing.T, seeds []string, topic string, next map[int32]int64) {
@@ -132,13 +99,6 @@ func writeProgress(t *testing.T, seeds []string, topic string, next map[int32]in
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("test", t.Name())
-	}
-	return nil
-}
-
 // TestSettle: the old primary us holds 10 records in each of 3
 // partitions; the flow us→eu had copied partition 0 to offset 7,
 // partition 1 entirely and partition 2 not at all, and us's offset 8 of
@@ -148,9 +108,9 @@ func testLogger(t *testing.T) *slog.Logger {
 func TestSettle(t *testing.T) {
 	for _, policy := range []topology.Stranded{topology.StrandedQuarantine, topology.StrandedReplay, topology.StrandedDrop} {
 		t.Run(string(policy), func(t *testing.T) {
-			us, eu := fakeCluster(t), fakeCluster(t)
-			createTopic(t, us, "orders", 3)
-			createTopic(t, eu, "orders", 3)
+			us, eu := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
+			testkit.CreateTopic(t, kadm.NewClient(client(t, us)), 3, 1, nil, "orders")
+			testkit.CreateTopic(t, kadm.NewClient(client(t, eu)), 3, 1, nil, "orders")
 			var rs []*kgo.Record
 			for p := range int32(3) {
 				for i := range 10 {
@@ -172,7 +132,7 @@ func TestSettle(t *testing.T) {
 			cfg := Config{
 				Mesh: "t", Policy: policy,
 				Flow:   topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.MustSelection([]string{"orders"}, nil)},
-				Source: factory(us), Target: factory(eu), MaxRecords: 5, Logger: testLogger(t),
+				Source: factory(us), Target: factory(eu), MaxRecords: 5, Logger: testkit.Logger(t, slog.LevelInfo),
 			}
 			rep, err := Settle(t.Context(), cfg)
 			if err != nil {
@@ -191,17 +151,17 @@ func TestSettle(t *testing.T) {
 			if dest != "" {
 				var got []*kgo.Record
 				for _, r := range readAll(t, eu, dest) {
-					if header(r, mirror.HeaderOriginRegion) == "us" {
+					if headerValue(r, mirror.HeaderOriginRegion) == "us" {
 						got = append(got, r)
 					}
 				}
 				seen := map[string]bool{}
 				for _, r := range got {
-					p, off := header(r, mirror.HeaderOriginPartition), header(r, mirror.HeaderOriginOffset)
+					p, off := headerValue(r, mirror.HeaderOriginPartition), headerValue(r, mirror.HeaderOriginOffset)
 					want := "us/" + p + "/" + off
-					if string(r.Value) != want || strconv.Itoa(int(r.Partition)) != p || header(r, mirror.HeaderOriginTopic) != "orders" || header(r, mirror.HeaderVisited) != "us,eu" {
+					if string(r.Value) != want || strconv.Itoa(int(r.Partition)) != p || headerValue(r, mirror.HeaderOriginTopic) != "orders" || headerValue(r, mirror.HeaderVisited) != "us,eu" {
 						t.Errorf("copy %s/%d@%d %q: provenance %s/%s/%s@%s visited %q", r.Topic, r.Partition, r.Offset, r.Value,
-							header(r, mirror.HeaderOriginRegion), header(r, mirror.HeaderOriginTopic), p, off, header(r, mirror.HeaderVisited))
+							headerValue(r, mirror.HeaderOriginRegion), headerValue(r, mirror.HeaderOriginTopic), p, off, headerValue(r, mirror.HeaderVisited))
 					}
 					if seen[want] {
 						t.Errorf("%s copied twice", want)
@@ -255,7 +215,7 @@ func TestSettle(t *testing.T) {
 // TestSettleErrors: bad configuration and an unreachable new primary end
 // in errors that name the flow or the cluster, and settle nothing.
 func TestSettleErrors(t *testing.T) {
-	us := fakeCluster(t)
+	us := testkit.FakeCluster(t).ListenAddrs()
 	flow := topology.Flow{Source: "us", Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingIdentity, Topics: topology.MustSelection([]string{"orders"}, nil)}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -266,7 +226,7 @@ func TestSettleErrors(t *testing.T) {
 	}{
 		{"missing clients", Config{Mesh: "t", Flow: flow}, "stranded records us→eu: missing [source and target clients]"},
 		{"unknown policy", Config{Mesh: "t", Flow: flow, Policy: "keep", Source: factory(us), Target: factory(us)}, `stranded records us→eu: unknown policy "keep"`},
-		{"new primary unreachable", Config{Mesh: "t", Flow: flow, Source: factory(us), Target: factory([]string{kafkatest.RefusedAddr(t)})}, "cluster eu: init producer id geomesh.t.us.eu.stranded: "},
+		{"new primary unreachable", Config{Mesh: "t", Flow: flow, Source: factory(us), Target: factory([]string{testkit.RefusedAddr(t)})}, "cluster eu: init producer id geomesh.t.us.eu.stranded: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Settle(ctx, tc.cfg)

@@ -3,11 +3,14 @@ package topics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -107,7 +110,12 @@ func TestRealKafkaSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	waitFor(t, syncDeadline, func() bool { return !describeTopic(t, tgtAdm, "us-east.orders").exists })
+	poll.Until(t, syncDeadline, func() error {
+		if describeTopic(t, tgtAdm, "us-east.orders").exists {
+			return errors.New("us-east.orders still on the target")
+		}
+		return nil
+	})
 	t.Logf("target topic deleted (policy follow, two passes) after %v", time.Since(start))
 
 	if st := s.Status(); st.Passes == 0 || st.LastPassError != "" {
@@ -119,24 +127,19 @@ func TestRealKafkaSync(t *testing.T) {
 // the explicit configs want, or fails the test after syncDeadline.
 func waitShape(t *testing.T, adm *kadm.Client, topic string, parts int, want map[string]string) time.Duration {
 	t.Helper()
-	start := time.Now()
-	var last topicShape
-	for {
-		last = describeTopic(t, adm, topic)
-		if last.exists && last.partitions == parts && maps.Equal(last.explicit, want) {
-			return time.Since(start)
+	return poll.Until(t, syncDeadline, func() error {
+		got := describeTopic(t, adm, topic)
+		if !got.exists || got.partitions != parts || !maps.Equal(got.explicit, want) {
+			return fmt.Errorf("%s not in shape: got exists=%v partitions=%d configs=%v; want partitions=%d configs=%v",
+				topic, got.exists, got.partitions, got.explicit, parts, want)
 		}
-		if time.Since(start) > syncDeadline {
-			t.Fatalf("%s not in shape within %v: got exists=%v partitions=%d configs=%v; want partitions=%d configs=%v",
-				topic, syncDeadline, last.exists, last.partitions, last.explicit, parts, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func realClient(t *testing.T, c *kafkatest.Cluster) (*kgo.Client, *kadm.Client) {
 	t.Helper()
-	cl := newClient(t, c.ClientOptions()...)
+	cl := testkit.Client(t, c.ClientOptions()...)
 	return cl, kadm.NewClient(cl)
 }
 

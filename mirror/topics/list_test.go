@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,16 +16,10 @@ import (
 // when that broker fails the request, the listing still comes back,
 // through the client, and every listing has the topic's shape.
 func TestListerSurvivesADeadBroker(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl := newClient(t, kgo.SeedBrokers(c.ListenAddrs()...))
+	c := testkit.FakeCluster(t, kfake.NumBrokers(3))
+	cl := testkit.Client(t, kgo.SeedBrokers(c.ListenAddrs()...))
 	ctx := ctxT(t)
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 4, 3, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(cl), 4, 3, nil, "orders")
 	l := &lister{cl: cl}
 	if _, _, err := l.list(ctx); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,30 +38,11 @@ type fakePair struct {
 
 func newFakePair(t *testing.T, srcBrokers, tgtBrokers int) *fakePair {
 	t.Helper()
-	p := &fakePair{}
-	var err error
-	if p.src, err = kfake.NewCluster(kfake.NumBrokers(srcBrokers)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.src.Close)
-	if p.tgt, err = kfake.NewCluster(kfake.NumBrokers(tgtBrokers)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.tgt.Close)
-	p.srcCl = newClient(t, kgo.SeedBrokers(p.src.ListenAddrs()...))
-	p.tgtCl = newClient(t, kgo.SeedBrokers(p.tgt.ListenAddrs()...))
+	p := &fakePair{src: testkit.FakeCluster(t, kfake.NumBrokers(srcBrokers)), tgt: testkit.FakeCluster(t, kfake.NumBrokers(tgtBrokers))}
+	p.srcCl = testkit.Client(t, kgo.SeedBrokers(p.src.ListenAddrs()...))
+	p.tgtCl = testkit.Client(t, kgo.SeedBrokers(p.tgt.ListenAddrs()...))
 	p.srcAdm, p.tgtAdm = kadm.NewClient(p.srcCl), kadm.NewClient(p.tgtCl)
 	return p
-}
-
-func newClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
 }
 
 func (p *fakePair) syncer(cfg Config) *Syncer {
@@ -77,15 +60,15 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// createTopic is testkit.CreateTopic with the configs as the tests here
+// write them and compare them (describeTopic).
 func createTopic(t *testing.T, adm *kadm.Client, name string, parts int32, rf int16, cfg map[string]string) {
 	t.Helper()
 	m := make(map[string]*string)
 	for k, v := range cfg {
 		m[k] = kadm.StringPtr(v)
 	}
-	if _, err := adm.CreateTopic(ctxT(t), parts, rf, m, name); err != nil {
-		t.Fatalf("create %s: %v", name, err)
-	}
+	testkit.CreateTopic(t, adm, parts, rf, m, name)
 }
 
 // topicShape is what a test asserts of a topic.
@@ -94,6 +77,26 @@ type topicShape struct {
 	partitions int
 	rf         int
 	explicit   map[string]string // dynamic topic configs
+}
+
+// targetExists is nil once topic exists in adm's cluster.
+func targetExists(t *testing.T, adm *kadm.Client, topic string) func() error {
+	return func() error {
+		if !describeTopic(t, adm, topic).exists {
+			return fmt.Errorf("%s not on the target", topic)
+		}
+		return nil
+	}
+}
+
+// passesFrom is nil once s has made n passes.
+func passesFrom(s *Syncer, n uint64) func() error {
+	return func() error {
+		if got := s.Status().Passes; got < n {
+			return fmt.Errorf("%d passes, want %d", got, n)
+		}
+		return nil
+	}
 }
 
 func describeTopic(t *testing.T, adm *kadm.Client, name string) topicShape {
@@ -315,7 +318,7 @@ func TestTransientErrorsRetried(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitFor(t, 5*time.Second, func() bool { return describeTopic(t, p.tgtAdm, "us-east.orders").exists })
+	poll.Until(t, 5*time.Second, targetExists(t, p.tgtAdm, "us-east.orders"))
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run returned %v, want context.Canceled", err)
@@ -489,19 +492,6 @@ func TestInvalidConfigReturnedByRun(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // TestCreateBatchesTopicsOfOneShape: a first pass over many topics sends
 // one CreateTopics request per shape and config.
 func TestCreateBatchesTopicsOfOneShape(t *testing.T) {
@@ -578,16 +568,21 @@ func TestSettledPassesSkipTheTarget(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, 5*time.Second, func() bool { return describeTopic(t, p.tgtAdm, "us-east.orders").exists })
+	poll.Until(t, 5*time.Second, targetExists(t, p.tgtAdm, "us-east.orders"))
 	// The pass after the creation finds the target in line and settles.
-	waitFor(t, 5*time.Second, func() bool { return s.Status().Passes >= 3 })
+	poll.Until(t, 5*time.Second, passesFrom(s, 3))
 	before, passes := metadata.Load(), s.Status().Passes
-	waitFor(t, 5*time.Second, func() bool { return s.Status().Passes >= passes+10 })
+	poll.Until(t, 5*time.Second, passesFrom(s, passes+10))
 	// describeTopic's own requests are not made in this window.
 	if n := metadata.Load() - before; n != 0 {
 		t.Errorf("%d metadata requests to the target in 10 settled passes, want 0", n)
 	}
 	createTopic(t, p.srcAdm, "orders.new", 3, 1, nil)
-	took := waitFor(t, 5*time.Second, func() bool { return describeTopic(t, p.tgtAdm, "us-east.orders.new").partitions == 3 })
+	took := poll.Until(t, 5*time.Second, func() error {
+		if n := describeTopic(t, p.tgtAdm, "us-east.orders.new").partitions; n != 3 {
+			return fmt.Errorf("us-east.orders.new on the target has %d partitions, want 3", n)
+		}
+		return nil
+	})
 	t.Logf("new topic on the target %v after its creation, with settled passes before", took)
 }

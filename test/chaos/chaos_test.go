@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/test/chaos/history"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -165,9 +166,7 @@ func (w *world) run(t *testing.T, i int, seed uint64, length time.Duration) {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopic(t.Context(), 3, -1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(adm), 3, -1, nil, topic)
 	earlier := w.topics
 	w.topics = append(w.topics, topic)
 	path := w.topology(t, topic, seed)

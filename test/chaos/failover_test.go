@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/test/chaos/history"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/test/netns"
@@ -109,14 +109,7 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	if t.Failed() {
 		t.FailNow()
 	}
-	adm, err := kgo.NewClient(clusters[east].ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopic(t.Context(), 3, -1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, testkit.Admin(t, clusters[east].ClientOptions()...), 3, -1, nil, "orders")
 	grantApp(t, clusters[east])
 	grantApp(t, clusters[west])
 
@@ -404,11 +397,7 @@ func produceSync(t *testing.T, c *kafkatest.Cluster, region, prefix string, coun
 
 func produce(t *testing.T, opts []kgo.Opt, region, prefix string, count int, rec *history.Recorder) {
 	t.Helper()
-	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic("orders"))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := testkit.Client(t, append(opts, kgo.DefaultProduceTopic("orders"))...)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	recs := make([]*kgo.Record, count)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -156,15 +157,15 @@ replication: {on_error: dead-letter, dead_letter_topic: "geomesh.dead-letter"}
 	if len(dlq) != 1 || string(dlq[0].Key) != "big" || len(dlq[0].Value) != 200_000 {
 		t.Fatalf("dead-letter topic holds %d records, want the big one", len(dlq))
 	}
-	if v, _ := header(dlq[0], "app"); v != "1" {
+	if v, _ := testkit.Header(dlq[0], "app"); v != "1" {
 		t.Error("dead-letter record lost the original header")
 	}
 	for k, want := range map[string]string{mirror.HeaderDeadLetterTopic: "dlq-orders", mirror.HeaderDeadLetterPartition: "0", mirror.HeaderDeadLetterOffset: "1"} {
-		if v, _ := header(dlq[0], k); v != want {
+		if v, _ := testkit.Header(dlq[0], k); v != want {
 			t.Errorf("dead-letter header %s = %q, want %q", k, v, want)
 		}
 	}
-	if v, _ := header(dlq[0], mirror.HeaderDeadLetterError); !strings.Contains(v, "max.message.bytes") {
+	if v, _ := testkit.Header(dlq[0], mirror.HeaderDeadLetterError); !strings.Contains(v, "max.message.bytes") {
 		t.Errorf("dead-letter error header %q does not name the limit", v)
 	}
 	if v := metric(t, agents[0].APIAddr(), "geomesh_mirror_dead_letter_records_total"); v != "1" {

@@ -19,6 +19,7 @@ import (
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -52,13 +53,9 @@ regions:
 		} else {
 			b.WriteString("    witness: true\n")
 		}
-		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, freePort(t), freePort(t), freePort(t))
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
 	}
-	path := filepath.Join(t.TempDir(), mesh+".yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testkit.TempFile(t, mesh+".yaml", b.String())
 }
 
 // meshAgents starts and stops agents of one mesh with a control-plane
@@ -261,7 +258,7 @@ func TestFailoverPrimaryLoss(t *testing.T) {
 	recs := readTopic(t, east, "orders", 250, 60*time.Second)
 	from := 0
 	for _, r := range recs {
-		if o, ok := header(r, "geomesh-origin-region"); ok && o == westName {
+		if o, ok := testkit.Header(r, "geomesh-origin-region"); ok && o == westName {
 			from++
 		}
 	}

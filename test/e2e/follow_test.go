@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	gmclient "github.com/geomesh/geomesh/client"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -44,13 +43,9 @@ regions:
 		} else {
 			b.WriteString("    witness: true\n")
 		}
-		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, freePort(t), freePort(t), freePort(t))
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
 	}
-	path := filepath.Join(t.TempDir(), mesh+".yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testkit.TempFile(t, mesh+".yaml", b.String())
 }
 
 // TestFollowPlannedSwitchAndFailback: a producer and a consumer group
@@ -294,8 +289,8 @@ func whereMissing(t *testing.T, seen map[string]int, total int, topic string, re
 	at := map[string][]pos{}
 	for name, c := range regions {
 		for _, r := range readTopic(t, clusters[c], topic, total, 10*time.Second) {
-			o, _ := header(r, "geomesh-origin-region")
-			oo, _ := header(r, "geomesh-origin-offset")
+			o, _ := testkit.Header(r, "geomesh-origin-region")
+			oo, _ := testkit.Header(r, "geomesh-origin-offset")
 			at[string(r.Value)] = append(at[string(r.Value)], pos{name, r.Partition, r.Offset, o, oo})
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -20,24 +21,19 @@ import (
 func client(t testing.TB, c *kafkatest.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	// Tests poll for topics that agents create: answer from fresh metadata.
-	opts = append([]kgo.Opt{kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)
-	cl, err := kgo.NewClient(append(c.ClientOptions(), opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return testkit.Client(t, append(clientOpts(c), opts...)...)
 }
 
+// clientOpts reach c with fresh metadata.
+func clientOpts(c *kafkatest.Cluster) []kgo.Opt {
+	return append(c.ClientOptions(), kgo.MetadataMinAge(100*time.Millisecond))
+}
+
+// createTopic creates topic on c with the broker's default replication
+// factor.
 func createTopic(t testing.TB, c *kafkatest.Cluster, topic string, partitions int32, configs map[string]*string) {
 	t.Helper()
-	resp, err := kadm.NewClient(client(t, c)).CreateTopic(t.Context(), partitions, -1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create %s: %v", topic, err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(client(t, c)), partitions, -1, configs, topic)
 }
 
 // produce writes n plain records with keys spreading them over partitions;
@@ -49,9 +45,7 @@ func produce(t testing.TB, c *kafkatest.Cluster, region, topic string, from, n i
 	for i := from; i < from+n; i++ {
 		rs = append(rs, record(region, topic, i))
 	}
-	if err := cl.ProduceSync(t.Context(), rs...).FirstErr(); err != nil {
-		t.Fatalf("produce to %s: %v", topic, err)
-	}
+	testkit.Produce(t, cl, rs...)
 }
 
 func record(region, topic string, i int) *kgo.Record {
@@ -98,37 +92,12 @@ func writeTxn(ctx context.Context, cl *kgo.Client, region, topic string, from, n
 	return nil
 }
 
-// readTopic reads a topic with read_committed until at least want records
-// have arrived, then one more second so that duplicates show.
+// readTopic is testkit.Read on c: the records of topic with
+// read_committed, at least want of them unless timeout passes first, and
+// those of one more second so that duplicates show.
 func readTopic(t testing.TB, c *kafkatest.Cluster, topic string, want int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
-	cl := client(t, c, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
-	var out []*kgo.Record
-	deadline := time.Now().Add(timeout)
-	var settle time.Time
-	for {
-		now := time.Now()
-		if len(out) >= want && settle.IsZero() {
-			settle = now.Add(time.Second)
-		}
-		if (!settle.IsZero() && now.After(settle)) || now.After(deadline) {
-			return out
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 250*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
-}
-
-func header(r *kgo.Record, key string) (string, bool) {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
+	return testkit.Read(t, topic, want, timeout, clientOpts(c)...)
 }
 
 // checkCopies compares the committed records of a source topic with their
@@ -148,12 +117,12 @@ func checkCopies(t testing.TB, origin string, src []*kgo.Record, tgt []*kgo.Reco
 	seen := map[pos]int{}
 	last := map[int32]int64{}
 	for _, r := range tgt {
-		o, ok := header(r, mirror.HeaderOriginRegion)
+		o, ok := testkit.Header(r, mirror.HeaderOriginRegion)
 		if !ok || o != origin {
 			continue
 		}
-		offStr, _ := header(r, mirror.HeaderOriginOffset)
-		partStr, _ := header(r, mirror.HeaderOriginPartition)
+		offStr, _ := testkit.Header(r, mirror.HeaderOriginOffset)
+		partStr, _ := testkit.Header(r, mirror.HeaderOriginPartition)
 		off, err1 := strconv.ParseInt(offStr, 10, 64)
 		part, err2 := strconv.ParseInt(partStr, 10, 32)
 		if err1 != nil || err2 != nil {
@@ -176,15 +145,15 @@ func checkCopies(t testing.TB, origin string, src []*kgo.Record, tgt []*kgo.Reco
 			t.Errorf("copy of %d@%d differs: %q=%q vs %q=%q", s.Partition, s.Offset, r.Key, r.Value, s.Key, s.Value)
 		}
 		for _, h := range s.Headers {
-			if v, ok := header(r, h.Key); !ok || v != string(h.Value) {
+			if v, ok := testkit.Header(r, h.Key); !ok || v != string(h.Value) {
 				t.Errorf("copy of %d@%d lost header %s", s.Partition, s.Offset, h.Key)
 			}
 		}
-		if v, _ := header(r, mirror.HeaderOriginTopic); v != s.Topic {
+		if v, _ := testkit.Header(r, mirror.HeaderOriginTopic); v != s.Topic {
 			t.Errorf("copy of %d@%d: origin topic %q, want %q", s.Partition, s.Offset, v, s.Topic)
 		}
 		if visited != "" {
-			if v, _ := header(r, mirror.HeaderVisited); v != visited {
+			if v, _ := testkit.Header(r, mirror.HeaderVisited); v != visited {
 				t.Errorf("copy of %d@%d: visited %q, want %q", s.Partition, s.Offset, v, visited)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 )
 
@@ -55,10 +56,6 @@ func bootstraps() []string {
 	return out
 }
 
-// freePort returns a loopback address nobody listens on right now, never
-// one it returned before (kafkatest.FreeAddr).
-func freePort(t testing.TB) string { return kafkatest.FreeAddr(t) }
-
 // region describes one region of a generated topology file.
 type region struct {
 	name    string
@@ -78,13 +75,9 @@ func meshFile(t testing.TB, mesh string, regions []region, body string) string {
 	for _, r := range regions {
 		fmt.Fprintf(&b, "  - name: %s\n    kafka:\n      bootstrap: [%s]\n    agents:\n", r.name, r.cluster.Bootstrap()[0])
 		for i := range max(r.agents, 1) {
-			fmt.Fprintf(&b, "      - {id: %s-%d, gossip: %s, api: %s}\n", r.name, i+1, freePort(t), freePort(t))
+			fmt.Fprintf(&b, "      - {id: %s-%d, gossip: %s, api: %s}\n", r.name, i+1, testkit.FreeAddr(t), testkit.FreeAddr(t))
 		}
 	}
-	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n", kafkatest.RefusedAddr(t))
-	path := t.TempDir() + "/" + mesh + ".yaml"
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n", testkit.RefusedAddr(t))
+	return testkit.TempFile(t, mesh+".yaml", b.String())
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -109,7 +110,7 @@ func TestOffsetTranslationExact(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, r := range rs {
-				if round, _ := header(r, "round"); round == lastRound {
+				if round, _ := testkit.Header(r, "round"); round == lastRound {
 					break
 				}
 				if seen[string(r.Key)] {
@@ -467,7 +468,7 @@ func sameRecord(src, dst *kgo.Record) error {
 			return fmt.Errorf("headers %v, want %v", own, src.Headers)
 		}
 	}
-	if off, _ := header(dst, mirror.HeaderOriginOffset); off != fmt.Sprint(src.Offset) {
+	if off, _ := testkit.Header(dst, mirror.HeaderOriginOffset); off != fmt.Sprint(src.Offset) {
 		return fmt.Errorf("copy of source offset %s, want %d", off, src.Offset)
 	}
 	return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -60,13 +61,9 @@ regions:
 		} else {
 			b.WriteString("    witness: true\n")
 		}
-		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, freePort(t), freePort(t), freePort(t))
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
 	}
-	path := filepath.Join(t.TempDir(), mesh+".yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testkit.TempFile(t, mesh+".yaml", b.String())
 }
 
 // writeKey writes a fresh base64 gossip key to dir/name and returns the
@@ -437,7 +434,7 @@ func originAt(t testing.TB, c *kafkatest.Cluster, topic string, p int32, offset 
 			return -1, fmt.Errorf("no record at %s/%d offset %d: %w", topic, p, offset, ctx.Err())
 		}
 		for _, r := range fs.Records() {
-			o, ok := header(r, "geomesh-origin-offset")
+			o, ok := testkit.Header(r, "geomesh-origin-offset")
 			if !ok {
 				return -1, fmt.Errorf("%s/%d offset %d is not a copy", topic, p, r.Offset)
 			}
@@ -791,7 +788,7 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 					}
 					s := strings.Replace(string(data), "standby: ["+westName+"]", "standby: ["+westName+", "+mesh+"-south]", 1)
 					s += fmt.Sprintf("  - name: %s-south\n    kafka: {bootstrap: [%s]}\n    agents:\n      - {id: %s-south-1, gossip: %s, api: %s, control: %s}\n",
-						mesh, clusters[1].Bootstrap()[0], mesh, freePort(t), freePort(t), freePort(t))
+						mesh, clusters[1].Bootstrap()[0], mesh, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
 					if err := os.WriteFile(south, []byte(s), 0o600); err != nil {
 						t.Fatal(err)
 					}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,7 +50,7 @@ func TestFailoverStrandedDrop(t *testing.T) {
 			}
 			for p := range topics[name].Partitions {
 				for _, rec := range readPartition(t, r.west, name, p) {
-					if o, _ := header(rec, mirror.HeaderOriginRegion); o == r.eastName && seq(rec) >= 100 && seq(rec) < 100+strandedN {
+					if o, _ := testkit.Header(rec, mirror.HeaderOriginRegion); o == r.eastName && seq(rec) >= 100 && seq(rec) < 100+strandedN {
 						t.Errorf("%s: %s/%d offset %d on %s is a copy of dropped record %s", when, name, p, rec.Offset, r.westName, rec.Value)
 					}
 				}

@@ -18,6 +18,7 @@ import (
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/internal/syncbuf"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -140,7 +141,7 @@ func (r *strandedRun) checkSettled(t *testing.T) []*kgo.Record {
 
 	var stranded []*kgo.Record
 	for _, rec := range readTopic(t, r.east, "ledger", 100+strandedN+20, 30*time.Second) {
-		if _, copied := header(rec, mirror.HeaderOriginRegion); !copied && seq(rec) >= 100 {
+		if _, copied := testkit.Header(rec, mirror.HeaderOriginRegion); !copied && seq(rec) >= 100 {
 			stranded = append(stranded, rec)
 		}
 	}
@@ -184,7 +185,7 @@ func (r *strandedRun) failback(t *testing.T, ctx context.Context) {
 	})
 	var want []*kgo.Record
 	for _, rec := range readTopic(t, r.east, "ledger", 100+strandedN+20+10, 10*time.Second) {
-		if _, copied := header(rec, mirror.HeaderOriginRegion); !copied && (seq(rec) < 100 || seq(rec) >= 2000) {
+		if _, copied := testkit.Header(rec, mirror.HeaderOriginRegion); !copied && (seq(rec) < 100 || seq(rec) >= 2000) {
 			want = append(want, rec)
 		}
 	}
@@ -228,7 +229,7 @@ func TestFailoverStranded(t *testing.T) {
 func countFrom(rs []*kgo.Record, origin string) int {
 	n := 0
 	for _, r := range rs {
-		if o, _ := header(r, mirror.HeaderOriginRegion); o == origin {
+		if o, _ := testkit.Header(r, mirror.HeaderOriginRegion); o == origin {
 			n++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -90,7 +91,7 @@ func readOrigin(recs []*kgo.Record, region string) []*kgo.Record {
 	var out []*kgo.Record
 	for _, r := range recs {
 		if strings.HasPrefix(string(r.Value), region+"/") {
-			if _, copied := header(r, "geomesh-origin-region"); !copied {
+			if _, copied := testkit.Header(r, "geomesh-origin-region"); !copied {
 				out = append(out, r)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
@@ -255,10 +256,10 @@ func listedOffset(l kadm.ListedOffsets, topic string, p int32) int64 {
 // provenance returns the source offset a target record is a copy of, if it
 // is a copy of partition p of topic in region origin.
 func provenance(r *kgo.Record, origin, topic string, p int32) (int64, bool) {
-	region, _ := header(r, mirror.HeaderOriginRegion)
-	tp, _ := header(r, mirror.HeaderOriginTopic)
-	part, _ := header(r, mirror.HeaderOriginPartition)
-	off, _ := header(r, mirror.HeaderOriginOffset)
+	region, _ := testkit.Header(r, mirror.HeaderOriginRegion)
+	tp, _ := testkit.Header(r, mirror.HeaderOriginTopic)
+	part, _ := testkit.Header(r, mirror.HeaderOriginPartition)
+	off, _ := testkit.Header(r, mirror.HeaderOriginOffset)
 	o, err := strconv.ParseInt(off, 10, 64)
 	if region != origin || tp != topic || part != strconv.Itoa(int(p)) || err != nil {
 		return -1, false

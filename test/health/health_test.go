@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/broker/health"
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,9 +35,7 @@ func TestClusterHealthOnRealKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 3, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(cl), 3, 3, nil, "orders")
 
 	// The monitor as an agent runs it: on its own client, its metrics on a
 	// registry served over HTTP.

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 )
 
@@ -23,8 +24,9 @@ func TestAuthorizer(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{Authorizer: &kafkatest.Authorizer{
 		Users: map[string]string{"app": "app-pw", "other": "other-pw"},
 	}})
-	createTopic(t, c, "open", 1)
-	createTopic(t, c, "guarded", 1)
+	adm := testkit.Admin(t, c.ClientOptions()...)
+	testkit.CreateTopic(t, adm, 1, -1, nil, "open")
+	testkit.CreateTopic(t, adm, 1, -1, nil, "guarded")
 	write := func(opts []kgo.Opt, topic string) error {
 		cl, err := kgo.NewClient(append(opts, kgo.RequestRetries(0), kgo.RecordRetries(1))...)
 		if err != nil {
@@ -36,7 +38,6 @@ func TestAuthorizer(t *testing.T) {
 		return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("x")}).FirstErr()
 	}
 	app, other := c.UserOptions("app"), c.UserOptions("other")
-	adm := kadm.NewClient(newClient(t, c))
 	alter := func(b *kadm.ACLBuilder, remove bool) {
 		t.Helper()
 		var err error

@@ -7,13 +7,17 @@
 // In a test:
 //
 //	c := kafkatest.Start(t, kafkatest.Options{Brokers: 3})
-//	cl, err := kgo.NewClient(append(c.ClientOptions(), kgo.ConsumeTopics("orders"))...)
+//	testkit.CreateTopic(t, testkit.Admin(t, c.ClientOptions()...), 3, -1, nil, "orders")
+//	cl := testkit.Client(t, append(c.ClientOptions(), kgo.ConsumeTopics("orders"))...)
 //
 // Start returns a running cluster and registers cleanup that stops it;
 // if the test failed, cleanup first logs the last 200 lines of each
 // node's log. A JVM start costs seconds, so a package whose tests do not
 // restart nodes should share one cluster from TestMain, with New, Start
 // and Close (see main_test.go here), giving each test its own topics.
+// The helpers that work on any cluster, this one or kfake (a client, a
+// topic, records written and read back, free and refused loopback
+// addresses), are internal/testkit's.
 //
 // StopBroker, KillBroker and StartBroker take a node down cleanly or as a
 // crash and bring it back with the same directory and ports, for rolling

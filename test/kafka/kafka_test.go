@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 )
 
 func TestProduceConsume(t *testing.T) {
 	t.Logf("Apache Kafka %s (KRaft), 1 broker, shared cluster started in %s", shared.Version(), sharedStart.Round(time.Millisecond))
-	createTopic(t, shared, "orders", 3)
+	testkit.CreateTopic(t, testkit.Admin(t, shared.ClientOptions()...), 3, -1, nil, "orders")
 	produce(t, shared, "orders", 3, 0, 1000)
 	checkConsume(t, shared, "orders", 3, 1000)
 }
@@ -27,9 +27,9 @@ func TestProduceConsume(t *testing.T) {
 func TestTransactions(t *testing.T) {
 	t.Logf("Apache Kafka %s (KRaft)", shared.Version())
 	const topic = "payments"
-	createTopic(t, shared, topic, 1)
+	testkit.CreateTopic(t, testkit.Admin(t, shared.ClientOptions()...), 1, -1, nil, topic)
 
-	cl := newClient(t, shared, kgo.TransactionalID("kafkatest-txn"), kgo.DefaultProduceTopic(topic))
+	cl := testkit.Client(t, append(shared.ClientOptions(), kgo.TransactionalID("kafkatest-txn"), kgo.DefaultProduceTopic(topic))...)
 	for _, txn := range []struct {
 		prefix string
 		commit kgo.TransactionEndTry
@@ -69,7 +69,7 @@ func TestThreeBrokers(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{Brokers: 3})
 	t.Logf("Apache Kafka %s (KRaft), 3 brokers at %v, started in %s", c.Version(), c.Bootstrap(), time.Since(begin).Round(time.Millisecond))
 
-	createTopic(t, c, "events", 3)
+	testkit.CreateTopic(t, testkit.Admin(t, c.ClientOptions()...), 3, -1, nil, "events")
 	produce(t, c, "events", 3, 0, 1000)
 
 	restart(t, c, 1, "killed", c.KillBroker, 1000)
@@ -148,29 +148,6 @@ func TestOptionsRejected(t *testing.T) {
 	}
 }
 
-func newClient(t *testing.T, c *kafkatest.Cluster, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append(c.ClientOptions(), opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func createTopic(t *testing.T, c *kafkatest.Cluster, topic string, partitions int32) {
-	t.Helper()
-	adm := kadm.NewClient(newClient(t, c))
-	// -1 takes the broker's default.replication.factor: min(brokers, 3).
-	resp, err := adm.CreateTopic(t.Context(), partitions, -1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-}
-
 // produce writes records from..from+n-1 of topic, record i to partition
 // i%partitions, every third one with headers. Keys and values encode i,
 // so checkConsume can tell exactly what is missing or out of order.
@@ -178,16 +155,12 @@ func produce(t *testing.T, c *kafkatest.Cluster, topic string, partitions, from,
 	t.Helper()
 	// A short metadata age lets the producer find new leaders soon after
 	// a node is fenced instead of up to 5s later.
-	cl := newClient(t, c, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond))
+	cl := testkit.Client(t, append(c.ClientOptions(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond))...)
 	recs := make([]*kgo.Record, n)
 	for j := range n {
 		recs[j] = record(topic, partitions, from+j)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce %d records to %s: %v", n, topic, err)
-	}
+	testkit.Produce(t, cl, recs...)
 }
 
 func record(topic string, partitions, i int) *kgo.Record {
@@ -210,12 +183,12 @@ func record(topic string, partitions, i int) *kgo.Record {
 // read_committed and compares each with what produce wrote for it.
 func checkConsume(t *testing.T, c *kafkatest.Cluster, topic string, partitions, n int) {
 	t.Helper()
-	cl := newClient(t, c,
+	cl := testkit.Client(t, append(c.ClientOptions(),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumerGroup("kafkatest-"+topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)
+	)...)
 	next := make([]int, partitions) // next index expected per partition
 	for p := range next {
 		next[p] = p
@@ -251,23 +224,13 @@ func checkConsume(t *testing.T, c *kafkatest.Cluster, topic string, partitions, 
 }
 
 // consumeValues reads the first n values of a one-partition topic
-// without a group, then polls briefly for any record beyond n.
+// without a group, then any beyond n that come within a second.
 func consumeValues(t *testing.T, c *kafkatest.Cluster, topic string, iso kgo.IsolationLevel, n int) []string {
 	t.Helper()
-	cl := newClient(t, c,
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(iso),
-	)
 	var got []string
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	for len(got) < n && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	for _, r := range testkit.Read(t, topic, n, 30*time.Second, append(c.ClientOptions(), kgo.FetchIsolationLevel(iso))...) {
+		got = append(got, string(r.Value))
 	}
-	extra, cancel2 := context.WithTimeout(t.Context(), time.Second)
-	defer cancel2()
-	cl.PollFetches(extra).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
 	return got
 }
 

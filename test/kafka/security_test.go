@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 )
 
@@ -23,7 +24,7 @@ func TestSecurity(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{Security: &kafkatest.Security{
 		Users: map[string]string{"alice": "alice-pw"},
 	}})
-	createTopic(t, c, "secured", 1)
+	testkit.CreateTopic(t, testkit.Admin(t, c.ClientOptions()...), 1, -1, nil, "secured")
 	produce(t, c, "secured", 1, 0, 10)
 
 	pem, err := os.ReadFile(c.CAFile())

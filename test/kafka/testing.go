@@ -3,7 +3,7 @@ package kafkatest
 import (
 	"testing"
 
-	"github.com/geomesh/geomesh/internal/loopback"
+	"github.com/geomesh/geomesh/internal/testkit"
 )
 
 // failureLogLines is how much of each node's log a failed test prints:
@@ -40,33 +40,16 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// FreeAddr returns a loopback host:port that nobody listens on now and
-// that this process has not been given before (loopback.Free).
+// FreeAddr is testkit.FreeAddr, for the tests that have not moved to
+// internal/testkit yet.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	addr, err := loopback.Free()
-	if err != nil {
-		tb.Fatalf("kafkatest: %v", err)
-	}
-	return addr
+	return testkit.FreeAddr(tb)
 }
 
-// RefusedAddr returns a loopback host:port that refuses every connection
-// until the test ends (HoldRefusedAddr). A test names it where an address
-// must not answer: the external control plane of agents that are to
-// replicate the topology file's flows and decide nothing, or an agent or
-// a cluster that is gone. A fixed port instead (nats://127.0.0.1:4222)
-// would reach whatever happens to listen there.
+// RefusedAddr is testkit.RefusedAddr, for the tests that have not moved
+// to internal/testkit yet.
 func RefusedAddr(tb testing.TB) string {
 	tb.Helper()
-	addr, release, err := HoldRefusedAddr()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := release(); err != nil {
-			tb.Errorf("kafkatest: release %s: %v", addr, err)
-		}
-	})
-	return addr
+	return testkit.RefusedAddr(tb)
 }

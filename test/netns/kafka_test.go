@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/test/netns"
 )
@@ -28,14 +28,7 @@ func TestKafkaAcrossNamespaces(t *testing.T) {
 			t.Fatalf("broker at %s, want in %s", a, east)
 		}
 	}
-	adm, err := kgo.NewClient(c.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopic(t.Context(), 1, 1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, testkit.Admin(t, c.ClientOptions()...), 1, 1, nil, "orders")
 
 	const delay = 50 * time.Millisecond
 	if err := n.WAN(east, west, netns.Link{Delay: delay}); err != nil {

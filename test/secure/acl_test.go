@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror/acls"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -30,14 +32,11 @@ func scram512(c *kafkatest.Cluster) *topology.Kafka {
 	return saslKafka(c, "SCRAM-SHA-512", geomeshUser, topology.Secret{Ref: "env:" + passwordEnv})
 }
 
+// admin is an admin client of c as its admin user, closed when the test
+// ends.
 func admin(t testing.TB, c *kafkatest.Cluster) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(c.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
+	return testkit.Admin(t, c.ClientOptions()...)
 }
 
 // aclsOf lists a cluster's topic and group ACLs as acls.ACL strings.
@@ -103,19 +102,16 @@ func produceAs(t testing.TB, c *kafkatest.Cluster, user, pass, topic string) err
 	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("from " + user)}).FirstErr()
 }
 
+// waitFor is poll.Until with a name for what it waits for, which a
+// failure begins with.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
-	begin := time.Now()
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(begin)
+	return poll.Until(t, timeout, func() error {
+		if err := cond(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if time.Since(begin) > timeout {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestACLSync replicates between two secured clusters and mirrors topic
@@ -127,9 +123,7 @@ func TestACLSync(t *testing.T) {
 	const mesh = "aclsync"
 	topic := mesh + "-orders"
 	eastAdm, westAdm := admin(t, east), admin(t, west)
-	if _, err := eastAdm.CreateTopic(t.Context(), 2, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, eastAdm, 2, 1, nil, topic)
 	path := meshFile(t, mesh, "", scram512)
 	a := startAgent(t, path, "west", slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 

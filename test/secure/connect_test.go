@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -53,7 +54,7 @@ func roundTrip(t *testing.T, region string, k *topology.Kafka, topic string) err
 func TestMechanisms(t *testing.T) {
 	t.Setenv("GEOMESH_TEST_KAFKA_PASSWORD", geomeshPass)
 	env := topology.Secret{Ref: "env:GEOMESH_TEST_KAFKA_PASSWORD"}
-	file := secretFile(t, geomeshPass)
+	file := topology.Secret{Ref: "file:" + testkit.TempFile(t, "secret", geomeshPass+"\n")}
 	for _, tc := range []struct {
 		name string
 		k    *topology.Kafka
@@ -95,7 +96,7 @@ func TestAuthFailures(t *testing.T) {
 	}{
 		{"scram-sha-512", saslKafka(east, "SCRAM-SHA-512", geomeshUser, env),
 			[]string{"region east: kafka authentication failed: sasl SCRAM-SHA-512 as user \"geomesh\"", "env:GEOMESH_TEST_WRONG_PASSWORD"}},
-		{"scram-sha-256", saslKafka(east, "SCRAM-SHA-256", geomeshUser, secretFile(t, wrong)),
+		{"scram-sha-256", saslKafka(east, "SCRAM-SHA-256", geomeshUser, topology.Secret{Ref: "file:" + testkit.TempFile(t, "secret", wrong+"\n")}),
 			[]string{"region east: kafka authentication failed: sasl SCRAM-SHA-256 as user \"geomesh\"", "file:"}},
 		{"plain", saslKafka(east, "PLAIN", geomeshUser, env),
 			[]string{"region east: kafka authentication failed: sasl PLAIN as user \"geomesh\""}},

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror/acls"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -51,13 +51,9 @@ regions:
 		} else {
 			b.WriteString("    witness: true\n")
 		}
-		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, freePort(t), freePort(t), freePort(t))
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
 	}
-	path := filepath.Join(t.TempDir(), mesh+".yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testkit.TempFile(t, mesh+".yaml", b.String())
 }
 
 // fenceFixture is an active-passive mesh east → west with a witness on
@@ -80,9 +76,7 @@ func newFenceFixture(t *testing.T, mesh string) *fenceFixture {
 	f := &fenceFixture{t: t, mesh: mesh, topic: mesh + "-orders", dir: t.TempDir(),
 		log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name()),
 		eastAdm: admin(t, east), westAdm: admin(t, west)}
-	if _, err := f.eastAdm.CreateTopic(t.Context(), 1, 1, nil, f.topic); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, f.eastAdm, 1, 1, nil, f.topic)
 	app := "User:" + appUser
 	grant(t, f.eastAdm, kadm.NewACLs().Topics(f.topic).Allow(app).Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))
 	grant(t, f.westAdm, kadm.NewACLs().Topics(mesh+"-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow(app).Operations(kadm.OpAll))

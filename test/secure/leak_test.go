@@ -25,6 +25,7 @@ import (
 
 	"github.com/geomesh/geomesh/failover/quorum"
 	"github.com/geomesh/geomesh/internal/syncbuf"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -54,20 +55,12 @@ func natsServer(t *testing.T, pass string) (*server.Server, string, string) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+	srv := testkit.NATSServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
 		JetStream: true, StoreDir: t.TempDir(),
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12,
 			Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
 		TLSTimeout: 2,
 		Users:      []*server.User{{Username: geomeshUser, Password: pass}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
 	return srv, "tls://" + srv.Addr().String(), caFile
 }
 
@@ -93,9 +86,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	const mesh = "leak"
-	if _, err := admin(t, east).CreateTopic(t.Context(), 1, 1, nil, mesh+"-data"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, admin(t, east), 1, 1, nil, mesh+"-data")
 	path := meshFile(t, mesh, "api: {read_token: env:GEOMESH_LEAK_READ_TOKEN, admin_token: file:"+adminFile+"}\n"+
 		"gossip: {keys: [env:GEOMESH_LEAK_GOSSIP_KEY]}\n", scram512)
 	// The agent logs in to a NATS server of its own with the password.

@@ -4,12 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 )
@@ -63,16 +62,6 @@ func mtlsKafka(t testing.TB, c *kafkatest.Cluster, cn string) *topology.Kafka {
 		t.Fatal(err)
 	}
 	return &topology.Kafka{Bootstrap: c.MTLSBootstrap(), TLS: &topology.TLS{CAFile: c.CAFile(), CertFile: cert, KeyFile: key}}
-}
-
-// secretFile writes value to a file and returns a file: reference to it.
-func secretFile(t testing.TB, value string) topology.Secret {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return topology.Secret{Ref: "file:" + p}
 }
 
 // kafkaYAML writes k as the topology file's kafka section, in flow style
@@ -131,19 +120,11 @@ func meshFile(t testing.TB, mesh, extra string, kafka func(*kafkatest.Cluster) *
 		k := kafka(r.c)
 		k.Principals = r.principals
 		fmt.Fprintf(&b, "  - name: %s\n    kafka: %s\n    agents:\n      - {id: %s-1, gossip: %s, api: %s}\n",
-			r.name, kafkaYAML(t, k), r.name, freePort(t), freePort(t))
+			r.name, kafkaYAML(t, k), r.name, testkit.FreeAddr(t), testkit.FreeAddr(t))
 	}
-	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n%s", kafkatest.RefusedAddr(t), extra)
-	path := filepath.Join(t.TempDir(), mesh+".yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n%s", testkit.RefusedAddr(t), extra)
+	return testkit.TempFile(t, mesh+".yaml", b.String())
 }
-
-// freePort returns a loopback address nobody listens on right now, never
-// one it returned before (kafkatest.FreeAddr).
-func freePort(t testing.TB) string { return kafkatest.FreeAddr(t) }
 
 func startAgent(t testing.TB, path, region string, log *slog.Logger) *agent.Agent {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -39,9 +40,7 @@ func TestReplicateOverEachMechanism(t *testing.T) {
 		t.Run(mech, func(t *testing.T) {
 			mesh := "repl-" + strings.ToLower(mech)
 			topic := mesh + "-orders"
-			if _, err := admin(t, east).CreateTopic(t.Context(), 3, 1, nil, topic); err != nil {
-				t.Fatal(err)
-			}
+			testkit.CreateTopic(t, admin(t, east), 3, 1, nil, topic)
 			path := meshFile(t, mesh, "", func(c *kafkatest.Cluster) *topology.Kafka {
 				return kafkaAs(t, c, mech, topology.Secret{Ref: "env:" + passwordEnv})
 			})
@@ -62,21 +61,12 @@ func TestReplicateOverEachMechanism(t *testing.T) {
 // partition then offset.
 func produceNumbered(t *testing.T, c *kafkatest.Cluster, topic, label string, n int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(c.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	rs := make([]*kgo.Record, n)
 	for i := range rs {
 		rs[i] = &kgo.Record{Topic: topic, Key: []byte("key-" + strconv.Itoa(i%17)), Value: []byte(fmt.Sprintf("%s record %d", label, i)),
 			Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(strconv.Itoa(i))}, {Key: "mechanism", Value: []byte(label)}}}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatalf("produce to %s on east: %v", topic, err)
-	}
+	testkit.Produce(t, testkit.Client(t, c.ClientOptions()...), rs...)
 	slices.SortFunc(rs, func(a, b *kgo.Record) int {
 		if a.Partition != b.Partition {
 			return int(a.Partition - b.Partition)
@@ -92,12 +82,8 @@ func produceNumbered(t *testing.T, c *kafkatest.Cluster, topic, label string, n 
 // fails the test if n have not arrived by deadline.
 func consumeCommitted(t *testing.T, c *kafkatest.Cluster, topic string, n int, deadline time.Time) ([]*kgo.Record, time.Time) {
 	t.Helper()
-	cl, err := kgo.NewClient(append(c.ClientOptions(), kgo.ConsumeTopics(topic),
+	cl := testkit.Client(t, append(c.ClientOptions(), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var got []*kgo.Record
 	var arrived, extraUntil time.Time
 	for {

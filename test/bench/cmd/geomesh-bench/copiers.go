@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/geomesh/geomesh/internal/loopback"
 )
 
 // Copier kinds, in the order the report lists them.
@@ -119,11 +120,11 @@ func (b *bench) topologyFile(dir, alias, topic, mode string) (string, error) {
 	fmt.Fprintf(&sb, "topology: {kind: active-passive, primary: %s, standby: [%sdst]}\n", alias, alias)
 	fmt.Fprintf(&sb, "naming: prefix\ntopics: {include: [%q]}\nreplication: {mode: %s}\nregions:\n", topic, mode)
 	for _, r := range []struct{ name, addr string }{{alias, b.srcAddr}, {alias + "dst", b.dstAddr}} {
-		g, err := freePort()
+		g, err := loopback.Free()
 		if err != nil {
 			return "", err
 		}
-		a, err := freePort()
+		a, err := loopback.Free()
 		if err != nil {
 			return "", err
 		}
@@ -144,7 +145,7 @@ func (b *bench) topologyFile(dir, alias, topic, mode string) (string, error) {
 // at-least-once mode too, as geomesh's and the raw loop's are.
 func (b *bench) mm2Properties(dir, alias, topic string, eos bool) (string, error) {
 	dst := alias + "dst"
-	rest, err := freePort()
+	rest, err := loopback.Free()
 	if err != nil {
 		return "", err
 	}
@@ -191,12 +192,3 @@ rootLogger.appenderRef.stdout.ref = STDOUT
 logger.mirror.name = org.apache.kafka.connect.mirror
 logger.mirror.level = INFO
 `
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}

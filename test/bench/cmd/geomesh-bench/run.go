@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -230,7 +231,7 @@ func (b *bench) setup(ctx context.Context) error {
 		b.kafkaHome = filepath.Join(h, ".cache", "geomesh", "kafka-"+b.src.Version())
 	}
 	b.srcAddr, b.dstAddr = b.src.Bootstrap()[0], b.dst.Bootstrap()[0]
-	if b.controlPlane, b.releaseCP, err = kafkatest.HoldRefusedAddr(); err != nil {
+	if b.controlPlane, b.releaseCP, err = testkit.HoldRefusedAddr(); err != nil {
 		return err
 	}
 	for _, a := range []struct {

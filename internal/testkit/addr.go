@@ -1,11 +1,45 @@
-package kafkatest
+package testkit
 
 import (
 	"fmt"
 	"syscall"
+	"testing"
 
 	"github.com/geomesh/geomesh/internal/loopback"
 )
+
+// FreeAddr returns a 127.0.0.1 host:port that nobody listens on now and
+// that this process has not been given before (loopback.Free): for a
+// listener the test starts later, or names in a topology file before it
+// starts.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	addr, err := loopback.Free()
+	if err != nil {
+		tb.Fatalf("testkit: free address: %v", err)
+	}
+	return addr
+}
+
+// RefusedAddr returns a loopback host:port that refuses every connection
+// until the test ends (HoldRefusedAddr). A test names it where an address
+// must not answer: the external control plane of agents that are to
+// replicate the topology file's flows and decide nothing, or an agent or
+// a cluster that is gone. A fixed port instead (nats://127.0.0.1:4222)
+// would reach whatever happens to listen there.
+func RefusedAddr(tb testing.TB) string {
+	tb.Helper()
+	addr, release, err := HoldRefusedAddr()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := release(); err != nil {
+			tb.Errorf("testkit: release %s: %v", addr, err)
+		}
+	})
+	return addr
+}
 
 // HoldRefusedAddr returns a loopback host:port that refuses every
 // connection until release is called: a socket is bound to the port and
@@ -15,12 +49,12 @@ import (
 func HoldRefusedAddr() (addr string, release func() error, err error) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return "", nil, fmt.Errorf("kafkatest: refused address: socket: %w", err)
+		return "", nil, fmt.Errorf("testkit: refused address: socket: %w", err)
 	}
 	sa, err := bindLoopback(fd)
 	if err != nil {
 		_ = syscall.Close(fd)
-		return "", nil, fmt.Errorf("kafkatest: refused address: %w", err)
+		return "", nil, fmt.Errorf("testkit: refused address: %w", err)
 	}
 	loopback.Take(sa.Port)
 	return fmt.Sprintf("127.0.0.1:%d", sa.Port), func() error { return syscall.Close(fd) }, nil
