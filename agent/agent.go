@@ -236,6 +236,13 @@ func (a *Agent) APIAddr() string {
 	return a.api.addr()
 }
 
+// Running reports whether the agent has started and is not closed.
+func (a *Agent) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.started && !a.closed
+}
+
 // Start serves the API, joins the region's agents and starts the flows.
 // The goroutines it starts run until Close or until ctx ends.
 func (a *Agent) Start(ctx context.Context) error {

@@ -6,6 +6,11 @@
 // the region's agents (failover/membership, mirror/assign), and the HTTP
 // API.
 //
+// Only cmd/geomesh (`geomesh agent`) and package local import it: a whole
+// mesh in one process (`geomesh up`, the demo, meshtest) is package
+// local's job, and the demo (local/demo) is not product code. The agent
+// never imports the client library.
+//
 // # Lifecycle
 //
 // [New] checks the configuration and does no I/O. [Agent.Start] listens

@@ -19,6 +19,7 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/local"
 	"github.com/geomesh/geomesh/topology"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -52,8 +53,8 @@ func TestMonitoring(t *testing.T) {
 	m.API.ReadToken = topology.Secret{Ref: "file:" + filepath.Join(dir, "read")}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	local := startLocal(t, ctx, m, agent.Config{HealthInterval: 200 * time.Millisecond, GroupStatusWindow: 3, PartitionLagMetrics: true})
-	prod := localClient(t, local, "us-east", kgo.DefaultProduceTopic("orders"))
+	mesh := startLocal(t, ctx, m, agent.Config{HealthInterval: 200 * time.Millisecond, GroupStatusWindow: 3, PartitionLagMetrics: true})
+	prod := localClient(t, mesh, "us-east", kgo.DefaultProduceTopic("orders"))
 	if _, err := kadm.NewClient(prod).CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestMonitoring(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	standby := localClient(t, local, "eu-west")
+	standby := localClient(t, mesh, "eu-west")
 	offs := kadm.Offsets{}
 	offs.AddOffset("orders", 0, 0, -1)
 	// The topic reaches the standby through topic sync; commit once it
@@ -70,7 +71,7 @@ func TestMonitoring(t *testing.T) {
 	poll.Until(t, 20*time.Second, func() error {
 		return kadm.NewClient(standby).CommitAllOffsets(ctx, "billing", offs)
 	})
-	base := "http://" + localAgent(t, local, "eu-west").APIAddr()
+	base := "http://" + localAgent(t, mesh, "eu-west").APIAddr()
 	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("GET /metrics without a token = %v %v, want 401", resp, err)
 	}
@@ -304,27 +305,27 @@ func unit(name, help string) string {
 
 // startLocal runs m's regions on embedded clusters on free ports, each
 // with an agent configured by cfg, until the test ends.
-func startLocal(t *testing.T, ctx context.Context, m *topology.Mesh, cfg agent.Config) *agent.Local {
+func startLocal(t *testing.T, ctx context.Context, m *topology.Mesh, cfg agent.Config) *local.Mesh {
 	t.Helper()
-	local, err := agent.StartLocal(ctx, m, agent.LocalOptions{Ephemeral: true, Agent: cfg})
+	mesh, err := local.Start(ctx, m, local.Options{Ephemeral: true, Agent: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := local.Close(); err != nil {
+		if err := mesh.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return local
+	return mesh
 }
 
-// localClient is a client of region's cluster in local, closed when the
+// localClient is a client of region's cluster in mesh, closed when the
 // test ends.
-func localClient(t *testing.T, local *agent.Local, region string, opts ...kgo.Opt) *kgo.Client {
+func localClient(t *testing.T, mesh *local.Mesh, region string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	r, ok := local.Mesh().Region(region)
+	r, ok := mesh.Topology().Region(region)
 	if !ok {
-		t.Fatalf("mesh %s has no region %s", local.Mesh().Name, region)
+		t.Fatalf("mesh %s has no region %s", mesh.Topology().Name, region)
 	}
 	cl, err := broker.NewClient(region, r.Kafka, opts...)
 	if err != nil {
@@ -334,16 +335,14 @@ func localClient(t *testing.T, local *agent.Local, region string, opts ...kgo.Op
 	return cl
 }
 
-// localAgent is the agent of region in local.
-func localAgent(t *testing.T, local *agent.Local, region string) *agent.Agent {
+// localAgent is the agent of region in mesh.
+func localAgent(t *testing.T, mesh *local.Mesh, region string) *agent.Agent {
 	t.Helper()
-	for _, a := range local.Agents() {
-		if a.Region() == region {
-			return a
-		}
+	a := mesh.Agent(region)
+	if a == nil {
+		t.Fatalf("no agent of region %s", region)
 	}
-	t.Fatalf("no agent of region %s", region)
-	return nil
+	return a
 }
 
 func getJSON[T any](t *testing.T, url string) T {

@@ -73,11 +73,11 @@ func TestOffsetSyncHealth(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	local := startLocal(t, ctx, m, agent.Config{OffsetSyncInterval: 200 * time.Millisecond})
-	base := "http://" + localAgent(t, local, "eu-west").APIAddr()
+	mesh := startLocal(t, ctx, m, agent.Config{OffsetSyncInterval: 200 * time.Millisecond})
+	base := "http://" + localAgent(t, mesh, "eu-west").APIAddr()
 
-	prod := localClient(t, local, "us-east", kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	srcAdm, dstAdm := kadm.NewClient(prod), kadm.NewClient(localClient(t, local, "eu-west"))
+	prod := localClient(t, mesh, "us-east", kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	srcAdm, dstAdm := kadm.NewClient(prod), kadm.NewClient(localClient(t, mesh, "eu-west"))
 	if _, err := srcAdm.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}

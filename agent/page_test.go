@@ -32,8 +32,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	local := startLocal(t, ctx, m, agent.Config{HealthInterval: 500 * time.Millisecond})
-	hub := localAgent(t, local, local.Mesh().Roles.Hub)
+	mesh := startLocal(t, ctx, m, agent.Config{HealthInterval: 500 * time.Millisecond})
+	hub := localAgent(t, mesh, mesh.Topology().Roles.Hub)
 	url := "http://" + hub.APIAddr() + "/"
 	render := func(args ...string) string {
 		t.Helper()
@@ -46,7 +46,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		return string(out)
 	}
 	first := render("--dump-dom")
-	for _, r := range local.Mesh().Regions {
+	for _, r := range mesh.Topology().Regions {
 		if !strings.Contains(first, ">"+r.Name+"</text>") {
 			t.Errorf("rendered page has no region %s on the map", r.Name)
 		}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geomesh/geomesh/agent/meshtest"
 	"github.com/geomesh/geomesh/client"
 	"github.com/geomesh/geomesh/internal/testkit"
+	"github.com/geomesh/geomesh/local/meshtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )

@@ -12,9 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/configs"
+	"github.com/geomesh/geomesh/local/demo"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 )
@@ -64,7 +64,7 @@ exits 1 on split brain, as on a lost or duplicated record.`,
 			defer stop()
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
-			res, err := agent.RunFailoverDemo(ctx, m, records, fail, log)
+			res, err := demo.RunFailover(ctx, m, records, fail, log)
 			if err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ exits 1 on split brain, as on a lost or duplicated record.`,
 			if err == nil && res.GroupsNotSynced() > 0 {
 				return exitError{"demo found consumer group offsets that group sync did not move to the target"}
 			}
-			if err == nil && res.DemoFailover != nil && res.SplitBrain {
+			if err == nil && res.Failover != nil && res.SplitBrain {
 				return exitError{"demo found split brain: " + strings.Join(res.SplitBrainFindings, "; ")}
 			}
 			return err
@@ -112,7 +112,7 @@ func loadExample(name string) (*topology.Mesh, error) {
 	return topology.Parse("configs/"+file, data)
 }
 
-func printDemo(cmd *cobra.Command, r *agent.DemoResult) error {
+func printDemo(cmd *cobra.Command, r *demo.Result) error {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "mesh %s (%s)\n", r.Mesh, r.Topology)
 	fmt.Fprintln(w, "REGION\tTOPIC\tPRODUCED\tEXPECTED\tRECEIVED")
@@ -134,8 +134,8 @@ func printDemo(cmd *cobra.Command, r *agent.DemoResult) error {
 	if err == nil && len(r.GroupSync) == 0 {
 		_, err = fmt.Fprintln(cmd.OutOrStdout(), "group offset sync: no flow of this topology selects consumer groups")
 	}
-	if err == nil && r.DemoFailover != nil {
-		err = printFailover(cmd.OutOrStdout(), r.DemoFailover)
+	if err == nil && r.Failover != nil {
+		err = printFailover(cmd.OutOrStdout(), r.Failover)
 	}
 	return err
 }
@@ -143,7 +143,7 @@ func printDemo(cmd *cobra.Command, r *agent.DemoResult) error {
 // printFailover says what failed, what the mesh did about it (who took
 // over, or why nobody does), the writers after it and the split-brain
 // verdict.
-func printFailover(w io.Writer, f *agent.DemoFailover) error {
+func printFailover(w io.Writer, f *demo.Failover) error {
 	writers := func(ws []string) string {
 		if len(ws) == 0 {
 			return "none"

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/api"
+	"github.com/geomesh/geomesh/local/demo"
 )
 
 // TestDemo runs the demo of every example topology as a user would and
@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 			if err != nil {
 				t.Fatalf("demo %s: %v\n%s", kind, err, errOut)
 			}
-			var res agent.DemoResult
+			var res demo.Result
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("decode %q: %v", out, err)
 			}
@@ -46,17 +46,17 @@ func TestDemo(t *testing.T) {
 // record replicated once before the failure, the writers of the epoch
 // before it, the split-brain judge shown the whole run and finding
 // nothing.
-func demoFailRegion(t *testing.T, kind, region string, role api.Role, writersBefore ...string) (agent.DemoResult, *agent.DemoFailover) {
+func demoFailRegion(t *testing.T, kind, region string, role api.Role, writersBefore ...string) (demo.Result, *demo.Failover) {
 	t.Helper()
 	out, errOut, err := run(t, "demo", "--topology", kind, "--records", "300", "--fail-region", region, "--json")
 	if err != nil {
 		t.Fatalf("demo %s --fail-region %s: %v\n%s\n%s", kind, region, err, out, lastLines(errOut, 30))
 	}
-	var res agent.DemoResult
+	var res demo.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("decode %q: %v", out, err)
 	}
-	f := res.DemoFailover
+	f := res.Failover
 	if f == nil {
 		t.Fatalf("no failover in %s", out)
 	}
@@ -163,25 +163,25 @@ func TestDemoFailRegion(t *testing.T) {
 func TestPrintFailover(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		f    agent.DemoFailover
+		f    demo.Failover
 		want string
 	}{
-		{"active-active evacuation", agent.DemoFailover{FailRegion: "us-east", Role: api.RoleActive, EpochBefore: 1,
+		{"active-active evacuation", demo.Failover{FailRegion: "us-east", Role: api.RoleActive, EpochBefore: 1,
 			WritersBefore: []string{"ap-south", "eu-west", "us-east"}, Decision: api.DecisionEvacuate, FailoverEpoch: 2,
 			TakenOverBy: "eu-west", DetectionSeconds: 12.34, EpochAfter: 2, Writers: []string{"ap-south", "eu-west"}, Samples: 700},
 			"failed us-east (active) at epoch 1, writers ap-south, eu-west, us-east: evacuated at epoch 2 after 12.3 s, its clients now served by eu-west\n" +
 				"epoch 2, writers ap-south, eu-west; split brain: false (700 samples of every running agent)\n"},
-		{"hub-spoke hub", agent.DemoFailover{FailRegion: "central", Role: api.RoleHub, EpochBefore: 1,
+		{"hub-spoke hub", demo.Failover{FailRegion: "central", Role: api.RoleHub, EpochBefore: 1,
 			WritersBefore: []string{"central"}, Decision: api.DecisionFailover, FailoverEpoch: 2, TakenOverBy: "central-2",
 			FedBy: []string{"store-a", "store-b"}, DetectionSeconds: 10.6, EpochAfter: 2, Writers: []string{"central-2"}, Samples: 600},
 			"failed central (hub) at epoch 1, writers central: central-2 promoted (failover) at epoch 2 after 10.6 s; store-a, store-b now feed central-2\n" +
 				"epoch 2, writers central-2; split brain: false (600 samples of every running agent)\n"},
-		{"hub-spoke spoke", agent.DemoFailover{FailRegion: "store-a", Role: api.RoleSpoke, EpochBefore: 1,
+		{"hub-spoke spoke", demo.Failover{FailRegion: "store-a", Role: api.RoleSpoke, EpochBefore: 1,
 			WritersBefore: []string{"central"}, NoFailover: "region store-a down; its feed to the hub stops until it returns",
 			StoppedFeeds: []string{"store-a→central"}, DetectionSeconds: 11, EpochAfter: 1, Writers: []string{"central"}, Samples: 800},
 			"failed store-a (spoke) at epoch 1, writers central: no failover after 11.0 s: region store-a down; its feed to the hub stops until it returns; stopped feeds: store-a→central\n" +
 				"epoch 1, writers central; split brain: false (800 samples of every running agent)\n"},
-		{"split brain", agent.DemoFailover{FailRegion: "us-east", Role: api.RolePrimary, EpochBefore: 1,
+		{"split brain", demo.Failover{FailRegion: "us-east", Role: api.RolePrimary, EpochBefore: 1,
 			WritersBefore: []string{"us-east"}, Decision: api.DecisionFailover, FailoverEpoch: 2, TakenOverBy: "eu-west",
 			DetectionSeconds: 3, EpochAfter: 2, Writers: []string{"eu-west"}, SplitBrain: true, Samples: 90,
 			SplitBrainFindings: []string{"region us-east takes writes as primary of epoch 1 after the quorum decided epoch 2, whose writers are [eu-west]"}},

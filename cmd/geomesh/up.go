@@ -5,7 +5,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/local"
 	"github.com/spf13/cobra"
 )
 
@@ -30,20 +30,20 @@ runs until interrupted (Ctrl-C or SIGTERM), then stops gracefully.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			local, err := agent.StartLocal(ctx, m, agent.LocalOptions{Logger: log})
+			mesh, err := local.Start(ctx, m, local.Options{Logger: log})
 			if err != nil {
 				return err
 			}
-			for _, c := range local.Clusters() {
+			for _, c := range mesh.Clusters() {
 				fmt.Fprintf(cmd.OutOrStdout(), "region %s: kafka on %v\n", c.Region(), c.Addrs())
 			}
-			for _, a := range local.Agents() {
+			for _, a := range mesh.Agents() {
 				fmt.Fprintf(cmd.OutOrStdout(), "agent %s: http://%s/v1/status\n", a.ID(), a.APIAddr())
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "mesh %s is up; Ctrl-C stops it\n", m.Name)
 			<-ctx.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "stopping")
-			return local.Close()
+			return mesh.Close()
 		},
 	}
 	logs.register(cmd)

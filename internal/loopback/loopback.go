@@ -1,6 +1,6 @@
 // Package loopback hands out loopback addresses to code that must know
 // its listeners' ports before it binds them: a mesh on embedded clusters
-// (agent.StartLocal), whose agents join each other's addresses, and the
+// (local.Start), whose agents join each other's addresses, and the
 // tests' topology files.
 package loopback
 

@@ -7,7 +7,7 @@ import (
 )
 
 // TestFreeNeverRepeats draws more addresses than a mesh of many agents
-// needs, none bound meanwhile, as agent.StartLocal does: no port may come
+// needs, none bound meanwhile, as local.Start does: no port may come
 // twice (two agents would bind one), none from the kernel's ephemeral
 // range while others remain, and none that Take marked.
 func TestFreeNeverRepeats(t *testing.T) {

@@ -59,11 +59,11 @@ var loopbackPort = regexp.MustCompile(`(?:127\.0\.0\.1|localhost|\[::1\]):0*[1-9
 
 // fixedPorts lists, as "file:line: ...", every string literal in a Go
 // test (a _test.go file, or any file of a test helper package: test/...,
-// agent/meshtest) that names a loopback address with a fixed port.
+// local/meshtest) that names a loopback address with a fixed port.
 func (m *module) fixedPorts() []string {
 	var out []string
 	for _, sf := range m.files {
-		helper := strings.HasPrefix(sf.dir, "test/") || sf.dir == "agent/meshtest"
+		helper := strings.HasPrefix(sf.dir, "test/") || sf.dir == "local/meshtest"
 		if !strings.HasSuffix(sf.name, "_test.go") && !helper {
 			continue
 		}

@@ -1,14 +1,16 @@
-package agent
+package demo
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
+	"github.com/geomesh/geomesh/local"
 	"github.com/geomesh/geomesh/mirror"
-	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,9 +21,9 @@ import (
 // whose flows select groups, to watch group offset sync move it.
 const demoGroup = "geomesh-demo"
 
-// DemoGroupSync is what group offset sync did with a group the demo
+// GroupSync is what group offset sync did with a group the demo
 // committed on a flow's source.
-type DemoGroupSync struct {
+type GroupSync struct {
 	Group  string `json:"group"`
 	Source string `json:"source"`
 	Target string `json:"target"`
@@ -42,8 +44,8 @@ type DemoGroupSync struct {
 // source topic of each flow that selects it and waits until the target
 // holds the group at the copies of those records. A flow that does not
 // get there in time is reported, not returned as an error.
-func demoGroupSync(ctx context.Context, m *topology.Mesh, sources map[place]bool) ([]DemoGroupSync, error) {
-	var out []DemoGroupSync
+func demoGroupSync(ctx context.Context, m *topology.Mesh, sources map[place]bool) ([]GroupSync, error) {
+	var out []GroupSync
 	committed := map[place]map[int32]int64{}
 	for _, f := range topology.Plan(m) {
 		if !f.Groups.Match(demoGroup) {
@@ -97,8 +99,8 @@ func commitMiddle(ctx context.Context, m *topology.Mesh, p place) (map[int32]int
 
 // waitGroupSynced polls the target of flow f until demoGroup sits, in
 // every partition of p's copy, at the copy of the source record at.
-func waitGroupSynced(ctx context.Context, m *topology.Mesh, f topology.Flow, p place, at map[int32]int64, timeout time.Duration) DemoGroupSync {
-	res := DemoGroupSync{Group: demoGroup, Source: f.Source, Target: f.Target, Topic: p.topic, Partitions: len(at)}
+func waitGroupSynced(ctx context.Context, m *topology.Mesh, f topology.Flow, p place, at map[int32]int64, timeout time.Duration) GroupSync {
+	res := GroupSync{Group: demoGroup, Source: f.Source, Target: f.Target, Topic: p.topic, Partitions: len(at)}
 	start := time.Now()
 	err := pollUntil(ctx, timeout, func() error {
 		n, err := groupAtCopies(ctx, m, f, p.topic, at)
@@ -175,10 +177,10 @@ func copyOrigin(ctx context.Context, m *topology.Mesh, region, topic string, par
 	return 0, fmt.Errorf("region %s: read %s/%d at %d: %w", region, topic, partition, offset, pctx.Err())
 }
 
-// DemoAppGroup is the application's consumer group at the loss of its
+// AppGroup is the application's consumer group at the loss of its
 // region: how far group offset sync had moved it into the region that
 // takes over, where the application resumes from those offsets.
-type DemoAppGroup struct {
+type AppGroup struct {
 	Group  string `json:"group"`
 	Target string `json:"target"`
 	// Partitions the group had committed in the lost region; Synced how
@@ -200,22 +202,29 @@ const demoAppGroup = "demo-app"
 
 // appGroupSynced waits until group sync has the application's group in
 // step in every region that syncs it from region, and returns, by target
-// region, how far each had it just before the region is stopped.
-func appGroupSynced(ctx context.Context, local *Local, region string, timeout time.Duration) map[string]*DemoAppGroup {
-	out := map[string]*DemoAppGroup{}
+// region, how far each had it just before the region is stopped. It
+// asks every other region's agent for the group's offsets translated
+// from region (GET /v1/translate), as a client library moving the group
+// would; an agent with no flow from region answers 400 and is skipped.
+func appGroupSynced(ctx context.Context, mesh *local.Mesh, region string, timeout time.Duration) map[string]*AppGroup {
+	out := map[string]*AppGroup{}
+	cl := api.NewClient(mesh.Topology(), api.ClientOptions{})
 	_ = pollUntil(ctx, timeout, func() error {
 		var errs []error
-		for _, a := range local.Agents() {
+		for _, a := range mesh.Agents() {
 			if a.Region() == region {
 				continue
 			}
-			a.translation.mu.Lock()
-			t := a.translation.bySource[region]
-			a.translation.mu.Unlock()
-			if t == nil {
+			tr, err := cl.Translate(ctx, a.APIAddr(), demoAppGroup, region)
+			if api.StatusOf(err) == http.StatusBadRequest {
 				continue
 			}
-			g := appGroupAt(ctx, local.Mesh(), t, region, a.Region())
+			g := &AppGroup{Group: demoAppGroup, Target: a.Region()}
+			if err != nil {
+				g.Error = fmt.Sprintf("region %s: translate group %s from %s: %v", a.Region(), demoAppGroup, region, err)
+			} else {
+				g = appGroupAt(ctx, mesh.Topology(), tr.Partitions, region, a.Region())
+			}
 			out[a.Region()] = g
 			switch {
 			case g.Error != "":
@@ -230,15 +239,10 @@ func appGroupSynced(ctx context.Context, local *Local, region string, timeout ti
 }
 
 // appGroupAt measures how far the application's group is synced into
-// target: its offsets there against the translation of its offsets in
-// region.
-func appGroupAt(ctx context.Context, m *topology.Mesh, t *offsets.Translator, region, target string) *DemoAppGroup {
-	out := &DemoAppGroup{Group: demoAppGroup, Target: target}
-	want, err := t.TranslateGroup(ctx, demoAppGroup)
-	if err != nil {
-		out.Error = err.Error()
-		return out
-	}
+// target: its offsets there against want, the translation of its
+// offsets in region.
+func appGroupAt(ctx context.Context, m *topology.Mesh, want []api.Translation, region, target string) *AppGroup {
+	out := &AppGroup{Group: demoAppGroup, Target: target}
 	cl, err := regionClient(m, target)
 	if err != nil {
 		out.Error = err.Error()
@@ -279,14 +283,14 @@ func appGroupAt(ctx context.Context, m *topology.Mesh, t *offsets.Translator, re
 
 // GroupsNotSynced counts the flows whose demo group, and the failover's
 // application group, group offset sync did not bring in step in time.
-func (r *DemoResult) GroupsNotSynced() int {
+func (r *Result) GroupsNotSynced() int {
 	n := 0
 	for _, g := range r.GroupSync {
 		if g.Synced < g.Partitions || g.Error != "" {
 			n++
 		}
 	}
-	if f := r.DemoFailover; f != nil && f.AppGroup != nil && (f.AppGroup.Synced < f.AppGroup.Partitions || f.AppGroup.Partitions == 0 || f.AppGroup.Error != "") {
+	if f := r.Failover; f != nil && f.AppGroup != nil && (f.AppGroup.Synced < f.AppGroup.Partitions || f.AppGroup.Partitions == 0 || f.AppGroup.Error != "") {
 		n++
 	}
 	return n

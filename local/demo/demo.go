@@ -1,7 +1,8 @@
-package agent
+package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -13,14 +14,15 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/local"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// DemoResult is what a demo run found, record by record.
-type DemoResult struct {
+// Result is what a demo run found, record by record.
+type Result struct {
 	Topology string `json:"topology"`
 	Mesh     string `json:"mesh"`
 	// Produced counts the records written into source regions.
@@ -44,16 +46,17 @@ type DemoResult struct {
 	P99LatencyMs float64 `json:"p99_replication_latency_ms"`
 	Seconds      float64 `json:"seconds"`
 	// Routes lists what the demo checked: topic by region.
-	Routes []DemoRoute `json:"routes"`
+	Routes []Route `json:"routes"`
 	// GroupSync is what group offset sync did with a group the demo
 	// committed on the source of every flow that selects groups.
-	GroupSync []DemoGroupSync `json:"group_sync"`
-	// Failover is set when a region was failed (--fail-region).
-	*DemoFailover
+	GroupSync []GroupSync `json:"group_sync"`
+	// Failover is set when a region was failed (RunFailover); its fields
+	// are the result's own in JSON.
+	*Failover
 }
 
-// DemoRoute is one (region, topic) the demo produced into or read from.
-type DemoRoute struct {
+// Route is one (region, topic) the demo produced into or read from.
+type Route struct {
 	Region   string `json:"region"`
 	Topic    string `json:"topic"`
 	Produced int    `json:"produced,omitempty"`
@@ -73,17 +76,18 @@ type demoRecord struct {
 	seq           int
 }
 
-// RunDemo starts the mesh locally, produces records into every source
-// region, waits for their copies on every region the plan sends them to
-// and checks them one by one.
-func RunDemo(ctx context.Context, m *topology.Mesh, records int, log *slog.Logger) (*DemoResult, error) {
-	return RunFailoverDemo(ctx, m, records, "", log)
+// Run starts m as a local mesh on free ports (package local), produces
+// records into every source region, waits for their copies on every
+// region the plan sends them to and checks them one by one; then it
+// checks group offset sync. The agents log to log.
+func Run(ctx context.Context, m *topology.Mesh, records int, log *slog.Logger) (*Result, error) {
+	return RunFailover(ctx, m, records, "", log)
 }
 
-// RunFailoverDemo is RunDemo, then, if failRegion is set, the loss of that
-// region (its agent and embedded cluster stop) and the failover that
-// follows; see demo_failover.go.
-func RunFailoverDemo(ctx context.Context, m *topology.Mesh, records int, failRegion string, log *slog.Logger) (*DemoResult, error) {
+// RunFailover is Run, then, if failRegion is set, the loss of that
+// region (its agent and embedded cluster stop) and what the mesh does
+// about it; see failover.go.
+func RunFailover(ctx context.Context, m *topology.Mesh, records int, failRegion string, log *slog.Logger) (*Result, error) {
 	if failRegion != "" {
 		if _, ok := m.Region(failRegion); !ok {
 			return nil, fmt.Errorf("demo: region %q to fail is not in mesh %s (regions: %v)", failRegion, m.Name, regionNames(m))
@@ -93,17 +97,17 @@ func RunFailoverDemo(ctx context.Context, m *topology.Mesh, records int, failReg
 		return nil, fmt.Errorf("demo: records must be at least 1, got %d", records)
 	}
 	start := time.Now()
-	local, err := StartLocal(ctx, m, LocalOptions{Logger: log, Ephemeral: true})
+	mesh, err := local.Start(ctx, m, local.Options{Logger: log, Ephemeral: true})
 	if err != nil {
 		return nil, err
 	}
-	defer local.Close()
-	m = local.Mesh()
+	defer mesh.Close()
+	m = mesh.Topology()
 
 	flows := topology.Plan(m)
 	sources := demoSources(flows)
 	expect := expectedCopies(flows, sources)
-	res := &DemoResult{Topology: string(m.Kind), Mesh: m.Name}
+	res := &Result{Topology: string(m.Kind), Mesh: m.Name}
 
 	// Source topics first: topic sync creates their copies, and the
 	// consumers below start on the copies before any record exists, so
@@ -137,7 +141,7 @@ func RunFailoverDemo(ctx context.Context, m *topology.Mesh, records int, failReg
 			return nil, err
 		}
 		res.Produced += records
-		res.Routes = append(res.Routes, DemoRoute{Region: p.region, Topic: p.topic, Produced: records})
+		res.Routes = append(res.Routes, Route{Region: p.region, Topic: p.topic, Produced: records})
 	}
 
 	for _, want := range expect {
@@ -153,12 +157,20 @@ func RunFailoverDemo(ctx context.Context, m *topology.Mesh, records int, failReg
 		return nil, err
 	}
 	if failRegion != "" {
-		if err := failDemoRegion(ctx, local, failRegion, sources, res); err != nil {
+		if err := failDemoRegion(ctx, mesh, failRegion, sources, res); err != nil {
 			return nil, err
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+func regionNames(m *topology.Mesh) []string {
+	var out []string
+	for _, r := range m.Regions {
+		out = append(out, r.Name)
+	}
+	return out
 }
 
 // demoSources picks, for every region that a flow reads from, one literal
@@ -259,23 +271,20 @@ func waitTopic(ctx context.Context, m *topology.Mesh, p place) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	err = pollUntil(ctx, 20*time.Second, func() error {
 		td, err := adm.ListTopics(ctx, p.topic)
-		if err == nil {
-			if t, ok := td[p.topic]; ok && t.Err == nil {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("region %s: topic %s was not created within 20s", p.region, p.topic)
+		if t, ok := td[p.topic]; !ok || t.Err != nil {
+			return errors.New("not created yet")
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("region %s: topic %s: %w", p.region, p.topic, err)
 	}
+	return nil
 }
 
 func consumer(m *topology.Mesh, p place) (*kgo.Client, error) {
@@ -296,6 +305,10 @@ func produce(ctx context.Context, m *topology.Mesh, p place, records int) error 
 	}
 	defer cl.Close()
 	const batch = 100
+	// Paced, so that latency is measured on a stream, not on one burst
+	// that the copy catches up with all at once.
+	pace := time.NewTicker(5 * time.Millisecond)
+	defer pace.Stop()
 	for i := 0; i < records; i += batch {
 		var rs []*kgo.Record
 		for j := i; j < min(i+batch, records); j++ {
@@ -307,12 +320,10 @@ func produce(ctx context.Context, m *topology.Mesh, p place, records int) error 
 		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 			return fmt.Errorf("region %s: produce to %s: %w", p.region, p.topic, err)
 		}
-		// Paced, so that latency is measured on a stream, not on one
-		// burst that the copy catches up with all at once.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-pace.C:
 		}
 	}
 	return nil
@@ -363,17 +374,16 @@ func (c *collector) consume(ctx context.Context, p place, cl *kgo.Client) {
 }
 
 // waitFor waits until n distinct expected copies have arrived or the
-// timeout passes; what is missing then counts as lost.
+// timeout passes; what is missing then counts as lost. It fails only
+// when ctx ends.
 func (c *collector) waitFor(ctx context.Context, expect map[place][]place, n int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for c.distinct(expect) < n && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+	_ = pollUntil(ctx, timeout, func() error {
+		if got := c.distinct(expect); got < n {
+			return fmt.Errorf("%d of %d copies received", got, n)
 		}
-	}
-	return nil
+		return nil
+	})
+	return ctx.Err()
 }
 
 // distinct counts distinct expected copies received so far.
@@ -392,13 +402,13 @@ func (c *collector) distinct(expect map[place][]place) int {
 	return n
 }
 
-func (c *collector) score(res *DemoResult, expect map[place][]place, records int) {
+func (c *collector) score(res *Result, expect map[place][]place, records int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range sortedPlaces(expect) {
 		origins := expect[p]
 		got := c.seen[p]
-		route := DemoRoute{Region: p.region, Topic: p.topic, Expected: len(origins) * records}
+		route := Route{Region: p.region, Topic: p.topic, Expected: len(origins) * records}
 		for _, o := range origins {
 			for seq := range records {
 				n := got[demoRecord{origin: o.region, topic: o.topic, seq: seq}]

@@ -1,9 +1,10 @@
-package agent
+package demo
 
 import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -12,15 +13,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/local"
 	"github.com/geomesh/geomesh/topology"
 )
 
-// DemoFailover is the failover part of a demo result.
-type DemoFailover struct {
+// Failover is the failover part of a demo result.
+type Failover struct {
 	FailRegion string `json:"fail_region"`
 	// Role is the failed region's role when it was stopped.
 	Role api.Role `json:"role"`
@@ -77,7 +80,7 @@ type DemoFailover struct {
 	// AppGroup is how far group offset sync had moved the application's
 	// consumer group into TakenOverBy when the region was stopped; the
 	// demo waits until it has them all in step first.
-	AppGroup *DemoAppGroup `json:"app_group,omitempty"`
+	AppGroup *AppGroup `json:"app_group,omitempty"`
 	// FailoverSeconds is from stopping the region to the first record
 	// the new primary acknowledged to the application's producer.
 	FailoverSeconds float64 `json:"failover_seconds,omitempty"`
@@ -119,11 +122,11 @@ func demoAppTopic(m *topology.Mesh, region string, sources map[place]bool) (stri
 // running agent acts on for split brain throughout. When region is an
 // active-passive primary, an application runs throughout, and the region
 // is restored and fails back (demoFailback).
-func failDemoRegion(ctx context.Context, local *Local, region string, sources map[place]bool, res *DemoResult) error {
-	m := local.Mesh()
-	var victim *Agent
-	var survivors []*Agent
-	for _, a := range local.Agents() {
+func failDemoRegion(ctx context.Context, mesh *local.Mesh, region string, sources map[place]bool, res *Result) error {
+	m := mesh.Topology()
+	var victim *agent.Agent
+	var survivors []*agent.Agent
+	for _, a := range mesh.Agents() {
 		if a.Region() == region {
 			victim = a
 		} else {
@@ -135,7 +138,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 	var before *api.State
 	if err := pollUntil(ctx, 30*time.Second, func() error {
 		before = nil
-		for _, a := range local.Agents() {
+		for _, a := range mesh.Agents() {
 			fs := a.Failover()
 			if fs.State == nil {
 				return fmt.Errorf("agent %s has read no mesh state (control plane %s)", a.ID(), fs.ControlPlane)
@@ -157,17 +160,18 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 		return fmt.Errorf("demo: %w", err)
 	}
 
-	out := &DemoFailover{FailRegion: region, Role: before.Role(region), EpochBefore: before.Epoch,
+	out := &Failover{FailRegion: region, Role: before.Role(region), EpochBefore: before.Epoch,
 		WritersBefore: before.Writers(m.Kind), Decisions: []api.Event{}}
-	res.DemoFailover = out
-	watch := &writerWatch{agents: slices.Clone(local.Agents()), judge: machine.NewSplitBrain(m.Kind)}
+	res.Failover = out
+	watch := &writerWatch{judge: machine.NewSplitBrain(m.Kind)}
+	watch.follow(sighted(mesh.Agents()))
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wwg sync.WaitGroup
 	wwg.Go(func() { watch.run(wctx) })
 	defer func() { stopWatch(); wwg.Wait() }()
 
 	var app *demoApp
-	var appGroups map[string]*DemoAppGroup
+	var appGroups map[string]*AppGroup
 	if topic, ok := demoAppTopic(m, region, sources); ok {
 		var err error
 		if app, err = startDemoApp(ctx, m, topic); err != nil {
@@ -182,10 +186,10 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 		}); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		appGroups = appGroupSynced(ctx, local, region, 20*time.Second)
+		appGroups = appGroupSynced(ctx, mesh, region, 20*time.Second)
 	}
 	_ = victim.Close()
-	cluster := local.cluster(region)
+	cluster := mesh.Cluster(region)
 	if cluster != nil {
 		cluster.SetDown(true)
 	}
@@ -198,7 +202,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 	}
 	if err == nil && app != nil {
 		out.AppGroup = appGroups[out.TakenOverBy]
-		if err = demoFailback(ctx, local, app, cluster, watch, failed, out); err == nil {
+		if err = demoFailback(ctx, mesh, app, cluster, watch, failed, out); err == nil {
 			res.Lost += out.AppLost
 			res.Duplicated += out.AppDuplicated
 		}
@@ -213,7 +217,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 		out.EpochAfter, out.Writers = n.Epoch, n.Writers(m.Kind)
 	}
 	seen := map[uint64]bool{}
-	for _, a := range local.Agents() {
+	for _, a := range mesh.Agents() {
 		for _, ev := range a.Failover().Events {
 			if !seen[ev.Epoch] {
 				seen[ev.Epoch] = true
@@ -231,7 +235,7 @@ func failDemoRegion(ctx context.Context, local *Local, region string, sources ma
 // demoTakeover waits until a survivor applied a state that takes the
 // failed region's writer role away, then for the event that announced
 // it; in hub-spoke, until the new hub runs a feed from every spoke.
-func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *api.State, failed time.Time, out *DemoFailover) error {
+func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*agent.Agent, before *api.State, failed time.Time, out *Failover) error {
 	region := out.FailRegion
 	if err := pollUntil(ctx, 60*time.Second, func() error {
 		for _, a := range survivors {
@@ -263,7 +267,7 @@ func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, bef
 	if m.Kind != topology.KindHubSpoke {
 		return nil
 	}
-	var hub *Agent
+	var hub *agent.Agent
 	for _, a := range survivors {
 		if a.Region() == out.TakenOverBy {
 			hub = a
@@ -295,7 +299,7 @@ func demoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, bef
 // demoNoTakeover waits until a majority of the voters sees the failed
 // region down, then watches for demoHold that no decision follows, and
 // notes the survivors' alert and the feeds out of the region that stop.
-func demoNoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, before *api.State, failed time.Time, out *DemoFailover) error {
+func demoNoTakeover(ctx context.Context, m *topology.Mesh, survivors []*agent.Agent, before *api.State, failed time.Time, out *Failover) error {
 	region := out.FailRegion
 	voters := m.Failover.Quorum.Voters
 	need := len(voters)/2 + 1
@@ -319,8 +323,9 @@ func demoNoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, b
 	}); err != nil {
 		return err
 	}
-	hold := demoHold(m)
-	end := time.Now().Add(hold)
+	end := time.Now().Add(demoHold(m))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	stopped := map[string]bool{}
 	for {
 		for _, a := range survivors {
@@ -345,7 +350,7 @@ func demoNoTakeover(ctx context.Context, m *topology.Mesh, survivors []*Agent, b
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-tick.C:
 		}
 	}
 	out.StoppedFeeds = slices.Sorted(maps.Keys(stopped))
@@ -367,11 +372,33 @@ func demoHold(m *topology.Mesh) time.Duration {
 // double writer for one tick is seen several times.
 const demoSample = 20 * time.Millisecond
 
+// watched is what the writer watch reads of an agent: an *agent.Agent,
+// or a planted one in tests. Its methods may be called from the watch's
+// goroutine while the agent runs.
+type watched interface {
+	Region() string
+	// Running: started and not closed.
+	Running() bool
+	// Failover: the decision plane as the agent acts on it.
+	Failover() api.FailoverStatus
+}
+
+var _ watched = (*agent.Agent)(nil)
+
+// sighted returns agents as the watch sees them.
+func sighted(agents []*agent.Agent) []watched {
+	out := make([]watched, len(agents))
+	for i, a := range agents {
+		out[i] = a
+	}
+	return out
+}
+
 // writerWatch samples what every running agent acts on and hands it to
 // the split-brain judge.
 type writerWatch struct {
 	mu     sync.Mutex // guards agents and judge
-	agents []*Agent
+	agents []watched
 	judge  *machine.SplitBrain
 }
 
@@ -396,10 +423,7 @@ func (w *writerWatch) sample() {
 	defer w.mu.Unlock()
 	var round []machine.Sighting
 	for _, a := range w.agents {
-		a.mu.Lock()
-		running := a.started && !a.closed
-		a.mu.Unlock()
-		if !running {
+		if !a.Running() {
 			continue
 		}
 		fs := a.Failover()
@@ -410,7 +434,7 @@ func (w *writerWatch) sample() {
 
 // follow makes the watch sample agents from now on: the mesh's agents
 // after one was replaced.
-func (w *writerWatch) follow(agents []*Agent) {
+func (w *writerWatch) follow(agents []watched) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.agents = slices.Clone(agents)
@@ -426,7 +450,7 @@ const demoAppWarm = 200
 // new agent), waits until it settled its stranded records, fails back
 // with the survivors' agent, waits for the application to write there
 // again, and scores the application's records.
-func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *broker.Embedded, watch *writerWatch, failed time.Time, out *DemoFailover) error {
+func demoFailback(ctx context.Context, mesh *local.Mesh, app *demoApp, cluster *broker.Embedded, watch *writerWatch, failed time.Time, out *Failover) error {
 	region, to := out.FailRegion, out.TakenOverBy
 	if err := pollUntil(ctx, 30*time.Second, func() error {
 		at, ok := app.firstAckElsewhere(region)
@@ -450,11 +474,11 @@ func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *brok
 	if cluster != nil {
 		cluster.SetDown(false)
 	}
-	back, err := local.Restart(ctx, region)
+	back, err := mesh.Restart(ctx, region)
 	if err != nil {
 		return fmt.Errorf("restore region %s: %w", region, err)
 	}
-	watch.follow(local.Agents())
+	watch.follow(sighted(mesh.Agents()))
 	if err := pollUntil(ctx, 60*time.Second, func() error {
 		fs := back.Failover()
 		if fs.Role != api.RoleStandby || fs.Fenced || fs.Stranded == nil || fs.Stranded.State != "settled" {
@@ -465,22 +489,20 @@ func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *brok
 	}); err != nil {
 		return err
 	}
-	var survivor *Agent
-	for _, a := range local.Agents() {
-		if a.Region() == to {
-			survivor = a
-		}
+	survivor := mesh.Agent(to)
+	if survivor == nil {
+		return fmt.Errorf("no agent in %s, the new primary", to)
 	}
 	ackedBefore := app.ackedIn(region)
-	// The returned region counts as up by a majority a few probes later;
-	// until then the switch is refused, as an operator would retry.
+	// The failback goes through the survivor's API, as `geomesh
+	// failback` sends it. The returned region counts as up by a majority
+	// a few probes later; until then the switch is refused, and the demo
+	// retries as an operator would.
+	operator := api.NewClient(mesh.Topology(), api.ClientOptions{Admin: true})
 	if err := pollUntil(ctx, 60*time.Second, func() error {
-		r, err := survivor.Command(ctx, machine.Command{Kind: machine.CommandFailback})
-		switch {
-		case err != nil:
-			return err
-		case r.Code != 200:
-			return fmt.Errorf("failback: %d %s", r.Code, r.Error)
+		err := operator.Do(ctx, http.MethodPost, survivor.APIAddr(), "/v1/failback", nil, nil)
+		if err != nil {
+			return fmt.Errorf("failback: %w", err)
 		}
 		return nil
 	}); err != nil {
@@ -495,7 +517,7 @@ func demoFailback(ctx context.Context, local *Local, app *demoApp, cluster *brok
 		return err
 	}
 	out.FailedBack = true
-	stranded, err := strandedIDs(ctx, local.Mesh(), to, app.topic+".stranded")
+	stranded, err := strandedIDs(ctx, mesh.Topology(), to, app.topic+".stranded")
 	if err != nil {
 		return err
 	}
@@ -528,9 +550,12 @@ func strandedIDs(ctx context.Context, m *topology.Mesh, region, topic string) (m
 }
 
 // pollUntil calls cond every 100ms until it returns nil, ctx ends or
-// timeout passes; then it returns cond's last error.
+// timeout passes; then it returns cond's last error. It is how the demo
+// waits for anything: for a state it can ask for, never for a time.
 func pollUntil(ctx context.Context, timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
@@ -542,7 +567,7 @@ func pollUntil(ctx context.Context, timeout time.Duration, cond func() error) er
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
+		case <-tick.C:
 		}
 	}
 }

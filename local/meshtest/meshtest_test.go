@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geomesh/geomesh/agent/meshtest"
+	"github.com/geomesh/geomesh/local/meshtest"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"

@@ -1,4 +1,4 @@
-package agent
+package local
 
 import (
 	"context"
@@ -8,45 +8,48 @@ import (
 	"net"
 	"os"
 
+	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/internal/loopback"
 	"github.com/geomesh/geomesh/topology"
 )
 
-// Local runs a whole mesh in one process: the embedded cluster of every
-// region that has one and the first agent of every region. It backs
-// `geomesh up`, the demo and tests of applications against a mesh.
-type Local struct {
+// Mesh is a whole mesh running in this process: the embedded cluster of
+// every region that has one and the first agent of every region. Its
+// methods are not safe for concurrent use with Restart and Close.
+type Mesh struct {
 	mesh     *topology.Mesh
 	clusters []*broker.Embedded
-	agents   []*Agent
-	configs  []Config // of agents, for Restart
+	agents   []*agent.Agent
+	configs  []agent.Config // of agents, for Restart
 	// controlDir holds the control-plane data of an ephemeral mesh;
 	// removed by Close.
 	controlDir string
 }
 
-// LocalOptions tune StartLocal.
-type LocalOptions struct {
+// Options tune Start.
+type Options struct {
 	// Logger for the agents. Default: slog.Default().
 	Logger *slog.Logger
 	// Ephemeral puts every embedded cluster and every agent on free
 	// loopback ports instead of the addresses of the topology, so that
 	// several local meshes (tests, a demo next to `geomesh up`) do not
-	// collide. Local.Mesh then names the addresses in use.
+	// collide. Mesh.Topology then names the addresses in use. Default:
+	// the topology's addresses, as `geomesh up` wants them.
 	Ephemeral bool
-	// Agent tunes every agent; Mesh, Region, AgentID and the addresses
-	// are filled in per agent.
-	Agent Config
+	// Agent tunes every agent; Mesh, Region, AgentID and Logger are
+	// filled in per agent, and with Ephemeral a ControlDir left empty.
+	Agent agent.Config
 }
 
-// StartLocal starts the embedded clusters, then one agent per region. On
-// an error everything already started is stopped again.
-func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Local, error) {
+// Start starts the embedded clusters of m, then one agent per region. On
+// an error everything already started is stopped again. The agents run
+// until Close, or until ctx ends.
+func Start(ctx context.Context, m *topology.Mesh, opts Options) (*Mesh, error) {
 	if opts.Ephemeral {
 		m = onFreePorts(m)
 	}
-	l := &Local{mesh: m, clusters: broker.EmbeddedFor(m)}
+	l := &Mesh{mesh: m, clusters: broker.EmbeddedFor(m)}
 	if err := broker.StartAll(ctx, l.clusters); err != nil {
 		return nil, err
 	}
@@ -70,8 +73,8 @@ func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Loca
 			}
 			cfg.ControlDir = l.controlDir
 		}
-		var a *Agent
-		a, err = New(cfg)
+		var a *agent.Agent
+		a, err = agent.New(cfg)
 		if err == nil {
 			err = a.Start(ctx)
 			l.agents, l.configs = append(l.agents, a), append(l.configs, cfg)
@@ -85,7 +88,7 @@ func StartLocal(ctx context.Context, m *topology.Mesh, opts LocalOptions) (*Loca
 
 // onFreePorts copies the mesh with every embedded cluster's address on
 // port 0 of its host, and every agent's API, gossip and control address on
-// a free loopback port; StartLocal writes the cluster ports taken into the
+// a free loopback port; Start writes the cluster ports taken into the
 // copy. The agents' addresses must be known before they start, since each
 // agent joins the others' gossip and control-plane addresses.
 func onFreePorts(m *topology.Mesh) *topology.Mesh {
@@ -121,24 +124,47 @@ func freeLoopback() string {
 	return addr
 }
 
-// Mesh is the topology the local mesh runs, with the addresses in use.
-func (l *Local) Mesh() *topology.Mesh { return l.mesh }
+// Topology is the topology the mesh runs, with the addresses in use
+// (with Options.Ephemeral, the free ports taken). It is shared: do not
+// change it.
+func (l *Mesh) Topology() *topology.Mesh { return l.mesh }
 
-// Agents returns the agents, one per region in file order.
-func (l *Local) Agents() []*Agent { return l.agents }
+// Agents returns the agents, one per region in file order. The slice is
+// the mesh's own: Restart replaces an element of it.
+func (l *Mesh) Agents() []*agent.Agent { return l.agents }
+
+// Agent returns the agent of region, nil if the mesh has none there.
+func (l *Mesh) Agent(region string) *agent.Agent {
+	for _, a := range l.agents {
+		if a.Region() == region {
+			return a
+		}
+	}
+	return nil
+}
 
 // Clusters returns the embedded clusters, in file order.
-func (l *Local) Clusters() []*broker.Embedded { return l.clusters }
+func (l *Mesh) Clusters() []*broker.Embedded { return l.clusters }
+
+// Cluster returns region's embedded cluster, nil if it has none.
+func (l *Mesh) Cluster(region string) *broker.Embedded {
+	for _, c := range l.clusters {
+		if c.Region() == region {
+			return c
+		}
+	}
+	return nil
+}
 
 // Restart replaces the agent of region, stopped or not, by a new one
 // with the same configuration, and starts it.
-func (l *Local) Restart(ctx context.Context, region string) (*Agent, error) {
+func (l *Mesh) Restart(ctx context.Context, region string) (*agent.Agent, error) {
 	for i, a := range l.agents {
 		if a.Region() != region {
 			continue
 		}
 		_ = a.Close()
-		n, err := New(l.configs[i])
+		n, err := agent.New(l.configs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -148,19 +174,10 @@ func (l *Local) Restart(ctx context.Context, region string) (*Agent, error) {
 	return nil, fmt.Errorf("local mesh %s: no agent in region %q", l.mesh.Name, region)
 }
 
-// cluster returns region's embedded cluster, nil if it has none.
-func (l *Local) cluster(region string) *broker.Embedded {
-	for _, c := range l.clusters {
-		if c.Region() == region {
-			return c
-		}
-	}
-	return nil
-}
-
 // Close stops the agents first (so that open transactions end while their
-// clusters still answer), then the clusters.
-func (l *Local) Close() error {
+// clusters still answer), then the clusters, and removes an ephemeral
+// mesh's control-plane data.
+func (l *Mesh) Close() error {
 	var errs []error
 	for _, a := range l.agents {
 		errs = append(errs, a.Close())

@@ -21,13 +21,14 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/local"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Mesh is a running local mesh.
 type Mesh struct {
-	local *agent.Local
+	local *local.Mesh
 }
 
 // Start loads a topology file and runs it until the test ends. It stops the
@@ -50,18 +51,18 @@ func StartMesh(tb testing.TB, m *topology.Mesh) *Mesh {
 		}
 	}
 	// The agents run until Cleanup closes them, not until a start
-	// deadline: StartLocal's context bounds their life.
+	// deadline: local.Start's context bounds their life.
 	log := slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	local, err := agent.StartLocal(context.Background(), m, agent.LocalOptions{Logger: log, Ephemeral: true})
+	l, err := local.Start(context.Background(), m, local.Options{Logger: log, Ephemeral: true})
 	if err != nil {
 		tb.Fatalf("meshtest: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := local.Close(); err != nil {
+		if err := l.Close(); err != nil {
 			tb.Errorf("meshtest: stop: %v", err)
 		}
 	})
-	return &Mesh{local: local}
+	return &Mesh{local: l}
 }
 
 // Topology is the running topology, with the addresses in use: the
@@ -69,9 +70,9 @@ func StartMesh(tb testing.TB, m *topology.Mesh) *Mesh {
 // a client library finds the agents from it. It is a copy; changing it
 // changes nothing in the running mesh.
 func (m *Mesh) Topology() *topology.Mesh {
-	c := *m.local.Mesh()
+	c := *m.local.Topology()
 	c.Regions = make([]topology.Region, len(c.Regions))
-	for i, r := range m.local.Mesh().Regions {
+	for i, r := range m.local.Topology().Regions {
 		r.Agents = append([]topology.Agent(nil), r.Agents...)
 		for j := range r.Agents {
 			for _, a := range m.local.Agents() {
@@ -110,14 +111,7 @@ func (m *Mesh) Client(tb testing.TB, region string, opts ...kgo.Opt) *kgo.Client
 }
 
 // Agent returns the agent of a region.
-func (m *Mesh) Agent(region string) *agent.Agent {
-	for _, a := range m.local.Agents() {
-		if a.Region() == region {
-			return a
-		}
-	}
-	return nil
-}
+func (m *Mesh) Agent(region string) *agent.Agent { return m.local.Agent(region) }
 
 // testWriter sends agent logs to the test log, shown when a test fails.
 type testWriter struct{ tb testing.TB }

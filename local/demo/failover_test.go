@@ -1,4 +1,4 @@
-package agent
+package demo
 
 import (
 	"slices"
@@ -10,16 +10,24 @@ import (
 	"github.com/geomesh/geomesh/topology"
 )
 
-// planted is an agent of region in the example mesh file whose decision
-// plane reports that it acts on st, fenced or not; running unless
-// stopped.
-func planted(t *testing.T, file, region string, st *api.State, fenced, stopped bool) *Agent {
-	t.Helper()
-	d := strandedDecisions(t, "../configs/examples/"+file, region)
-	d.snap.State, d.snap.Fenced = st, fenced
-	a := d.a
-	a.dec, a.started, a.closed = d, true, stopped
-	return a
+// plantedAgent is an agent of region whose decision plane reports that
+// it acts on st, fenced or not; running unless stopped.
+type plantedAgent struct {
+	region          string
+	st              *api.State
+	fenced, stopped bool
+}
+
+var _ watched = plantedAgent{}
+
+func (p plantedAgent) Region() string { return p.region }
+func (p plantedAgent) Running() bool  { return !p.stopped }
+func (p plantedAgent) Failover() api.FailoverStatus {
+	return api.FailoverStatus{Region: p.region, State: p.st, Fenced: p.fenced}
+}
+
+func planted(region string, st *api.State, fenced, stopped bool) watched {
+	return plantedAgent{region: region, st: st, fenced: fenced, stopped: stopped}
 }
 
 func roles(epoch uint64, rs ...string) *api.State {
@@ -46,30 +54,30 @@ func TestWriterWatch(t *testing.T) {
 		name string
 		kind topology.Kind
 		// The agents of each round, in the order sampled.
-		rounds [][]*Agent
+		rounds [][]watched
 		// The start of the finding wanted; empty for none.
 		want string
 	}{
-		{"active-passive: old primary unfenced", topology.KindActivePassive, [][]*Agent{
-			{planted(t, "active-passive.yaml", "us-east", apOld, false, false), planted(t, "active-passive.yaml", "eu-west", apNew, false, false)},
+		{"active-passive: old primary unfenced", topology.KindActivePassive, [][]watched{
+			{planted("us-east", apOld, false, false), planted("eu-west", apNew, false, false)},
 		}, "eu-west (epoch 2) and us-east (epoch 1) take writes at once as primary"},
-		{"active-passive: old primary fenced", topology.KindActivePassive, [][]*Agent{
-			{planted(t, "active-passive.yaml", "us-east", apOld, true, false), planted(t, "active-passive.yaml", "eu-west", apNew, false, false)},
+		{"active-passive: old primary fenced", topology.KindActivePassive, [][]watched{
+			{planted("us-east", apOld, true, false), planted("eu-west", apNew, false, false)},
 		}, ""},
-		{"active-passive: old primary stopped", topology.KindActivePassive, [][]*Agent{
-			{planted(t, "active-passive.yaml", "us-east", apOld, false, true), planted(t, "active-passive.yaml", "eu-west", apNew, false, false)},
+		{"active-passive: old primary stopped", topology.KindActivePassive, [][]watched{
+			{planted("us-east", apOld, false, true), planted("eu-west", apNew, false, false)},
 		}, ""},
-		{"active-active: evacuated region still active", topology.KindActiveActive, [][]*Agent{
-			{planted(t, "active-active.yaml", "eu-west", aaNew, false, false)},
-			{planted(t, "active-active.yaml", "us-east", aaOld, false, false), planted(t, "active-active.yaml", "eu-west", aaNew, false, false)},
+		{"active-active: evacuated region still active", topology.KindActiveActive, [][]watched{
+			{planted("eu-west", aaNew, false, false)},
+			{planted("us-east", aaOld, false, false), planted("eu-west", aaNew, false, false)},
 		}, "region us-east takes writes as active of epoch 1 after the quorum decided epoch 2"},
-		{"active-active: survivors at two epochs", topology.KindActiveActive, [][]*Agent{
-			{planted(t, "active-active.yaml", "eu-west", aaNew, false, false)},
-			{planted(t, "active-active.yaml", "ap-south", aaOld, false, false), planted(t, "active-active.yaml", "eu-west", aaNew, false, false)},
+		{"active-active: survivors at two epochs", topology.KindActiveActive, [][]watched{
+			{planted("eu-west", aaNew, false, false)},
+			{planted("ap-south", aaOld, false, false), planted("eu-west", aaNew, false, false)},
 		}, ""},
-		{"hub-spoke: two hubs", topology.KindHubSpoke, [][]*Agent{
-			{planted(t, "hub-spoke.yaml", "central", hsOld, false, false), planted(t, "hub-spoke.yaml", "central-2", hsNew, false, false),
-				planted(t, "hub-spoke.yaml", "store-a", hsNew, false, false)},
+		{"hub-spoke: two hubs", topology.KindHubSpoke, [][]watched{
+			{planted("central", hsOld, false, false), planted("central-2", hsNew, false, false),
+				planted("store-a", hsNew, false, false)},
 		}, "central (epoch 1) and central-2 (epoch 2) take writes at once as hub"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
