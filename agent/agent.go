@@ -12,6 +12,7 @@ import (
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/membership"
+	"github.com/geomesh/geomesh/failover/plane"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/acls"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
@@ -96,7 +97,7 @@ type Config struct {
 	// ControlPlaneGrace is how long the agent waits for the mesh state
 	// before it replicates the topology file's flows without it (default
 	// 10s). An external control plane that refuses the connection starts
-	// them at once. See failover.go.
+	// them at once. See package failover/plane.
 	ControlPlaneGrace time.Duration
 
 	// Registry receives the agent's metrics and serves /metrics.
@@ -124,9 +125,6 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.ControlPlaneGrace <= 0 {
-		c.ControlPlaneGrace = defaultControlPlaneGrace
-	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
@@ -150,15 +148,12 @@ type Agent struct {
 	api         *httpServer
 	members     *membership.Membership
 	clients     map[string]*kgo.Client
-	runners     []*flowRunner
 	translation translation
 	beats       *heartbeat.Writer
 	health      *healthState
-	dec         *decisions
-	fmet        *failoverMetrics
+	plane       *plane.Plane
 	fence       *acls.Fencer // nil unless active-passive with a cluster
-	gate        *writeGate   // with fence
-	roles       roleJournal  // the decision loop's alone
+	gate        *acls.Gate   // with fence
 	closeErr    error
 }
 
@@ -170,7 +165,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	r, ok := cfg.Mesh.Region(cfg.Region)
 	if !ok {
-		return nil, fmt.Errorf("agent: region %q is not in mesh %s (regions: %v)", cfg.Region, cfg.Mesh.Name, regionNames(cfg.Mesh))
+		return nil, fmt.Errorf("agent: %w", cfg.Mesh.NoRegion(cfg.Region))
 	}
 	self, err := pickAgent(r, cfg.AgentID)
 	if err != nil {
@@ -196,14 +191,6 @@ func New(cfg Config) (*Agent, error) {
 		log:     cfg.Logger.With("region", r.Name, "agent", self.ID),
 		clients: map[string]*kgo.Client{},
 	}, nil
-}
-
-func regionNames(m *topology.Mesh) []string {
-	var out []string
-	for _, r := range m.Regions {
-		out = append(out, r.Name)
-	}
-	return out
 }
 
 func pickAgent(r *topology.Region, id string) (topology.Agent, error) {
@@ -275,7 +262,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.api = api
 
-	keys, err := gossipKeys(a.cfg.Mesh.Gossip)
+	keys, err := membership.Keys(a.cfg.Mesh.Gossip)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}
@@ -320,15 +307,14 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.startFence(runCtx); err != nil {
 		return fmt.Errorf("agent %s: acl fence: %w", a.self.ID, err)
 	}
-	// The decision plane starts the flows: those of the mesh state's roles,
-	// or the file's while the control plane does not answer.
-	fmet, err := newFailoverMetrics(a.cfg.Registry, a.region.Name)
+	// The failover plane starts the flows: those of the mesh state's
+	// roles, or the file's while the control plane does not answer.
+	p, err := a.newPlane()
 	if err != nil {
-		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
+		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}
-	a.fmet = fmet
-	a.dec = newDecisions(a)
-	a.dec.start(runCtx)
+	a.plane = p
+	a.goRun(runCtx, "failover plane", p.Run)
 	a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))
 	// Stop with the caller's context as well as with Close.
 	context.AfterFunc(ctx, func() { a.cancel() })
@@ -441,8 +427,8 @@ func (a *Agent) Close() error {
 
 // notReady lists why the agent is not ready yet; empty when it is.
 func (a *Agent) notReady() []string {
+	runners := a.flowRunners()
 	a.mu.Lock()
-	runners := a.runners
 	started := a.started && !a.closed
 	a.mu.Unlock()
 	if !started {
@@ -464,10 +450,7 @@ func (a *Agent) notReady() []string {
 // failover or failback; the DENYs that override the operator's own WRITE
 // ACLs follow the mesh state separately (fence.go).
 func (a *Agent) SetWritePrimary(primary string) {
-	a.mu.Lock()
-	runners := a.runners
-	a.mu.Unlock()
-	for _, fr := range runners {
+	for _, fr := range a.flowRunners() {
 		fr.acls.SetWritable(fr.flow.Target == primary)
 	}
 }
@@ -496,8 +479,8 @@ type Status struct {
 
 // Status returns a snapshot; safe to call at any time.
 func (a *Agent) Status() Status {
+	runners := a.flowRunners()
 	a.mu.Lock()
-	runners := a.runners
 	members := a.members
 	fence := a.fence
 	a.mu.Unlock()

@@ -43,7 +43,7 @@ func (a *Agent) serveFailover(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if _, ok := a.cfg.Mesh.Region(name); !ok {
-			writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("bad failover request: region %q is not in mesh %s (regions: %v)", name, a.cfg.Mesh.Name, regionNames(a.cfg.Mesh))})
+			writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: " + a.cfg.Mesh.NoRegion(name).Error()})
 			return
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 // TestFailoverBadRequests: a malformed body or an unknown region is a 400
 // with a JSON error before the machine is asked; a command to an agent
-// whose decision plane is not running is a 503.
+// whose failover plane is not running is a 503.
 func TestFailoverBadRequests(t *testing.T) {
 	m, err := topology.Load("../configs/examples/active-passive.yaml")
 	if err != nil {
@@ -30,8 +30,8 @@ func TestFailoverBadRequests(t *testing.T) {
 		{`{"to":"eu-west","force":"yes"}`, 400, "bad failover request"},
 		{`{"region":"eu-west"}`, 400, "unknown field"},
 		{`{}`, 400, `names no region`},
-		{`{"to":"mars"}`, 400, `region \"mars\" is not in mesh shop`},
-		{`{"to":"eu-west"}`, 503, "decision plane is not running"},
+		{`{"to":"mars"}`, 400, `no region \"mars\" in mesh shop`},
+		{`{"to":"eu-west"}`, 503, "failover plane is not running"},
 	} {
 		rec := httptest.NewRecorder()
 		a.serveFailover(rec, httptest.NewRequest(http.MethodPost, "/v1/failover", strings.NewReader(c.body)))

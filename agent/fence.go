@@ -69,7 +69,7 @@ func (m *fenceMetrics) ObserveFence(r acls.FenceReport) {
 
 var _ acls.FenceObserver = (*fenceMetrics)(nil)
 
-// startFence runs the region's fence and the write gate (writegate.go),
+// startFence runs the region's fence and the write gate (acls.Gate),
 // if the mesh has a fence; the caller holds a.mu.
 func (a *Agent) startFence(ctx context.Context) error {
 	if a.region.Kafka == nil || a.cfg.Mesh.Kind != topology.KindActivePassive {
@@ -102,7 +102,7 @@ func (a *Agent) startFence(ctx context.Context) error {
 		// timeout: a pass that waits for a restarting broker lands as soon
 		// as it serves, not after kgo's backoff has grown to seconds.
 		rcl, err := broker.NewClient(r.Name, r.Kafka, kgo.RequestRetries(math.MaxInt32),
-			kgo.RetryBackoffFn(func(int) time.Duration { return remoteFenceBackoff }))
+			kgo.RetryBackoffFn(func(int) time.Duration { return acls.GateBackoff }))
 		if err != nil {
 			return err
 		}
@@ -113,16 +113,16 @@ func (a *Agent) startFence(ctx context.Context) error {
 			Kafka:       r.Kafka,
 			Cluster:     rcl,
 			Selects:     a.mirroredTopics(r),
-			PassTimeout: remoteFenceTimeout,
+			PassTimeout: acls.GatePassTimeout,
 			Logger:      a.log,
 		})
 		// Only ever told to refuse: it runs while this region is primary.
 		f.SetFenced(true)
 		others = append(others, f)
 	}
-	a.gate = newWriteGate(a.log, a.fence, others)
+	a.gate = acls.NewGate(a.log, a.fence, others)
 	a.goRun(ctx, "acl fence", a.fence.Run)
-	a.goRun(ctx, "write gate", a.gate.run)
+	a.goRun(ctx, "write gate", a.gate.Run)
 	return nil
 }
 
@@ -153,19 +153,18 @@ func (a *Agent) mirroredTopics(r *topology.Region) func(string) bool {
 	}
 }
 
-// applyFence journals the region's role (journal.go) and tells the write
+// applyFence tells the write
 // gate the region's side in the mesh state: writes are refused unless the
 // region is primary and has not fenced itself. A self-fenced primary
 // refuses them too: its majority may be promoting another region, and a
 // record it took now would be stranded. Before the first state is read
 // the fence changes nothing. The decision loop calls it after every step.
 func (a *Agent) applyFence(st machine.Status) {
-	a.journalRole(st)
 	if a.gate == nil {
 		return
 	}
 	if fenced, known := deniesWrites(st, a.region.Name); known {
-		a.gate.set(!fenced)
+		a.gate.Set(!fenced)
 	}
 }
 

@@ -112,9 +112,9 @@ func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
 	return fr, nil
 }
 
-// run keeps the shards in line with the source's partitions and the
+// Run keeps the shards in line with the source's partitions and the
 // region's membership until ctx ends, then stops every shard.
-func (fr *flowRunner) run(ctx context.Context) error {
+func (fr *flowRunner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -417,6 +417,15 @@ func (fr *flowRunner) lag() (records int64, seconds float64, lastErr string) {
 		seconds = max(seconds, sec)
 	}
 	return records, seconds, lastErr
+}
+
+// Lag implements plane.Flow: a flow that cannot read its source, or has
+// not listed its partitions yet, has no lag to trust.
+func (fr *flowRunner) Lag() (records int64, trusted bool) {
+	lag, _, lastErr := fr.lag()
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return lag, lastErr == "" && fr.reconciled
 }
 
 // observe refreshes the flow's gauges from the shards; the caller holds

@@ -12,6 +12,7 @@ import (
 	"github.com/geomesh/geomesh/broker/health"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
+	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -82,7 +83,7 @@ func (a *Agent) startHealth(ctx context.Context) error {
 	}
 	a.goRun(ctx, "cluster health", h.monitor.Run)
 	var topics []string
-	for _, f := range a.inboundFlows() {
+	for _, f := range topology.Inbound(a.cfg.Mesh, a.region.Name) {
 		if t := f.TargetTopic(heartbeat.Topic); !slices.Contains(topics, t) {
 			topics = append(topics, t)
 		}
@@ -130,8 +131,9 @@ type HealthStatus struct {
 
 // Health returns a snapshot; safe to call at any time.
 func (a *Agent) Health() HealthStatus {
+	runners := a.flowRunners()
 	a.mu.Lock()
-	h, runners := a.health, a.runners
+	h := a.health
 	a.mu.Unlock()
 	out := HealthStatus{Region: a.region.Name, Flows: []FlowHealth{}, Events: []Event{}}
 	if h == nil {
@@ -259,8 +261,9 @@ func (c *flowHealthCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *flowHealthCollector) Collect(ch chan<- prometheus.Metric) {
 	a := c.a
+	runners := a.flowRunners()
 	a.mu.Lock()
-	h, runners := a.health, a.runners
+	h := a.health
 	a.mu.Unlock()
 	now := time.Now()
 	for _, fr := range runners {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	_ "embed"
 	"fmt"
 	"html/template"
 	"math"
@@ -29,66 +30,10 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		return fmt.Sprintf("%.0f %%", 100*float64(part)/float64(whole))
 	},
 	"clock": func(t time.Time) string { return t.Format("15:04:05") },
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="{{.Refresh}}">
-<title>geomesh {{.Status.Mesh}} · {{.Status.Region}}</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
-h1{font-size:1.4em;margin:0}h2{font-size:1.1em;margin:1.4em 0 .4em}
-table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
-th{background:#f0f0f0}.ok{color:#1a7f37}.warn{color:#b35900}.bad{color:#c62828;font-weight:bold}
-.muted{color:#777}svg{background:#fff;border:1px solid #ddd}
-</style></head><body>
-<h1>geomesh mesh <b>{{.Status.Mesh}}</b> ({{.Kind}})</h1>
-<p>region <b id="region">{{.Status.Region}}</b> · agent {{.Status.Agent}} · agents alive here: {{len .Status.Members}}
-· updated {{clock .Now}}, refreshes every {{.Refresh}} s</p>
+}).Parse(pageHTML))
 
-<h2>Mesh</h2>
-<svg width="{{.Map.W}}" height="{{.Map.H}}" viewBox="0 0 {{.Map.W}} {{.Map.H}}" role="img" aria-label="regions and flows">
-<defs>{{range $c := .Map.Colors}}<marker id="arrow-{{$c}}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="{{$c}}"/></marker>{{end}}</defs>
-{{range .Map.Edges}}<line x1="{{.X1}}" y1="{{.Y1}}" x2="{{.X2}}" y2="{{.Y2}}" stroke="{{.Color}}" stroke-width="2" marker-end="url(#arrow-{{.Color}})"><title>{{.Title}}</title></line>
-<text x="{{.LX}}" y="{{.LY}}" font-size="11" text-anchor="middle" fill="{{.Color}}">{{.Label}}</text>
-{{end}}{{range .Map.Nodes}}<g><circle cx="{{.X}}" cy="{{.Y}}" r="34" fill="{{if .Self}}#e3f2fd{{else}}#f5f5f5{{end}}" stroke="{{if .Self}}#1565c0{{else}}#999{{end}}" stroke-width="{{if .Self}}3{{else}}1{{end}}"/>
-<text x="{{.X}}" y="{{.Y}}" font-size="13" font-weight="bold" text-anchor="middle" class="region-name">{{.Name}}</text>
-<text x="{{.X}}" y="{{.RoleY}}" font-size="11" text-anchor="middle" fill="#555">{{.Role}}</text></g>
-{{end}}</svg>
-<p class="muted">Arrows are flows. Those into {{.Status.Region}} carry this agent's view (green: copying, orange: lag or a silent source, red: an error);
-grey ones are watched by their target region's agent. Roles and flows are those of epoch {{.Epoch}}{{if .Fenced}} — <b class="bad">this agent is fenced</b>{{end}}.</p>
-
-<h2>Flows into {{.Status.Region}}</h2>
-{{if .Health.Flows}}<table><tr><th>source</th><th>kind</th><th>lag</th><th>lag age</th><th>heartbeat age</th><th>latency</th><th>RPO estimate</th><th>shards here</th><th>error</th></tr>
-{{range .Flows}}<tr><td>{{.Source}}</td><td>{{.Kind}}</td><td>{{.LagRecords}} records</td><td>{{secs .LagSeconds}}</td>
-<td class="{{.BeatClass}}">{{secs .HeartbeatAge}}{{if not .HeartbeatSeen}} (no beat yet){{end}}</td><td>{{if .HeartbeatSeen}}{{secs .HeartbeatLatency}}{{end}}</td>
-<td>{{secs .RPOSeconds}}</td><td>{{.Shards}}</td><td class="bad">{{.Error}}</td></tr>
-{{end}}</table>{{else}}<p class="muted">No flow ends in this region.</p>{{end}}
-
-{{if .Status.OffsetSync}}<h2>Group offset sync into {{.Status.Region}}</h2>
-<table><tr><th>source</th><th>groups</th><th>all in step</th><th>failing groups</th><th>offsets committed</th><th>error</th></tr>
-{{range .Status.OffsetSync}}<tr><td>{{.Source}}</td><td>{{.Groups}}</td>
-<td class="{{if or .Failing .Error}}bad{{else}}ok{{end}}">{{ago .InStep}} ago</td><td class="{{if .Failing}}bad{{else}}ok{{end}}">{{len .Failing}}</td>
-<td>{{.Committed}}</td><td class="bad">{{.Error}}</td></tr>
-{{end}}</table>
-{{range $f := .Status.OffsetSync}}{{if $f.Failing}}<table class="sync-failing"><tr><th>group failing to sync from {{$f.Source}}</th><th>class</th><th>failing for</th><th>last in step</th><th>why</th></tr>
-{{range $f.Failing}}<tr><td class="bad">{{.Group}}</td><td>{{.Class}}</td><td>{{ago .Since}}</td><td>{{if .LastSynced.IsZero}}never since the agent started{{else}}{{ago .LastSynced}} ago{{end}}</td><td>{{.Error}}</td></tr>
-{{end}}</table>{{end}}{{end}}{{end}}
-
-{{with .Health.Cluster}}<h2>Cluster {{.Region}}</h2>
-<table><tr><th>brokers</th><th>active controller</th><th>topics</th><th>partitions</th><th>under-replicated</th><th>under min ISR</th><th>offline</th><th>read</th></tr>
-<tr><td>{{.Brokers}}</td><td class="{{if .ActiveController}}ok{{else}}bad{{end}}">{{if .ActiveController}}yes (node {{.ControllerID}}){{else}}none{{end}}</td>
-<td>{{.Topics}}</td><td>{{.Partitions}}</td><td class="{{if .UnderReplicated}}bad{{else}}ok{{end}}">{{.UnderReplicated}}</td>
-<td class="{{if .UnderMinISR}}bad{{else}}ok{{end}}">{{.UnderMinISR}}</td><td class="{{if .Offline}}bad{{else}}ok{{end}}">{{.Offline}}</td>
-<td>{{if .LastSuccess.IsZero}}not yet{{else}}{{clock .LastSuccess}}{{end}}{{range .Errors}}<div class="warn">{{.}}</div>{{end}}</td></tr></table>
-{{if .LogDirs}}<p>{{range .LogDirs}}broker {{.Broker}} {{.Dir}}: {{pct .UsableBytes .TotalBytes}} free · {{end}}</p>{{end}}
-{{if .Groups}}<h2>Consumer groups</h2>
-<table><tr><th>group</th><th>state</th><th>members</th><th>status</th><th>why</th></tr>
-{{range .Groups}}<tr><td>{{.Group}}</td><td>{{.State}}</td><td>{{.Members}}</td><td class="{{if eq .StatusText "OK"}}ok{{else if eq .StatusText "WARN"}}warn{{else}}bad{{end}}">{{.StatusText}}</td><td>{{.Reason}}</td></tr>
-{{end}}</table>{{end}}{{end}}
-
-<h2>Recent events</h2>
-{{if .Events}}<ul>{{range .Events}}<li>{{clock .Time}} {{.Text}}</li>{{end}}</ul>{{else}}<p class="muted">Nothing has changed since the agent started.</p>{{end}}
-</body></html>
-`))
+//go:embed page.html
+var pageHTML string
 
 // secs renders a span of seconds for the page.
 func secs(s float64) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
+	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,7 +30,7 @@ type translation struct {
 
 // startTranslation starts, for every flow into the region, a translator and
 // a group offset syncer in goroutines owned by the agent; the caller holds
-// a.mu. Flows that only a failover starts (inboundFlows) get a translator
+// a.mu. Flows that only a failover starts (topology.Inbound) get a translator
 // without a syncer: after a planned switch, a client moving back to this
 // region asks for the offsets of its group translated along the reversed
 // flow (GET /v1/translate).
@@ -51,7 +52,7 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 	if interval <= 0 {
 		interval = defaultOffsetSyncInterval
 	}
-	for i, f := range a.inboundFlows() {
+	for i, f := range topology.Inbound(a.cfg.Mesh, a.region.Name) {
 		src, _ := a.cfg.Mesh.Region(f.Source)
 		srcCl, err := a.client(src)
 		if err != nil {
@@ -66,7 +67,7 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 			NewTargetClient: mirror.RegionClients(a.region.Name, a.region.Kafka),
 			Logger:          a.log.With("flow", f.Source+"->"+f.Target),
 		})
-		if i >= len(a.flows) { // inboundFlows lists the file's flows first
+		if i >= len(a.flows) { // Inbound lists the file's flows first
 			a.translation.mu.Lock()
 			a.translation.bySource[f.Source] = tr
 			a.translation.mu.Unlock()

@@ -34,6 +34,9 @@ type ClientOptions struct {
 	// Admin sends the api section's admin token, which operator commands
 	// need; default: the read token, which is enough for every GET.
 	Admin bool
+	// Token, when its Ref is set, is sent instead of either of the
+	// file's tokens.
+	Token topology.Secret
 }
 
 // defaultTimeout bounds one request of a Client built without an
@@ -51,6 +54,9 @@ func NewClient(m *topology.Mesh, opts ClientOptions) *Client {
 	}
 	if opts.Admin {
 		c.token = m.API.AdminToken
+	}
+	if opts.Token.Ref != "" {
+		c.token = opts.Token
 	}
 	if m.API.TLS != nil {
 		c.scheme = "https"
@@ -179,4 +185,14 @@ func (c *Client) Command(ctx context.Context, path string, req *FailoverRequest)
 		return nil, err
 	}
 	return resp.State, nil
+}
+
+// Keys runs a gossip keyring operation on the agent at addr: list, or
+// install, use or remove key (base64, as in the key files).
+func (c *Client) Keys(ctx context.Context, addr, op, key string) (KeysStatus, error) {
+	var ks KeysStatus
+	if op == "list" {
+		return ks, c.Do(ctx, http.MethodGet, addr, "/v1/keys", nil, &ks)
+	}
+	return ks, c.Do(ctx, http.MethodPost, addr, "/v1/keys/"+url.PathEscape(op), KeyRequest{Key: key}, &ks)
 }

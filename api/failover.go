@@ -109,3 +109,17 @@ type CommandResponse struct {
 type ErrorResponse struct {
 	Error string `json:"error"`
 }
+
+// KeysStatus is the answer of the /v1/keys endpoints: an agent's gossip
+// key ids (membership.KeyID), never keys, the one that encrypts first.
+type KeysStatus struct {
+	Agent   string   `json:"agent"`
+	Primary string   `json:"primary"`
+	Keys    []string `json:"keys"`
+}
+
+// KeyRequest is the body of POST /v1/keys/{install,use,remove}.
+type KeyRequest struct {
+	// Key is base64, as in the key files.
+	Key string `json:"key"`
+}

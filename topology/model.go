@@ -1,7 +1,9 @@
 package topology
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -544,4 +546,14 @@ type FlowOverride struct {
 	Target string `yaml:"target" required:"true"`
 	// Topics this flow copies instead of the ones the topology gives it.
 	Topics Selection `yaml:"topics" required:"true"`
+}
+
+// NoRegion is the error for a region name that is not in the mesh,
+// naming the regions that are.
+func (m *Mesh) NoRegion(name string) error {
+	names := make([]string, 0, len(m.Regions))
+	for _, r := range m.Regions {
+		names = append(names, r.Name)
+	}
+	return fmt.Errorf("no region %q in mesh %s (regions: %s)", name, m.Name, strings.Join(names, ", "))
 }

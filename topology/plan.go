@@ -154,3 +154,46 @@ func (f Flow) Selects(topic string) bool {
 	}
 	return f.Topics.Match(topic)
 }
+
+// Inbound lists the flows into region under any data region as primary
+// (or hub): those of Plan first, then those a failover could start. An
+// agent follows the heartbeats and translates offsets along all of them,
+// so that a region whose role changes has the evidence of its new
+// sources at once.
+func Inbound(m *Mesh, region string) []Flow {
+	var out []Flow
+	seen := map[Route]bool{}
+	add := func(fs []Flow) {
+		for _, f := range fs {
+			if f.Target == region && !seen[f.Route()] {
+				seen[f.Route()] = true
+				out = append(out, f)
+			}
+		}
+	}
+	add(Plan(m))
+	for _, p := range m.DataRegions() {
+		r := m.Roles
+		switch m.Kind {
+		case KindActivePassive:
+			r.Primary, r.Standby = p, nil
+			for _, s := range m.DataRegions() {
+				if s != p {
+					r.Standby = append(r.Standby, s)
+				}
+			}
+		case KindHubSpoke:
+			// The hub and the standby hub trade roles: with either as hub,
+			// the other is its standby hub, fed by the standby flow.
+			r.Hub, r.StandbyHub = p, ""
+			switch p {
+			case m.Roles.Hub:
+				r.StandbyHub = m.Roles.StandbyHub
+			case m.Roles.StandbyHub:
+				r.StandbyHub = m.Roles.Hub
+			}
+		}
+		add(PlanFor(m, r))
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -237,6 +238,37 @@ func TestPlanFor(t *testing.T) {
 		}
 		if f.Kind == FlowStandby {
 			t.Errorf("standby flow %s→%s with no standby hub", f.Source, f.Target)
+		}
+	}
+}
+
+// TestInbound: the flows into a region under every possible writer, the
+// file's first.
+func TestInbound(t *testing.T) {
+	for _, tc := range []struct {
+		file, region string
+		want         []string
+	}{
+		// The standby: the primary's flow, and none from itself.
+		{"active-passive.yaml", "eu-west", []string{"us-east->eu-west"}},
+		// The primary: nothing under the file's roles, the standby's flow
+		// once it is promoted.
+		{"active-passive.yaml", "us-east", []string{"eu-west->us-east"}},
+		{"active-passive.yaml", "witness", []string{}},
+		// The standby hub: its standby flow from the hub first, then the
+		// spokes' flows once it is the hub.
+		{"hub-spoke.yaml", "central-2", []string{"central->central-2", "store-a->central-2", "store-b->central-2", "store-c->central-2"}},
+	} {
+		m, err := Load("../configs/examples/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{}
+		for _, f := range Inbound(m, tc.region) {
+			got = append(got, f.Route().String())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Inbound(%s) = %v, want %v", tc.file, tc.region, got, tc.want)
 		}
 	}
 }

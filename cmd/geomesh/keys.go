@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/spf13/cobra"
 )
@@ -63,21 +62,12 @@ old one) so that restarted agents use it. list shows every agent's keys.`,
 					return err
 				}
 			}
-			token := m.API.AdminToken
-			if tokenRef != "" {
-				token = topology.Secret{Ref: tokenRef}
-			}
-			var bearer string
-			if token.Ref != "" {
-				if bearer, err = token.Resolve(); err != nil {
-					return fmt.Errorf("admin token: %w", err)
-				}
-			}
-			kc, err := newKeysClient(m, caFile, bearer, timeout)
+			hc, err := keysHTTP(caFile, timeout)
 			if err != nil {
 				return err
 			}
-			ok := kc.run(cmd.Context(), cmd.OutOrStdout(), m, op, key)
+			c := api.NewClient(m, api.ClientOptions{HTTP: hc, Admin: true, Token: topology.Secret{Ref: tokenRef}})
+			ok := runKeys(cmd.Context(), cmd.OutOrStdout(), c, m, op, key)
 			if !ok {
 				return exitError{"keys " + op + " failed on some agents"}
 			}
@@ -93,51 +83,36 @@ old one) so that restarted agents use it. list shows every agent's keys.`,
 	return cmd
 }
 
-// keysClient calls the agents' key endpoints.
-type keysClient struct {
-	http   *http.Client
-	scheme string
-	bearer string
-}
-
-func newKeysClient(m *topology.Mesh, caFile, bearer string, timeout time.Duration) (*keysClient, error) {
-	kc := &keysClient{http: &http.Client{Timeout: timeout}, scheme: "http", bearer: bearer}
-	if m.API.TLS != nil {
-		kc.scheme = "https"
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if caFile != "" {
-			pem, err := os.ReadFile(caFile)
-			if err != nil {
-				return nil, fmt.Errorf("ca file: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("ca file %s: no PEM certificate found", caFile)
-			}
-		}
-		kc.http.Transport = &http.Transport{TLSClientConfig: tc}
+// keysHTTP is the HTTP client of the key operations: timeout per
+// agent, and the agents' API certificates verified with caFile's CAs
+// when given, else the system pool.
+func keysHTTP(caFile string, timeout time.Duration) (*http.Client, error) {
+	hc := &http.Client{Timeout: timeout}
+	if caFile == "" {
+		return hc, nil
 	}
-	return kc, nil
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("ca file: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca file %s: no PEM certificate found", caFile)
+	}
+	hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}}
+	return hc, nil
 }
 
-// keysAnswer is an agent's answer: its keyring, or an error.
-type keysAnswer struct {
-	Agent   string   `json:"agent"`
-	Primary string   `json:"primary"`
-	Keys    []string `json:"keys"`
-	Error   string   `json:"error"`
-}
-
-// run applies op on every agent in file order, going on past failures so
-// one unreachable agent does not leave the rest half done, and prints
+// runKeys applies op on every agent in file order, going on past failures
+// so one unreachable agent does not leave the rest half done, and prints
 // one line per agent. It reports whether every agent succeeded.
-func (kc *keysClient) run(ctx context.Context, out io.Writer, m *topology.Mesh, op, key string) bool {
+func runKeys(ctx context.Context, out io.Writer, c *api.Client, m *topology.Mesh, op, key string) bool {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "AGENT\tREGION\tRESULT\tPRIMARY\tKEYS")
 	ok := true
 	for _, r := range m.Regions {
 		for _, ag := range r.Agents {
-			ans, err := kc.call(ctx, ag.API, op, key)
+			ans, err := c.Keys(ctx, ag.API, op, key)
 			if err != nil {
 				ok = false
 				fmt.Fprintf(w, "%s\t%s\tfailed: %v\t\t\n", ag.ID, r.Name, err)
@@ -148,32 +123,4 @@ func (kc *keysClient) run(ctx context.Context, out io.Writer, m *topology.Mesh, 
 	}
 	_ = w.Flush()
 	return ok
-}
-
-func (kc *keysClient) call(ctx context.Context, addr, op, key string) (*keysAnswer, error) {
-	method, path, body := http.MethodGet, "/v1/keys", []byte(nil)
-	if op != "list" {
-		method, path = http.MethodPost, "/v1/keys/"+op
-		body, _ = json.Marshal(map[string]string{"key": key})
-	}
-	req, err := http.NewRequestWithContext(ctx, method, kc.scheme+"://"+addr+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	if kc.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+kc.bearer)
-	}
-	resp, err := kc.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("agent api %s: %w", addr, errors.Unwrap(err))
-	}
-	defer resp.Body.Close()
-	var ans keysAnswer
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&ans); err != nil {
-		return nil, fmt.Errorf("agent api %s: %s", addr, resp.Status)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, ans.Error)
-	}
-	return &ans, nil
 }

@@ -114,8 +114,10 @@ func (m *Membership) Start(ctx context.Context) error {
 				_ = m.Close()
 				return fmt.Errorf("membership: join %v: %w", seeds, err)
 			}
-			m.cfg.Logger.Warn("no seed answered; continuing alone and retrying in the background",
-				"seeds", seeds, "err", err)
+			// Peers that start later, or a region that is down, are the
+			// normal case at a mesh's start: rejoinLoop warns if it lasts.
+			m.cfg.Logger.Info("no seed answered yet; continuing alone and retrying in the background",
+				"seeds", seeds, "every", m.cfg.RejoinInterval, "err", err)
 		}
 	}
 
@@ -256,6 +258,10 @@ func flatten(err error) error {
 	return err
 }
 
+// aloneWarnAfter is how long an agent retries its seeds before it warns
+// that it is alone: longer than agents of a mesh take to start together.
+const aloneWarnAfter = 30 * time.Second
+
 // rejoinLoop retries the seeds while this node is alone.
 func (m *Membership) rejoinLoop() {
 	defer m.wg.Done()
@@ -266,6 +272,8 @@ func (m *Membership) rejoinLoop() {
 	m.greet(seeds)
 	t := time.NewTicker(m.cfg.RejoinInterval)
 	defer t.Stop()
+	var aloneSince time.Time
+	warned := false
 	for {
 		select {
 		case <-m.stop:
@@ -274,9 +282,20 @@ func (m *Membership) rejoinLoop() {
 		}
 		list := m.list.Load()
 		if list == nil || list.NumMembers() > 1 {
+			aloneSince, warned = time.Time{}, false
 			continue
 		}
-		if err := m.joinOnce(seeds); err != nil {
+		err := m.joinOnce(seeds)
+		switch {
+		case err == nil:
+		case aloneSince.IsZero():
+			aloneSince = time.Now()
+			m.cfg.Logger.Debug("rejoin failed", "seeds", seeds, "err", err)
+		case !warned && time.Since(aloneSince) >= aloneWarnAfter:
+			warned = true
+			m.cfg.Logger.Warn("no seed has answered for "+aloneWarnAfter.String()+"; still alone, retrying",
+				"seeds", seeds, "err", err)
+		default:
 			m.cfg.Logger.Debug("rejoin failed", "seeds", seeds, "err", err)
 		}
 	}

@@ -90,7 +90,7 @@ func Run(ctx context.Context, m *topology.Mesh, records int, log *slog.Logger) (
 func RunFailover(ctx context.Context, m *topology.Mesh, records int, failRegion string, log *slog.Logger) (*Result, error) {
 	if failRegion != "" {
 		if _, ok := m.Region(failRegion); !ok {
-			return nil, fmt.Errorf("demo: region %q to fail is not in mesh %s (regions: %v)", failRegion, m.Name, regionNames(m))
+			return nil, fmt.Errorf("demo: region to fail: %w", m.NoRegion(failRegion))
 		}
 	}
 	if records < 1 {
@@ -163,14 +163,6 @@ func RunFailover(ctx context.Context, m *topology.Mesh, records int, failRegion 
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
-}
-
-func regionNames(m *topology.Mesh) []string {
-	var out []string
-	for _, r := range m.Regions {
-		out = append(out, r.Name)
-	}
-	return out
 }
 
 // demoSources picks, for every region that a flow reads from, one literal

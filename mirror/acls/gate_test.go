@@ -1,4 +1,4 @@
-package agent
+package acls
 
 import (
 	"context"
@@ -18,13 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/geomesh/geomesh/mirror/acls"
 )
 
 // gateCluster is a kfake cluster where the application may write to
 // orders, and a fencer of it.
-func gateCluster(t *testing.T, region string) (*kfake.Cluster, *acls.Fencer) {
+func gateCluster(t *testing.T, region string) (*kfake.Cluster, *Fencer) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -50,7 +48,7 @@ func gateCluster(t *testing.T, region string) (*kfake.Cluster, *acls.Fencer) {
 }
 
 // fencerOf is a fencer of c's orders with a client of its own.
-func fencerOf(t *testing.T, c *kfake.Cluster, region string) *acls.Fencer {
+func fencerOf(t *testing.T, c *kfake.Cluster, region string) *Fencer {
 	t.Helper()
 	// Retrying until the pass's deadline, as the agent's clients of other
 	// regions do.
@@ -60,7 +58,7 @@ func fencerOf(t *testing.T, c *kfake.Cluster, region string) *acls.Fencer {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return acls.NewFencer(acls.FencerConfig{Mesh: "shop", Region: region, Cluster: cl,
+	return NewFencer(FencerConfig{Mesh: "shop", Region: region, Cluster: cl,
 		Selects: func(topic string) bool { return topic == "orders" }, Interval: 50 * time.Millisecond})
 }
 
@@ -69,11 +67,11 @@ func fencerOf(t *testing.T, c *kfake.Cluster, region string) *acls.Fencer {
 // wait when that cluster does not answer; refusing takes effect at once.
 func TestWriteGate(t *testing.T) {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	run := func(t *testing.T, g *writeGate) {
+	run := func(t *testing.T, g *Gate) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{}, 2)
 		go func() { _ = g.own.Run(ctx); done <- struct{}{} }()
-		go func() { _ = g.run(ctx); done <- struct{}{} }()
+		go func() { _ = g.Run(ctx); done <- struct{}{} }()
 		t.Cleanup(func() { cancel(); <-done; <-done })
 	}
 	wait := func(t *testing.T, what string, cond func() error) {
@@ -86,7 +84,7 @@ func TestWriteGate(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	writes := func(f *acls.Fencer, want acls.Writes) func() error {
+	writes := func(f *Fencer, want Writes) func() error {
 		return func() error {
 			if st := f.Status(); st.Writes != want {
 				return fmt.Errorf("%s: writes %q, want %q", st.Region, st.Writes, want)
@@ -99,17 +97,17 @@ func TestWriteGate(t *testing.T) {
 		_, own := gateCluster(t, "west")
 		eastCluster, other := gateCluster(t, "east")
 		other.SetFenced(true)
-		g := newWriteGate(discard, own, []*acls.Fencer{other})
+		g := NewGate(discard, own, []*Fencer{other})
 		run(t, g)
-		g.set(false)
-		wait(t, "standby", writes(own, acls.WritesRefused))
-		if other.Status().Writes != acls.WritesUnknown {
+		g.Set(false)
+		wait(t, "standby", writes(own, WritesRefused))
+		if other.Status().Writes != WritesUnknown {
 			t.Fatalf("the standby's gate passed over the other cluster: %+v", other.Status())
 		}
-		g.set(true)
-		wait(t, "promoted", writes(own, acls.WritesAccepted))
+		g.Set(true)
+		wait(t, "promoted", writes(own, WritesAccepted))
 		o, w := other.Status(), own.Status()
-		if o.Writes != acls.WritesRefused || !o.WritesSince.Before(w.WritesSince) {
+		if o.Writes != WritesRefused || !o.WritesSince.Before(w.WritesSince) {
 			t.Errorf("east refused %q since %s, west accepted since %s: want east refused first", o.Writes, o.WritesSince, w.WritesSince)
 		}
 		// Confirmed once, east is its own agent's again: when that agent
@@ -117,7 +115,7 @@ func TestWriteGate(t *testing.T) {
 		// learns of it), the gate does not put it back.
 		eastAgent := fencerOf(t, eastCluster, "east")
 		eastAgent.SetFenced(false)
-		if err := eastAgent.PassOnce(t.Context()); err != nil || eastAgent.Status().Writes != acls.WritesAccepted {
+		if err := eastAgent.PassOnce(t.Context()); err != nil || eastAgent.Status().Writes != WritesAccepted {
 			t.Fatalf("east's agent lifting its fence: %v, %+v", err, eastAgent.Status())
 		}
 		deleted := eastAgent.Status().Deleted
@@ -125,26 +123,26 @@ func TestWriteGate(t *testing.T) {
 		if err := eastAgent.PassOnce(t.Context()); err != nil || eastAgent.Status().Deleted != deleted {
 			t.Errorf("east lifted its fence, and its next pass found DENYs to delete again: %v, %+v; want it left alone", err, eastAgent.Status())
 		}
-		g.set(false)
+		g.Set(false)
 		if st := own.Status(); !st.Fenced {
 			t.Errorf("demoted: own fencer not told at once: %+v", st)
 		}
-		wait(t, "demoted", writes(own, acls.WritesRefused))
+		wait(t, "demoted", writes(own, WritesRefused))
 	})
 
 	t.Run("a cluster that refuses connections does not hold the lift", func(t *testing.T) {
 		_, own := gateCluster(t, "west")
 		dead, other := gateCluster(t, "east")
 		other.SetFenced(true)
-		g := newWriteGate(discard, own, []*acls.Fencer{other})
+		g := NewGate(discard, own, []*Fencer{other})
 		g.wait = 5 * time.Second
 		run(t, g)
-		g.set(false)
-		wait(t, "standby", writes(own, acls.WritesRefused))
+		g.Set(false)
+		wait(t, "standby", writes(own, WritesRefused))
 		dead.Close()
 		start := time.Now()
-		g.set(true)
-		wait(t, "promoted", writes(own, acls.WritesAccepted))
+		g.Set(true)
+		wait(t, "promoted", writes(own, WritesAccepted))
 		if took := time.Since(start); took >= g.wait {
 			t.Errorf("lifted %s after the promotion: a dead broker held it for the whole wait", took)
 		}
@@ -178,16 +176,16 @@ func TestWriteGate(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(cl.Close)
-		other := acls.NewFencer(acls.FencerConfig{Mesh: "shop", Region: "east", Cluster: cl, Selects: func(string) bool { return true }})
+		other := NewFencer(FencerConfig{Mesh: "shop", Region: "east", Cluster: cl, Selects: func(string) bool { return true }})
 		other.SetFenced(true)
-		g := newWriteGate(discard, own, []*acls.Fencer{other})
+		g := NewGate(discard, own, []*Fencer{other})
 		g.wait = 300 * time.Millisecond
 		run(t, g)
-		g.set(false)
-		wait(t, "standby", writes(own, acls.WritesRefused))
+		g.Set(false)
+		wait(t, "standby", writes(own, WritesRefused))
 		start := time.Now()
-		g.set(true)
-		wait(t, "promoted", writes(own, acls.WritesAccepted))
+		g.Set(true)
+		wait(t, "promoted", writes(own, WritesAccepted))
 		if took := time.Since(start); took < g.wait || took > g.wait+2*time.Second {
 			t.Errorf("lifted %s after the promotion, want the wait of %s and a pass", took, g.wait)
 		}
@@ -209,18 +207,18 @@ func (n *noAuthorizer) Request(context.Context, kmsg.Request) (kmsg.Response, er
 func TestWriteGateNoAuthorizer(t *testing.T) {
 	_, own := gateCluster(t, "west")
 	east := &noAuthorizer{}
-	other := acls.NewFencer(acls.FencerConfig{Mesh: "shop", Region: "east", Cluster: east, Selects: func(string) bool { return true }})
+	other := NewFencer(FencerConfig{Mesh: "shop", Region: "east", Cluster: east, Selects: func(string) bool { return true }})
 	other.SetFenced(true)
-	g := newWriteGate(slog.New(slog.NewTextHandler(io.Discard, nil)), own, []*acls.Fencer{other})
+	g := NewGate(slog.New(slog.NewTextHandler(io.Discard, nil)), own, []*Fencer{other})
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { _ = own.Run(ctx) })
-	wg.Go(func() { _ = g.run(ctx) })
-	g.set(true)
+	wg.Go(func() { _ = g.Run(ctx) })
+	g.Set(true)
 	deadline := time.Now().Add(10 * time.Second)
-	for own.Status().Writes != acls.WritesAccepted {
+	for own.Status().Writes != WritesAccepted {
 		if time.Now().After(deadline) {
 			t.Fatalf("west never accepted writes: %+v", own.Status())
 		}
@@ -228,7 +226,7 @@ func TestWriteGateNoAuthorizer(t *testing.T) {
 	}
 	asked := east.requests.Load()
 	// Ten backoffs: a gate that passes again would ask several times.
-	time.Sleep(10 * remoteFenceBackoff)
+	time.Sleep(10 * GateBackoff)
 	if n := east.requests.Load(); asked == 0 || n != asked {
 		t.Errorf("east, without an authorizer, was asked %d times before the lift and %d after it; want once before and never after", asked, n-asked)
 	}
@@ -240,7 +238,7 @@ func TestRemoteOutcome(t *testing.T) {
 		want string
 	}{
 		{nil, "confirmed"},
-		{fmt.Errorf("region east: %w", acls.ErrNoAuthorizer), "no-authorizer"},
+		{fmt.Errorf("region east: %w", ErrNoAuthorizer), "no-authorizer"},
 		{fmt.Errorf("region east: User:geomesh may not ALTER the CLUSTER: %w", kerr.ClusterAuthorizationFailed), "not-allowed"},
 		{fmt.Errorf("region east: acls: %w", context.DeadlineExceeded), "unreachable"},
 		{errors.New("region east: acls: EOF"), "failed: region east: acls: EOF"},

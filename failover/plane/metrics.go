@@ -1,4 +1,4 @@
-package agent
+package plane
 
 import (
 	"github.com/geomesh/geomesh/failover/health"
@@ -6,9 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// failoverMetrics are the decision plane's gauges; the package doc lists
-// them.
-type failoverMetrics struct {
+// metrics are the failover plane's gauges; package agent's doc lists
+// them with the agent's others.
+type metrics struct {
 	epoch          prometheus.Gauge
 	role           *prometheus.GaugeVec
 	fenced         prometheus.Gauge
@@ -19,8 +19,8 @@ type failoverMetrics struct {
 	strandedUnsettled prometheus.Gauge
 }
 
-func newFailoverMetrics(reg prometheus.Registerer, region string) (*failoverMetrics, error) {
-	m := &failoverMetrics{
+func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
+	m := &metrics{
 		epoch: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "geomesh_failover_epoch", Help: "Mesh epoch of the state this agent last applied (0 before the first read).",
 		}),
@@ -59,7 +59,7 @@ func newFailoverMetrics(reg prometheus.Registerer, region string) (*failoverMetr
 
 // setVerdict marks v as the region's verdict and clears the others, so a
 // query for suspect or down regions sees only the current one.
-func (m *failoverMetrics) setVerdict(region string, v health.Verdict) {
+func (m *metrics) setVerdict(region string, v health.Verdict) {
 	for _, each := range []health.Verdict{health.Up, health.Suspect, health.Down} {
 		val := 0.0
 		if each == v {

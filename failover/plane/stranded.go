@@ -1,4 +1,4 @@
-package agent
+package plane
 
 import (
 	"context"
@@ -40,77 +40,77 @@ type settled struct {
 // of them takes over if the owner leaves (checked every tick by
 // pollStranded). A settlement already running answers a repeated Demote
 // (the machine repeats it to a restarted agent; Settle is idempotent).
-func (d *decisions) settleStranded(ctx context.Context, act machine.Demote) []machine.Action {
-	d.pendingStranded = &act
-	return d.pollStranded(ctx)
+func (p *Plane) settleStranded(ctx context.Context, act machine.Demote) []machine.Action {
+	p.pendingStranded = &act
+	return p.pollStranded(ctx)
 }
 
 // pollStranded starts the pending settlement if this agent owns it, or
 // forgets it once the region is no longer fenced (another agent settled
 // and the region rejoined).
-func (d *decisions) pollStranded(ctx context.Context) []machine.Action {
-	act := d.pendingStranded
-	if act == nil || d.settling {
+func (p *Plane) pollStranded(ctx context.Context) []machine.Action {
+	act := p.pendingStranded
+	if act == nil || p.settling {
 		return nil
 	}
-	log := d.a.log
-	st := d.m.Status().State
-	if st == nil || st.Role(d.a.region.Name) != api.RoleFenced {
-		d.pendingStranded = nil
-		if d.strandedOwner != "" {
-			d.setStranded(func(s *api.StrandedStatus) { s.State, s.Finished = "done", time.Now() })
+	log := p.log
+	st := p.m.Status().State
+	if st == nil || st.Role(p.cfg.Region) != api.RoleFenced {
+		p.pendingStranded = nil
+		if p.strandedOwner != "" {
+			p.setStranded(func(s *api.StrandedStatus) { s.State, s.Finished = "done", time.Now() })
 		}
-		d.strandedOwner = ""
-		d.a.fmet.strandedUnsettled.Set(0)
+		p.strandedOwner = ""
+		p.met.strandedUnsettled.Set(0)
 		return nil
 	}
-	writer := st.SoleWriter(d.a.cfg.Mesh.Kind)
-	flow, ok := d.strandedFlow(writer)
+	writer := st.SoleWriter(p.cfg.Mesh.Kind)
+	flow, ok := p.strandedFlow(writer)
 	if !ok {
 		// Nothing flowed from this region to whoever writes now (no
 		// primary or hub, or a topology without such a flow): nothing
 		// is stranded anywhere.
 		log.Warn("no flow to the new writer region: no stranded records to settle", "target", writer)
-		d.pendingStranded = nil
-		return d.m.Step(machine.StrandedDone{Count: 0})
+		p.pendingStranded = nil
+		return p.m.Step(machine.StrandedDone{Count: 0})
 	}
 	policy := act.Stranded
 	if policy == "" {
-		policy = d.a.cfg.Mesh.Failover.Stranded
+		policy = p.cfg.Mesh.Failover.Stranded
 	}
-	d.a.fmet.strandedUnsettled.Set(1)
-	if owner := assign.Owner(stranded.TransactionalID(d.a.cfg.Mesh.Name, flow), d.a.regionMembers()); owner != d.a.self.ID {
-		if d.strandedOwner != owner {
-			d.strandedOwner = owner
+	p.met.strandedUnsettled.Set(1)
+	if owner := assign.Owner(stranded.TransactionalID(p.cfg.Mesh.Name, flow), p.host.RegionMembers()); owner != p.cfg.Agent {
+		if p.strandedOwner != owner {
+			p.strandedOwner = owner
 			log.Info("stranded records are settled by another agent of the region", "owner", owner)
-			d.setStranded(func(s *api.StrandedStatus) {
+			p.setStranded(func(s *api.StrandedStatus) {
 				*s = api.StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "waiting", Owner: owner, Started: time.Now()}
 			})
 		}
 		return nil
 	}
-	d.settling, d.strandedOwner = true, d.a.self.ID
-	d.setStranded(func(s *api.StrandedStatus) {
-		*s = api.StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "settling", Owner: d.a.self.ID, Started: time.Now()}
+	p.settling, p.strandedOwner = true, p.cfg.Agent
+	p.setStranded(func(s *api.StrandedStatus) {
+		*s = api.StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "settling", Owner: p.cfg.Agent, Started: time.Now()}
 	})
 	log.Warn("settling stranded records", "epoch", act.Epoch, "policy", policy, "target", flow.Target)
-	tgt, _ := d.a.cfg.Mesh.Region(flow.Target)
+	tgt, _ := p.cfg.Mesh.Region(flow.Target)
 	cfg := stranded.Config{
-		Mesh:   d.a.cfg.Mesh.Name,
+		Mesh:   p.cfg.Mesh.Name,
 		Flow:   flow,
 		Policy: policy,
-		Source: mirror.RegionClients(d.a.region.Name, d.a.region.Kafka),
+		Source: mirror.RegionClients(p.cfg.Region, p.region.Kafka),
 		Target: mirror.RegionClients(tgt.Name, tgt.Kafka),
 		Logger: log.With("stranded", flow.Source+"->"+flow.Target),
 	}
 	epoch := act.Epoch
-	d.a.goRun(ctx, "stranded records", func(ctx context.Context) error {
-		res := settled{epoch: epoch, records: d.runSettle(ctx, cfg)}
+	p.goRun(ctx, "stranded records", func(ctx context.Context) error {
+		res := settled{epoch: epoch, records: p.runSettle(ctx, cfg)}
 		if ctx.Err() != nil {
 			return nil
 		}
 		select {
-		case d.strandedCh <- res:
+		case p.strandedCh <- res:
 		case <-ctx.Done():
 		}
 		return nil
@@ -121,7 +121,7 @@ func (d *decisions) pollStranded(ctx context.Context) []machine.Action {
 // runSettle retries Settle until it succeeds or ctx ends, and returns the
 // records settled over all attempts: an attempt that fails after some of
 // its transactions committed has settled those for good.
-func (d *decisions) runSettle(ctx context.Context, cfg stranded.Config) int64 {
+func (p *Plane) runSettle(ctx context.Context, cfg stranded.Config) int64 {
 	var total int64
 	topics := map[string]int64{}
 	for attempt := 1; ; attempt++ {
@@ -132,8 +132,8 @@ func (d *decisions) runSettle(ctx context.Context, cfg stranded.Config) int64 {
 		for t, n := range rep.Topics {
 			topics[t] += n
 		}
-		d.a.fmet.strandedRecords.WithLabelValues(string(cfg.Policy)).Add(float64(rep.Records))
-		d.setStranded(func(s *api.StrandedStatus) {
+		p.met.strandedRecords.WithLabelValues(string(cfg.Policy)).Add(float64(rep.Records))
+		p.setStranded(func(s *api.StrandedStatus) {
 			s.Records, s.Topics, s.Attempts = total, topics, attempt
 			s.LostOffsets += rep.LostOffsets
 			if err != nil {
@@ -143,13 +143,13 @@ func (d *decisions) runSettle(ctx context.Context, cfg stranded.Config) int64 {
 			}
 		})
 		if err == nil {
-			d.a.log.Warn("stranded records settled", "policy", cfg.Policy, "records", total, "target", cfg.Flow.Target, "lost_offsets", rep.LostOffsets, "attempts", attempt)
+			p.log.Warn("stranded records settled", "policy", cfg.Policy, "records", total, "target", cfg.Flow.Target, "lost_offsets", rep.LostOffsets, "attempts", attempt)
 			return total
 		}
 		if ctx.Err() != nil {
 			return total
 		}
-		d.a.log.Error("settling stranded records failed; retrying: this region stays fenced until they are settled", "policy", cfg.Policy, "target", cfg.Flow.Target, "attempt", attempt, "err", err)
+		p.log.Error("settling stranded records failed; retrying: this region stays fenced until they are settled", "policy", cfg.Policy, "target", cfg.Flow.Target, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return total
@@ -159,21 +159,21 @@ func (d *decisions) runSettle(ctx context.Context, cfg stranded.Config) int64 {
 }
 
 // strandedDone hands a finished settlement to the machine.
-func (d *decisions) strandedDone(ctx context.Context, res settled) {
-	d.settling, d.pendingStranded, d.strandedOwner = false, nil, ""
-	d.a.fmet.strandedUnsettled.Set(0)
-	d.a.log.Info("stranded records reported to the failover machine", "epoch", res.epoch, "records", res.records)
-	d.step(ctx, machine.StrandedDone{Count: res.records})
+func (p *Plane) strandedDone(ctx context.Context, res settled) {
+	p.settling, p.pendingStranded, p.strandedOwner = false, nil, ""
+	p.met.strandedUnsettled.Set(0)
+	p.log.Info("stranded records reported to the failover machine", "epoch", res.epoch, "records", res.records)
+	p.step(ctx, machine.StrandedDone{Count: res.records})
 }
 
 // strandedFlow is the flow from this region to target that ran while this
 // region was the writer: the one whose progress tells what target lacks.
-func (d *decisions) strandedFlow(target string) (topology.Flow, bool) {
-	self := d.a.region.Name
+func (p *Plane) strandedFlow(target string) (topology.Flow, bool) {
+	self := p.cfg.Region
 	if target == "" || target == self {
 		return topology.Flow{}, false
 	}
-	m := d.a.cfg.Mesh
+	m := p.cfg.Mesh
 	r := m.Roles
 	switch m.Kind {
 	case topology.KindActivePassive:
@@ -189,11 +189,11 @@ func (d *decisions) strandedFlow(target string) (topology.Flow, bool) {
 	return topology.Flow{}, false
 }
 
-func (d *decisions) setStranded(fn func(*api.StrandedStatus)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.snap.Stranded == nil {
-		d.snap.Stranded = &api.StrandedStatus{}
+func (p *Plane) setStranded(fn func(*api.StrandedStatus)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.snap.Stranded == nil {
+		p.snap.Stranded = &api.StrandedStatus{}
 	}
-	fn(d.snap.Stranded)
+	fn(p.snap.Stranded)
 }

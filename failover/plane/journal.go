@@ -1,4 +1,4 @@
-package agent
+package plane
 
 import (
 	"time"
@@ -20,7 +20,7 @@ import (
 // them. "write fence" comes from the fencers (package mirror/acls), once
 // per change of what a cluster does with the applications' writes, as a
 // pass confirmed it: the region's own cluster, and while the region is
-// primary the other data regions' clusters (writegate.go). Times are RFC
+// primary the other data regions' clusters (the agent's write gate). Times are RFC
 // 3339 with nanoseconds. Each line is one write to the log, so a line is
 // either there whole or not at all when the agent dies.
 
@@ -50,12 +50,12 @@ func (j roleJournal) roleChange(st machine.Status, region string) (roleEntry, bo
 
 // journalRole logs the region's role, epoch and self-fence if they
 // changed; the decision loop calls it after every step.
-func (a *Agent) journalRole(st machine.Status) {
-	e, changed := a.roles.roleChange(st, a.region.Name)
+func (p *Plane) journalRole(st machine.Status) {
+	e, changed := p.roles.roleChange(st, p.cfg.Region)
 	if !changed {
 		return
 	}
-	a.roles.last, a.roles.known = e, true
-	a.log.Info("role changed", "role", string(e.role), "epoch", e.epoch, "self_fenced", e.fenced,
+	p.roles.last, p.roles.known = e, true
+	p.log.Info("role changed", "role", string(e.role), "epoch", e.epoch, "self_fenced", e.fenced,
 		"decision", string(st.State.Decision), "at", time.Now().Format(time.RFC3339Nano))
 }

@@ -1,4 +1,4 @@
-package agent
+package acls
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/broker"
-	"github.com/geomesh/geomesh/mirror/acls"
 )
 
 // The write gate: the region's own write fence is lifted only after the
@@ -34,7 +33,7 @@ import (
 //     already (machine.Config.FenceAfter is below the time the majority
 //     takes to promote);
 //   - a cluster it could not confirm it tries again every
-//     remoteFenceBackoff, until one pass confirms it, so a cluster that
+//     GateBackoff, until one pass confirms it, so a cluster that
 //     comes back (a restarted broker, a healed cut) is fenced within
 //     about that of serving, before its own agent has read the mesh
 //     state; but not a cluster that answered that no pass from here can
@@ -56,24 +55,25 @@ const (
 	// an unreachable one would hold the promotion until the dial timed
 	// out.
 	remoteFenceWait = 2 * time.Second
-	// remoteFenceTimeout bounds a later pass over a cluster not yet
+	// GatePassTimeout bounds a later pass over a cluster not yet
 	// confirmed.
-	remoteFenceTimeout = 10 * time.Second
-	// remoteFenceBackoff is how soon a cluster whose fence a pass could
+	GatePassTimeout = 10 * time.Second
+	// GateBackoff is how soon a cluster whose fence a pass could
 	// not confirm is tried again (and how long kgo waits between the
 	// retries of a request within a pass): a broker that refuses
 	// connections fails a pass at once, and one that restarts is fenced
 	// within about this of serving again.
-	remoteFenceBackoff = 100 * time.Millisecond
+	GateBackoff = 100 * time.Millisecond
 )
 
-// writeGate drives the region's own fencer and the passes over the other
-// regions' clusters.
-type writeGate struct {
+// Gate drives the region's own fencer and the passes over the other
+// regions' clusters. NewGate does no I/O; Run passes until its context
+// ends; Set never blocks.
+type Gate struct {
 	log    *slog.Logger
-	own    *acls.Fencer
-	others []*acls.Fencer // one per other data region with a cluster
-	wait   time.Duration  // remoteFenceWait
+	own    *Fencer
+	others []*Fencer     // one per other data region with a cluster
+	wait   time.Duration // remoteFenceWait
 	kick   chan struct{}
 
 	mu     sync.Mutex // guards the fields below; SetFenced never blocks
@@ -87,15 +87,15 @@ type writeGate struct {
 	done []bool
 }
 
-func newWriteGate(log *slog.Logger, own *acls.Fencer, others []*acls.Fencer) *writeGate {
-	return &writeGate{log: log, own: own, others: others, wait: remoteFenceWait, kick: make(chan struct{}, 1),
+func NewGate(log *slog.Logger, own *Fencer, others []*Fencer) *Gate {
+	return &Gate{log: log, own: own, others: others, wait: remoteFenceWait, kick: make(chan struct{}, 1),
 		done: make([]bool, len(others))}
 }
 
-// set tells the gate whether the region may accept writes now. Refusing
+// Set tells the gate whether the region may accept writes now. Refusing
 // takes effect in the own fencer at once; accepting waits for the other
 // clusters (run). Called from the decision loop; it never blocks.
-func (g *writeGate) set(accept bool) {
+func (g *Gate) Set(accept bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.known && g.accept == accept {
@@ -119,11 +119,11 @@ func (g *writeGate) set(accept bool) {
 	}
 }
 
-// run passes over the other clusters not yet confirmed while the region
+// Run passes over the other clusters not yet confirmed while the region
 // may accept writes, and lifts the own fence after the first round, until
 // ctx ends.
-func (g *writeGate) run(ctx context.Context) error {
-	t := time.NewTimer(remoteFenceBackoff)
+func (g *Gate) Run(ctx context.Context) error {
+	t := time.NewTimer(GateBackoff)
 	defer t.Stop()
 	for {
 		select {
@@ -144,7 +144,7 @@ func (g *writeGate) run(ctx context.Context) error {
 		if !accept || len(todo) == 0 {
 			continue
 		}
-		timeout := remoteFenceTimeout
+		timeout := GatePassTimeout
 		if !lifted {
 			timeout = g.wait
 		}
@@ -176,7 +176,7 @@ func (g *writeGate) run(ctx context.Context) error {
 		}
 		g.mu.Unlock()
 		if retry {
-			t.Reset(remoteFenceBackoff)
+			t.Reset(GateBackoff)
 		}
 		switch {
 		case current && !lifted:
@@ -190,7 +190,7 @@ func (g *writeGate) run(ctx context.Context) error {
 
 // fence runs one pass on each of the other clusters todo at once and
 // returns each one's error, nil where the pass confirmed the fence.
-func (g *writeGate) fence(ctx context.Context, todo []int, timeout time.Duration) []error {
+func (g *Gate) fence(ctx context.Context, todo []int, timeout time.Duration) []error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	errs := make([]error, len(todo))
@@ -199,7 +199,7 @@ func (g *writeGate) fence(ctx context.Context, todo []int, timeout time.Duration
 		f := g.others[i]
 		wg.Go(func() {
 			errs[k] = f.PassOnce(ctx)
-			if errs[k] == nil && f.Status().Writes != acls.WritesRefused {
+			if errs[k] == nil && f.Status().Writes != WritesRefused {
 				errs[k] = errors.New("the pass did not confirm the fence")
 			}
 		})
@@ -211,11 +211,11 @@ func (g *writeGate) fence(ctx context.Context, todo []int, timeout time.Duration
 // final reports whether err shows that no later pass from this agent
 // can fence the cluster either: it has no authorizer, or refuses this
 // agent's principal the ACL requests. Passing again every
-// remoteFenceBackoff would load the cluster for as long as the region is
+// GateBackoff would load the cluster for as long as the region is
 // primary and change nothing; the cluster's own agent and the operator
 // (the fence error metric, /v1/status) are left to act.
 func final(err error) bool {
-	return errors.Is(err, acls.ErrNoAuthorizer) || broker.IsAuthorization(err)
+	return errors.Is(err, ErrNoAuthorizer) || broker.IsAuthorization(err)
 }
 
 // remoteOutcome names why a pass over another region's cluster did not
@@ -227,7 +227,7 @@ func remoteOutcome(err error) string {
 	switch {
 	case err == nil:
 		return "confirmed"
-	case errors.Is(err, acls.ErrNoAuthorizer):
+	case errors.Is(err, ErrNoAuthorizer):
 		return "no-authorizer"
 	case broker.IsAuthorization(err):
 		return "not-allowed"

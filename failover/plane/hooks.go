@@ -1,4 +1,4 @@
-package agent
+package plane
 
 import (
 	"bytes"
@@ -17,19 +17,19 @@ import (
 // goroutine owned by the agent's wait group, so that a slow webhook holds
 // neither the machine nor the other hooks. Each is bounded by its
 // timeout; Close cancels them.
-func (d *decisions) runHooks(ctx context.Context, ev api.Event) {
+func (p *Plane) runHooks(ctx context.Context, ev api.Event) {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		d.a.log.Error("encoding the event for hooks failed", "epoch", ev.Epoch, "err", err)
+		p.log.Error("encoding the event for hooks failed", "epoch", ev.Epoch, "err", err)
 		return
 	}
-	for i, h := range d.a.cfg.Mesh.Failover.Hooks {
-		d.a.goRun(ctx, fmt.Sprintf("hook %d", i), func(ctx context.Context) error {
+	for i, h := range p.cfg.Mesh.Failover.Hooks {
+		p.goRun(ctx, fmt.Sprintf("hook %d", i), func(ctx context.Context) error {
 			err := runHook(ctx, h, body)
 			if err != nil {
-				d.a.log.Warn("failover hook failed", "hook", i, "event", ev.Kind, "epoch", ev.Epoch, "err", err)
+				p.log.Warn("failover hook failed", "hook", i, "event", ev.Kind, "epoch", ev.Epoch, "err", err)
 			} else {
-				d.a.log.Info("failover hook ran", "hook", i, "event", ev.Kind, "epoch", ev.Epoch)
+				p.log.Info("failover hook ran", "hook", i, "event", ev.Kind, "epoch", ev.Epoch)
 			}
 			return nil
 		})
