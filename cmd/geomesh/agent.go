@@ -11,12 +11,11 @@ import (
 
 func agentCmd() *cobra.Command {
 	var (
-		file, region, id string
-		partitionLag     bool
-		logs             logFlags
+		region, id   string
+		partitionLag bool
 	)
 	cmd := &cobra.Command{
-		Use:   "agent --topology FILE --region REGION [--id AGENT]",
+		Use:   "agent --region REGION [--id AGENT]",
 		Short: "Run one region's agent: replicate the flows that target the region",
 		Long: `agent runs the flows of the topology whose target is REGION: it consumes
 the remote source clusters and produces into the region's own cluster, and
@@ -26,11 +25,17 @@ SIGTERM or Ctrl-C stops it gracefully: open transactions are finished or
 aborted and its shards released within 10 s.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadTopology(cmd, file)
+			if err := noJSON(cmd); err != nil {
+				return err
+			}
+			m, err := loadMesh(cmd)
 			if err != nil {
 				return err
 			}
-			log, err := logs.logger(cmd.ErrOrStderr())
+			if err := checkAgent(m, region, id); err != nil {
+				return err
+			}
+			log, err := newLogger(cmd, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -49,12 +54,9 @@ aborted and its shards released within 10 s.`,
 			return a.Close()
 		},
 	}
-	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
 	cmd.Flags().StringVar(&region, "region", "", "region this agent serves (required)")
 	cmd.Flags().StringVar(&id, "id", "", "agent id from the region's agents list (default: the first)")
 	cmd.Flags().BoolVar(&partitionLag, "partition-lag-metrics", false, "export replication lag per partition too (one series per copied partition)")
-	_ = cmd.MarkFlagRequired("topology")
 	_ = cmd.MarkFlagRequired("region")
-	logs.register(cmd)
 	return cmd
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,17 +23,19 @@ import (
 
 func demoCmd() *cobra.Command {
 	var (
-		kind    string
+		example string
 		records int
-		asJSON  bool
 		fail    string
-		logs    logFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Replicate records across an example mesh on embedded clusters and check every one",
-		Long: `demo runs one of the example topologies (` + strings.Join(exampleNames(), ", ") + `)
-inside this process: an embedded Kafka cluster and an agent per region. It
+		Use:   "demo [--example NAME] [--records N] [--fail-region REGION]",
+		Short: "Replicate records across a mesh on embedded clusters and check every one",
+		Long: `demo runs the topology file of -t or $GEOMESH_TOPOLOGY, or one of the
+built-in examples (--example ` + strings.Join(exampleNames(), ", ") + `; active-passive
+when no file is given), inside this process: an embedded Kafka cluster and
+an agent per region, on free loopback ports. Every data region of a file
+must say kafka: {embedded: true} and its control plane must be embedded:
+the demo creates topics, writes records and stops regions. It
 produces records into every source region, waits until the agents have
 replicated them to every region the plan sends them to, reads everything back
 with read_committed and checks it record by record: lost, duplicated and
@@ -49,14 +53,20 @@ feed to the hub stops until it returns). From before the failure to the end
 it samples what every running agent acts on and judges split brain for the
 topology kind: more than one primary or hub, a region taking writes that the
 quorum's state does not list as a writer, two writer sets at one epoch. It
-exits 1 on split brain, as on a lost or duplicated record.`,
+exits 1 on split brain, as on a lost or duplicated record. Its logs are at
+level warn unless --log-level is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadExample(kind)
+			m, err := demoMesh(cmd, example)
 			if err != nil {
 				return err
 			}
-			log, err := logs.logger(cmd.ErrOrStderr())
+			if fail != "" {
+				if err := checkRegion(m, fail); err != nil {
+					return err
+				}
+			}
+			log, err := newLoggerAt(cmd, cmd.ErrOrStderr(), "warn")
 			if err != nil {
 				return err
 			}
@@ -68,7 +78,7 @@ exits 1 on split brain, as on a lost or duplicated record.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			if jsonOutput(cmd) {
 				err = writeJSON(cmd.OutOrStdout(), res)
 			} else {
 				err = printDemo(cmd, res)
@@ -85,13 +95,46 @@ exits 1 on split brain, as on a lost or duplicated record.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&kind, "topology", "active-passive", "example topology: "+strings.Join(exampleNames(), ", "))
+	cmd.Flags().StringVar(&example, "example", "", "built-in example topology instead of a file: "+strings.Join(exampleNames(), ", ")+" (default active-passive when no file is given)")
 	cmd.Flags().IntVar(&records, "records", 1000, "records to produce into each source topic")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&fail, "fail-region", "", "after replication, stop this region's cluster and agent and report what the mesh does: who takes over its role at which epoch, or why nobody does (a standby, a spoke, a witness), the writers after it and whether any two regions took writes the topology allows only one of (split brain); an active-passive primary fails under an application's load, returns and fails back")
-	logs.register(cmd)
-	logs.level = "warn"
 	return cmd
+}
+
+// demoMesh is the mesh the demo runs: the built-in example, if given,
+// else the topology file, else the active-passive example. A file must
+// run on embedded clusters and an embedded control plane alone.
+func demoMesh(cmd *cobra.Command, example string) (*topology.Mesh, error) {
+	given := cmd.Flags().Changed("topology")
+	if example != "" && given {
+		return nil, usageErrorf("demo runs either a file (-t) or a built-in example (--example), not both")
+	}
+	if example != "" {
+		return loadExample(example)
+	}
+	path, err := topologyFile(cmd)
+	if err != nil && !given {
+		return loadExample("active-passive")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, statErr := os.Stat(path); statErr != nil && slices.Contains(exampleNames(), path) {
+		return nil, usageErrorf("no topology file %s: -t names a file; for the built-in example say --example %s", path, path)
+	}
+	m, err := loadTopology(cmd, path)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range m.Regions {
+		if r.Kafka != nil && !r.Kafka.Embedded {
+			return nil, usageErrorf("demo runs on embedded clusters only, and %s's region %s has kafka without embedded: true: the demo creates topics, writes records and stops regions", path, r.Name)
+		}
+	}
+	if !m.ControlPlane.Embedded {
+		return nil, usageErrorf("demo runs on an embedded control plane only, and %s names an external one: the demo would write its epochs there", path)
+	}
+	return m, nil
 }
 
 func exampleNames() []string {
@@ -107,7 +150,7 @@ func loadExample(name string) (*topology.Mesh, error) {
 	file := "examples/" + name + ".yaml"
 	data, err := configs.Examples.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("unknown example topology %q (have %s)", name, strings.Join(exampleNames(), ", "))
+		return nil, usageErrorf("unknown example topology %q (have %s)", name, strings.Join(exampleNames(), ", "))
 	}
 	return topology.Parse("configs/"+file, data)
 }

@@ -11,11 +11,20 @@ import (
 )
 
 // TestDemo runs the demo of every example topology as a user would and
-// checks its JSON verdict record by record.
+// checks its JSON verdict record by record. Each names its mesh another
+// way: a file with -t, a file in $GEOMESH_TOPOLOGY, a built-in example.
 func TestDemo(t *testing.T) {
 	for _, kind := range exampleNames() {
 		t.Run(kind, func(t *testing.T) {
-			out, errOut, err := run(t, "demo", "--topology", kind, "--records", "300", "--json")
+			args := []string{"demo", "--example", kind}
+			switch kind {
+			case "active-passive":
+				args = []string{"demo", "-t", "../../configs/examples/" + kind + ".yaml"}
+			case "active-active":
+				t.Setenv(envTopology, "../../configs/examples/"+kind+".yaml")
+				args = []string{"demo"}
+			}
+			out, errOut, err := run(t, append(args, "--records", "300", "--json")...)
 			if err != nil {
 				t.Fatalf("demo %s: %v\n%s", kind, err, errOut)
 			}
@@ -48,7 +57,7 @@ func TestDemo(t *testing.T) {
 // nothing.
 func demoFailRegion(t *testing.T, kind, region string, role api.Role, writersBefore ...string) (demo.Result, *demo.Failover) {
 	t.Helper()
-	out, errOut, err := run(t, "demo", "--topology", kind, "--records", "300", "--fail-region", region, "--json")
+	out, errOut, err := run(t, "demo", "--example", kind, "--records", "300", "--fail-region", region, "--json")
 	if err != nil {
 		t.Fatalf("demo %s --fail-region %s: %v\n%s\n%s", kind, region, err, out, lastLines(errOut, 30))
 	}

@@ -9,19 +9,18 @@ import (
 )
 
 func failbackCmd() *cobra.Command {
-	var file string
-	var asJSON bool
 	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "failback --topology FILE",
+		Use:   "failback",
 		Short: "Move writes back to the topology file's primary (or hub) with a planned switch",
 		Long: `failback is a planned switch back to the region the topology file names as
 primary (hub): producers pause, replication to it drains to zero, the epoch
 flips, flows reverse and producers resume, with nothing lost. The old primary
-must have rejoined as a standby. It waits for the flip (up to --wait).`,
+must have rejoined as a standby. It waits for the flip (up to --wait).
+It exits 3 when the mesh refuses the request or aborts the switch.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := topology.Load(file)
+			m, err := loadMesh(cmd)
 			if err != nil {
 				return err
 			}
@@ -29,14 +28,11 @@ must have rejoined as a standby. It waits for the flip (up to --wait).`,
 			if m.Kind == topology.KindHubSpoke {
 				home = m.Roles.Hub
 			}
-			return runCommand(cmd, m, "/v1/failback", nil, wait, asJSON, func(s *api.State) bool {
+			return runCommand(cmd, m, "/v1/failback", nil, wait, func(s *api.State) bool {
 				return home == "" || s.Role(home) == api.RolePrimary || s.Role(home) == api.RoleHub
 			})
 		},
 	}
-	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().DurationVar(&wait, "wait", 3*time.Minute, "how long to wait for the switch to complete (0: do not wait)")
-	_ = cmd.MarkFlagRequired("topology")
 	return cmd
 }

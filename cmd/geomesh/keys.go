@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,11 +19,11 @@ import (
 
 func keysCmd() *cobra.Command {
 	var (
-		file, keyRef, tokenRef, caFile string
-		timeout                        time.Duration
+		keyRef, tokenRef, caFile string
+		timeout                  time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "keys list|install|use|remove --topology FILE [--key REF]",
+		Use:   "keys list|install|use|remove [--key REF]",
 		Short: "Rotate the gossip encryption key across a running mesh",
 		Long: `keys changes the gossip keyring of every agent the topology lists,
 one agent after the other, through each agent's admin API (POST
@@ -36,27 +35,29 @@ command show key ids, the first 8 bytes of the key's SHA-256.
 Rotate without any agent losing sight of another by running each step on
 the whole mesh before the next:
 
-  geomesh keys install --topology mesh.yaml --key file:/etc/geomesh/new-key
-  geomesh keys use     --topology mesh.yaml --key file:/etc/geomesh/new-key
-  geomesh keys remove  --topology mesh.yaml --key file:/etc/geomesh/old-key
+  geomesh keys install -t mesh.yaml --key file:/etc/geomesh/new-key
+  geomesh keys use     -t mesh.yaml --key file:/etc/geomesh/new-key
+  geomesh keys remove  -t mesh.yaml --key file:/etc/geomesh/old-key
 
 then list the new key first in the topology's gossip.keys (and drop the
-old one) so that restarted agents use it. list shows every agent's keys.`,
+old one) so that restarted agents use it. list shows every agent's keys.
+Each command prints one line per agent (--json: one object per agent) and
+exits 1 if any agent failed.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"list", "install", "use", "remove"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op := args[0]
 			if op != "list" && op != "install" && op != "use" && op != "remove" {
-				return fmt.Errorf("unknown keys operation %q; want list, install, use or remove", op)
+				return usageErrorf("unknown keys operation %q; want list, install, use or remove", op)
 			}
-			m, err := loadTopology(cmd, file)
+			m, err := loadMesh(cmd)
 			if err != nil {
 				return err
 			}
 			var key string
 			if op != "list" {
 				if keyRef == "" {
-					return errors.New("keys " + op + " needs --key env:VARIABLE or file:/path")
+					return usageErrorf("keys %s needs --key env:VARIABLE or file:/path", op)
 				}
 				if key, err = (topology.Secret{Ref: keyRef}).Resolve(); err != nil {
 					return err
@@ -67,19 +68,29 @@ old one) so that restarted agents use it. list shows every agent's keys.`,
 				return err
 			}
 			c := api.NewClient(m, api.ClientOptions{HTTP: hc, Admin: true, Token: topology.Secret{Ref: tokenRef}})
-			ok := runKeys(cmd.Context(), cmd.OutOrStdout(), c, m, op, key)
+			results := runKeys(cmd.Context(), c, m, op, key)
+			if jsonOutput(cmd) {
+				err = writeJSON(cmd.OutOrStdout(), results)
+			} else {
+				err = printKeys(cmd.OutOrStdout(), results)
+			}
+			if err != nil {
+				return err
+			}
+			ok := true
+			for _, r := range results {
+				ok = ok && r.OK
+			}
 			if !ok {
 				return exitError{"keys " + op + " failed on some agents"}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
 	cmd.Flags().StringVar(&keyRef, "key", "", "the gossip key, as env:VARIABLE or file:/path")
 	cmd.Flags().StringVar(&tokenRef, "token", "", "admin token reference overriding the topology's api.admin_token")
 	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM CA that signed the agents' API certificates (default: system pool)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "time allowed per agent")
-	_ = cmd.MarkFlagRequired("topology")
 	return cmd
 }
 
@@ -103,24 +114,48 @@ func keysHTTP(caFile string, timeout time.Duration) (*http.Client, error) {
 	return hc, nil
 }
 
-// runKeys applies op on every agent in file order, going on past failures
-// so one unreachable agent does not leave the rest half done, and prints
-// one line per agent. It reports whether every agent succeeded.
-func runKeys(ctx context.Context, out io.Writer, c *api.Client, m *topology.Mesh, op, key string) bool {
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "AGENT\tREGION\tRESULT\tPRIMARY\tKEYS")
-	ok := true
+// keysResult is one agent's result; keys --json prints a list of them
+// (docs/cli.md).
+type keysResult struct {
+	Agent  string `json:"agent"`
+	Region string `json:"region"`
+	OK     bool   `json:"ok"`
+	// Primary and Keys are key ids: the first 8 bytes of each key's
+	// SHA-256, in hex.
+	Primary string   `json:"primary,omitempty"`
+	Keys    []string `json:"keys,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// runKeys applies op on every agent in file order, going on past
+// failures so one unreachable agent does not leave the rest half done.
+func runKeys(ctx context.Context, c *api.Client, m *topology.Mesh, op, key string) []keysResult {
+	var out []keysResult
 	for _, r := range m.Regions {
 		for _, ag := range r.Agents {
+			res := keysResult{Agent: ag.ID, Region: r.Name}
 			ans, err := c.Keys(ctx, ag.API, op, key)
 			if err != nil {
-				ok = false
-				fmt.Fprintf(w, "%s\t%s\tfailed: %v\t\t\n", ag.ID, r.Name, err)
-				continue
+				res.Error = err.Error()
+			} else {
+				res.OK, res.Primary, res.Keys = true, ans.Primary, ans.Keys
 			}
-			fmt.Fprintf(w, "%s\t%s\tok\t%s\t%s\n", ag.ID, r.Name, ans.Primary, strings.Join(ans.Keys, ","))
+			out = append(out, res)
 		}
 	}
-	_ = w.Flush()
-	return ok
+	return out
+}
+
+// printKeys prints one line per agent.
+func printKeys(out io.Writer, results []keysResult) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "AGENT\tREGION\tRESULT\tPRIMARY\tKEYS")
+	for _, r := range results {
+		if !r.OK {
+			fmt.Fprintf(w, "%s\t%s\tfailed: %s\t\t\n", r.Agent, r.Region, r.Error)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%s\tok\t%s\t%s\n", r.Agent, r.Region, r.Primary, strings.Join(r.Keys, ","))
+	}
+	return w.Flush()
 }

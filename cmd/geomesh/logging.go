@@ -1,36 +1,41 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/spf13/cobra"
 )
 
-// logFlags are the logging flags shared by long-running commands.
-type logFlags struct {
-	format string
-	level  string
+// newLogger builds the logger of the global --log-level and --log-format.
+func newLogger(cmd *cobra.Command, w io.Writer) (*slog.Logger, error) {
+	return newLoggerAt(cmd, w, "")
 }
 
-func (l *logFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&l.format, "log-format", "text", "log format: text or json")
-	cmd.Flags().StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
-}
-
-func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+// newLoggerAt is newLogger with another default level, used unless
+// --log-level is given.
+func newLoggerAt(cmd *cobra.Command, w io.Writer, defaultLevel string) (*slog.Logger, error) {
+	name, format := "info", "text"
+	if f := cmd.Flags().Lookup("log-level"); f != nil {
+		name = f.Value.String()
+		if !f.Changed && defaultLevel != "" {
+			name = defaultLevel
+		}
+	}
+	if f := cmd.Flags().Lookup("log-format"); f != nil {
+		format = f.Value.String()
+	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
+	if err := level.UnmarshalText([]byte(name)); err != nil {
+		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", name)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch l.format {
+	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+		return nil, usageErrorf("--log-format %q: want text or json", format)
 	}
 }

@@ -1,23 +1,11 @@
 // Command geomesh validates and plans topology files, runs regions'
-// agents and the local demo. Each subcommand lives in a file of its own.
+// agents and the local demo. Each subcommand lives in a file of its own;
+// docs/cli.md describes the grammar they share, the exit statuses and
+// the JSON they print.
 package main
 
-import (
-	"errors"
-	"fmt"
-	"os"
-)
+import "os"
 
 func main() {
-	if err := rootCmd().Execute(); err != nil {
-		var quiet exitError
-		if !errors.As(err, &quiet) {
-			fmt.Fprintln(os.Stderr, "geomesh:", err)
-		}
-		var st exitStatus
-		if errors.As(err, &st) {
-			os.Exit(st.code)
-		}
-		os.Exit(1)
-	}
+	os.Exit(execute(rootCmd(), os.Args[1:], os.Stderr))
 }

@@ -97,7 +97,9 @@ func TestPlanJSON(t *testing.T) {
 	var p struct {
 		Kind  string `json:"kind"`
 		Flows []struct {
-			Source, Target, Kind string
+			Source string `json:"source"`
+			Target string `json:"target"`
+			Kind   string `json:"kind"`
 		} `json:"flows"`
 	}
 	if err := json.Unmarshal([]byte(out), &p); err != nil {
@@ -109,6 +111,9 @@ func TestPlanJSON(t *testing.T) {
 	}
 	if p.Kind != "hub-spoke" || kinds["aggregate"] != 3 || kinds["broadcast"] != 3 || kinds["standby"] != 1 {
 		t.Fatalf("unexpected hub-spoke plan: %s %v", p.Kind, kinds)
+	}
+	if !strings.Contains(out, `"target_topic": "store-a.<topic>"`) {
+		t.Errorf("plan JSON escapes or lacks the target topic pattern:\n%s", out)
 	}
 }
 

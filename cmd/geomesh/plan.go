@@ -9,34 +9,73 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// planOutput is what plan --json prints (docs/cli.md).
 type planOutput struct {
-	Mesh  string          `json:"mesh"`
-	Kind  string          `json:"kind"`
-	Flows []topology.Flow `json:"flows"`
+	Mesh  string     `json:"mesh"`
+	Kind  string     `json:"kind"`
+	Flows []planFlow `json:"flows"`
+}
+
+// planFlow is one flow of the plan.
+type planFlow struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// Kind is replicate, aggregate, broadcast or standby.
+	Kind   string        `json:"kind"`
+	Topics planSelection `json:"topics"`
+	Groups planSelection `json:"groups"`
+	// Naming is how target topics are named: identity or prefix.
+	Naming string `json:"naming"`
+	// TargetTopic is the name of a topic's copy, with <topic> for the
+	// source topic's name: "<topic>" or "us-east.<topic>".
+	TargetTopic string `json:"target_topic"`
+}
+
+// planSelection is a topic or group selection: regular expressions,
+// empty lists rather than null.
+type planSelection struct {
+	Include []string `json:"include"`
+	Exclude []string `json:"exclude"`
+}
+
+func newPlanOutput(m *topology.Mesh) planOutput {
+	out := planOutput{Mesh: m.Name, Kind: string(m.Kind), Flows: []planFlow{}}
+	sel := func(s topology.Selection) planSelection {
+		return planSelection{Include: append([]string{}, s.Include...), Exclude: append([]string{}, s.Exclude...)}
+	}
+	for _, f := range topology.Plan(m) {
+		out.Flows = append(out.Flows, planFlow{
+			Source: f.Source, Target: f.Target, Kind: f.Kind, Topics: sel(f.Topics), Groups: sel(f.Groups),
+			Naming: string(f.Naming), TargetTopic: f.TargetTopic("<topic>"),
+		})
+	}
+	return out
 }
 
 func planCmd() *cobra.Command {
-	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "plan FILE",
+		Use:   "plan [FILE]",
 		Short: "Print the replication flows a topology file implies",
 		Long: `plan derives the replication flows of a valid topology file: for each
 source and target region, the kind of flow, the topics and consumer groups
-it selects and how target topics are named.`,
-		Args: cobra.ExactArgs(1),
+it selects and how target topics are named. FILE is a shorthand for -t FILE.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := loadTopology(cmd, args[0])
+			files, err := topologyArgs(cmd, args)
 			if err != nil {
 				return err
 			}
-			out := planOutput{Mesh: m.Name, Kind: string(m.Kind), Flows: topology.Plan(m)}
-			if asJSON {
+			m, err := loadTopology(cmd, files[0])
+			if err != nil {
+				return err
+			}
+			out := newPlanOutput(m)
+			if jsonOutput(cmd) {
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
 			return printPlan(cmd, out)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
 }
 
@@ -46,12 +85,12 @@ func printPlan(cmd *cobra.Command, p planOutput) error {
 	fmt.Fprintln(w, "SOURCE\tTARGET\tKIND\tTOPICS\tTARGET NAME\tGROUPS")
 	for _, f := range p.Flows {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n",
-			f.Source, f.Target, f.Kind, selection(f.Topics), f.TargetTopic("<topic>"), selection(f.Groups))
+			f.Source, f.Target, f.Kind, selection(f.Topics), f.TargetTopic, selection(f.Groups))
 	}
 	return w.Flush()
 }
 
-func selection(s topology.Selection) string {
+func selection(s planSelection) string {
 	if len(s.Include) == 0 {
 		return "-"
 	}

@@ -15,12 +15,8 @@ import (
 )
 
 func statusCmd() *cobra.Command {
-	var (
-		file   string
-		asJSON bool
-	)
 	cmd := &cobra.Command{
-		Use:   "status --topology FILE [--json]",
+		Use:   "status",
 		Short: "Show every agent's view of the mesh: roles, epoch, flows, lag, heartbeats, cluster health",
 		Long: `status asks every agent the topology lists for GET /v1/failover,
 /v1/status and /v1/health and prints the mesh state (epoch and roles), one
@@ -32,15 +28,16 @@ with the error; after an unplanned failover, one of the old primary's
 stranded records (policy, state, records settled, attempts, last error).
 An agent that
 does not answer is listed with its error and makes the command exit
-non-zero. --json prints the answers as they came.`,
+non-zero (1). --json prints the answers as they came, one object per
+agent (docs/cli.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadTopology(cmd, file)
+			m, err := loadMesh(cmd)
 			if err != nil {
 				return err
 			}
 			views := collectStatus(cmd.Context(), api.NewClient(m, api.ClientOptions{Admin: true}), m)
-			if asJSON {
+			if jsonOutput(cmd) {
 				err = writeJSON(cmd.OutOrStdout(), views)
 			} else {
 				err = printStatus(cmd.OutOrStdout(), views)
@@ -56,13 +53,11 @@ non-zero. --json prints the answers as they came.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "topology", "", "topology file (required)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of tables")
-	_ = cmd.MarkFlagRequired("topology")
 	return cmd
 }
 
-// agentView is one agent's answers to status.
+// agentView is one agent's answers to status; status --json prints a
+// list of them, in the file's order (docs/cli.md).
 type agentView struct {
 	Region   string              `json:"region"`
 	Agent    string              `json:"agent"`

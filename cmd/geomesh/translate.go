@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,10 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// exitTargetOnly is the exit status of a translate that answered from the
-// target alone because the source did not answer.
-const exitTargetOnly = 2
-
+// translateOutput is what translate --json prints (docs/cli.md).
 type translateOutput struct {
 	Group string `json:"group"`
 	From  string `json:"from"`
@@ -37,7 +36,11 @@ type translateOutput struct {
 	NewestCopy time.Time               `json:"newest_copy,omitzero"`
 	Partitions []exactPartition        `json:"partitions,omitempty"`
 	Held       []offsets.HeldPartition `json:"held,omitempty"`
-	Applied    bool                    `json:"applied"`
+	// NotMirrored are the group's offsets in the source on topics the
+	// flow does not copy: nothing to translate, listed so that no
+	// partition of the group goes unmentioned.
+	NotMirrored []notMirroredPartition `json:"not_mirrored,omitempty"`
+	Applied     bool                   `json:"applied"`
 	// NotApplied says why --apply committed nothing without the source.
 	NotApplied string `json:"not_applied,omitempty"`
 }
@@ -49,6 +52,29 @@ type exactPartition struct {
 	// Committed is the group's offset in the target region before any
 	// --apply, -1 when it has none.
 	Committed int64 `json:"committed_offset"`
+	// SourceEnd is the end of the source partition when State is
+	// past-end: the group's offset lies beyond it.
+	SourceEnd *int64 `json:"source_end,omitempty"`
+}
+
+// pastEnd is the state of a partition whose group offset in the source
+// lies past the partition's end (a commit of an offset never written):
+// the copier never gets there, so the translation would stay behind for
+// good. It has no target offset. A consumer of the group in the source
+// gets OFFSET_OUT_OF_RANGE there and resets by its auto.offset.reset.
+const pastEnd offsets.State = "past-end"
+
+// notMirrored is the state of a partition of a topic the flow does not
+// copy.
+const notMirrored offsets.State = "not-mirrored"
+
+// notMirroredPartition is the group's offset in the source on a topic
+// the flow does not copy.
+type notMirroredPartition struct {
+	Topic        string        `json:"topic"`
+	Partition    int32         `json:"partition"`
+	SourceOffset int64         `json:"source_offset"`
+	State        offsets.State `json:"state"`
 }
 
 type translateOptions struct {
@@ -62,27 +88,34 @@ type translateOptions struct {
 
 func translateCmd() *cobra.Command {
 	var (
-		file, from, to string
-		asJSON         bool
-		timeout        time.Duration
-		opts           translateOptions
+		from, to string
+		timeout  time.Duration
+		opts     translateOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "translate --topology FILE --group G --from R1 --to R2",
+		Use:   "translate --group G --from R1 --to R2",
 		Short: "Translate a consumer group's offsets from one region to another",
 		Long: `translate reads the committed offsets of a consumer group in region R1
 and translates each into the offset, in region R2, of the copy of the
 first record at or after it, reading both regions' clusters directly (no
 agent is needed). The state column says what the offset means:
 
-  copied     the offset of the copy of the first record at or after the
-             source offset
-  end        nothing at or after the source offset is copied yet; the next
-             copy lands at or after the offset
-  behind     the copier has not reached the source offset yet; try again
-  truncated  no copy at or after the source offset is left in R2 (retention
-             or DeleteRecords deleted them, or the topic was recreated);
-             the offset is where a consumer resumes with what is left
+  copied        the offset of the copy of the first record at or after the
+                source offset
+  end           nothing at or after the source offset is copied yet; the
+                next copy lands at or after the offset
+  behind        the copier has not reached the source offset yet; try again
+  truncated     no copy at or after the source offset is left in R2
+                (retention or DeleteRecords deleted them, or the topic was
+                recreated); the offset is where a consumer resumes with
+                what is left
+  past-end      the source offset is past the end of the partition in R1
+                (the state shows the end): the group committed an offset
+                never written. There is nothing to translate and no target
+                offset; the group's consumers in R1 reset by their
+                auto.offset.reset
+  not-mirrored  the flow from R1 to R2 does not copy the topic: R2 has no
+                copies of it, nothing to translate
 
 COMMITTED is the group's offset in R2 now: the agents' group sync commits
 the translation there every second while the group is idle in R2.
@@ -95,7 +128,7 @@ offset in R2 (the group consumed in R2 since, or was reset in R1), unless
 
 When R1 does not answer within --source-timeout (the region is lost),
 the group's offsets there cannot be read. translate then answers from
-what R2 holds, says so, and exits 2:
+what R2 holds, says so, and exits 5:
 
   synced     TARGET OFFSET is the group's offset in R2, committed by group
              sync while R1 still answered; SOURCE OFFSET is the offset in
@@ -111,11 +144,14 @@ when R1 last wrote a record R2 received (R1's agents write a heartbeat
 every second, so that is about when replication stopped). --apply then
 commits nothing: the offsets shown are the group's in R2 already.
 
-Exit status: 0 translated (and applied), 1 failed or refused, 2 answered
-from R2 alone.`,
+Exit status: 0 every copied partition translated (and applied); 1 a
+partition failed or is past-end, or another failure; 3 --apply refused
+(the group is active in R2, or it would move back); 4 no region R1 or R2,
+no flow between them, or no offsets of the group in R1; 5 a partition is
+behind, or the answer is from R2 alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadTopology(cmd, file)
+			m, err := loadMesh(cmd)
 			if err != nil {
 				return err
 			}
@@ -129,28 +165,26 @@ from R2 alone.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			if jsonOutput(cmd) {
 				err = writeJSON(cmd.OutOrStdout(), out)
 			} else {
 				err = printTranslation(cmd.OutOrStdout(), out)
 			}
-			if err != nil || out.Exact {
+			if err != nil {
 				return err
 			}
-			return exitStatus{code: exitTargetOnly, msg: fmt.Sprintf("region %s did not answer: the offsets shown are what region %s holds", out.From, out.To)}
+			return translateStatus(out)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&file, "topology", "", "topology file (required)")
 	f.StringVar(&opts.group, "group", "", "consumer group (required)")
 	f.StringVar(&from, "from", "", "region whose committed offsets are translated (required)")
 	f.StringVar(&to, "to", "", "region to translate into (required)")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.BoolVar(&opts.apply, "apply", false, "commit the translated offsets in the target region")
 	f.BoolVar(&opts.allowBackwards, "allow-backwards", false, "with --apply, also move partitions back from the group's offset in the target region")
 	f.DurationVar(&opts.sourceTimeout, "source-timeout", 10*time.Second, "answer from the target region alone if the source region has not answered after this long")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
-	for _, name := range []string{"topology", "group", "from", "to"} {
+	for _, name := range []string{"group", "from", "to"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
@@ -158,6 +192,11 @@ from R2 alone.`,
 
 // findFlow returns the flow that copies from one region to another.
 func findFlow(m *topology.Mesh, from, to string) (topology.Flow, error) {
+	for _, r := range []string{from, to} {
+		if err := checkRegion(m, r); err != nil {
+			return topology.Flow{}, err
+		}
+	}
 	var names []string
 	for _, f := range topology.Plan(m) {
 		if f.Source == from && f.Target == to {
@@ -165,7 +204,46 @@ func findFlow(m *topology.Mesh, from, to string) (topology.Flow, error) {
 		}
 		names = append(names, f.Source+"->"+f.Target)
 	}
-	return topology.Flow{}, fmt.Errorf("mesh %s copies nothing from %s to %s (flows: %v)", m.Name, from, to, names)
+	return topology.Flow{}, notFoundf("mesh %s copies nothing from %s to %s (flows: %v)", m.Name, from, to, names)
+}
+
+// translateStatus is the exit status of a translation that was printed:
+// nil when every partition of the flow has an exact answer.
+func translateStatus(out translateOutput) error {
+	if !out.Exact {
+		return exitStatus{code: exitBehind, err: fmt.Errorf("region %s did not answer: the offsets shown are what region %s holds", out.From, out.To)}
+	}
+	failed, past, behind := countProblems(out.Partitions)
+	var msgs []string
+	if failed > 0 {
+		msgs = append(msgs, fmt.Sprintf("%s could not be translated", plural(failed, "partition")))
+	}
+	if past > 0 {
+		msgs = append(msgs, fmt.Sprintf("group %s is committed past the end of %s in region %s (past-end)", out.Group, plural(past, "partition"), out.From))
+	}
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	if behind > 0 {
+		return exitStatus{code: exitBehind, err: fmt.Errorf("%s behind: the copier has not reached the group's offsets in region %s yet; try again", plural(behind, "partition"), out.From)}
+	}
+	return nil
+}
+
+// countProblems counts the partitions without an exact answer: failed,
+// past the source's end, and behind.
+func countProblems(parts []exactPartition) (failed, past, behind int) {
+	for _, p := range parts {
+		switch {
+		case p.Error != "":
+			failed++
+		case p.State == pastEnd:
+			past++
+		case p.State == offsets.Behind:
+			behind++
+		}
+	}
+	return failed, past, behind
 }
 
 func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, opts translateOptions) (translateOutput, error) {
@@ -192,12 +270,15 @@ func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, opts t
 	tr.Start(ctx)
 	defer tr.Close()
 	dstAdm := kadm.NewClient(dstCl)
+	srcAdm := kadm.NewClient(srcCl)
 
 	sctx, cancel := context.WithTimeout(ctx, opts.sourceTimeout)
-	reqs, err := tr.GroupOffsets(sctx, opts.group)
+	reqs, others, err := groupOffsets(sctx, srcAdm, flow, opts.group)
 	cancel()
 	switch {
 	case err == nil:
+	case errors.Is(err, kerr.GroupIDNotFound):
+		return out, notFoundf("group %s has no committed offsets in region %s", opts.group, flow.Source)
 	case ctx.Err() == nil && unreachable(err):
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %s: %w", opts.sourceTimeout, err)
@@ -206,8 +287,13 @@ func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, opts t
 	default:
 		return out, err
 	}
+	out.NotMirrored = others
 	if len(reqs) == 0 {
-		return out, fmt.Errorf("group %s has no committed offsets in region %s for the topics the flow to %s copies", opts.group, flow.Source, flow.Target)
+		if len(others) > 0 {
+			return out, notFoundf("group %s has no committed offsets in region %s for the topics the flow to %s copies: its offsets there are on %s, which the flow does not copy (not-mirrored)",
+				opts.group, flow.Source, flow.Target, strings.Join(topicsOf(others), ", "))
+		}
+		return out, notFoundf("group %s has no committed offsets in region %s for the topics the flow to %s copies", opts.group, flow.Source, flow.Target)
 	}
 	trs, err := tr.Translate(ctx, reqs)
 	if err != nil {
@@ -231,6 +317,7 @@ func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, opts t
 		}
 		out.Partitions = append(out.Partitions, p)
 	}
+	markPastEnd(ctx, srcAdm, out.Partitions)
 	if !opts.apply {
 		return out, nil
 	}
@@ -239,6 +326,71 @@ func translate(ctx context.Context, m *topology.Mesh, flow topology.Flow, opts t
 	}
 	out.Applied = true
 	return out, nil
+}
+
+// groupOffsets returns the group's committed offsets in the flow's source:
+// those on topics the flow copies, to translate, and the others, sorted
+// by topic and partition.
+func groupOffsets(ctx context.Context, adm *kadm.Client, flow topology.Flow, group string) ([]offsets.Request, []notMirroredPartition, error) {
+	resps, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster %s: offsets of group %s: %w", flow.Source, group, err)
+	}
+	var reqs []offsets.Request
+	var others []notMirroredPartition
+	for _, o := range resps.Sorted() {
+		switch {
+		case o.At < 0:
+		case flow.Selects(o.Topic):
+			reqs = append(reqs, offsets.Request{Topic: o.Topic, Partition: o.Partition, Offset: o.At})
+		default:
+			others = append(others, notMirroredPartition{Topic: o.Topic, Partition: o.Partition, SourceOffset: o.At, State: notMirrored})
+		}
+	}
+	return reqs, others, nil
+}
+
+func topicsOf(ps []notMirroredPartition) []string {
+	var topics []string
+	for _, p := range ps {
+		if !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+		}
+	}
+	return topics
+}
+
+// markPastEnd tells, among the partitions behind, those whose group
+// offset lies past the source partition's end: the copier never reaches
+// them. They get state past-end, the end, and no target offset. When the
+// source's ends cannot be read they stay behind.
+func markPastEnd(ctx context.Context, src *kadm.Client, parts []exactPartition) {
+	var topics []string
+	for _, p := range parts {
+		if p.Error == "" && p.State == offsets.Behind && !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+		}
+	}
+	if len(topics) == 0 {
+		return
+	}
+	ends, err := src.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return
+	}
+	for i := range parts {
+		p := &parts[i]
+		if p.Error != "" || p.State != offsets.Behind {
+			continue
+		}
+		if o, ok := ends.Lookup(p.Topic, p.Partition); ok && o.Err == nil && p.SourceOffset > o.Offset {
+			end := o.Offset
+			p.State, p.TargetOffset, p.OriginOffset, p.SourceEnd = pastEnd, -1, -1, &end
+		}
+	}
 }
 
 // unreachable tells a source that did not answer (no connection, or no
@@ -283,7 +435,7 @@ func applyTranslation(ctx context.Context, adm *kadm.Client, region, group strin
 		return fmt.Errorf("region %s: list groups: %w", region, err)
 	}
 	if g, ok := listed[group]; ok && g.State != "Empty" && g.State != "Dead" {
-		return fmt.Errorf("group %s is active in region %s (state %s): stop its consumers there first, or translate without --apply", group, region, g.State)
+		return refusedf("group %s is active in region %s (state %s): stop its consumers there first, or translate without --apply", group, region, g.State)
 	}
 	commit := kadm.Offsets{}
 	var problems, backwards []error
@@ -301,10 +453,14 @@ func applyTranslation(ctx context.Context, adm *kadm.Client, region, group strin
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("not applied, %d partitions have no exact translation yet: %w", len(problems), errors.Join(problems...))
+		err := fmt.Errorf("not applied, %d partitions have no exact translation yet: %w", len(problems), errors.Join(problems...))
+		if failed, past, _ := countProblems(parts); failed+past == 0 {
+			return exitStatus{code: exitBehind, err: err}
+		}
+		return err
 	}
 	if len(backwards) > 0 {
-		return fmt.Errorf("not applied: it would move %d partitions of group %s in region %s back, so that records it consumed there since, or after a reset in the source, are read again; --allow-backwards if that is what you want: %w",
+		return refusedf("not applied: it would move %d partitions of group %s in region %s back, so that records it consumed there since, or after a reset in the source, are read again; --allow-backwards if that is what you want: %w",
 			len(backwards), group, region, errors.Join(backwards...))
 	}
 	// The coordinator accepts this admin commit only while the group has
@@ -331,15 +487,31 @@ func printTranslation(w io.Writer, out translateOutput) error {
 	for _, p := range out.Partitions {
 		t := p.Translation
 		state, offset := string(t.State), fmt.Sprint(t.TargetOffset)
-		if t.Error != "" {
+		switch {
+		case t.Error != "":
 			state, offset = "error: "+t.Error, "-"
+		case t.State == pastEnd && p.SourceEnd != nil:
+			state, offset = fmt.Sprintf("%s (source end %d)", t.State, *p.SourceEnd), "-"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Topic, t.Partition, t.SourceOffset, t.TargetTopic, offset, offsetOrDash(p.Committed), state)
 	}
-	if out.Applied {
-		fmt.Fprintf(tw, "committed in %s\n", out.To)
+	for _, p := range out.NotMirrored {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t-\t-\t-\t%s\n", p.Topic, p.Partition, p.SourceOffset, p.State)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if _, past, _ := countProblems(out.Partitions); past > 0 {
+		fmt.Fprintf(w, "past-end: the group's offset in %s is past the partition's end there, an offset never written: nothing to translate; its consumers there reset by their auto.offset.reset\n", out.From)
+	}
+	if len(out.NotMirrored) > 0 {
+		fmt.Fprintf(w, "not-mirrored: the flow %s -> %s does not copy %s (the topology's topics selection): no copies in %s, nothing to translate\n",
+			out.From, out.To, strings.Join(topicsOf(out.NotMirrored), ", "), out.To)
+	}
+	if out.Applied {
+		fmt.Fprintf(w, "committed in %s\n", out.To)
+	}
+	return nil
 }
 
 func printHeld(w io.Writer, out translateOutput) {

@@ -176,7 +176,7 @@ func westWithCopies(t *testing.T, newest time.Time) fakeRegion {
 
 // TestTranslateSourceDown: with east's cluster gone (refused, or silent
 // behind a broken link), translate answers from what west holds within the
-// source timeout, says so in text and JSON, exits 2, and --apply commits
+// source timeout, says so in text and JSON, exits 5, and --apply commits
 // nothing.
 func TestTranslateSourceDown(t *testing.T) {
 	newest := time.Now().Add(-42 * time.Second).Truncate(time.Millisecond)
@@ -189,8 +189,8 @@ func TestTranslateSourceDown(t *testing.T) {
 			out, _, err := run(t, args...)
 			took := time.Since(start)
 			var st exitStatus
-			if !errors.As(err, &st) || st.code != exitTargetOnly {
-				t.Fatalf("want exit status %d, got %v\n%s", exitTargetOnly, err, out)
+			if !errors.As(err, &st) || st.code != exitBehind {
+				t.Fatalf("want exit status %d, got %v\n%s", exitBehind, err, out)
 			}
 			if took > 8*time.Second {
 				t.Errorf("took %s with a source timeout of 1s", took)
@@ -208,8 +208,8 @@ func TestTranslateSourceDown(t *testing.T) {
 			}
 
 			out, _, err = run(t, append(args, "--json", "--apply")...)
-			if !errors.As(err, &st) || st.code != exitTargetOnly {
-				t.Fatalf("--json --apply: want exit status %d, got %v\n%s", exitTargetOnly, err, out)
+			if !errors.As(err, &st) || st.code != exitBehind {
+				t.Fatalf("--json --apply: want exit status %d, got %v\n%s", exitBehind, err, out)
 			}
 			var res struct {
 				translateOutput
@@ -218,6 +218,7 @@ func TestTranslateSourceDown(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("%v: %s", err, out)
 			}
+			checkShape(t, "translate-held", out)
 			if res.Exact || res.SourceError == "" || res.Applied || res.NotApplied == "" || !res.NewestCopy.Equal(newest) || res.Partitions != nil {
 				t.Errorf("JSON answer %+v: want exact false, a source error, not applied, newest copy %v, no partitions", res.translateOutput, newest)
 			}
@@ -287,8 +288,8 @@ func TestTranslateApplyNeverBackwards(t *testing.T) {
 	// Backwards on partition 0 only: refused as a whole.
 	east.commit(t, map[int32]int64{0: 2, 1: 4})
 	_, _, err = run(t, args...)
-	if err == nil || !strings.Contains(err.Error(), "would move 1 partitions of group orders-app in region west back") || !strings.Contains(err.Error(), "orders/0: from 6 to 2") {
-		t.Fatalf("backwards --apply: want a refusal naming orders/0, got %v", err)
+	if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "would move 1 partitions of group orders-app in region west back") || !strings.Contains(err.Error(), "orders/0: from 6 to 2") {
+		t.Fatalf("backwards --apply: want a refusal (exit 3) naming orders/0, got exit %d: %v", exitCode(err), err)
 	}
 	if got := west.committed(t); got[0] != 6 || got[1] != 3 {
 		t.Fatalf("a refused --apply changed west: %v", got)
@@ -298,5 +299,98 @@ func TestTranslateApplyNeverBackwards(t *testing.T) {
 	}
 	if got := west.committed(t); got[0] != 2 || got[1] != 4 {
 		t.Fatalf("west holds %v after --allow-backwards, want 2 and 4", got)
+	}
+}
+
+// TestTranslateStates: a partition the copier has not reached is behind
+// (exit 5, try again); one committed past the source partition's end is
+// past-end, with the end and no target offset (exit 1: waiting does not
+// help); the group's topics outside the flow are listed not-mirrored; a
+// group with no offsets in the source is not found (exit 4).
+func TestTranslateStates(t *testing.T) {
+	east := newFakeRegion(t, "orders", "audit")
+	var recs []*kgo.Record
+	for p, n := range map[int32]int{0: 20, 1: 5} {
+		for range n {
+			recs = append(recs, &kgo.Record{Partition: p, Value: []byte("original")})
+		}
+	}
+	recs = append(recs, &kgo.Record{Topic: "audit", Partition: 0, Value: []byte("local")})
+	east.produce(t, recs...)
+	west := westWithCopies(t, time.Now()) // copied 0–9 of partition 0, 0–4 of 1
+	path := translateMesh(t, east.addr, west.addr)
+	args := []string{"translate", "-t", path, "--group", "orders-app", "--from", "east", "--to", "west"}
+	audit := kadm.Offsets{}
+	audit.Add(kadm.Offset{Topic: "audit", Partition: 0, At: 1, LeaderEpoch: -1})
+	if resp, err := east.adm.CommitOffsets(t.Context(), "orders-app", audit); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+
+	// Behind: east's group at 15 on partition 0, which the copier has not
+	// reached (next 10), and at 3 on partition 1, copied.
+	east.commit(t, map[int32]int64{0: 15, 1: 3})
+	out, _, err := run(t, args...)
+	if exitCode(err) != exitBehind || !strings.Contains(err.Error(), "1 partition behind") {
+		t.Fatalf("behind: exit %d (%v), want 5\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{
+		`(?m)^orders\s+0\s+15\s+orders\s+10\s+4\s+behind$`,
+		`(?m)^orders\s+1\s+3\s+orders\s+3\s+2\s+copied$`,
+		`(?m)^audit\s+0\s+1\s+-\s+-\s+-\s+not-mirrored$`,
+		`(?m)^not-mirrored: the flow east -> west does not copy audit `,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("behind: output does not match %q:\n%s", want, out)
+		}
+	}
+	if _, _, err := run(t, append(args, "--apply")...); exitCode(err) != exitBehind || !strings.Contains(err.Error(), "orders/0: behind at source offset 15") {
+		t.Errorf("behind --apply: exit %d (%v), want 5", exitCode(err), err)
+	}
+
+	// Past the end: 25 on partition 0, which holds 20 records.
+	east.commit(t, map[int32]int64{0: 25})
+	out, _, err = run(t, args...)
+	if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "group orders-app is committed past the end of 1 partition in region east (past-end)") {
+		t.Fatalf("past end: exit %d (%v), want 1\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{
+		`(?m)^orders\s+0\s+25\s+orders\s+-\s+4\s+past-end \(source end 20\)$`,
+		`(?m)^past-end: the group's offset in east is past the partition's end there`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("past end: output does not match %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = run(t, append(args, "--json")...)
+	checkShape(t, "translate", out)
+	var res translateOutput
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	p := res.Partitions[0]
+	if p.State != pastEnd || p.TargetOffset != -1 || p.SourceEnd == nil || *p.SourceEnd != 20 {
+		t.Errorf("past end: JSON partition %+v (source end %v), want past-end, target offset -1, source end 20", p, p.SourceEnd)
+	}
+	if len(res.NotMirrored) != 1 || res.NotMirrored[0] != (notMirroredPartition{Topic: "audit", Partition: 0, SourceOffset: 1, State: notMirrored}) {
+		t.Errorf("not mirrored: %+v", res.NotMirrored)
+	}
+	if _, _, err := run(t, append(args, "--apply")...); exitCode(err) != exitFailure {
+		t.Errorf("past end --apply: exit %d (%v), want 1", exitCode(err), err)
+	}
+	if got := west.committed(t); got[0] != 4 || got[1] != 2 {
+		t.Errorf("a refused --apply changed west: %v", got)
+	}
+
+	// No offsets at all, or none on a topic the flow copies.
+	_, _, err = run(t, "translate", "-t", path, "--group", "nobody", "--from", "east", "--to", "west")
+	if exitCode(err) != exitNotFound || !strings.Contains(err.Error(), "group nobody has no committed offsets in region east") {
+		t.Errorf("unknown group: exit %d (%v), want 4", exitCode(err), err)
+	}
+	if resp, err := east.adm.CommitOffsets(t.Context(), "audit-app", audit); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+	_, _, err = run(t, "translate", "-t", path, "--group", "audit-app", "--from", "east", "--to", "west")
+	if exitCode(err) != exitNotFound || !strings.Contains(err.Error(), "its offsets there are on audit, which the flow does not copy (not-mirrored)") {
+		t.Errorf("group on topics outside the flow: exit %d (%v), want 4", exitCode(err), err)
 	}
 }

@@ -10,21 +10,28 @@ import (
 )
 
 func upCmd() *cobra.Command {
-	var logs logFlags
 	cmd := &cobra.Command{
-		Use:   "up FILE",
+		Use:   "up [FILE]",
 		Short: "Run a whole mesh in this process: embedded clusters and one agent per region",
 		Long: `up starts an in-process Kafka cluster for every region whose kafka
 section says embedded: true, on the addresses the file gives, and the first
 agent of every region on its configured API and gossip addresses. Everything
-runs until interrupted (Ctrl-C or SIGTERM), then stops gracefully.`,
-		Args: cobra.ExactArgs(1),
+runs until interrupted (Ctrl-C or SIGTERM), then stops gracefully. FILE
+is a shorthand for -t FILE.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := loadTopology(cmd, args[0])
+			if err := noJSON(cmd); err != nil {
+				return err
+			}
+			files, err := topologyArgs(cmd, args)
 			if err != nil {
 				return err
 			}
-			log, err := logs.logger(cmd.ErrOrStderr())
+			m, err := loadTopology(cmd, files[0])
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cmd, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -46,6 +53,5 @@ runs until interrupted (Ctrl-C or SIGTERM), then stops gracefully.`,
 			return mesh.Close()
 		},
 	}
-	logs.register(cmd)
 	return cmd
 }

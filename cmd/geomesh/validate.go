@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// validateResult is one file's result; validate --json prints a list of
+// them (docs/cli.md).
 type validateResult struct {
 	File   string        `json:"file"`
 	OK     bool          `json:"ok"`
@@ -26,16 +28,19 @@ type errorRecord struct {
 }
 
 func validateCmd() *cobra.Command {
-	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate [FILE...]",
 		Short: "Check topology files and report every error as file:line:col: message",
 		Long: `validate reads each topology file strictly (an unknown key is an error),
 applies defaults and checks the mesh as a whole. Every problem in every file is
-reported at once; the exit status is 1 when any file has one.`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, files []string) error {
-			var results []validateResult
+reported at once; the exit status is 1 when any file has one. Without
+FILE it checks the file of -t or $GEOMESH_TOPOLOGY.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := topologyArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			results := []validateResult{}
 			failed := 0
 			for _, f := range files {
 				r := validateFile(f)
@@ -44,7 +49,7 @@ reported at once; the exit status is 1 when any file has one.`,
 				}
 				results = append(results, r)
 			}
-			if asJSON {
+			if jsonOutput(cmd) {
 				if err := writeJSON(cmd.OutOrStdout(), results); err != nil {
 					return err
 				}
@@ -65,7 +70,6 @@ reported at once; the exit status is 1 when any file has one.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print results as JSON")
 	return cmd
 }
 

@@ -30,14 +30,13 @@ func buildInfo() versionInfo {
 }
 
 func versionCmd() *cobra.Command {
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the geomesh version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := buildInfo()
-			if asJSON {
+			if jsonOutput(cmd) {
 				return writeJSON(cmd.OutOrStdout(), v)
 			}
 			rev := ""
@@ -48,6 +47,5 @@ func versionCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
