@@ -558,14 +558,14 @@ func (c *checker) controlPlane() {
 }
 
 func (c *checker) flows() {
-	planned := map[[2]string]bool{}
+	planned := map[Route]bool{}
 	for _, f := range Plan(&Mesh{Kind: c.m.Kind, Roles: c.m.Roles, Regions: c.m.Regions}) {
-		planned[[2]string{f.Source, f.Target}] = true
+		planned[f.Route()] = true
 	}
-	seen := map[[2]string]bool{}
+	seen := map[Route]bool{}
 	for i, f := range c.m.Flows {
 		p := fmt.Sprintf("flows[%d]", i)
-		pair := [2]string{f.Source, f.Target}
+		pair := Route{Source: f.Source, Target: f.Target}
 		_, srcOK := c.m.Region(f.Source)
 		_, dstOK := c.m.Region(f.Target)
 		if f.Source != "" && !srcOK {

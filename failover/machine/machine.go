@@ -139,13 +139,16 @@ type Machine struct {
 	fenced  bool     // Fence issued and not yet lifted
 	acting  api.Role // the role this region acts in, as last applied
 
-	views         map[[2]string]View // (observer, region) → newest view
-	lags          map[[2]string]Lag  // (source, target) → newest lag
-	flows         map[[2]string]bool // flows into this region now running
-	alerts        map[string]bool    // alert keys raised and not cleared
-	settled       bool               // StrandedDone received while fenced
-	strandedCount int64              // what StrandedDone reported, for the rejoin's reason
+	views         map[viewKey]View        // newest view per observer and region
+	lags          map[topology.Route]Lag  // newest lag per flow
+	flows         map[topology.Route]bool // flows into this region now running
+	alerts        map[string]bool         // alert keys raised and not cleared
+	settled       bool                    // StrandedDone received while fenced
+	strandedCount int64                   // what StrandedDone reported, for the rejoin's reason
 }
+
+// viewKey names the view an observer region has of a region.
+type viewKey struct{ observer, region string }
 
 // New returns a machine. It does no I/O and never fails: the config is
 // validated by package topology before.
@@ -156,9 +159,9 @@ func New(cfg Config) *Machine {
 		mesh:   cfg.Mesh,
 		self:   cfg.Region,
 		voters: cfg.Mesh.Failover.Quorum.Voters,
-		views:  map[[2]string]View{},
-		lags:   map[[2]string]Lag{},
-		flows:  map[[2]string]bool{},
+		views:  map[viewKey]View{},
+		lags:   map[topology.Route]Lag{},
+		flows:  map[topology.Route]bool{},
 		alerts: map[string]bool{},
 	}
 }
@@ -202,7 +205,7 @@ func (m *Machine) Step(in Input) []Action {
 			out = m.apply(in.State, in.Revision, out)
 		}
 	case View:
-		k := [2]string{in.Observer, in.Region}
+		k := viewKey{observer: in.Observer, region: in.Region}
 		if old, ok := m.views[k]; !ok || !in.At.Before(old.At) {
 			m.views[k] = in
 		}
@@ -216,7 +219,7 @@ func (m *Machine) Step(in Input) []Action {
 	case Command:
 		out = m.command(in, out)
 	case Lag:
-		m.lags[[2]string{in.Source, in.Target}] = in
+		m.lags[topology.Route{Source: in.Source, Target: in.Target}] = in
 	case StrandedDone:
 		if m.acting == api.RoleFenced {
 			m.settled, m.strandedCount = true, in.Count
@@ -411,7 +414,7 @@ func (m *Machine) propose(next api.State, out []Action) []Action {
 // fresh views: how many voters see region with verdict v.
 func (m *Machine) seen(region string, v health.Verdict) (n int, who []string) {
 	for _, voter := range m.voters {
-		view, ok := m.views[[2]string{voter, region}]
+		view, ok := m.views[viewKey{observer: voter, region: region}]
 		if !ok || view.Verdict != v || m.now.Sub(view.At) > m.cfg.ViewTTL {
 			continue
 		}
@@ -452,12 +455,12 @@ func (m *Machine) regions(r api.Role) []string {
 
 // desiredFlows returns the flows into this region that the state and the
 // views call for.
-func (m *Machine) desiredFlows() map[[2]string]bool {
-	want := map[[2]string]bool{}
+func (m *Machine) desiredFlows() map[topology.Route]bool {
+	want := map[topology.Route]bool{}
 	if m.state == nil {
 		return want
 	}
-	add := func(src string) { want[[2]string{src, m.self}] = true }
+	add := func(src string) { want[topology.Route{Source: src, Target: m.self}] = true }
 	switch m.state.Role(m.self) {
 	case api.RoleStandby:
 		for _, p := range m.regions(api.RolePrimary) {
@@ -502,10 +505,10 @@ func (m *Machine) desiredFlows() map[[2]string]bool {
 // the old primary's records stop before this region takes writes.
 func (m *Machine) stopFlows(out []Action) []Action {
 	want := m.desiredFlows()
-	for _, f := range slices.SortedFunc(maps.Keys(m.flows), cmpFlow) {
+	for _, f := range slices.SortedFunc(maps.Keys(m.flows), topology.CompareRoutes) {
 		if !want[f] {
 			delete(m.flows, f)
-			out = append(out, StopReplication{Source: f[0], Target: f[1]})
+			out = append(out, StopReplication{Source: f.Source, Target: f.Target})
 		}
 	}
 	return out
@@ -515,16 +518,14 @@ func (m *Machine) stopFlows(out []Action) []Action {
 // after Demote, so a demoted region receives only once it refuses writes.
 func (m *Machine) startFlows(out []Action) []Action {
 	want := m.desiredFlows()
-	for _, f := range slices.SortedFunc(maps.Keys(want), cmpFlow) {
+	for _, f := range slices.SortedFunc(maps.Keys(want), topology.CompareRoutes) {
 		if !m.flows[f] {
 			m.flows[f] = true
-			out = append(out, StartReplication{Source: f[0], Target: f[1]})
+			out = append(out, StartReplication{Source: f.Source, Target: f.Target})
 		}
 	}
 	return out
 }
-
-func cmpFlow(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) }
 
 // alertsFor raises an alert per region that a majority sees down and no
 // decision is coming for, and clears it when the region is no longer down.
@@ -623,7 +624,7 @@ func (m *Machine) decide() *api.State {
 	}
 
 	if sw := s.Switch; sw != nil {
-		lag, ok := m.lags[[2]string{sw.From, sw.To}]
+		lag, ok := m.lags[topology.Route{Source: sw.From, Target: sw.To}]
 		switch {
 		case m.now.Sub(sw.Started) > m.cfg.DrainTimeout:
 			return m.abort(fmt.Sprintf("replication %s→%s did not drain within %s", sw.From, sw.To, m.cfg.DrainTimeout))
@@ -659,7 +660,7 @@ func (m *Machine) mayStillWrite(r string) bool {
 	}
 	heard, viewed := m.born, false
 	for k, v := range m.views {
-		if k[0] == r && !v.At.Before(heard) {
+		if k.observer == r && !v.At.Before(heard) {
 			heard, viewed = v.At, true
 		}
 	}
