@@ -1,5 +1,5 @@
-// Package terraform_test checks the Terraform/OpenTofu code in deploy/terraform
-// offline, without any provider or cloud credentials:
+// Package terraform checks the Terraform/OpenTofu code in deploy/terraform
+// offline, without any provider or cloud credentials; it has tests only:
 //
 //   - tofu_test.go runs OpenTofu (built from the Go module proxy by
 //     tools/build-tofu.sh): fmt, validate and the tofu tests of mesh-config,
@@ -14,4 +14,4 @@
 //   - systemd_test.go checks the service unit.
 //
 // testdata/ holds broken modules, one per reason, that the checks must catch.
-package terraform_test
+package terraform
