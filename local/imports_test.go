@@ -28,7 +28,9 @@ func agentImporter(pkg string) bool {
 // docs/architecture.md draws: only cmd/geomesh and package local (with
 // local/meshtest and local/demo) import agent, agent does not depend on
 // the client library (the demo, which drives applications through it,
-// lives in local/demo), and nothing imports cmd. It reads the module's
+// lives in local/demo), nothing imports cmd, api depends on topology
+// only, the client library on api, broker and topology only, and the
+// data plane (mirror) never on the failover packages. It reads the module's
 // non-test packages with go list.
 func TestImportRules(t *testing.T) {
 	pkgs := listPackages(t)
@@ -52,12 +54,18 @@ func TestImportRulesPlanted(t *testing.T) {
 		{ImportPath: module + "/mirror", Imports: []string{module + "/agent"}},
 		{ImportPath: module + "/test/bench/cmd/geomesh-bench", Imports: []string{module + "/agent"}},
 		{ImportPath: module + "/topology", Imports: []string{module + "/cmd/geomesh"}},
+		{ImportPath: module + "/api", Imports: []string{module + "/topology", module + "/failover/machine", "net/http"}},
+		{ImportPath: module + "/client", Imports: []string{module + "/api", module + "/broker", module + "/topology", module + "/mirror/offsets"}},
+		{ImportPath: module + "/mirror/acls", Imports: []string{module + "/internal/loop", module + "/failover/plane"}},
 	}
 	want := []string{
 		module + "/agent depends on " + module + "/client",
 		module + "/localx imports agent",
 		module + "/mirror imports agent",
 		module + "/topology imports " + module + "/cmd/geomesh",
+		module + "/api imports " + module + "/failover/machine",
+		module + "/client imports " + module + "/mirror/offsets",
+		module + "/mirror/acls imports " + module + "/failover/plane",
 	}
 	got := importFindings(pkgs)
 	if len(got) != len(want) {
@@ -82,7 +90,18 @@ func importFindings(pkgs []listedPackage) []string {
 				}
 			}
 		}
+		rel, _ := strings.CutPrefix(p.ImportPath, module+"/")
 		for _, im := range p.Imports {
+			dep, ours := strings.CutPrefix(im, module+"/")
+			switch {
+			case !ours:
+			case rel == "api" && dep != "topology":
+				out = append(out, fmt.Sprintf("%s imports %s: the API's wire types depend on topology only", p.ImportPath, im))
+			case (rel == "client" || strings.HasPrefix(rel, "client/")) && !slices.Contains([]string{"api", "broker", "topology"}, dep):
+				out = append(out, fmt.Sprintf("%s imports %s: the client library depends on api, broker and topology only", p.ImportPath, im))
+			case (rel == "mirror" || strings.HasPrefix(rel, "mirror/")) && (dep == "failover" || strings.HasPrefix(dep, "failover/")):
+				out = append(out, fmt.Sprintf("%s imports %s: the data plane never imports the failover packages", p.ImportPath, im))
+			}
 			if im == module+"/agent" && !agentImporter(p.ImportPath) {
 				out = append(out, fmt.Sprintf("%s imports agent: only cmd/geomesh and package local (and those under it) may; run a mesh through local.Start", p.ImportPath))
 			}
