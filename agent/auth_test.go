@@ -19,18 +19,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
+// tokenFile is a secret read from a file that holds value and a newline.
 func tokenFile(t *testing.T, value string) topology.Secret {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return topology.Secret{Ref: "file:" + p}
+	return topology.Secret{Ref: "file:" + testkit.TempFile(t, "token", value+"\n")}
 }
 
 // TestAPITokens checks every mutating endpoint against no token, the read

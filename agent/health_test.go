@@ -19,6 +19,7 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/local"
 	"github.com/geomesh/geomesh/topology"
 	dto "github.com/prometheus/client_model/go"
@@ -43,21 +44,13 @@ func TestMonitoring(t *testing.T) {
 	}
 	// With API tokens, so that one refused request makes the refusal
 	// counter exist; every other request carries the read token.
-	dir := t.TempDir()
-	for name, value := range map[string]string{"admin": "admin-secret", "read": readToken} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m.API.AdminToken = topology.Secret{Ref: "file:" + filepath.Join(dir, "admin")}
-	m.API.ReadToken = topology.Secret{Ref: "file:" + filepath.Join(dir, "read")}
+	m.API.AdminToken = topology.Secret{Ref: "file:" + testkit.TempFile(t, "admin", "admin-secret")}
+	m.API.ReadToken = topology.Secret{Ref: "file:" + testkit.TempFile(t, "read", readToken)}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	mesh := startLocal(t, ctx, m, agent.Config{HealthInterval: 200 * time.Millisecond, GroupStatusWindow: 3, PartitionLagMetrics: true})
 	prod := localClient(t, mesh, "us-east", kgo.DefaultProduceTopic("orders"))
-	if _, err := kadm.NewClient(prod).CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, kadm.NewClient(prod), 2, 1, nil, "orders")
 	for i := range 20 {
 		if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "order-%d", i)}).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -210,18 +203,26 @@ const (
 	endTable   = "<!-- END GENERATED -->"
 )
 
-// readCatalogue parses the generated table of docs/metrics.md.
-func readCatalogue(t *testing.T) map[string]family {
+// readGenerated reads docs/metrics.md: s, whose generated table runs
+// from the begin marker at i to the end marker at j.
+func readGenerated(t *testing.T) (s string, i, j int) {
 	t.Helper()
 	b, err := os.ReadFile(catalogue)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(b)
-	i, j := strings.Index(s, beginTable), strings.Index(s, endTable)
+	s = string(b)
+	i, j = strings.Index(s, beginTable), strings.Index(s, endTable)
 	if i < 0 || j < i {
 		t.Fatalf("%s: no generated table between %q and %q", catalogue, beginTable, endTable)
 	}
+	return s, i, j
+}
+
+// readCatalogue parses the generated table of docs/metrics.md.
+func readCatalogue(t *testing.T) map[string]family {
+	t.Helper()
+	s, i, j := readGenerated(t)
 	out := map[string]family{}
 	for _, line := range strings.Split(s[i+len(beginTable):j], "\n") {
 		if !strings.HasPrefix(line, "| `geomesh_") {
@@ -243,15 +244,7 @@ func readCatalogue(t *testing.T) map[string]family {
 // writeCatalogue rewrites the generated table, keeping the prose around it.
 func writeCatalogue(t *testing.T, got map[string]family) {
 	t.Helper()
-	b, err := os.ReadFile(catalogue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i, j := strings.Index(s, beginTable), strings.Index(s, endTable)
-	if i < 0 || j < i {
-		t.Fatalf("%s: no generated table between %q and %q", catalogue, beginTable, endTable)
-	}
+	s, i, j := readGenerated(t)
 	names := make([]string, 0, len(got))
 	for n := range got {
 		names = append(names, n)

@@ -11,13 +11,12 @@ import (
 
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestOffsetSyncHealth runs the active-passive example with the standby's
@@ -40,30 +39,8 @@ func TestOffsetSyncHealth(t *testing.T) {
 	}
 	var refuse atomic.Bool
 	refuse.Store(true)
-	standby, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(standby.Close)
-	standby.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
-		standby.KeepControl()
-		r, ok := req.(*kmsg.OffsetCommitRequest)
-		if !ok || r.Group != "billing" || !refuse.Load() {
-			return nil, nil, false
-		}
-		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, rt := range r.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.GroupAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
+	standby := testkit.FakeCluster(t, kfake.DefaultNumPartitions(3))
+	testkit.RefuseOffsetCommits(standby, "billing", refuse.Load)
 	for i := range m.Regions {
 		if m.Regions[i].Name == "eu-west" {
 			k := *m.Regions[i].Kafka
@@ -78,9 +55,7 @@ func TestOffsetSyncHealth(t *testing.T) {
 
 	prod := localClient(t, mesh, "us-east", kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	srcAdm, dstAdm := kadm.NewClient(prod), kadm.NewClient(localClient(t, mesh, "eu-west"))
-	if _, err := srcAdm.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	testkit.CreateTopic(t, srcAdm, 3, 1, nil, "orders")
 	for p := range int32(3) {
 		for i := range 30 {
 			if err := prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: fmt.Appendf(nil, "order-%d-%d", p, i)}).FirstErr(); err != nil {

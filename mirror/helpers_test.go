@@ -26,9 +26,7 @@ func clientOpts(seeds []string) []kgo.Opt {
 }
 
 func factory(seeds []string) ClientFactory {
-	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append(clientOpts(seeds), opts...)...)
-	}
+	return testkit.ClientFactory(clientOpts(seeds)...)
 }
 
 func client(t *testing.T, seeds []string, opts ...kgo.Opt) *kgo.Client {

@@ -5,10 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/geomesh/geomesh/internal/testkit"
 )
 
 // commandLines are the commands that read a topology file, each with the
@@ -106,7 +107,7 @@ func TestDemoGrammar(t *testing.T) {
 		{[]string{"demo", "--topology", "active-active"}, "-t names a file; for the built-in example say --example active-active"},
 		{[]string{"demo", "-t", ""}, "-t/--topology names no file"},
 		{[]string{"demo", "--example", "ring"}, `unknown example topology "ring" (have active-active, active-passive, hub-spoke)`},
-		{[]string{"demo", "-t", translateMesh(t, closedAddr(t), closedAddr(t))}, "demo runs on embedded clusters only"},
+		{[]string{"demo", "-t", translateMesh(t, testkit.RefusedAddr(t), testkit.RefusedAddr(t))}, "demo runs on embedded clusters only"},
 		{[]string{"demo", "--example", "active-passive", "--json", "--log-format", "xml"}, `--log-format "xml": want text or json`},
 	} {
 		_, _, err := run(t, c.args...)
@@ -147,17 +148,32 @@ func TestGlobalFlags(t *testing.T) {
 // connections.
 func agentsMesh(t *testing.T, eastAPI, westAPI string) string {
 	t.Helper()
+	return meshFile(t, "shop", meshRegion{name: "us-east", api: eastAPI}, meshRegion{name: "eu-west", api: westAPI})
+}
+
+// meshRegion is a region of meshFile's topology: the bootstrap address of
+// its cluster and the API address of its one agent, "" for an address
+// that refuses connections.
+type meshRegion struct{ name, bootstrap, api string }
+
+// meshFile writes a topology file of mesh in which primary copies orders
+// to standby. The agents' gossip and control plane addresses refuse
+// connections, as do the addresses that primary and standby leave "".
+func meshFile(t *testing.T, mesh string, primary, standby meshRegion) string {
+	t.Helper()
+	given := func(addr string) string {
+		if addr == "" {
+			return testkit.RefusedAddr(t)
+		}
+		return addr
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "mesh: shop\ntopology: {kind: active-passive, primary: us-east, standby: [eu-west]}\ntopics: {include: [orders]}\nregions:\n")
-	for _, r := range [][2]string{{"us-east", eastAPI}, {"eu-west", westAPI}} {
+	fmt.Fprintf(&b, "mesh: %s\ntopology: {kind: active-passive, primary: %s, standby: [%s]}\ntopics: {include: [orders]}\nregions:\n", mesh, primary.name, standby.name)
+	for _, r := range []meshRegion{primary, standby} {
 		fmt.Fprintf(&b, "  - name: %s\n    kafka: {bootstrap: [%q]}\n    agents: [{id: %s-1, gossip: %q, api: %q, control: %q}]\n",
-			r[0], closedAddr(t), r[0], closedAddr(t), r[1], closedAddr(t))
+			r.name, given(r.bootstrap), r.name, testkit.RefusedAddr(t), given(r.api), testkit.RefusedAddr(t))
 	}
-	path := filepath.Join(t.TempDir(), "shop.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testkit.TempFile(t, mesh+".yaml", b.String())
 }
 
 // fakeAgent serves canned answers, by "METHOD /path", on a random
@@ -191,7 +207,7 @@ func TestExitCodes(t *testing.T) {
 		"POST /v1/failover": {http.StatusConflict, `{"error":"another decision came first"}`},
 		"POST /v1/failback": {http.StatusConflict, `{"error":"us-east has not rejoined as a standby"}`},
 	})
-	mesh := agentsMesh(t, refusing, closedAddr(t))
+	mesh := agentsMesh(t, refusing, testkit.RefusedAddr(t))
 	for _, c := range []struct {
 		name string
 		args []string
@@ -200,7 +216,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"ok", []string{"plan", "-t", example}, 0, ""},
 		{"failure: invalid file", []string{"validate", "../../topology/testdata/invalid/three-errors.yaml"}, exitFailure, ""},
-		{"failure: no agent answers", []string{"status", "-t", agentsMesh(t, closedAddr(t), closedAddr(t))}, exitFailure, ""},
+		{"failure: no agent answers", []string{"status", "-t", agentsMesh(t, testkit.RefusedAddr(t), testkit.RefusedAddr(t))}, exitFailure, ""},
 		{"usage: unknown flag", []string{"plan", "--bogus"}, exitUsage, "unknown flag: --bogus"},
 		{"usage: unknown command", []string{"plant"}, exitUsage, `unknown command "plant"`},
 		{"usage: required flag", []string{"failover", "-t", mesh}, exitUsage, `required flag(s) "to" not set`},

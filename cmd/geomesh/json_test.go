@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/api"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/local/demo"
 )
 
@@ -95,7 +96,7 @@ func TestStatusKeysJSON(t *testing.T) {
 		"GET /v1/health":   {200, `{}`},
 		"GET /v1/keys":     {200, `{"agent":"us-east-1","primary":"0a1b2c3d4e5f6071","keys":["0a1b2c3d4e5f6071"]}`},
 	})
-	mesh := agentsMesh(t, up, closedAddr(t))
+	mesh := agentsMesh(t, up, testkit.RefusedAddr(t))
 	for _, c := range []struct {
 		name string
 		args []string

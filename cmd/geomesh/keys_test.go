@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +13,7 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/internal/syncbuf"
-	kafkatest "github.com/geomesh/geomesh/test/kafka"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -49,17 +47,14 @@ regions:
   - name: a
     kafka: {bootstrap: [%s]}
     agents:
-`, kafkatest.RefusedAddr(t), kafkatest.RefusedAddr(t))
+`, testkit.RefusedAddr(t), testkit.RefusedAddr(t))
 	for i := 1; i <= 3; i++ {
-		fmt.Fprintf(&b, "      - {id: a-%d, gossip: %s, api: %s}\n", i, kafkatest.FreeAddr(t), kafkatest.FreeAddr(t))
+		fmt.Fprintf(&b, "      - {id: a-%d, gossip: %s, api: %s}\n", i, testkit.FreeAddr(t), testkit.FreeAddr(t))
 	}
 	// b-1 never runs: its addresses refuse too.
 	fmt.Fprintf(&b, "  - name: b\n    kafka: {bootstrap: [%s]}\n    agents: [{id: b-1, gossip: %s, api: %s}]\n",
-		kafkatest.RefusedAddr(t), kafkatest.RefusedAddr(t), kafkatest.RefusedAddr(t))
-	path := filepath.Join(t.TempDir(), "keys.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+		testkit.RefusedAddr(t), testkit.RefusedAddr(t), testkit.RefusedAddr(t))
+	path := testkit.TempFile(t, "keys.yaml", b.String())
 	m, err := topology.Load(path)
 	if err != nil {
 		t.Fatal(err)

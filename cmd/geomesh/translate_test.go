@@ -3,16 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -34,69 +31,15 @@ func TestTranslateRequiresFlags(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on: connections to
-// it are refused.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// silentAddr returns a loopback address that accepts connections and never
-// answers on them, as a host behind a broken link may.
-func silentAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-	})
-	return ln.Addr().String()
-}
-
 // translateMesh writes an active-passive topology east → west with the
 // given bootstrap addresses; no agent of it ever runs.
 func translateMesh(t *testing.T, east, west string) string {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "mesh: tr\ntopology: {kind: active-passive, primary: east, standby: [west]}\ntopics: {include: [orders]}\nregions:\n")
-	for _, r := range [][2]string{{"east", east}, {"west", west}} {
-		fmt.Fprintf(&b, "  - name: %s\n    kafka: {bootstrap: [%q]}\n    agents: [{id: %s-1, gossip: %q, api: %q, control: %q}]\n",
-			r[0], r[1], r[0], closedAddr(t), closedAddr(t), closedAddr(t))
-	}
-	path := filepath.Join(t.TempDir(), "tr.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return meshFile(t, "tr", meshRegion{name: "east", bootstrap: east}, meshRegion{name: "west", bootstrap: west})
 }
 
-// fakeRegion is a kfake cluster with a client that produces to chosen
-// partitions.
+// fakeRegion is a kfake cluster with a client that produces to orders,
+// or the topic a record names, on the partition the record names.
 type fakeRegion struct {
 	addr string
 	cl   *kgo.Client
@@ -105,24 +48,9 @@ type fakeRegion struct {
 
 func newFakeRegion(t *testing.T, topics ...string) fakeRegion {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	c := testkit.FakeCluster(t, kfake.SeedTopics(2, topics...))
+	cl := testkit.Client(t, kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	return fakeRegion{addr: c.ListenAddrs()[0], cl: cl, adm: kadm.NewClient(cl)}
-}
-
-func (r fakeRegion) produce(t *testing.T, recs ...*kgo.Record) {
-	t.Helper()
-	if err := r.cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // commit commits offsets of group orders-app: partition → offset.
@@ -169,7 +97,7 @@ func westWithCopies(t *testing.T, newest time.Time) fakeRegion {
 	}
 	beat := mirror.Progress{Next: 30, LastSource: 29, LastTarget: 29, LastTimestamp: newest.UnixMilli()}
 	recs = append(recs, &kgo.Record{Topic: mirror.ProgressTopic, Key: []byte(mirror.ProgressKey("east", "geomesh.heartbeats", 0)), Value: beat.AppendTo(nil)})
-	west.produce(t, recs...)
+	testkit.Produce(t, west.cl, recs...)
 	west.commit(t, map[int32]int64{0: 4, 1: 2})
 	return west
 }
@@ -181,7 +109,7 @@ func westWithCopies(t *testing.T, newest time.Time) fakeRegion {
 func TestTranslateSourceDown(t *testing.T) {
 	newest := time.Now().Add(-42 * time.Second).Truncate(time.Millisecond)
 	west := westWithCopies(t, newest)
-	for _, c := range []struct{ name, east string }{{"refused", closedAddr(t)}, {"silent", silentAddr(t)}} {
+	for _, c := range []struct{ name, east string }{{"refused", testkit.RefusedAddr(t)}, {"silent", testkit.SilentAddr(t)}} {
 		t.Run(c.name, func(t *testing.T) {
 			path := translateMesh(t, c.east, west.addr)
 			args := []string{"translate", "--topology", path, "--group", "orders-app", "--from", "east", "--to", "west", "--source-timeout", "1s"}
@@ -246,7 +174,7 @@ func TestTranslateSourceDown(t *testing.T) {
 // why.
 func TestTranslateSourceDownNothingSynced(t *testing.T) {
 	west := westWithCopies(t, time.Now())
-	path := translateMesh(t, closedAddr(t), west.addr)
+	path := translateMesh(t, testkit.RefusedAddr(t), west.addr)
 	_, _, err := run(t, "translate", "--topology", path, "--group", "other-app", "--from", "east", "--to", "west", "--source-timeout", "1s")
 	var st exitStatus
 	if err == nil || errors.As(err, &st) || !strings.Contains(err.Error(), "region west holds no offsets of group other-app") {
@@ -265,7 +193,7 @@ func TestTranslateApplyNeverBackwards(t *testing.T) {
 			recs = append(recs, &kgo.Record{Partition: p, Value: []byte("original")})
 		}
 	}
-	east.produce(t, recs...)
+	testkit.Produce(t, east.cl, recs...)
 	west := westWithCopies(t, time.Now())
 	path := translateMesh(t, east.addr, west.addr)
 	args := []string{"translate", "--topology", path, "--group", "orders-app", "--from", "east", "--to", "west", "--apply"}
@@ -316,7 +244,7 @@ func TestTranslateStates(t *testing.T) {
 		}
 	}
 	recs = append(recs, &kgo.Record{Topic: "audit", Partition: 0, Value: []byte("local")})
-	east.produce(t, recs...)
+	testkit.Produce(t, east.cl, recs...)
 	west := westWithCopies(t, time.Now()) // copied 0–9 of partition 0, 0–4 of 1
 	path := translateMesh(t, east.addr, west.addr)
 	args := []string{"translate", "-t", path, "--group", "orders-app", "--from", "east", "--to", "west"}

@@ -56,10 +56,7 @@ func TestStrandedFlow(t *testing.T) {
 func TestSettleRetries(t *testing.T) {
 	d, _ := testPlane(t, "../../configs/examples/active-passive.yaml", "us-east")
 	f, _ := d.strandedFlow("eu-west")
-	refused := testkit.RefusedAddr(t)
-	nowhere := func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(refused), kgo.RetryTimeout(500 * time.Millisecond)}, opts...)...)
-	}
+	nowhere := testkit.ClientFactory(kgo.SeedBrokers(testkit.RefusedAddr(t)), kgo.RetryTimeout(500*time.Millisecond))
 	d.setStranded(func(s *api.StrandedStatus) {
 		*s = api.StrandedStatus{Policy: topology.StrandedQuarantine, State: "settling"}
 	})

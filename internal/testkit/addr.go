@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"fmt"
+	"net"
 	"syscall"
 	"testing"
 
@@ -39,6 +40,41 @@ func RefusedAddr(tb testing.TB) string {
 		}
 	})
 	return addr
+}
+
+// SilentAddr returns a loopback host:port that accepts every connection
+// and never answers on it, as a host behind a broken link may: a dial
+// there succeeds and a request waits for its own timeout. The listener
+// and the connections it took are closed when the test ends.
+func SilentAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("testkit: silent address: %v", err)
+	}
+	loopback.Take(ln.Addr().(*net.TCPAddr).Port)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	tb.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
 }
 
 // HoldRefusedAddr returns a loopback host:port that refuses every

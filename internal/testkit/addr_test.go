@@ -54,6 +54,42 @@ func TestRefusedAddr(t *testing.T) {
 	l.Close()
 }
 
+// TestSilentAddr: a dial succeeds and nothing ever answers; once the test
+// that took the address ends, the connection is closed and a dial is
+// refused.
+func TestSilentAddr(t *testing.T) {
+	var addr string
+	var c net.Conn
+	if !t.Run("held", func(t *testing.T) {
+		addr = testkit.SilentAddr(t)
+		var err error
+		if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		if _, err := c.Write([]byte("hello?")); err != nil {
+			t.Fatalf("write to %s: %v", addr, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("read from %s: %d bytes, %v; want no answer", addr, n, err)
+		}
+	}) {
+		return
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read from %s after the test that held it: %v, want the connection closed", addr, err)
+	}
+	d, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err == nil {
+		d.Close()
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial %s after the test that held it: %v, want connection refused", addr, err)
+	}
+}
+
 // TestTempFile: the file holds the content, for this user's eyes only.
 func TestTempFile(t *testing.T) {
 	path := testkit.TempFile(t, "secret", "s3cret\n")

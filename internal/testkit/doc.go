@@ -1,10 +1,12 @@
 // Package testkit holds the helpers that the module's tests share, one
 // copy each, so that a fix or a clearer failure message reaches every
-// test: loopback addresses that are free or that refuse connections, a
-// file in the test's temporary directory, a logger for verbose runs, an
-// in-process Kafka (kfake) or NATS server, a Kafka client, a topic,
-// records written and read back, and a testing.TB that records a
-// helper's failure for the helpers' own tests.
+// test: loopback addresses that are free, that refuse connections or
+// that accept them and never answer, a file in the test's temporary
+// directory, a logger for verbose runs, an in-process Kafka (kfake) or
+// NATS server and a kfake that refuses a group's offset commits, a Kafka
+// client or a factory of them, a topic, records written and read back,
+// the geomesh binary for tests that run it as a process, and a
+// testing.TB that records a helper's failure for the helpers' own tests.
 //
 // Every helper that can fail takes the test's testing.TB, marks itself a
 // helper and stops the test with a message that names what failed: the

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -47,6 +49,34 @@ func FakeCluster(tb testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	return c
 }
 
+// RefuseOffsetCommits makes c answer every offset commit of group with
+// GROUP_AUTHORIZATION_FAILED on each of its partitions while refuse
+// reports true, as a cluster does whose ACLs do not let the committer
+// write the group; everything else c serves as usual. refuse is called on
+// kfake's goroutine: it must be safe to call concurrently (an
+// atomic.Bool's Load).
+func RefuseOffsetCommits(c *kfake.Cluster, group string, refuse func() bool) {
+	c.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		r, ok := req.(*kmsg.OffsetCommitRequest)
+		if !ok || r.Group != group || !refuse() {
+			return nil, nil, false
+		}
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.GroupAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+}
+
 // Client returns a client made with opts, closed when the test ends.
 func Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
 	tb.Helper()
@@ -56,6 +86,18 @@ func Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
 	}
 	tb.Cleanup(cl.Close)
 	return cl
+}
+
+// ClientFactory returns a function that makes a client with base and
+// then the options it is called with, which may override base's: what
+// the code under test takes to make clients of its own
+// (mirror.ClientFactory and the like). The clients it makes are the
+// caller's to close.
+func ClientFactory(base ...kgo.Opt) func(...kgo.Opt) (*kgo.Client, error) {
+	base = slices.Clone(base)
+	return func(opts ...kgo.Opt) (*kgo.Client, error) {
+		return kgo.NewClient(slices.Concat(base, opts)...)
+	}
 }
 
 // Admin returns an admin client on a client made with opts, closed when

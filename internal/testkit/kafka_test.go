@@ -2,12 +2,16 @@ package testkit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/geomesh/geomesh/internal/testkit"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -18,6 +22,55 @@ func TestFakeClusterBrokers(t *testing.T) {
 	}
 	if n := len(testkit.FakeCluster(t, kfake.NumBrokers(3)).ListenAddrs()); n != 3 {
 		t.Errorf("FakeCluster(NumBrokers(3)) has %d brokers, want 3", n)
+	}
+}
+
+// TestClientFactory: a client made by the factory has the base options,
+// and those it is made with override them.
+func TestClientFactory(t *testing.T) {
+	seeds := kgo.SeedBrokers(testkit.FakeCluster(t, kfake.SeedTopics(1, "orders", "audit")).ListenAddrs()...)
+	newClient := testkit.ClientFactory(seeds, kgo.DefaultProduceTopic("orders"))
+	for _, c := range []struct {
+		opts []kgo.Opt
+		want string
+	}{{nil, "orders"}, {[]kgo.Opt{kgo.DefaultProduceTopic("audit")}, "audit"}} {
+		cl, err := newClient(c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &kgo.Record{Value: []byte("v")}
+		err = cl.ProduceSync(t.Context(), r).FirstErr()
+		cl.Close()
+		if err != nil || r.Topic != c.want {
+			t.Errorf("produced to %q: %v; want %q", r.Topic, err, c.want)
+		}
+	}
+}
+
+// TestRefuseOffsetCommits: the group's commits are refused while refuse
+// says so, another group's never are.
+func TestRefuseOffsetCommits(t *testing.T) {
+	c := testkit.FakeCluster(t, kfake.SeedTopics(2, "orders"))
+	var refuse atomic.Bool
+	refuse.Store(true)
+	testkit.RefuseOffsetCommits(c, "billing", refuse.Load)
+	adm := testkit.Admin(t, kgo.SeedBrokers(c.ListenAddrs()...))
+	commit := func(group string) error {
+		os := kadm.Offsets{}
+		for p := range int32(2) {
+			os.AddOffset("orders", p, 1, -1)
+		}
+		return adm.CommitAllOffsets(t.Context(), group, os)
+	}
+	if err := commit("billing"); !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Errorf("billing refused: commit: %v, want GROUP_AUTHORIZATION_FAILED", err)
+	}
+	if err := commit("audit"); err != nil {
+		t.Errorf("billing refused: commit of audit: %v", err)
+	}
+	refuse.Store(false)
+	if err := commit("billing"); err != nil {
+		t.Errorf("billing accepted again: commit: %v", err)
 	}
 }
 

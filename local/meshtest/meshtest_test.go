@@ -2,11 +2,11 @@ package meshtest_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/local/meshtest"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -32,9 +32,7 @@ func TestReplicates(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			prod := mesh.Client(t, "us-east", kgo.DefaultProduceTopic("orders"))
-			if _, err := kadm.NewClient(prod).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
-				t.Fatal(err)
-			}
+			testkit.CreateTopic(t, kadm.NewClient(prod), 1, 1, nil, "orders")
 			if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte("hello")}).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
@@ -66,25 +64,10 @@ func TestRejectsBadInput(t *testing.T) {
 		"missing file":        func(tb testing.TB) { meshtest.Start(tb, "testdata/none.yaml") },
 		"region not embedded": func(tb testing.TB) { meshtest.StartMesh(tb, m) },
 	} {
-		ft := &fatalRecorder{TB: t}
-		func() {
-			defer func() { _ = recover() }()
-			start(ft)
-		}()
-		if !strings.Contains(ft.msg, "meshtest: ") {
-			t.Errorf("%s: Start did not refuse it (%q)", name, ft.msg)
+		r := testkit.NewRecorder(t, t.Context())
+		r.Run(start)
+		if !strings.Contains(r.Failure(), "meshtest: ") {
+			t.Errorf("%s: Start did not refuse it (%q)", name, r.Failure())
 		}
 	}
-}
-
-// fatalRecorder turns Fatalf into a recorded failure and a panic, so a
-// test can check that Start refuses bad input.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalRecorder) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	panic("fatal")
 }

@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -24,18 +24,10 @@ import (
 // orders, and a fencer of it.
 func gateCluster(t *testing.T, region string) (*kfake.Cluster, *Fencer) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.FakeCluster(t)
 	f := fencerOf(t, c, region)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	res, err := kadm.NewClient(cl).CreateACLs(t.Context(), kadm.NewACLs().Topics("orders").Allow("User:app").Operations(kadm.OpWrite))
+	res, err := testkit.Admin(t, kgo.SeedBrokers(c.ListenAddrs()...)).CreateACLs(t.Context(),
+		kadm.NewACLs().Topics("orders").Allow("User:app").Operations(kadm.OpWrite))
 	if err == nil {
 		for _, r := range res {
 			err = errors.Join(err, r.Err)
@@ -52,12 +44,8 @@ func fencerOf(t *testing.T, c *kfake.Cluster, region string) *Fencer {
 	t.Helper()
 	// Retrying until the pass's deadline, as the agent's clients of other
 	// regions do.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RequestRetries(math.MaxInt32),
+	cl := testkit.Client(t, kgo.SeedBrokers(c.ListenAddrs()...), kgo.RequestRetries(math.MaxInt32),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
 	return NewFencer(FencerConfig{Mesh: "shop", Region: region, Cluster: cl,
 		Selects: func(topic string) bool { return topic == "orders" }, Interval: 50 * time.Millisecond})
 }
@@ -150,32 +138,7 @@ func TestWriteGate(t *testing.T) {
 
 	t.Run("a cluster that does not answer holds the lift for the wait only", func(t *testing.T) {
 		_, own := gateCluster(t, "west")
-		// Accepts connections and never answers a request.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		accepted := make(chan struct{})
-		go func() {
-			defer close(accepted)
-			var conns []net.Conn
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					for _, c := range conns {
-						_ = c.Close()
-					}
-					return
-				}
-				conns = append(conns, c)
-			}
-		}()
-		t.Cleanup(func() { _ = l.Close(); <-accepted })
-		cl, err := kgo.NewClient(kgo.SeedBrokers(l.Addr().String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
+		cl := testkit.Client(t, kgo.SeedBrokers(testkit.SilentAddr(t)))
 		other := NewFencer(FencerConfig{Mesh: "shop", Region: "east", Cluster: cl, Selects: func(string) bool { return true }})
 		other.SetFenced(true)
 		g := NewGate(discard, own, []*Fencer{other})

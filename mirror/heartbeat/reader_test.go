@@ -8,20 +8,14 @@ import (
 
 	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestReaderFeedsTracker reads a topic with a long history (the reader
 // starts near its end) and a topic created after the reader started.
 func TestReaderFeedsTracker(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	seeds := c.ListenAddrs()
-	cl := testkit.Client(t, kgo.SeedBrokers(seeds...))
+	seeds := kgo.SeedBrokers(testkit.FakeCluster(t).ListenAddrs()...)
+	cl := testkit.Client(t, seeds)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
@@ -44,12 +38,10 @@ func TestReaderFeedsTracker(t *testing.T) {
 	tr := NewTracker()
 	now := t0.Add(300 * time.Second)
 	r, err := NewReader(ReaderConfig{
-		NewClient: func(opts ...kgo.Opt) (*kgo.Client, error) {
-			return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
-		},
-		Topics:  []string{"us-east.geomesh.heartbeats", "ap-south.geomesh.heartbeats"},
-		Tracker: tr,
-		Now:     func() time.Time { return now },
+		NewClient: testkit.ClientFactory(seeds),
+		Topics:    []string{"us-east.geomesh.heartbeats", "ap-south.geomesh.heartbeats"},
+		Tracker:   tr,
+		Now:       func() time.Time { return now },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -104,16 +105,8 @@ func TestParseProgressKey(t *testing.T) {
 // records among them, the copier's progress, and a group's offsets synced
 // there on two of three partitions.
 func TestHeld(t *testing.T) {
-	target, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "local", mirror.ProgressTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(target.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(target.ListenAddrs()...), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	target := testkit.FakeCluster(t, kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "local", mirror.ProgressTopic))
+	cl := testkit.Client(t, kgo.SeedBrokers(target.ListenAddrs()...), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx := t.Context()
 	now := time.Now().Truncate(time.Millisecond)
 	copyOf := func(p int32, origin int64) *kgo.Record {
@@ -158,12 +151,9 @@ func TestHeld(t *testing.T) {
 	}
 
 	flow := topology.Flow{Source: "east", Target: "west", Kind: topology.FlowReplicate, Topics: topology.MustSelection([]string{"orders"}, nil), Regions: []string{"east", "west", "south"}}
-	seeds := target.ListenAddrs()
 	tr := NewTranslator(Config{
 		Flow: flow, Source: cl, Target: cl, Logger: slog.New(slog.DiscardHandler),
-		NewTargetClient: func(opts ...kgo.Opt) (*kgo.Client, error) {
-			return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
-		},
+		NewTargetClient: testkit.ClientFactory(kgo.SeedBrokers(target.ListenAddrs()...)),
 	})
 	tr.Start(ctx)
 	defer tr.Close()

@@ -16,9 +16,7 @@ import (
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestSyncHealthPerGroup syncs two groups from one kfake cluster to
@@ -31,26 +29,11 @@ import (
 // group again, it is synced and the status is clean.
 func TestSyncHealthPerGroup(t *testing.T) {
 	const topic, parts, per = "orders", 3, 40
-	src := fakeCluster(t, nil)
+	src := fakeCluster(t)
 	var refuse atomic.Bool
-	dst := fakeCluster(t, func(req kmsg.Request) (kmsg.Response, error, bool) {
-		r, ok := req.(*kmsg.OffsetCommitRequest)
-		if !ok || r.Group != "billing" || !refuse.Load() {
-			return nil, nil, false
-		}
-		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, rt := range r.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.GroupAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
+	dstCluster := testkit.FakeCluster(t)
+	testkit.RefuseOffsetCommits(dstCluster, "billing", refuse.Load)
+	dst := testkit.ClientFactory(kgo.SeedBrokers(dstCluster.ListenAddrs()...))
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	srcCl, dstCl := newClient(t, src), newClient(t, dst)

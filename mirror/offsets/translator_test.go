@@ -12,24 +12,13 @@ import (
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // fakeCluster starts a kfake cluster for the test and returns a factory of
-// its clients; control, when set, sees every request first.
-func fakeCluster(t *testing.T, control func(kmsg.Request) (kmsg.Response, error, bool)) mirror.ClientFactory {
+// its clients.
+func fakeCluster(t *testing.T) mirror.ClientFactory {
 	t.Helper()
-	c := testkit.FakeCluster(t)
-	if control != nil {
-		c.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
-			c.KeepControl()
-			return control(req)
-		})
-	}
-	seeds := c.ListenAddrs()
-	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
-	}
+	return testkit.ClientFactory(kgo.SeedBrokers(testkit.FakeCluster(t).ListenAddrs()...))
 }
 
 func newClient(t *testing.T, f mirror.ClientFactory, opts ...kgo.Opt) *kgo.Client {
@@ -79,7 +68,7 @@ func (c fakeCopier) copy(ctx context.Context, source int64) (target int64, err e
 // the partition past it.
 func TestTranslatorUnstableRetry(t *testing.T) {
 	ctx := t.Context()
-	src, dst := fakeCluster(t, nil), fakeCluster(t, nil)
+	src, dst := fakeCluster(t), fakeCluster(t)
 	for _, f := range []mirror.ClientFactory{src, dst} {
 		testkit.CreateTopic(t, kadm.NewClient(newClient(t, f)), 1, 1, nil, "orders")
 	}

@@ -23,9 +23,7 @@ func clientOpts(seeds []string) []kgo.Opt {
 }
 
 func factory(seeds []string) mirror.ClientFactory {
-	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append(clientOpts(seeds), opts...)...)
-	}
+	return testkit.ClientFactory(clientOpts(seeds)...)
 }
 
 func client(t *testing.T, seeds []string, opts ...kgo.Opt) *kgo.Client {

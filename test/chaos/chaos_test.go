@@ -88,7 +88,7 @@ func newWorld(t *testing.T) *world {
 	if err := w.net.WAN(w.east, w.west, netns.Link{Delay: wanDelay}); err != nil {
 		t.Fatal(err)
 	}
-	w.bin = buildGeomesh(t)
+	w.bin = testkit.BuildGeomesh(t)
 	var wg sync.WaitGroup
 	for _, c := range []struct {
 		ns  *netns.NS
@@ -116,23 +116,6 @@ func newWorld(t *testing.T) *world {
 		t.FailNow()
 	}
 	return w
-}
-
-// buildGeomesh builds the CLI of this module into the test's temporary
-// directory.
-func buildGeomesh(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "geomesh")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/geomesh")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/geomesh: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // TestChaos runs seeded fault schedules against an active-passive pair of

@@ -86,7 +86,7 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 			t.Fatal(err)
 		}
 	}
-	bin := buildGeomesh(t)
+	bin := testkit.BuildGeomesh(t)
 	clusters := map[*netns.NS]*kafkatest.Cluster{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex

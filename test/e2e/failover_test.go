@@ -152,7 +152,7 @@ func plannedSwitch(t *testing.T, ctx context.Context, path string, agents []*age
 		}
 		start = time.Now()
 		var err error
-		out, err = exec.CommandContext(ctx, geomeshBinary(t), append(args, "--topology", path, "--wait", "60s")...).CombinedOutput()
+		out, err = exec.CommandContext(ctx, testkit.BuildGeomesh(t), append(args, "--topology", path, "--wait", "60s")...).CombinedOutput()
 		switch {
 		case err == nil:
 			return nil

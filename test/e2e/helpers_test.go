@@ -12,8 +12,8 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/test/internal/agenttest"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
-	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -172,29 +172,10 @@ func checkCopies(t testing.TB, origin string, src []*kgo.Record, tgt []*kgo.Reco
 	}
 }
 
-// startAgents runs the first agent of each named region in this process.
+// startAgents runs the first agent of each named region in this process,
+// logging warnings to stderr.
 func startAgents(t testing.TB, path string, regions ...string) []*agent.Agent {
 	t.Helper()
-	m, err := topology.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var out []*agent.Agent
-	for _, r := range regions {
-		a, err := agent.New(agent.Config{Mesh: m, Region: r, Logger: log.With("test", t.Name())})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := a.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		out = append(out, a)
-	}
-	return out
+	return agenttest.Start(t, path, log.With("test", t.Name()), regions...)
 }

@@ -127,11 +127,6 @@ func TestOffsetTranslationExact(t *testing.T) {
 
 	produceMixed(t, srcC, txnTopic, 0)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	factory := func(c *kafkatest.Cluster) mirror.ClientFactory {
-		return func(opts ...kgo.Opt) (*kgo.Client, error) {
-			return kgo.NewClient(append(c.ClientOptions(), opts...)...)
-		}
-	}
 	var parts []mirror.Partition
 	for p := range int32(3) {
 		parts = append(parts, mirror.Partition{Topic: txnTopic, Partition: p})
@@ -140,7 +135,7 @@ func TestOffsetTranslationExact(t *testing.T) {
 	runShard := func() (stop func()) {
 		sh := mirror.NewShard(mirror.ShardConfig{
 			Mesh: "e2e-ot", Flow: flow, Shard: 0, Partitions: parts,
-			Source: factory(srcC), Target: factory(dstC), Logger: logger,
+			Source: factoryOf(srcC), Target: factoryOf(dstC), Logger: logger,
 		})
 		done := make(chan struct{})
 		go func() { defer close(done); _ = sh.Run(t.Context()) }()
@@ -161,7 +156,7 @@ func TestOffsetTranslationExact(t *testing.T) {
 	waitCopied(t, srcC, dstC, flow, parts)
 
 	tr := offsets.NewTranslator(offsets.Config{
-		Flow: flow, Source: client(t, srcC), Target: client(t, dstC), NewTargetClient: factory(dstC), Logger: logger,
+		Flow: flow, Source: client(t, srcC), Target: client(t, dstC), NewTargetClient: factoryOf(dstC), Logger: logger,
 	})
 	tr.Start(t.Context())
 	t.Cleanup(tr.Close)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,63 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 )
-
-// The geomesh binary is built once per test binary, into a directory named
-// after the module root so that repeated runs overwrite it instead of
-// leaving copies behind.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// geomeshBinary returns the path of a geomesh binary built from the module
-// this test belongs to.
-func geomeshBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() { binPath, binErr = buildGeomesh() })
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-func buildGeomesh() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	if root == "." || root == "" {
-		return "", errors.New("go env GOMOD: not inside a module")
-	}
-	h := fnv.New32a()
-	h.Write([]byte(root))
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("geomesh-e2e-%08x", h.Sum32()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	// Build under a temporary name and rename: a concurrent run of the same
-	// tree keeps executing the binary it started.
-	tmp, err := os.CreateTemp(dir, "geomesh-*.tmp")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/geomesh")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/geomesh in %s: %w\n%s", root, err, out)
-	}
-	path := filepath.Join(dir, "geomesh")
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", err
-	}
-	return path, nil
-}
 
 // agentProc is a geomesh agent running as a child process. It can be
 // killed, stopped, continued and started again; every life appends its
@@ -120,7 +65,7 @@ func newAgentProc(t testing.TB, path, region, id string, extra ...string) *agent
 	}
 	p := &agentProc{
 		t:       t,
-		bin:     geomeshBinary(t),
+		bin:     testkit.BuildGeomesh(t),
 		args:    append([]string{"agent", "--topology", path, "--region", region, "--id", id}, extra...),
 		name:    id,
 		api:     api,

@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/geomesh/geomesh/internal/poll"
+	"github.com/geomesh/geomesh/internal/testkit"
 )
 
 // runbookDir is docs/runbooks, relative to this package.
@@ -192,7 +193,7 @@ func loadRunbooks(t *testing.T) *runbooks {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no runbooks in %s: %v", runbookDir, err)
 	}
-	rb := &runbooks{bin: geomeshBinary(t), pages: map[string][]rbCommand{}, inline: map[string][]rbCommand{}, logs: t.TempDir(), ran: map[string]bool{}}
+	rb := &runbooks{bin: testkit.BuildGeomesh(t), pages: map[string][]rbCommand{}, inline: map[string][]rbCommand{}, logs: t.TempDir(), ran: map[string]bool{}}
 	for _, f := range files {
 		cmds, inline, err := parseRunbook(f)
 		if err != nil {

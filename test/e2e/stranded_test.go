@@ -166,7 +166,7 @@ func (r *strandedRun) failback(t *testing.T, ctx context.Context) {
 	t.Helper()
 	// A majority must see the old primary up before the switch starts.
 	poll.Until(t, 60*time.Second, func() error {
-		out, err := exec.CommandContext(ctx, geomeshBinary(t), "failback", "--topology", r.path, "--wait", "60s").CombinedOutput()
+		out, err := exec.CommandContext(ctx, testkit.BuildGeomesh(t), "failback", "--topology", r.path, "--wait", "60s").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("geomesh failback: %v: %s", err, out)
 		}

@@ -242,10 +242,9 @@ func flowOf(t *testing.T, path, source, target string) topology.Flow {
 	return topology.Flow{}
 }
 
+// factoryOf makes clients of c.
 func factoryOf(c *kafkatest.Cluster) mirror.ClientFactory {
-	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append(c.ClientOptions(), opts...)...)
-	}
+	return testkit.ClientFactory(c.ClientOptions()...)
 }
 
 func listedOffset(l kadm.ListedOffsets, topic string, p int32) int64 {

@@ -1,10 +1,6 @@
 package kafkatest
 
-import (
-	"testing"
-
-	"github.com/geomesh/geomesh/internal/testkit"
-)
+import "testing"
 
 // failureLogLines is how much of each node's log a failed test prints:
 // enough to show the last few seconds of a busy broker.
@@ -38,18 +34,4 @@ func Start(tb testing.TB, opts Options) *Cluster {
 		tb.Fatal(err)
 	}
 	return c
-}
-
-// FreeAddr is testkit.FreeAddr, for the tests that have not moved to
-// internal/testkit yet.
-func FreeAddr(tb testing.TB) string {
-	tb.Helper()
-	return testkit.FreeAddr(tb)
-}
-
-// RefusedAddr is testkit.RefusedAddr, for the tests that have not moved
-// to internal/testkit yet.
-func RefusedAddr(tb testing.TB) string {
-	tb.Helper()
-	return testkit.RefusedAddr(tb)
 }

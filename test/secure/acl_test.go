@@ -16,6 +16,7 @@ import (
 	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror/acls"
+	"github.com/geomesh/geomesh/test/internal/agenttest"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -125,7 +126,7 @@ func TestACLSync(t *testing.T) {
 	eastAdm, westAdm := admin(t, east), admin(t, west)
 	testkit.CreateTopic(t, eastAdm, 2, 1, nil, topic)
 	path := meshFile(t, mesh, "", scram512)
-	a := startAgent(t, path, "west", slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	a := agenttest.Start(t, path, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), "west")[0]
 
 	// Records cross over SASL_SSL with SCRAM-SHA-512.
 	grant(t, eastAdm, kadm.NewACLs().Topics(topic).Allow("User:"+appUser).Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))

@@ -26,6 +26,7 @@ import (
 	"github.com/geomesh/geomesh/failover/quorum"
 	"github.com/geomesh/geomesh/internal/syncbuf"
 	"github.com/geomesh/geomesh/internal/testkit"
+	"github.com/geomesh/geomesh/test/internal/agenttest"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -105,7 +106,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
-	a := startAgent(t, path, "west", slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	a := agenttest.Start(t, path, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), "west")[0]
 	waitFor(t, 30*time.Second, "the agent's login to NATS", func() error {
 		cz, err := nats.Connz(&server.ConnzOptions{Username: true})
 		if err != nil {

@@ -3,11 +3,9 @@ package secure
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/internal/testkit"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
@@ -124,25 +122,4 @@ func meshFile(t testing.TB, mesh, extra string, kafka func(*kafkatest.Cluster) *
 	}
 	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n%s", testkit.RefusedAddr(t), extra)
 	return testkit.TempFile(t, mesh+".yaml", b.String())
-}
-
-func startAgent(t testing.TB, path, region string, log *slog.Logger) *agent.Agent {
-	t.Helper()
-	m, err := topology.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Config{Mesh: m, Region: region, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := a.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return a
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/mirror"
+	"github.com/geomesh/geomesh/test/internal/agenttest"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -45,7 +46,7 @@ func TestReplicateOverEachMechanism(t *testing.T) {
 				return kafkaAs(t, c, mech, topology.Secret{Ref: "env:" + passwordEnv})
 			})
 			begin := time.Now()
-			startAgent(t, path, "west", log)
+			agenttest.Start(t, path, log, "west")
 			want := produceNumbered(t, east, topic, mech, replicateRecords)
 			got, arrived := consumeCommitted(t, west, topic, len(want), begin.Add(replicateTimeout))
 			took := arrived.Sub(begin)
