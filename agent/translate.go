@@ -65,7 +65,7 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 		tr := offsets.NewTranslator(offsets.Config{
 			Flow: f, Source: srcCl, Target: dstCl,
 			NewTargetClient: mirror.RegionClients(a.region.Name, a.region.Kafka),
-			Logger:          a.log.With("flow", f.Source+"->"+f.Target),
+			Logger:          a.log,
 		})
 		if i >= len(a.flows) { // Inbound lists the file's flows first
 			a.translation.mu.Lock()

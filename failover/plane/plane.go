@@ -630,10 +630,10 @@ func (p *Plane) do(ctx context.Context, act machine.Action) []machine.Action {
 		p.met.fenced.Set(0)
 		p.transition()
 	case machine.Promote:
-		log.Warn("promoted", "epoch", act.Epoch, "role", act.Role)
+		log.Log(ctx, p.transitionLevel(act.Role), "promoted", "epoch", act.Epoch, "role", act.Role)
 		p.transition()
 	case machine.Demote:
-		log.Warn("demoted", "epoch", act.Epoch, "role", act.Role, "stranded_policy", act.Stranded)
+		log.Log(ctx, p.transitionLevel(act.Role), "demoted", "epoch", act.Epoch, "role", act.Role, "stranded_policy", act.Stranded)
 		p.transition()
 		if act.Role == api.RoleFenced {
 			// It rejoins as a standby once its stranded records are
@@ -670,6 +670,17 @@ func (p *Plane) do(ctx context.Context, act machine.Action) []machine.Action {
 		p.runHooks(ctx, act.Event)
 	}
 	return nil
+}
+
+// transitionLevel is the log level of a promotion or demotion to role:
+// a warning after an unplanned failover (a region was lost, or this one
+// was cut off and fenced), information when the roles come from the file
+// or a planned switch, as on every healthy start.
+func (p *Plane) transitionLevel(role api.Role) slog.Level {
+	if st := p.m.Status().State; role == api.RoleFenced || (st != nil && st.Decision == api.DecisionFailover) {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
 }
 
 // transition records a role, epoch or fence change in the metrics.

@@ -206,7 +206,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		}
 		// Say it once per distinct error, not every second.
 		if msg := fmt.Sprint(err); err != nil && msg != lastErr {
-			s.cfg.Logger.Warn("group offset sync failed", "flow", s.t.cfg.Flow.Source+"->"+s.t.cfg.Flow.Target, "err", err)
+			s.cfg.Logger.Warn("group offset sync failed", "err", err)
 			lastErr = msg
 		} else if err == nil {
 			lastErr = ""

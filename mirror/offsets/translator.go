@@ -89,6 +89,8 @@ type Translator struct {
 // NewTranslator returns a Translator; it does no I/O.
 func NewTranslator(cfg Config) *Translator {
 	cfg = cfg.withDefaults()
+	// Every log line of the translator and its syncer names the flow.
+	cfg.Logger = cfg.Logger.With("flow", cfg.Flow.Source+"->"+cfg.Flow.Target)
 	t := &Translator{
 		cfg:    cfg,
 		srcAdm: kadm.NewClient(cfg.Source),
