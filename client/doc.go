@@ -2,9 +2,12 @@
 // that moves its consumer group between regions without skipping or
 // repeating a record, a producer that writes only where the mesh takes
 // writes, and a keyed view that resolves concurrent writes of one key in
-// an active-active mesh. It wraps franz-go (kgo) and depends on the broker
-// and topology packages only: translations come from the agents' HTTP API,
-// and the provenance headers it reads are a wire contract (headers.go).
+// an active-active mesh. It wraps franz-go (kgo) and depends on the api,
+// broker and topology packages only: the mesh state and translations come
+// from the agents' HTTP API (package api), and the provenance headers it
+// reads are a wire contract (headers.go). The follow decision is the
+// table in testdata/decide.json, which the Java and Python libraries
+// under clients/ run too.
 //
 // # Consumer
 //
