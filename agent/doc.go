@@ -29,6 +29,12 @@
 //	GET /metrics    Prometheus metrics (below)
 //	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence, group offset sync (offset_sync: groups failing to sync and why)
 //	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
+//	GET /v1/failover          JSON api.FailoverStatus: the mesh state, this agent's verdicts, running flows, events
+//	POST /v1/failover         body api.FailoverRequest: fail over or switch to a region (admin)
+//	POST /v1/failback         switch back to the topology file's primary or hub (admin)
+//	GET /v1/translate?group=G&from=R  JSON api.TranslateResponse: G's offsets in R translated into this region
+//	GET /v1/bootstrap[?home=R]        JSON api.BootstrapResponse: the cluster that takes writes now (R: whose clients, active-active)
+//	GET /v1/keys, POST /v1/keys/{install,use,remove}  the gossip keyring (admin for POST)
 //	GET /           status page: regions and flows, lag, group offset sync, cluster health, groups, events (plain HTML, refreshes itself)
 //
 // With the topology's api section, every request but /healthz and

@@ -43,6 +43,7 @@ func (a *Agent) handler(gatherer prometheus.Gatherer) http.Handler {
 		writeJSON(w, http.StatusOK, a.Status())
 	})
 	mux.HandleFunc("GET /v1/translate", a.serveTranslate)
+	mux.HandleFunc("GET /v1/bootstrap", a.serveBootstrap)
 	a.failoverRoutes(mux)
 	a.keyRoutes(mux)
 	mux.HandleFunc("GET /v1/health", a.serveHealth)

@@ -196,3 +196,14 @@ func (c *Client) Keys(ctx context.Context, addr, op, key string) (KeysStatus, er
 	}
 	return ks, c.Do(ctx, http.MethodPost, addr, "/v1/keys/"+url.PathEscape(op), KeyRequest{Key: key}, &ks)
 }
+
+// Bootstrap asks the agent at addr which cluster takes writes now; home
+// names, in an active-active mesh, the region whose clients ask.
+func (c *Client) Bootstrap(ctx context.Context, addr, home string) (BootstrapResponse, error) {
+	var br BootstrapResponse
+	path := "/v1/bootstrap"
+	if home != "" {
+		path += "?" + url.Values{"home": {home}}.Encode()
+	}
+	return br, c.Do(ctx, http.MethodGet, addr, path, nil, &br)
+}

@@ -123,3 +123,15 @@ type KeyRequest struct {
 	// Key is base64, as in the key files.
 	Key string `json:"key"`
 }
+
+// BootstrapResponse answers GET /v1/bootstrap: the Kafka cluster that
+// takes the applications' writes now, for clients that cannot follow the
+// mesh themselves (a DNS name a failover hook updates, a config reload).
+type BootstrapResponse struct {
+	// Region takes the writes: the primary, the hub, or in an
+	// active-active mesh the region serving the clients of ?home=.
+	Region    string   `json:"region"`
+	Bootstrap []string `json:"bootstrap"`
+	// Epoch is the mesh epoch of the state the answer comes from.
+	Epoch uint64 `json:"epoch"`
+}
