@@ -17,7 +17,14 @@ kafka:
 
 # Unit tests, then the integration tests against real Apache Kafka (KRaft),
 # verbose so the log names the Kafka version the harness started.
-test: kafka tofu-check alerts-test test-unit test-integration
+test: kafka tofu-check alerts-test test-unit clients-test test-integration
+
+# The Java and Python client libraries: their unit tests, which run the
+# follow decision's shared table (client/testdata/decide.json) too.
+.PHONY: clients-test
+clients-test:
+	bash clients/java/test.sh
+	bash clients/python/test.sh
 
 # Offline checks of deploy/terraform: tofu fmt, validate and test of the
 # mesh-config module, and the Go tests over every module and example. The
