@@ -64,6 +64,12 @@
 // user and password or nkey_seed_file. See [ControlPlaneTLS] and
 // [ControlPlaneCredentials].
 //
+// An embedded node keeps the mesh state on its host, in
+// <state_dir>/<agent id>, and the agent locks that directory while it
+// runs. state_dir must be absolute and outlive restarts; by default it is
+// /var/lib/geomesh/<mesh> under `geomesh agent` (the systemd unit's
+// StateDirectory) and $XDG_STATE_HOME/geomesh/<mesh> under `geomesh up`.
+//
 // # Errors
 //
 // [Load] and [Parse] report every problem at once, as [Errors], each
@@ -97,6 +103,7 @@
 //	control_plane.tls.server_name              the host of each control address or url
 //	control_plane.credentials                  none: any server or client is let in (local meshes only)
 //	control_plane.credentials.accept_passwords none
+//	control_plane.state_dir                    /var/lib/geomesh/<mesh> (geomesh agent), $XDG_STATE_HOME/geomesh/<mesh> (geomesh up)
 //	topology.broadcast                         nothing is broadcast
 //
 // Gossip declares a silent agent dead after about probe_interval +

@@ -493,6 +493,17 @@ type ControlPlane struct {
 	// address. External: the agent's NATS user. Default: none, for local
 	// meshes only.
 	Credentials *ControlPlaneCredentials `yaml:"credentials"`
+	// Embedded only: the directory of the mesh's control-plane state on
+	// every agent host, an absolute path. Each agent's node keeps its
+	// JetStream data in <state_dir>/<agent id> and locks it while the
+	// agent runs, so a second agent given the same directory stops at
+	// start. It must survive restarts: an agent that loses it rejoins
+	// with no state and must catch up from its peers. Default:
+	// /var/lib/geomesh/<mesh> for `geomesh agent` (the directory the
+	// systemd unit of deploy/systemd keeps), $XDG_STATE_HOME/geomesh/<mesh>
+	// (~/.local/state/geomesh/<mesh>) for `geomesh up`; `geomesh agent
+	// --state-dir` overrides it.
+	StateDir string `yaml:"state_dir"`
 }
 
 // ControlPlaneTLS is the certificate an agent shows the control plane and

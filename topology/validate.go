@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -508,6 +509,13 @@ func (c *checker) controlPlane() {
 			}
 		}
 		c.errorAt(fmt.Sprintf("control_plane.urls[%d]", i), "control plane url %q must be nats://host:port or tls://host:port", raw)
+	}
+	switch d := cp.StateDir; {
+	case d == "":
+	case !cp.Embedded && len(cp.URLs) > 0:
+		c.errorAt("control_plane.state_dir", "control_plane state_dir applies only to an embedded control plane: an external cluster's servers keep the state")
+	case !filepath.IsAbs(d):
+		c.errorAt("control_plane.state_dir", "control_plane state_dir %q must be an absolute path: each agent would resolve it against its own working directory", d)
 	}
 	const tp = "control_plane.tls"
 	if t := cp.TLS; t != nil && !c.brokenWithin(tp) {
