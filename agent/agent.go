@@ -13,6 +13,7 @@ import (
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/failover/plane"
+	"github.com/geomesh/geomesh/internal/statedir"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/acls"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
@@ -88,10 +89,15 @@ type Config struct {
 	// thousands of partitions would multiply Prometheus's series.
 	PartitionLagMetrics bool
 
-	// ControlDir is where an embedded control-plane node keeps its
-	// JetStream data, in a subdirectory named after the agent. Default:
-	// package quorum's, under os.TempDir(). Tests and the demo give each
-	// run its own, so that no old mesh state survives into the next.
+	// ControlDir is the mesh's control-plane state directory
+	// (control_plane.state_dir): the agent's embedded node keeps its
+	// JetStream data in <ControlDir>/<agent id>, which the agent locks
+	// from Start to Close, so that Start fails at once if another agent
+	// holds it (statedir.InUseError). Default: the topology file's
+	// state_dir. With an embedded control plane one of the two is
+	// required: `geomesh agent` defaults it to /var/lib/geomesh/<mesh>,
+	// package local to a directory per mesh or per run (internal/statedir
+	// holds the defaults). Unused with an external control plane.
 	ControlDir string
 
 	// ControlPlaneGrace is how long the agent waits for the mesh state
@@ -128,6 +134,9 @@ func (c Config) withDefaults() Config {
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
+	if c.ControlDir == "" && c.Mesh != nil {
+		c.ControlDir = c.Mesh.ControlPlane.StateDir
+	}
 	return c
 }
 
@@ -152,8 +161,9 @@ type Agent struct {
 	beats       *heartbeat.Writer
 	health      *healthState
 	plane       *plane.Plane
-	fence       *acls.Fencer // nil unless active-passive with a cluster
-	gate        *acls.Gate   // with fence
+	fence       *acls.Fencer     // nil unless active-passive with a cluster
+	gate        *acls.Gate       // with fence
+	stateLock   *statedir.Locked // the node directory, embedded control plane only
 	closeErr    error
 }
 
@@ -170,6 +180,9 @@ func New(cfg Config) (*Agent, error) {
 	self, err := pickAgent(r, cfg.AgentID)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Mesh.ControlPlane.Embedded && cfg.ControlDir == "" {
+		return nil, fmt.Errorf("agent %s: no control-plane state directory: set control_plane.state_dir in the topology or Config.ControlDir", self.ID)
 	}
 	if cfg.APIAddr != "" {
 		self.API = cfg.APIAddr
@@ -239,6 +252,15 @@ func (a *Agent) Start(ctx context.Context) error {
 		return errors.New("agent: Start called twice or after Close")
 	}
 	a.started = true
+	// First: an agent that would share its node's store with another
+	// must not listen, gossip or copy at all.
+	if a.cfg.Mesh.ControlPlane.Embedded {
+		lock, err := statedir.Lock(a.nodeDir())
+		if err != nil {
+			return fmt.Errorf("agent %s: %w", a.self.ID, err)
+		}
+		a.stateLock = lock
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
 
@@ -315,7 +337,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.plane = p
 	a.goRun(runCtx, "failover plane", p.Run)
-	a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))
+	if a.stateLock != nil {
+		a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows), "state_dir", a.nodeDir())
+	} else {
+		a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))
+	}
 	// Stop with the caller's context as well as with Close.
 	context.AfterFunc(ctx, func() { a.cancel() })
 	return nil
@@ -402,8 +428,12 @@ func (a *Agent) Close() error {
 	var errs []error
 	select {
 	case <-done:
+		_ = a.stateLock.Unlock()
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("agent %s: flows did not stop within %s", a.self.ID, a.cfg.StopTimeout))
+		// The control-plane node may still write its store: the
+		// directory stays locked until it has stopped.
+		go func() { <-done; _ = a.stateLock.Unlock() }()
 	}
 	if a.members != nil {
 		if err := a.members.Close(); err != nil {

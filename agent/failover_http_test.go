@@ -17,7 +17,7 @@ func TestFailoverBadRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{Mesh: m, Region: "eu-west"})
+	a, err := New(Config{Mesh: m, Region: "eu-west", ControlDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

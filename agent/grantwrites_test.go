@@ -36,7 +36,7 @@ func TestGrantWrites(t *testing.T) {
 			if tc.naming != "" {
 				m.Naming = tc.naming
 			}
-			a, err := New(Config{Mesh: m, Region: tc.region})
+			a, err := New(Config{Mesh: m, Region: tc.region, ControlDir: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
 			}

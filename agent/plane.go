@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/geomesh/geomesh/failover/machine"
 	"github.com/geomesh/geomesh/failover/plane"
 	"github.com/geomesh/geomesh/failover/quorum"
+	"github.com/geomesh/geomesh/internal/statedir"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -56,11 +56,13 @@ func (a *Agent) nodeConfig() quorum.Config {
 			}
 		}
 	}
-	if a.cfg.ControlDir != "" {
-		cfg.StoreDir = filepath.Join(a.cfg.ControlDir, a.self.ID)
-	}
+	cfg.StoreDir = a.nodeDir()
 	return cfg
 }
+
+// nodeDir is the directory of the agent's embedded control-plane node,
+// <state dir>/<agent id>, which the agent locks while it runs.
+func (a *Agent) nodeDir() string { return statedir.Node(a.cfg.ControlDir, a.self.ID) }
 
 // NewFlow implements plane.Host.
 func (h host) NewFlow(f topology.Flow) (plane.Flow, error) {

@@ -21,5 +21,13 @@
 // With [Options].Ephemeral every cluster and every agent listens on a
 // free loopback port and the agents share a fresh control-plane
 // directory, removed by Close, so that several local meshes run side by
-// side and no old run's mesh state decides a new run's roles.
+// side and no old run's mesh state decides a new run's roles. Without
+// it (`geomesh up`) the mesh state lives in the file's
+// control_plane.state_dir, else in $XDG_STATE_HOME/geomesh/<mesh>
+// (~/.local/state/geomesh/<mesh>), and survives from one run to the
+// next: a failover decided in one run still holds in the next, though
+// the embedded clusters, which keep their records in memory, start
+// empty. [Mesh.Restart] restarts one agent, [Mesh.RestartAll] all of
+// them at once; each agent locks its node's directory, so a second
+// process running the same mesh from the same directory stops at start.
 package local

@@ -11,6 +11,7 @@ import (
 	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/internal/loopback"
+	"github.com/geomesh/geomesh/internal/statedir"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -25,6 +26,8 @@ type Mesh struct {
 	// controlDir holds the control-plane data of an ephemeral mesh;
 	// removed by Close.
 	controlDir string
+	// stateDir is the control-plane state directory the agents use.
+	stateDir string
 }
 
 // Options tune Start.
@@ -38,7 +41,13 @@ type Options struct {
 	// the topology's addresses, as `geomesh up` wants them.
 	Ephemeral bool
 	// Agent tunes every agent; Mesh, Region, AgentID and Logger are
-	// filled in per agent, and with Ephemeral a ControlDir left empty.
+	// filled in per agent. Its ControlDir, the mesh's control-plane state
+	// directory, is the one every agent uses if set. Left empty: with
+	// Ephemeral a fresh directory of this run, removed by Close, even if
+	// the file sets control_plane.state_dir (an old run's epoch must not
+	// decide this one's roles); otherwise the file's state_dir, else
+	// $XDG_STATE_HOME/geomesh/<mesh> (statedir.User), which keeps the
+	// mesh state of `geomesh up` from one run to the next.
 	Agent agent.Config
 }
 
@@ -60,19 +69,13 @@ func Start(ctx context.Context, m *topology.Mesh, opts Options) (*Mesh, error) {
 		}
 	}
 	var err error
+	if l.stateDir, l.controlDir, err = pickStateDir(m, opts); err != nil {
+		return nil, errors.Join(err, l.Close())
+	}
 	for _, r := range m.Regions {
 		cfg := opts.Agent
 		cfg.Mesh, cfg.Region, cfg.AgentID, cfg.Logger = m, r.Name, r.Agents[0].ID, opts.Logger
-		if opts.Ephemeral && cfg.ControlDir == "" {
-			// A fresh control plane per run: an old run's epoch must not
-			// decide this one's roles.
-			if l.controlDir == "" {
-				if l.controlDir, err = os.MkdirTemp("", "geomesh-local-"); err != nil {
-					return nil, errors.Join(err, l.Close())
-				}
-			}
-			cfg.ControlDir = l.controlDir
-		}
+		cfg.ControlDir = l.stateDir
 		var a *agent.Agent
 		a, err = agent.New(cfg)
 		if err == nil {
@@ -84,6 +87,28 @@ func Start(ctx context.Context, m *topology.Mesh, opts Options) (*Mesh, error) {
 		}
 	}
 	return l, nil
+}
+
+// pickStateDir is the control-plane state directory of a local mesh
+// (Options.Agent), and the same again as temp if it is this run's own,
+// for Close to remove; both empty with an external control plane.
+func pickStateDir(m *topology.Mesh, opts Options) (dir, temp string, err error) {
+	switch {
+	case !m.ControlPlane.Embedded:
+		return "", "", nil
+	case opts.Agent.ControlDir != "":
+		return opts.Agent.ControlDir, "", nil
+	case opts.Ephemeral:
+		// A fresh control plane per run: an old run's epoch must not
+		// decide this one's roles.
+		temp, err := os.MkdirTemp("", "geomesh-local-")
+		return temp, temp, err
+	case m.ControlPlane.StateDir != "":
+		return m.ControlPlane.StateDir, "", nil
+	default:
+		dir, err := statedir.User(m.Name)
+		return dir, "", err
+	}
 }
 
 // onFreePorts copies the mesh with every embedded cluster's address on
@@ -154,6 +179,34 @@ func (l *Mesh) Cluster(region string) *broker.Embedded {
 		}
 	}
 	return nil
+}
+
+// StateDir is the mesh's control-plane state directory: each agent's
+// node keeps its data in a subdirectory named after the agent. Empty
+// with an external control plane.
+func (l *Mesh) StateDir() string { return l.stateDir }
+
+// RestartAll stops every agent, then starts a new one with the same
+// configuration in each one's place, in file order: the whole mesh's
+// agents down at once, as after a power cut of all their hosts, while
+// the clusters keep running. The mesh state they find is what their
+// control-plane nodes kept in the state directory.
+func (l *Mesh) RestartAll(ctx context.Context) error {
+	var errs []error
+	for _, a := range l.agents {
+		errs = append(errs, a.Close())
+	}
+	for i := range l.agents {
+		n, err := agent.New(l.configs[i])
+		if err == nil {
+			l.agents[i] = n
+			err = n.Start(ctx)
+		}
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Restart replaces the agent of region, stopped or not, by a new one

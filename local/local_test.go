@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/geomesh/geomesh/agent"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -85,5 +86,47 @@ func TestEphemeral(t *testing.T) {
 	}
 	if err := mesh.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestStateDir: the control-plane state directory of a local mesh is
+// the one Options names; else, with Ephemeral, one of the run's own;
+// else the file's state_dir; else $XDG_STATE_HOME/geomesh/<mesh>. An
+// external control plane has none.
+func TestStateDir(t *testing.T) {
+	m, err := topology.Load("../configs/examples/active-passive.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_STATE_HOME", "/srv/state")
+	withDir := *m
+	withDir.ControlPlane.StateDir = "/srv/shop"
+	external := *m
+	external.ControlPlane = topology.ControlPlane{URLs: []string{"nats://127.0.0.1:4222"}}
+	for _, c := range []struct {
+		name      string
+		mesh      *topology.Mesh
+		opts      Options
+		want      string
+		temporary bool
+	}{
+		{"given", &withDir, Options{Ephemeral: true, Agent: agent.Config{ControlDir: "/given"}}, "/given", false},
+		{"ephemeral", &withDir, Options{Ephemeral: true}, "", true},
+		{"file", &withDir, Options{}, "/srv/shop", false},
+		{"default", m, Options{}, "/srv/state/geomesh/shop", false},
+		{"external", &external, Options{Agent: agent.Config{ControlDir: "/given"}}, "", false},
+	} {
+		dir, temp, err := pickStateDir(c.mesh, c.opts)
+		if temp != "" {
+			t.Cleanup(func() { _ = os.RemoveAll(temp) })
+		}
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.temporary && (temp == "" || dir != temp):
+			t.Errorf("%s: %q, %q; want a directory of the run's own", c.name, dir, temp)
+		case !c.temporary && (dir != c.want || temp != ""):
+			t.Errorf("%s: %q, %q; want %q", c.name, dir, temp, c.want)
+		}
 	}
 }

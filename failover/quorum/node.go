@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -50,9 +49,12 @@ type Config struct {
 	// loopback port; the agent itself talks to its node in-process.
 	ClientAddr string
 
-	// StoreDir is where the embedded server keeps JetStream data. Default:
-	// a directory under os.TempDir() named after the mesh and node, so a
-	// restarted agent finds its data again.
+	// StoreDir is where the embedded server keeps JetStream data: the
+	// agent's node directory, <state_dir>/<agent id>. Required when
+	// embedded, with no default: the caller picks a directory that
+	// outlives restarts (a restarted node finds its replica of the mesh
+	// state there) and that no other node uses at the same time (the
+	// agent locks it, package internal/statedir). Created if missing.
 	StoreDir string
 
 	// Replicas is how many nodes hold the mesh state. Default: the number
@@ -109,9 +111,6 @@ func (c Config) withDefaults() Config {
 			c.Replicas = n
 		}
 	}
-	if c.StoreDir == "" && len(c.URLs) == 0 {
-		c.StoreDir = filepath.Join(os.TempDir(), "geomesh-"+c.Mesh, c.Name)
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -139,6 +138,9 @@ func (c Config) validate() error {
 			if _, _, err := net.SplitHostPort(c.ClientAddr); err != nil {
 				errs = append(errs, fmt.Errorf("client address %q: %w", c.ClientAddr, err))
 			}
+		}
+		if c.StoreDir == "" {
+			errs = append(errs, errors.New("store dir is required for an embedded node (the agent's <state_dir>/<agent id>)"))
 		}
 	}
 	if t := c.TLS; t != nil && len(c.URLs) == 0 && (t.CAFile == "" || t.CertFile == "" || t.KeyFile == "") {
@@ -214,10 +216,13 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(n.cfg.StoreDir, 0o750); err != nil {
+		return fmt.Errorf("quorum: node %s: store dir %s: %w", n.cfg.Name, n.cfg.StoreDir, err)
+	}
 	n.tuneElection()
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return fmt.Errorf("quorum: node %s: %w", n.cfg.Name, err)
+		return fmt.Errorf("quorum: node %s (store dir %s): %w", n.cfg.Name, n.cfg.StoreDir, err)
 	}
 	srv.SetLoggerV2(&logAdapter{l: n.cfg.Logger.With("component", "nats", "node", n.cfg.Name)}, false, false, false)
 	srv.Start()
@@ -225,7 +230,7 @@ func (n *Node) Start(ctx context.Context) error {
 	wait := time.Until(deadline(ctx, 10*time.Second))
 	if !srv.ReadyForConnections(wait) {
 		n.shutdown()
-		return fmt.Errorf("quorum: node %s: server not ready within %s (cluster address %s)", n.cfg.Name, wait.Round(time.Millisecond), n.cfg.ClusterAddr)
+		return fmt.Errorf("quorum: node %s: server not ready within %s (cluster address %s, store dir %s)", n.cfg.Name, wait.Round(time.Millisecond), n.cfg.ClusterAddr, n.cfg.StoreDir)
 	}
 	// In process the server skips TLS, but not the password.
 	local := append(n.connectOpts(), nats.InProcessServer(srv))

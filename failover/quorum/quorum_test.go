@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -268,6 +269,22 @@ func TestNodeConfig(t *testing.T) {
 	}
 	if err := n.Start(context.Background()); err == nil {
 		t.Fatal("start after close: no error")
+	}
+	// No silent default for the store: the caller names it, and a
+	// directory that cannot be made is named in the error.
+	err := NewNode(Config{Mesh: "m", Name: "x", ClusterAddr: testkit.FreeAddr(t)}).Start(context.Background())
+	if want := "quorum: node x: invalid config: store dir is required for an embedded node"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("start without a store dir: %v, want %q", err, want)
+	}
+	file := testkit.TempFile(t, "not-a-dir", "")
+	n = NewNode(Config{Mesh: "m", Name: "x", ClusterAddr: testkit.FreeAddr(t), StoreDir: filepath.Join(file, "x")})
+	err = n.Start(context.Background())
+	_ = n.Close()
+	if want := "quorum: node x: store dir " + filepath.Join(file, "x") + ": "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("start with a store dir under a file: %v, want %q", err, want)
+	}
+	if err := NewNode(Config{Mesh: "m", Name: "x", URLs: []string{"nats://" + testkit.RefusedAddr(t)}}).Start(context.Background()); err == nil || strings.Contains(err.Error(), "store dir") {
+		t.Errorf("an external node needs no store dir: %v", err)
 	}
 	for _, tc := range []struct {
 		peers, want int

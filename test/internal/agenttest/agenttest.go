@@ -15,17 +15,19 @@ import (
 )
 
 // Start loads the topology file at path and starts the first agent of
-// each of regions, in that order, logging to log. Each is closed when the
-// test ends, and an error closing it fails the test.
+// each of regions, in that order, logging to log. They keep their
+// control-plane state in a directory of the test's. Each is closed when
+// the test ends, and an error closing it fails the test.
 func Start(tb testing.TB, path string, log *slog.Logger, regions ...string) []*agent.Agent {
 	tb.Helper()
 	m, err := topology.Load(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	dir := tb.TempDir()
 	var out []*agent.Agent
 	for _, r := range regions {
-		a, err := agent.New(agent.Config{Mesh: m, Region: r, Logger: log})
+		a, err := agent.New(agent.Config{Mesh: m, Region: r, Logger: log, ControlDir: dir})
 		if err != nil {
 			tb.Fatal(err)
 		}
