@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/statedir"
 	"github.com/spf13/cobra"
 )
 
@@ -15,14 +16,20 @@ func agentCmd() *cobra.Command {
 		partitionLag bool
 	)
 	cmd := &cobra.Command{
-		Use:   "agent --region REGION [--id AGENT]",
+		Use:   "agent --region REGION [--id AGENT] [--state-dir DIR]",
 		Short: "Run one region's agent: replicate the flows that target the region",
 		Long: `agent runs the flows of the topology whose target is REGION: it consumes
 the remote source clusters and produces into the region's own cluster, and
 serves /healthz, /readyz, /metrics, /v1/status, /v1/health and a status
 page at / on the agent's API address (docs/metrics.md lists the metrics).
 SIGTERM or Ctrl-C stops it gracefully: open transactions are finished or
-aborted and its shards released within 10 s.`,
+aborted and its shards released within 10 s.
+
+With an embedded control plane the agent keeps its node's share of the
+mesh state in DIR/AGENT, DIR being --state-dir, else the topology's
+control_plane.state_dir, else /var/lib/geomesh/MESH (the systemd unit's
+state directory). It locks that directory while it runs: a second agent
+given the same one stops at start, naming the first one's pid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := noJSON(cmd); err != nil {
@@ -39,7 +46,11 @@ aborted and its shards released within 10 s.`,
 			if err != nil {
 				return err
 			}
-			a, err := agent.New(agent.Config{Mesh: m, Region: region, AgentID: id, Logger: log, PartitionLagMetrics: partitionLag})
+			dir, err := stateDir(cmd, m, statedir.Service(m.Name))
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(agent.Config{Mesh: m, Region: region, AgentID: id, Logger: log, PartitionLagMetrics: partitionLag, ControlDir: dir})
 			if err != nil {
 				return err
 			}
@@ -56,6 +67,7 @@ aborted and its shards released within 10 s.`,
 	}
 	cmd.Flags().StringVar(&region, "region", "", "region this agent serves (required)")
 	cmd.Flags().StringVar(&id, "id", "", "agent id from the region's agents list (default: the first)")
+	cmd.Flags().String("state-dir", "", stateDirFlag("/var/lib/geomesh/<mesh>"))
 	cmd.Flags().BoolVar(&partitionLag, "partition-lag-metrics", false, "export replication lag per partition too (one series per copied partition)")
 	_ = cmd.MarkFlagRequired("region")
 	return cmd

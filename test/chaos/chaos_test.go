@@ -762,7 +762,7 @@ type agent struct {
 	ns    *netns.NS
 	id    string
 	args  []string
-	tmp   string // TMPDIR, where its control-plane node keeps its data
+	state string // its --state-dir, where its control-plane node keeps its data
 	log   *os.File
 	lives int
 
@@ -784,8 +784,9 @@ func startAgent(t *testing.T, bin string, ns *netns.NS, id, path string) *agent 
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, bin: bin, ns: ns, id: id, log: log, tmp: t.TempDir(),
-		args: []string{"agent", "--topology", path, "--region", ns.Region, "--id", id}}
+	state := t.TempDir()
+	a := &agent{t: t, bin: bin, ns: ns, id: id, log: log, state: state,
+		args: []string{"agent", "--topology", path, "--region", ns.Region, "--id", id, "--state-dir", state}}
 	t.Cleanup(func() {
 		a.terminate()
 		if t.Failed() {
@@ -810,7 +811,6 @@ func (a *agent) start() error {
 	fmt.Fprintf(a.log, "=== life %d at %s ===\n", a.lives, time.Now().Format(time.RFC3339Nano))
 	cmd := a.ns.Command(context.Background(), a.bin, a.args...)
 	cmd.Stdout, cmd.Stderr = a.log, a.log
-	cmd.Env = append(os.Environ(), "TMPDIR="+a.tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("agent %s: %w", a.id, err)

@@ -42,8 +42,9 @@ type agentProc struct {
 }
 
 // newAgentProc prepares the agent id of region from the topology file at
-// path; start runs it. The process is stopped (SIGTERM, then SIGKILL) when
-// the test ends, and its log printed if the test failed.
+// path; start runs it, every life with the same state directory, one of
+// the test's. The process is stopped (SIGTERM, then SIGKILL) when the
+// test ends, and its log printed if the test failed.
 func newAgentProc(t testing.TB, path, region, id string, extra ...string) *agentProc {
 	t.Helper()
 	m, err := topology.Load(path)
@@ -66,7 +67,7 @@ func newAgentProc(t testing.TB, path, region, id string, extra ...string) *agent
 	p := &agentProc{
 		t:       t,
 		bin:     testkit.BuildGeomesh(t),
-		args:    append([]string{"agent", "--topology", path, "--region", region, "--id", id}, extra...),
+		args:    append([]string{"agent", "--topology", path, "--region", region, "--id", id, "--state-dir", t.TempDir()}, extra...),
 		name:    id,
 		api:     api,
 		logPath: filepath.Join(t.TempDir(), id+".log"),
