@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/geomesh/geomesh/internal/statedir"
+	"github.com/geomesh/geomesh/internal/testkit"
 )
 
 const unitPath = "../systemd/geomesh-agent.service"
@@ -162,5 +165,51 @@ func TestSystemdUnitRunsTheAgent(t *testing.T) {
 	}
 	if out, err := exec.Command("systemd-analyze", "verify", unit).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// TestSystemdUnitKeepsTheState: the agent's default state directory,
+// /var/lib/geomesh/<mesh> as `geomesh agent --help` states it, lies in
+// the directory the unit has systemd create and keep (StateDirectory),
+// the one place ProtectSystem=strict lets the agent write; the unit's
+// command line does not move it, and no example's rendered topology sets
+// a control_plane.state_dir outside it.
+func TestSystemdUnitKeepsTheState(t *testing.T) {
+	b, err := os.ReadFile(unitPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := unitSettings(t, string(b))["Service"]
+	if got := s["StateDirectory"]; len(got) != 1 || "/var/lib/"+got[0] != statedir.ServiceRoot {
+		t.Fatalf("StateDirectory=%q: the agent keeps its state under %s", got, statedir.ServiceRoot)
+	}
+	if got := s["WorkingDirectory"]; len(got) != 1 || got[0] != statedir.ServiceRoot {
+		t.Errorf("WorkingDirectory=%q, want %s", got, statedir.ServiceRoot)
+	}
+	if got := s["ReadWritePaths"]; len(got) > 0 {
+		t.Errorf("ReadWritePaths=%q: the state directory needs none", got)
+	}
+	for _, line := range s["ExecStart"] {
+		if strings.Contains(line, "--state-dir") || strings.Contains(line, "TMPDIR") {
+			t.Errorf("ExecStart=%s moves the state directory away from the unit's", line)
+		}
+	}
+	if !strings.Contains(string(b), statedir.ServiceRoot+"/<mesh>/<id>") {
+		t.Errorf("the unit's comment does not say where the agent keeps its state (%s/<mesh>/<id>)", statedir.ServiceRoot)
+	}
+
+	help, err := exec.Command(testkit.BuildGeomesh(t), "agent", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("geomesh agent --help: %v\n%s", err, help)
+	}
+	if want := "else " + statedir.ServiceRoot + "/<mesh>)"; !strings.Contains(string(help), want) {
+		t.Errorf("geomesh agent --help does not give the default state directory as %q:\n%s", want, help)
+	}
+
+	for _, ex := range examples(t) {
+		r := renderExample(t, ex)
+		if d := r.Mesh.ControlPlane.StateDir; d != "" && !strings.HasPrefix(d, statedir.ServiceRoot+"/") {
+			t.Errorf("example %s renders control_plane.state_dir %s, outside the unit's %s", ex, d, statedir.ServiceRoot)
+		}
 	}
 }

@@ -77,7 +77,7 @@ run "active_passive" {
   }
   assert {
     condition     = yamldecode(output.topology_yaml).control_plane == { embedded = true }
-    error_message = "embedded control plane by default"
+    error_message = "embedded control plane by default, without state_dir: the agents keep their state in geomesh's default, /var/lib/geomesh/<mesh>, which the systemd unit keeps"
   }
   assert {
     condition     = !can(yamldecode(output.topology_yaml).naming) && !can(yamldecode(output.topology_yaml).groups) && !can(yamldecode(output.topology_yaml).replication) && !can(yamldecode(output.topology_yaml).flows)
