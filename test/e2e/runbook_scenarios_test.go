@@ -100,9 +100,9 @@ func keyID(t *testing.T, path string) string {
 // rbAgents runs the agents of one runbook mesh in this process. They
 // outlive the subtests (one per page) of their group, which take them
 // down and up as the situation of each page needs; every life keeps its
-// control-plane node's data under one directory, as a restarted host
-// would: <tmp>/geomesh-<mesh>/<agent>, the layout of an agent's default
-// under TMPDIR=<tmp>.
+// control-plane node's data under one state directory, as a restarted
+// host would: <tmp>/<mesh>/<agent>, the layout of the service's default
+// /var/lib/geomesh/<mesh>/<agent>.
 type rbAgents struct {
 	group *testing.T // owns the agents: they stop when it ends
 	path  string     // the topology file agents start with
@@ -119,7 +119,7 @@ func newRbAgents(t *testing.T, path string) *rbAgents {
 	ra := &rbAgents{group: t, path: path, tmp: t.TempDir(), live: map[string]*agent.Agent{}, procs: map[string]*rbProc{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name())}
 	ra.reload(t)
-	ra.dir = filepath.Join(ra.tmp, "geomesh-"+ra.mesh.Name)
+	ra.dir = filepath.Join(ra.tmp, ra.mesh.Name)
 	return ra
 }
 
@@ -748,7 +748,7 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 	southCluster := clusters[1]
 	south := filepath.Join(t.TempDir(), mesh+"-south.yaml")
 	ok = ok && t.Run("add-region", func(t *testing.T) {
-		env := map[string]string{"TOPOLOGY": path, "NEW_TOPOLOGY": south, "MESH": mesh, "TMPDIR": ra.tmp, "NEW_REGION": southName}
+		env := map[string]string{"TOPOLOGY": path, "NEW_TOPOLOGY": south, "MESH": mesh, "STATE_DIR": ra.dir, "NEW_REGION": southName}
 		rb.run(t, "add-region.md", env, map[string]rbStep{
 			"check": {check: contains(`epoch=9 `, eastName+`=primary`)},
 			// On every host.
