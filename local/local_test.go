@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/geomesh/geomesh/agent"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -102,7 +103,7 @@ func TestStateDir(t *testing.T) {
 	withDir := *m
 	withDir.ControlPlane.StateDir = "/srv/shop"
 	external := *m
-	external.ControlPlane = topology.ControlPlane{URLs: []string{"nats://127.0.0.1:4222"}}
+	external.ControlPlane = topology.ControlPlane{URLs: []string{"nats://" + testkit.RefusedAddr(t)}}
 	for _, c := range []struct {
 		name      string
 		mesh      *topology.Mesh
