@@ -200,7 +200,8 @@ func (m *Mesh) Agents() int {
 // from Mesh only where the file groups things for readability (topology:)
 // or where absence must be told apart from a zero value (control_plane:).
 type document struct {
-	// Name of the mesh: lowercase letters, digits and '-'. It names the
+	// Name of the mesh: lowercase letters, digits and '-', at most 63
+	// characters, starting and ending with a letter or digit. It names the
 	// control-plane subjects (geomesh.<mesh>.events) and geomesh's own topics.
 	Mesh string `yaml:"mesh" required:"true"`
 	// Shape of the mesh and the role of each data region.
@@ -262,7 +263,8 @@ type Roles struct {
 // witness region that only runs agents to vote on failovers.
 type Region struct {
 	// Region name; also the topic prefix under prefix naming, so lowercase
-	// letters, digits and '-' only.
+	// letters, digits and '-' only, at most 63 characters, starting and
+	// ending with a letter or digit. "geomesh" is reserved.
 	Name string `yaml:"name" required:"true"`
 	// A witness region has no Kafka cluster; its agents only vote, breaking
 	// ties between two data regions.
@@ -331,7 +333,10 @@ type SASL struct {
 // Agent is one geomesh process in a region. The addresses are where it
 // listens; peers in other regions dial them, so they must be reachable.
 type Agent struct {
-	// Agent id, unique in the mesh; also its memberlist node name.
+	// Agent id, unique in the mesh: lowercase letters, digits, '.', '_'
+	// and '-', at most 63 characters, starting with a letter or digit. It
+	// names the agent's memberlist node, its NATS server and its
+	// control-plane store directory.
 	ID string `yaml:"id" required:"true"`
 	// host:port for memberlist gossip (TCP and UDP).
 	Gossip string `yaml:"gossip" required:"true"`

@@ -15,7 +15,7 @@ import (
 // Load reads and validates a topology file. On any problem it returns a
 // non-nil error of type Errors holding every problem found, decode and
 // semantic, sorted by position.
-func Load(path string) (*Mesh, error) {
+func Load(path string, opts ...Option) (*Mesh, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *os.PathError
@@ -24,11 +24,15 @@ func Load(path string) (*Mesh, error) {
 		}
 		return nil, Errors{{File: path, Msg: "cannot read: " + err.Error()}}
 	}
-	return Parse(path, data)
+	return Parse(path, data, opts...)
 }
 
 // Parse validates the topology in data; filename only labels the errors.
-func Parse(filename string, data []byte) (*Mesh, error) {
+func Parse(filename string, data []byte, opts ...Option) (*Mesh, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	d := newDecoder(filename)
 	root := d.parseYAML(data)
 	if root == nil {
@@ -52,7 +56,7 @@ func Parse(filename string, data []byte) (*Mesh, error) {
 		API:          doc.API,
 		Gossip:       doc.Gossip,
 	}
-	validate(d, m)
+	validate(d, m, o)
 	if len(d.errs) > 0 {
 		return nil, d.errs.sorted()
 	}

@@ -99,6 +99,10 @@ func (g *schemaGen) typeSchema(t reflect.Type, field string) map[string]any {
 		return map[string]any{"type": "string", "enum": reflect.Zero(t).Interface().(enum).values()}
 	case field == "SASL.Mechanism":
 		return map[string]any{"type": "string", "enum": saslMechanisms}
+	case field == "document.Mesh" || field == "Region.Name":
+		return map[string]any{"type": "string", "pattern": nameRE.String()}
+	case field == "Agent.ID":
+		return map[string]any{"type": "string", "pattern": agentIDRE.String()}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -17,7 +17,8 @@ import (
 // decoding and defaults, and reports at the positions the decoder recorded.
 type checker struct {
 	*decoder
-	m *Mesh
+	m    *Mesh
+	opts options
 }
 
 // at is where the value at path is written or, for a value the file leaves
@@ -94,8 +95,8 @@ func (c *checker) firstSet(paths ...string) string {
 	return paths[0]
 }
 
-func validate(d *decoder, m *Mesh) {
-	c := &checker{decoder: d, m: m}
+func validate(d *decoder, m *Mesh, o options) {
+	c := &checker{decoder: d, m: m, opts: o}
 	c.meshName()
 	c.regions()
 	c.roles()
@@ -133,6 +134,13 @@ func (c *checker) api() {
 // names go into topic names and NATS subjects, so they keep to the
 // characters both accept, and leave '.' to separate a prefix from a topic.
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// agentIDRE is the alphabet of agent ids. An id names the agent's
+// control-plane store directory, its memberlist node and its NATS server,
+// and appears in logs and on the status page, so it keeps to characters
+// that are safe in all of them: no '/', no whitespace, no markup, and a
+// letter or digit first, so that it is never "." or "..".
+var agentIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 func (c *checker) meshName() {
 	if c.set("mesh") && !nameRE.MatchString(c.m.Name) {
@@ -197,7 +205,9 @@ func (c *checker) regions() {
 		}
 		for j, a := range r.Agents {
 			ap := fmt.Sprintf("%s.agents[%d]", p, j)
-			if a.ID != "" {
+			if a.ID != "" && !agentIDRE.MatchString(a.ID) {
+				c.errorAt(ap+".id", "agent id %q must be lowercase letters, digits, '.', '_' and '-', at most 63 characters, starting with a letter or digit: it names the agent's directories, its gossip node and its NATS server", a.ID)
+			} else if a.ID != "" {
 				if line, dup := agentIDs[a.ID]; dup {
 					c.errorAt(ap+".id", "duplicate agent id %q (first at line %d)", a.ID, line)
 				} else {
