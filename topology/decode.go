@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,10 @@ var (
 	enumType      = reflect.TypeFor[enum]()
 )
 
+// durationRE is the form of a Go duration; one that has it and still does
+// not parse is too large.
+var durationRE = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+
 // decode fills v from n. name is the key (or item noun) used in messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 	if n.Kind == yaml.AliasNode {
@@ -69,6 +74,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 			return
 		}
 		dur, err := time.ParseDuration(s)
+		if err != nil && durationRE.MatchString(s) {
+			d.fail(path, n, "%s: duration %q is out of range", name, s)
+			return
+		}
 		if err != nil {
 			d.fail(path, n, "%s: invalid duration %q; write a number and a unit such as 500ms, 2s or 1m", name, s)
 			return

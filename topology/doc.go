@@ -116,6 +116,16 @@
 // 2–3s after its last heartbeat with embedded nodes (see package
 // failover/quorum), which a down_after of 2s or more mostly hides.
 //
+// Every number has bounds, stated with its field and enforced by [Parse]:
+//
+//	key                                        bounds
+//	failover.detection.probe_interval          10ms to 1m
+//	failover.detection.probe_timeout           5ms to 1m, and below probe_interval
+//	failover.detection.suspicion_mult          1 to 100
+//	failover.detection.kafka_probe_interval    100ms to 10m
+//	failover.detection.down_after              1s to 24h, and as above
+//	failover.hooks[].timeout                   100ms to 1h
+//
 // Automatic failover needs at least three voting regions, so that a
 // majority survives the loss of any one: two data regions need a witness.
 //

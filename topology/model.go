@@ -421,8 +421,9 @@ type Hook struct {
 	Exec []string `yaml:"exec"`
 	// http:// or https:// URL that receives the event's JSON in a POST.
 	Webhook string `yaml:"webhook"`
-	// How long the hook may take before it is killed or abandoned. Default: 10s.
-	Timeout time.Duration `yaml:"timeout"`
+	// How long the hook may take before it is killed or abandoned. At least
+	// 100ms, at most 1h. Default: 10s.
+	Timeout time.Duration `yaml:"timeout" min:"100ms" max:"1h"`
 }
 
 // Detection holds the timings that turn silence into a verdict. Gossip
@@ -442,33 +443,40 @@ type Detection struct {
 	// How often each agent probes a random peer. Lower detects sooner but
 	// sends more packets across regions. Default: 1s (memberlist's WAN
 	// profile uses 5s; regions on one continent answer well within 1s).
-	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// At least 10ms, at most 1m.
+	ProbeInterval time.Duration `yaml:"probe_interval" min:"10ms" max:"1m"`
 	// How long a probe waits for an ack before asking other agents to probe
 	// indirectly. Must be below probe_interval and above the worst normal
-	// round trip between regions. Default: 500ms.
-	ProbeTimeout time.Duration `yaml:"probe_timeout"`
+	// round trip between regions. At least 5ms, at most 1m. Default: 500ms.
+	ProbeTimeout time.Duration `yaml:"probe_timeout" min:"5ms" max:"1m"`
 	// How many probe intervals (scaled by log10 of the agent count) a suspect
 	// has to refute the suspicion before it is declared dead. Higher means
-	// fewer false alarms on lossy links and slower detection. Default: 4.
-	SuspicionMult int `yaml:"suspicion_mult"`
+	// fewer false alarms on lossy links and slower detection. At least 1,
+	// at most 100. Default: 4.
+	SuspicionMult int `yaml:"suspicion_mult" min:"1" max:"100"`
 	// How often each agent checks its own region's cluster (metadata request
-	// to every broker). Default: 2s.
-	KafkaProbeInterval time.Duration `yaml:"kafka_probe_interval"`
+	// to every broker). At least 100ms, at most 10m. Default: 2s.
+	KafkaProbeInterval time.Duration `yaml:"kafka_probe_interval" min:"100ms" max:"10m"`
 	// How long a region must look down (gossip dead and Kafka probes failing)
 	// before a failover is proposed. At least the gossip detection time and
-	// two Kafka probe intervals. Default: 10s.
-	DownAfter time.Duration `yaml:"down_after"`
+	// two Kafka probe intervals. At least 1s, at most 24h. Default: 10s.
+	DownAfter time.Duration `yaml:"down_after" min:"1s" max:"24h"`
 }
 
 // GossipDetection is the time memberlist needs, with these settings and this
-// many agents, to declare a silent agent dead.
+// many agents, to declare a silent agent dead. A result of more than 2⁶²ns
+// (about 146 years, far past any bound the file allows) is the largest
+// Duration, never a wrapped negative one.
 func (d Detection) GossipDetection(agents int) time.Duration {
 	scale := 1.0
 	if l := math.Log10(float64(agents)); l > 1 {
 		scale = l
 	}
-	suspicion := time.Duration(float64(d.SuspicionMult) * scale * float64(d.ProbeInterval))
-	return d.ProbeInterval + d.ProbeTimeout + suspicion
+	suspicion := float64(d.SuspicionMult) * scale * float64(d.ProbeInterval)
+	if total := float64(d.ProbeInterval) + float64(d.ProbeTimeout) + suspicion; !(total < 1<<62) {
+		return time.Duration(math.MaxInt64)
+	}
+	return d.ProbeInterval + d.ProbeTimeout + time.Duration(suspicion)
 }
 
 // Quorum is the set of regions that vote. A decision needs a majority of

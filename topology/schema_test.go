@@ -72,7 +72,11 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
 	for _, f := range fieldsOf(t) {
-		s := g.typeSchema(f.owner.FieldByIndex(f.index[len(f.index)-1:]).Type, f.owner.Name()+"."+f.goName)
+		sf := f.owner.FieldByIndex(f.index[len(f.index)-1:])
+		s := g.typeSchema(sf.Type, f.owner.Name()+"."+f.goName)
+		if b, ok := boundOf(sf); ok && !b.duration {
+			s["minimum"], s["maximum"] = b.min, b.max
+		}
 		if doc := g.docs[f.owner.Name()+"."+f.goName]; doc != "" {
 			s["description"] = doc
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -102,6 +103,7 @@ func validate(d *decoder, m *Mesh, o options) {
 	c.roles()
 	c.replication()
 	c.quorum()
+	c.bounds(reflect.ValueOf(c.m.Failover), "failover")
 	c.detection()
 	c.controlPlane()
 	c.hooks()

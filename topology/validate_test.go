@@ -2,8 +2,12 @@ package topology
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // base is a valid active-passive mesh on loopback addresses; tests replace
@@ -94,5 +98,96 @@ func TestRegionAndMeshNames(t *testing.T) {
 	for _, name := range []string{"../x", "eu.west", "eu_west", "EU", "-eu", "eu-", "a b", "a\\nb", "<b>", strings.Repeat("a", 64)} {
 		wantProblem(t, edit(t, "mesh: shop", "mesh: \""+name+"\""), "mesh name")
 		wantProblem(t, edit(t, "name: eu-west", "name: \""+name+"\""), "region name")
+	}
+}
+
+// TestBounds: every number in the model has bounds, its doc comment
+// states them, and the checker enforces them at both ends.
+func TestBounds(t *testing.T) {
+	docs, err := fieldDocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(t2 reflect.Type) {
+		for t2.Kind() == reflect.Pointer || t2.Kind() == reflect.Slice {
+			t2 = t2.Elem()
+		}
+		if t2.Kind() != reflect.Struct || seen[t2] {
+			return
+		}
+		seen[t2] = true
+		for _, f := range fieldsOf(t2) {
+			sf := f.owner.FieldByIndex(f.index[len(f.index)-1:])
+			if sf.Type != durationType && sf.Type.Kind() != reflect.Int {
+				walk(sf.Type)
+				continue
+			}
+			b, ok := boundOf(sf)
+			if !ok {
+				t.Errorf("%s.%s has no min and max tags", f.owner.Name(), f.goName)
+				continue
+			}
+			want := fmt.Sprintf("At least %s, at most %s.", b.minText, b.maxText)
+			if doc := docs[f.owner.Name()+"."+f.goName]; !strings.Contains(doc, want) {
+				t.Errorf("the comment of %s.%s does not say %q: %s", f.owner.Name(), f.goName, want, doc)
+			}
+		}
+	}
+	walk(reflect.TypeFor[document]())
+	if !seen[reflect.TypeFor[Detection]()] {
+		t.Fatal("Detection not reached")
+	}
+
+	for _, c := range []struct {
+		key, ok, low, high string
+	}{
+		{"probe_interval", "10ms", "9ms", "61s"},
+		{"probe_timeout", "5ms", "4ms", "2m"},
+		{"suspicion_mult", "100", "", "101"},
+		{"kafka_probe_interval", "100ms", "99ms", "601s"},
+		{"down_after", "24h", "999ms", "24h1s"},
+	} {
+		file := func(v string) string {
+			// A lax detection elsewhere, so that only the bound can fail.
+			det := map[string]string{"probe_interval": "10ms", "probe_timeout": "5ms", "suspicion_mult": "1", "kafka_probe_interval": "100ms", "down_after": "24h"}
+			det[c.key] = v
+			var kv []string
+			for k, v := range det {
+				kv = append(kv, k+": "+v)
+			}
+			return base + "failover:\n  detection: {" + strings.Join(kv, ", ") + "}\n"
+		}
+		wantValid(t, file(c.ok))
+		if c.low != "" {
+			wantProblem(t, file(c.low), c.key+" must be at least")
+		}
+		wantProblem(t, file(c.high), c.key+" must be at most")
+	}
+	wantValid(t, base+"failover:\n  hooks: [{exec: [x], timeout: 100ms}, {exec: [y], timeout: 1h}]\n")
+	wantProblem(t, base+"failover:\n  hooks: [{exec: [x], timeout: 99ms}]\n", "timeout must be at least 100ms, got 99ms")
+	wantProblem(t, base+"failover:\n  detection: {suspicion_mult: 9223372036854775807}\n", "suspicion_mult must be at most 100, got 9223372036854775807")
+	// A multiplier far out of range is reported alone, not also as a
+	// down_after shorter than an overflowed detection time.
+	if got := problems(t, base+"failover:\n  detection: {suspicion_mult: 9223372036854775807, down_after: 1s}\n"); len(got) != 1 {
+		t.Errorf("got %q, want the bound alone", got)
+	}
+}
+
+func TestGossipDetectionSaturates(t *testing.T) {
+	for _, d := range []Detection{
+		{ProbeInterval: time.Second, ProbeTimeout: time.Second, SuspicionMult: math.MaxInt},
+		{ProbeInterval: math.MaxInt64, ProbeTimeout: math.MaxInt64, SuspicionMult: 4},
+	} {
+		for _, agents := range []int{1, 1000, math.MaxInt} {
+			if got := d.GossipDetection(agents); got != math.MaxInt64 {
+				t.Errorf("%+v with %d agents: %s, want the largest duration", d, agents, got)
+			}
+		}
+	}
+	d := Detection{ProbeInterval: time.Minute, ProbeTimeout: time.Minute, SuspicionMult: 100}
+	if got, want := d.GossipDetection(1000), 2*time.Minute+300*time.Minute; got != want {
+		t.Errorf("largest bounded detection = %s, want %s", got, want)
 	}
 }
