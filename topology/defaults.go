@@ -7,12 +7,20 @@ import "time"
 // without a test noticing.
 func applyDefaults(doc *document) {
 	// Replicate every topic and sync every group unless told otherwise, as
-	// MirrorMaker 2 does.
-	if len(doc.Topics.Include) == 0 {
+	// MirrorMaker 2 does. Only an absent include is told otherwise by
+	// nothing: the decoder leaves an absent list nil and makes a written
+	// one, even "include: []", non-nil, and an empty include selects
+	// nothing, here as everywhere.
+	if doc.Topics.Include == nil {
 		doc.Topics.setInclude(".*")
 	}
-	if len(doc.Groups.Include) == 0 {
+	if doc.Groups.Include == nil {
 		doc.Groups.setInclude(".*")
+	}
+	// A flow override changes what it writes and keeps the rest of the
+	// mesh's selection: an absent include or exclude is the mesh's.
+	for i := range doc.Flows {
+		doc.Flows[i].Topics.inherit(doc.Topics)
 	}
 	// Where several regions write, prefixes keep same-named topics apart and
 	// make loops impossible; a standby wants the primary's names unchanged so

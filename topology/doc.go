@@ -86,6 +86,7 @@
 //	key                                        default
 //	topics.include                             [".*"]  every topic
 //	groups.include                             [".*"]  every consumer group
+//	flows[].topics.include, .exclude           the mesh's topics.include, .exclude
 //	naming                                     prefix for active-active and hub-spoke, identity for active-passive
 //	replication.mode                           exactly-once
 //	replication.on_error                       pause
@@ -105,6 +106,9 @@
 //	control_plane.credentials.accept_passwords none
 //	control_plane.state_dir                    /var/lib/geomesh/<mesh> (geomesh agent), $XDG_STATE_HOME/geomesh/<mesh> (geomesh up)
 //	topology.broadcast                         nothing is broadcast
+//
+// A default fills only what the file leaves out: "include: []" is written
+// and selects nothing, at every level (see [Selection]).
 //
 // Gossip declares a silent agent dead after about probe_interval +
 // probe_timeout + suspicion_mult × max(1, log10(agents)) × probe_interval:

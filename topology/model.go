@@ -209,11 +209,11 @@ type document struct {
 	// Every region of the mesh: data regions with a Kafka cluster and witness
 	// regions that only vote.
 	Regions []Region `yaml:"regions" required:"true"`
-	// Topics to replicate, as full-match regular expressions. Default: every
-	// topic (include: [".*"]).
+	// Topics to replicate, as full-match regular expressions. An absent
+	// include is every topic (".*"); "include: []" is none.
 	Topics Selection `yaml:"topics"`
-	// Consumer groups whose offsets are translated and synced. Default: every
-	// group (include: [".*"]).
+	// Consumer groups whose offsets are translated and synced. An absent
+	// include is every group (".*"); "include: []" is none.
 	Groups Selection `yaml:"groups"`
 	// Name of a topic copy in the target cluster. Default: prefix for
 	// active-active and hub-spoke, identity for active-passive.
@@ -255,7 +255,8 @@ type Roles struct {
 	// hub-spoke: the regions that feed the hub.
 	Spokes []string `yaml:"spokes"`
 	// hub-spoke: hub topics copied to every spoke under the same name.
-	// Default: none. Mesh-wide topic excludes apply as well.
+	// An absent or empty include broadcasts nothing. Mesh-wide topic
+	// excludes apply as well.
 	Broadcast Selection `yaml:"broadcast"`
 }
 
@@ -569,6 +570,8 @@ type FlowOverride struct {
 	// Target region of the planned flow.
 	Target string `yaml:"target" required:"true"`
 	// Topics this flow copies instead of the ones the topology gives it.
+	// An absent include or exclude is the mesh's (topics); "include: []"
+	// copies nothing.
 	Topics Selection `yaml:"topics" required:"true"`
 }
 

@@ -54,7 +54,7 @@ standby central→central-2 identity [sales inventory prices catalog.* store-a\.
 `},
 		{"testdata/valid/full.yaml", `
 aggregate store-a→central identity [sales.* inventory]/[.*\.internal]
-aggregate store-b→central identity [sales]/[]
+aggregate store-b→central identity [sales]/[.*\.internal]
 broadcast central→store-a identity [prices]/[prices\.draft .*\.internal]
 broadcast central→store-b identity [prices]/[prices\.draft .*\.internal]
 standby central→central-2 identity [sales.* inventory prices]/[.*\.internal]

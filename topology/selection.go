@@ -10,7 +10,14 @@ import (
 // expressions that must match the whole name, as in MirrorMaker 2's topics
 // and groups lists: "orders" selects only "orders", "orders.*" selects
 // "orders" and "orders-eu". A name is selected when an include pattern
-// matches it and no exclude pattern does; an empty include selects nothing.
+// matches it and no exclude pattern does.
+//
+// An empty include selects nothing, at every level of the file: topics,
+// groups, topology.broadcast and a flow's topics. A file tells an empty
+// include ("include: []") from an absent one (no include key, or
+// "include:" with no value): an absent include is every name (".*") for
+// topics and groups, nothing for broadcast, and the mesh's topics include
+// for a flow override, whose absent exclude is likewise the mesh's.
 //
 // Parse compiles the patterns of every selection in the file once, and
 // reports one that does not compile at its line and column. In Go code,
@@ -104,6 +111,17 @@ func compilePattern(list, src string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("invalid %s pattern %q: %w", list, src, err)
 	}
 	return re, nil
+}
+
+// inherit fills the lists s leaves out (nil, as the decoder leaves an
+// absent list) with those of from, compiled as they are there.
+func (s *Selection) inherit(from Selection) {
+	if s.Include == nil {
+		s.Include, s.include = from.Include, from.include
+	}
+	if s.Exclude == nil {
+		s.Exclude, s.exclude = from.Exclude, from.exclude
+	}
 }
 
 // setInclude replaces the include patterns, compiled. It is for patterns

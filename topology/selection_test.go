@@ -221,3 +221,96 @@ func TestInvalidPatternPanics(t *testing.T) {
 		}()
 	}
 }
+
+// TestEmptySelection: at every level, "include: []" selects nothing and an
+// absent include (no key, or no value) means the level's default: every
+// name for topics and groups, nothing for broadcast, the mesh's patterns
+// for a flow override.
+func TestEmptySelection(t *testing.T) {
+	const file = `mesh: retail
+topology:
+  kind: hub-spoke
+  hub: central
+  spokes: [store-a, store-b]
+BROADCAST
+regions:
+  - name: central
+    kafka: {bootstrap: [kafka.central:9092]}
+    agents: [{id: central-1, gossip: 127.0.0.1:7946, api: 127.0.0.1:8080, control: 127.0.0.1:6222}]
+  - name: store-a
+    kafka: {bootstrap: [kafka.store-a:9092]}
+    agents: [{id: store-a-1, gossip: 127.0.0.2:7946, api: 127.0.0.2:8080, control: 127.0.0.2:6222}]
+  - name: store-b
+    kafka: {bootstrap: [kafka.store-b:9092]}
+    agents: [{id: store-b-1, gossip: 127.0.0.3:7946, api: 127.0.0.3:8080, control: 127.0.0.3:6222}]
+TOPICS
+GROUPS
+flows:
+  - source: store-a
+    target: central
+    topics: FLOW
+`
+	type want struct{ topic, group, broadcast, flow map[string]bool }
+	mesh := map[string]bool{"orders": true, "orders.internal": false, "clicks": false}
+	all := map[string]bool{"orders": true, "orders.internal": true, "clicks": true}
+	none := map[string]bool{"orders": false, "orders.internal": false, "clicks": false}
+	for _, c := range []struct {
+		name                            string
+		topics, groups, broadcast, flow string
+		want                            want
+	}{
+		{"absent everywhere", "", "", "", "{}",
+			want{all, all, nil, all}},
+		{"mesh topics, flow inherits both lists", `topics: {include: [orders], exclude: ['.*\.internal']}`, "", "", "{}",
+			want{mesh, all, nil, mesh}},
+		{"include with no value is absent", "topics: {include: }", "groups: {include: }", "  broadcast: {include: }", "{include: }",
+			want{all, all, nil, all}},
+		{"empty include at the top level", "topics: {include: []}", "groups: {include: []}", "", "{}",
+			want{none, none, nil, none}},
+		{"empty include in the flow only", `topics: {include: [orders], exclude: ['.*\.internal']}`, "", "", "{include: []}",
+			want{mesh, all, nil, none}},
+		{"flow include replaces, exclude inherited", `topics: {include: [orders], exclude: ['.*\.internal']}`, "", "", "{include: ['orders.*']}",
+			want{mesh, all, nil, mesh}},
+		{"flow exclude replaces, include inherited", `topics: {include: ['orders.*'], exclude: ['.*\.internal']}`, "", "", "{exclude: []}",
+			want{mesh, all, nil, map[string]bool{"orders": true, "orders.internal": true, "clicks": false}}},
+		{"broadcast", "", "", "  broadcast: {include: [orders]}", "{}",
+			want{all, all, map[string]bool{"orders": true, "clicks": false}, all}},
+		{"empty broadcast", "", "", "  broadcast: {include: []}", "{}",
+			want{all, all, nil, all}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.NewReplacer("BROADCAST\n", c.broadcast+"\n", "TOPICS", c.topics, "GROUPS", c.groups, "FLOW", c.flow).Replace(file)
+			m, err := Parse("mesh.yaml", []byte(text))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			check := func(what string, s Selection, want map[string]bool) {
+				t.Helper()
+				for name, w := range want {
+					if got := s.Match(name); got != w {
+						t.Errorf("%s selects %s: %v, want %v (%+v)", what, name, got, w, s)
+					}
+				}
+			}
+			check("topics", m.Topics, c.want.topic)
+			check("groups", m.Groups, c.want.group)
+			var broadcast, flow *Flow
+			for _, f := range Plan(m) {
+				switch {
+				case f.Kind == FlowBroadcast && broadcast == nil:
+					broadcast = &f
+				case f.Source == "store-a" && f.Target == "central":
+					flow = &f
+				case f.Source == "store-b" && f.Target == "central":
+					check("the flow without override", f.Topics, c.want.topic)
+				}
+			}
+			if (broadcast != nil) != (c.want.broadcast != nil) {
+				t.Errorf("broadcast flow planned: %v, want %v", broadcast != nil, c.want.broadcast != nil)
+			} else if broadcast != nil {
+				check("broadcast", broadcast.Topics, c.want.broadcast)
+			}
+			check("the overridden flow", flow.Topics, c.want.flow)
+		})
+	}
+}

@@ -253,13 +253,13 @@ variable "control_plane_urls" {
 }
 
 variable "flows" {
-  description = "Narrower topic selections for single flows the topology plans, each naming its source and target region."
+  description = "Narrower topic selections for single flows the topology plans, each naming its source and target region. An exclude left out is the mesh's topics exclude; an empty include copies nothing."
   type = list(object({
     source = string
     target = string
     topics = object({
       include = list(string)
-      exclude = optional(list(string), [])
+      exclude = optional(list(string))
     })
   }))
   default = []

@@ -182,7 +182,7 @@ run "hub_spoke" {
     error_message = "quorum voters"
   }
   assert {
-    condition     = yamldecode(output.topology_yaml).flows == [{ source = "store-a", target = "central", topics = { include = ["sales"], exclude = [] } }]
+    condition     = yamldecode(output.topology_yaml).flows == [{ source = "store-a", target = "central", topics = { include = ["sales"], exclude = null } }]
     error_message = "flow override"
   }
 }
