@@ -2,6 +2,8 @@ package topology
 
 import (
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -46,55 +48,81 @@ func Plan(m *Mesh) []Flow { return PlanFor(m, m.Roles) }
 // whatever r says; which of those flows run after an evacuation is the
 // failover machine's call.
 func PlanFor(m *Mesh, r Roles) []Flow {
-	var regions []string
+	var flows []Flow
+	eachFlow(m, r, func(f *Flow, _ string) { flows = append(flows, *f) })
+	return flows
+}
+
+// FlowCount is len(Plan(m)) without planning: an active-active mesh of n
+// regions has n(n-1) flows, which a caller that only counts them need not
+// hold.
+func FlowCount(m *Mesh) int {
+	n := 0
+	eachFlow(m, m.Roles, func(*Flow, string) { n++ })
+	return n
+}
+
+// eachFlow calls fn with every flow of PlanFor(m, r), in its order, and
+// with where in the file the flow's topics come from: "topics",
+// "topology.broadcast", "flows[i].topics" for an override, or "" for the
+// standby hub's, which plan puts together. fn must not keep f, which is
+// reused; its cost is constant per flow, so planning is linear in the
+// flows it yields.
+func eachFlow(m *Mesh, r Roles, fn func(f *Flow, from string)) {
+	regions := make([]string, 0, len(m.Regions))
 	for _, r := range m.Regions {
 		regions = append(regions, r.Name)
 	}
-	var flows []Flow
-	add := func(source, target, kind string, topics Selection, naming Naming) {
-		flows = append(flows, Flow{
+	var overrides map[Route]int
+	if len(m.Flows) > 0 {
+		overrides = make(map[Route]int, len(m.Flows))
+		for i, o := range m.Flows {
+			if _, dup := overrides[Route{o.Source, o.Target}]; !dup {
+				overrides[Route{o.Source, o.Target}] = i
+			}
+		}
+	}
+	var f Flow
+	emit := func(source, target, kind string, topics Selection, from string, naming Naming) {
+		f = Flow{
 			Source: source, Target: target, Kind: kind,
 			Topics: topics, Groups: m.Groups, Naming: naming, Regions: regions,
-		})
+		}
+		if i, ok := overrides[Route{source, target}]; ok {
+			f.Topics, from = m.Flows[i].Topics, "flows["+strconv.Itoa(i)+"].topics"
+		}
+		fn(&f, from)
 	}
 	switch m.Kind {
 	case KindActivePassive:
 		for _, s := range r.Standby {
-			add(r.Primary, s, FlowReplicate, m.Topics, m.Naming)
+			emit(r.Primary, s, FlowReplicate, m.Topics, "topics", m.Naming)
 		}
 	case KindActiveActive:
 		data := m.DataRegions()
 		for _, s := range data {
 			for _, t := range data {
 				if s != t {
-					add(s, t, FlowReplicate, m.Topics, m.Naming)
+					emit(s, t, FlowReplicate, m.Topics, "topics", m.Naming)
 				}
 			}
 		}
 	case KindHubSpoke:
 		for _, s := range r.Spokes {
-			add(s, r.Hub, FlowAggregate, m.Topics, m.Naming)
+			emit(s, r.Hub, FlowAggregate, m.Topics, "topics", m.Naming)
 		}
 		if len(r.Broadcast.Include) > 0 {
 			// Mesh-wide excludes hold everywhere: a topic kept out of the mesh
 			// stays out of the broadcast too.
 			b := plannedSelection(r.Broadcast.Include, append(append([]string(nil), r.Broadcast.Exclude...), m.Topics.Exclude...))
 			for _, s := range r.Spokes {
-				add(r.Hub, s, FlowBroadcast, b, NamingIdentity)
+				emit(r.Hub, s, FlowBroadcast, b, "topology.broadcast", NamingIdentity)
 			}
 		}
 		if r.StandbyHub != "" {
-			add(r.Hub, r.StandbyHub, FlowStandby, standbySelection(m), NamingIdentity)
+			emit(r.Hub, r.StandbyHub, FlowStandby, standbySelection(m), "", NamingIdentity)
 		}
 	}
-	for _, o := range m.Flows {
-		for i := range flows {
-			if flows[i].Source == o.Source && flows[i].Target == o.Target {
-				flows[i].Topics = o.Topics
-			}
-		}
-	}
-	return flows
 }
 
 // standbySelection is what the standby hub copies from the hub: everything
@@ -139,20 +167,27 @@ func (f Flow) TargetTopic(source string) string {
 //     starts with any region's name and a dot is a copy and stays put. The
 //     standby hub is the exception: it needs the aggregated copies too.
 func (f Flow) Selects(topic string) bool {
+	copied := func(topic string) bool {
+		for _, r := range f.Regions {
+			if strings.HasPrefix(topic, r+".") {
+				return true
+			}
+		}
+		return false
+	}
+	return f.passes(topic, copied) && f.Topics.Match(topic)
+}
+
+// passes applies the loop rules of Selects to topic; copied reports
+// whether topic starts with a region's name and a dot.
+func (f *Flow) passes(topic string, copied func(topic string) bool) bool {
 	if strings.HasPrefix(topic, "__") || strings.HasPrefix(topic, "geomesh.") {
 		return false
 	}
-	if strings.HasPrefix(topic, f.Target+".") {
+	if hasPrefixDot(topic, f.Target) {
 		return false
 	}
-	if f.Naming == NamingPrefix && f.Kind != FlowStandby {
-		for _, r := range f.Regions {
-			if strings.HasPrefix(topic, r+".") {
-				return false
-			}
-		}
-	}
-	return f.Topics.Match(topic)
+	return f.Naming != NamingPrefix || f.Kind == FlowStandby || !copied(topic)
 }
 
 // Inbound lists the flows into region under any data region as primary
@@ -163,24 +198,22 @@ func (f Flow) Selects(topic string) bool {
 func Inbound(m *Mesh, region string) []Flow {
 	var out []Flow
 	seen := map[Route]bool{}
-	add := func(fs []Flow) {
-		for _, f := range fs {
-			if f.Target == region && !seen[f.Route()] {
-				seen[f.Route()] = true
-				out = append(out, f)
-			}
+	add := func(f *Flow, _ string) {
+		if f.Target == region && !seen[f.Route()] {
+			seen[f.Route()] = true
+			out = append(out, *f)
 		}
 	}
-	add(Plan(m))
-	for _, p := range m.DataRegions() {
+	eachFlow(m, m.Roles, add)
+	data := m.DataRegions()
+	for _, p := range data {
 		r := m.Roles
 		switch m.Kind {
 		case KindActivePassive:
+			// Of p's standbys, only region receives into region.
 			r.Primary, r.Standby = p, nil
-			for _, s := range m.DataRegions() {
-				if s != p {
-					r.Standby = append(r.Standby, s)
-				}
+			if p != region && slices.Contains(data, region) {
+				r.Standby = []string{region}
 			}
 		case KindHubSpoke:
 			// The hub and the standby hub trade roles: with either as hub,
@@ -192,8 +225,12 @@ func Inbound(m *Mesh, region string) []Flow {
 			case m.Roles.StandbyHub:
 				r.StandbyHub = m.Roles.Hub
 			}
+		default:
+			// Every data region takes part whatever the roles say: the
+			// file's plan already holds every flow.
+			return out
 		}
-		add(PlanFor(m, r))
+		eachFlow(m, r, add)
 	}
 	return out
 }

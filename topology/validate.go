@@ -18,8 +18,15 @@ import (
 // decoding and defaults, and reports at the positions the decoder recorded.
 type checker struct {
 	*decoder
-	m    *Mesh
-	opts options
+	m       *Mesh
+	opts    options
+	regions map[string]*Region // by name, the first of a name
+}
+
+// region is m.Region in constant time.
+func (c *checker) region(name string) (*Region, bool) {
+	r, ok := c.regions[name]
+	return r, ok
 }
 
 // at is where the value at path is written or, for a value the file leaves
@@ -97,9 +104,15 @@ func (c *checker) firstSet(paths ...string) string {
 }
 
 func validate(d *decoder, m *Mesh, o options) {
-	c := &checker{decoder: d, m: m, opts: o}
+	c := &checker{decoder: d, m: m, opts: o, regions: map[string]*Region{}}
+	for i := range m.Regions {
+		if _, dup := c.regions[m.Regions[i].Name]; !dup {
+			c.regions[m.Regions[i].Name] = &m.Regions[i]
+		}
+	}
 	c.meshName()
-	c.regions()
+	c.sameClusters() // first: it marks the bootstrap it refuses, and checkRegions then says nothing more of it
+	c.checkRegions()
 	c.roles()
 	c.replication()
 	c.quorum()
@@ -107,7 +120,10 @@ func validate(d *decoder, m *Mesh, o options) {
 	c.detection()
 	c.controlPlane()
 	c.hooks()
-	c.flows()
+	ff := c.walkFlows()
+	c.flows(ff)
+	c.deadLetterTopic(ff)
+	c.deadPatterns(ff)
 	c.api()
 	c.gossip()
 }
@@ -156,7 +172,7 @@ type listener struct {
 	line int
 }
 
-func (c *checker) regions() {
+func (c *checker) checkRegions() {
 	if c.set("regions") && len(c.m.Regions) == 0 {
 		c.errorAt("regions", "regions is empty; a mesh needs at least two regions")
 	}
@@ -339,7 +355,7 @@ func isLoopback(host string) bool {
 
 // roleRegion checks that a role names a data region.
 func (c *checker) roleRegion(path, role, name string) {
-	r, ok := c.m.Region(name)
+	r, ok := c.region(name)
 	switch {
 	case !ok:
 		c.errorAt(path, "%s %q names no region", role, name)
@@ -458,7 +474,7 @@ func (c *checker) quorum() {
 	witness, unknown := false, false
 	for i, v := range f.Quorum.Voters {
 		p := fmt.Sprintf("failover.quorum.voters[%d]", i)
-		r, ok := c.m.Region(v)
+		r, ok := c.region(v)
 		switch {
 		case voters[v]:
 			c.errorAt(p, "quorum lists %q twice", v)
@@ -577,17 +593,14 @@ func (c *checker) controlPlane() {
 	}
 }
 
-func (c *checker) flows() {
-	planned := map[Route]bool{}
-	for _, f := range Plan(&Mesh{Kind: c.m.Kind, Roles: c.m.Roles, Regions: c.m.Regions}) {
-		planned[f.Route()] = true
-	}
+func (c *checker) flows(ff *flowFacts) {
+	planned := ff.planned
 	seen := map[Route]bool{}
 	for i, f := range c.m.Flows {
 		p := fmt.Sprintf("flows[%d]", i)
 		pair := Route{Source: f.Source, Target: f.Target}
-		_, srcOK := c.m.Region(f.Source)
-		_, dstOK := c.m.Region(f.Target)
+		_, srcOK := c.region(f.Source)
+		_, dstOK := c.region(f.Target)
 		if f.Source != "" && !srcOK {
 			c.errorAt(p+".source", "flow source %q names no region", f.Source)
 		}
