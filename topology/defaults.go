@@ -74,10 +74,12 @@ func applyDefaults(doc *document) {
 	}
 	// Every region votes, witnesses included: that is what they are for.
 	if len(doc.Failover.Quorum.Voters) == 0 {
+		seen := make(map[string]bool, len(doc.Regions))
 		for _, r := range doc.Regions {
-			if r.Name == "" || contains(doc.Failover.Quorum.Voters, r.Name) {
+			if r.Name == "" || seen[r.Name] {
 				continue // missing or duplicate names are reported by validation
 			}
+			seen[r.Name] = true
 			doc.Failover.Quorum.Voters = append(doc.Failover.Quorum.Voters, r.Name)
 		}
 	}

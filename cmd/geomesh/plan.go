@@ -40,10 +40,21 @@ type planSelection struct {
 
 func newPlanOutput(m *topology.Mesh) planOutput {
 	out := planOutput{Mesh: m.Name, Kind: string(m.Kind), Flows: []planFlow{}}
-	sel := func(s topology.Selection) planSelection {
-		return planSelection{Include: append([]string{}, s.Include...), Exclude: append([]string{}, s.Exclude...)}
+	// Flows share their selections' lists: an active-active mesh of n
+	// regions has n(n-1) flows and few distinct selections.
+	empty := []string{}
+	nonNil := func(l []string) []string {
+		if l == nil {
+			return empty
+		}
+		return l
 	}
-	for _, f := range topology.Plan(m) {
+	sel := func(s topology.Selection) planSelection {
+		return planSelection{Include: nonNil(s.Include), Exclude: nonNil(s.Exclude)}
+	}
+	plan := topology.Plan(m)
+	out.Flows = make([]planFlow, 0, len(plan))
+	for _, f := range plan {
 		out.Flows = append(out.Flows, planFlow{
 			Source: f.Source, Target: f.Target, Kind: f.Kind, Topics: sel(f.Topics), Groups: sel(f.Groups),
 			Naming: string(f.Naming), TargetTopic: f.TargetTopic("<topic>"),

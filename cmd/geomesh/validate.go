@@ -76,7 +76,7 @@ FILE it checks the file of -t or $GEOMESH_TOPOLOGY.`,
 func validateFile(path string) validateResult {
 	m, err := topology.Load(path)
 	if err == nil {
-		return validateResult{File: path, OK: true, Kind: string(m.Kind), Flows: len(topology.Plan(m))}
+		return validateResult{File: path, OK: true, Kind: string(m.Kind), Flows: topology.FlowCount(m)}
 	}
 	r := validateResult{File: path}
 	if !errors.As(err, &r.errs) {
