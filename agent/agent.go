@@ -261,6 +261,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		a.stateLock = lock
 	}
+	for _, w := range a.cfg.Mesh.Insecure() {
+		a.log.Warn("insecure setting allowed by the topology's allow_insecure", "setting", w)
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
 

@@ -29,6 +29,10 @@
 //	      - {id: witness-1, gossip: 10.3.0.10:7946, api: 10.3.0.10:8080, control: 10.3.0.10:6222}
 //	topics: {include: ["orders.*", "payments"], exclude: [".*\\.internal"]}
 //	failover: {mode: automatic}
+//	api: {read_token: file:/etc/geomesh/read-token, admin_token: file:/etc/geomesh/admin-token}
+//	control_plane:                # see Control plane below
+//	  embedded: true
+//	  tls: {ca_file: /etc/geomesh/nats-ca.pem, cert_file: /etc/geomesh/nats.pem, key_file: /etc/geomesh/nats-key.pem}
 //
 // Hub-spoke sets hub, spokes and optionally standby_hub and broadcast under
 // topology instead of primary and standby. configs/examples holds a
@@ -69,6 +73,15 @@
 // runs. state_dir must be absolute and outlive restarts; by default it is
 // /var/lib/geomesh/<mesh> under `geomesh agent` (the systemd unit's
 // StateDirectory) and $XDG_STATE_HOME/geomesh/<mesh> under `geomesh up`.
+//
+// # Insecure settings
+//
+// A file that exposes the mesh to its network is refused unless it names
+// the exposure under allow_insecure, and agents warn of each accepted one
+// at every start ([Mesh.Insecure]): sasl-plain-without-tls,
+// insecure-skip-verify-with-password, control-plane-without-tls and
+// api-without-token (see [Insecure]). Addresses on loopback expose
+// nothing, so local meshes need none.
 //
 // # Errors
 //

@@ -21,6 +21,7 @@ func largeMesh(n int) []byte {
 	b.WriteString("topics: {include: [orders, 'payments.*'], exclude: ['.*\\.internal']}\n")
 	b.WriteString("replication: {on_error: dead-letter, dead_letter_topic: dead-letters}\n")
 	b.WriteString("failover: {mode: automatic, detection: {down_after: 30s}}\n")
+	b.WriteString("allow_insecure: [control-plane-without-tls, api-without-token]\n")
 	return []byte(b.String())
 }
 

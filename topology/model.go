@@ -142,6 +142,8 @@ type Mesh struct {
 	Flows        []FlowOverride
 	API          API
 	Gossip       Gossip
+	// AllowInsecure lists the insecure settings the file accepts.
+	AllowInsecure []Insecure
 }
 
 // Region returns the region with the given name.
@@ -231,6 +233,12 @@ type document struct {
 	ControlPlane *ControlPlane `yaml:"control_plane"`
 	// Narrower topic selections for single flows the topology plans.
 	Flows []FlowOverride `yaml:"flows"`
+	// Insecure settings this mesh accepts, each refused otherwise:
+	// sasl-plain-without-tls, insecure-skip-verify-with-password,
+	// control-plane-without-tls (on non-loopback addresses) and
+	// api-without-token (on non-loopback addresses). Agents warn of each
+	// one in use at every start. Default: none.
+	AllowInsecure []Insecure `yaml:"allow_insecure"`
 }
 
 // topologySpec is the "topology:" section of the file.

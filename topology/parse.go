@@ -55,6 +55,8 @@ func Parse(filename string, data []byte, opts ...Option) (*Mesh, error) {
 		Flows:        doc.Flows,
 		API:          doc.API,
 		Gossip:       doc.Gossip,
+
+		AllowInsecure: doc.AllowInsecure,
 	}
 	validate(d, m, o)
 	if len(d.errs) > 0 {

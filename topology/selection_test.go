@@ -23,13 +23,13 @@ topology:
 regions:
   - name: central
     kafka: {bootstrap: [kafka.central:9092]}
-    agents: [{id: central-1, gossip: 10.0.0.1:7946, api: 10.0.0.1:8080, control: 10.0.0.1:6222}]
+    agents: [{id: central-1, gossip: 127.0.0.1:7946, api: 127.0.0.1:8080, control: 127.0.0.1:6222}]
   - name: central-2
     kafka: {bootstrap: [kafka.central-2:9092]}
-    agents: [{id: central-2-1, gossip: 10.0.0.2:7946, api: 10.0.0.2:8080, control: 10.0.0.2:6222}]
+    agents: [{id: central-2-1, gossip: 127.0.0.2:7946, api: 127.0.0.2:8080, control: 127.0.0.2:6222}]
   - name: store-a
     kafka: {bootstrap: [kafka.store-a:9092]}
-    agents: [{id: store-a-1, gossip: 10.0.0.3:7946, api: 10.0.0.3:8080, control: 10.0.0.3:6222}]
+    agents: [{id: store-a-1, gossip: 127.0.0.3:7946, api: 127.0.0.3:8080, control: 127.0.0.3:6222}]
 topics:
   include: [TOPICS]
   exclude: [NOTTOPICS]

@@ -126,6 +126,7 @@ func validate(d *decoder, m *Mesh, o options) {
 	c.deadPatterns(ff)
 	c.api()
 	c.gossip()
+	c.insecure()
 }
 
 func (c *checker) gossip() {

@@ -191,3 +191,64 @@ func TestGossipDetectionSaturates(t *testing.T) {
 		t.Errorf("largest bounded detection = %s, want %s", got, want)
 	}
 }
+
+// TestInsecure: each insecure setting is refused where it is written,
+// unless allow_insecure names it; loopback exposes nothing.
+func TestInsecure(t *testing.T) {
+	exposed := strings.NewReplacer("127.0.0.1:", "10.0.0.1:", "127.0.0.1:1909", "127.0.0.1:1909").Replace(base)
+	exposed = strings.ReplaceAll(exposed, "bootstrap: [10.0.0.1:19092], embedded: true", "bootstrap: [kafka.us-east.example.com:9092]")
+	exposed = strings.ReplaceAll(exposed, "bootstrap: [10.0.0.1:19093], embedded: true", "bootstrap: [kafka.eu-west.example.com:9092]")
+	secure := `api: {read_token: env:READ, admin_token: env:ADMIN}
+control_plane:
+  embedded: true
+  tls: {ca_file: ca.pem, cert_file: c.pem, key_file: k.pem}
+`
+	wantValid(t, exposed+secure)
+	for _, c := range []struct {
+		name, file, want string
+		kind             Insecure
+	}{
+		{"control plane", exposed + "api: {read_token: env:READ, admin_token: env:ADMIN}\n",
+			"the embedded control plane listens on 10.0.0.1:16222 without tls", InsecureControlPlaneWithoutTLS},
+		{"external control plane", exposed + "api: {read_token: env:READ, admin_token: env:ADMIN}\ncontrol_plane: {urls: [nats://nats.example.com:4222]}\n",
+			"the control plane at nats://nats.example.com:4222 is reached without tls", InsecureControlPlaneWithoutTLS},
+		{"api", exposed + "control_plane: {embedded: true, tls: {ca_file: ca.pem, cert_file: c.pem, key_file: k.pem}}\n",
+			"agents serve their API on non-loopback addresses such as 10.0.0.1:18080 without tokens", InsecureAPIWithoutToken},
+		{"sasl plain", strings.Replace(exposed+secure, "kafka.us-east.example.com:9092]", "kafka.us-east.example.com:9092], sasl: {mechanism: PLAIN, username: u, password: env:P}", 1),
+			"region us-east sends its kafka password in the clear", InsecureSASLPlainWithoutTLS},
+		{"skip verify", strings.Replace(exposed+secure, "kafka.us-east.example.com:9092]", "kafka.us-east.example.com:9092], tls: {insecure_skip_verify: true}, sasl: {mechanism: SCRAM-SHA-256, username: u, password: env:P}", 1),
+			"does not verify (insecure_skip_verify)", InsecureSkipVerifyWithPassword},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wantProblem(t, c.file, c.want)
+			wantProblem(t, c.file, "or accept the risk with allow_insecure: ["+string(c.kind)+"]")
+			allowed := c.file + "allow_insecure: [" + string(c.kind) + "]\n"
+			wantValid(t, allowed)
+			m, err := Parse("mesh.yaml", []byte(allowed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Insecure(); len(got) != 1 || !strings.HasPrefix(got[0], string(c.kind)+": ") || !strings.Contains(got[0], c.want) {
+				t.Errorf("Insecure() = %q, want one warning about %s", got, c.kind)
+			}
+		})
+	}
+	// Safe forms of the same settings.
+	wantValid(t, base)
+	wantValid(t, strings.Replace(exposed+secure, "kafka.us-east.example.com:9092]", "kafka.us-east.example.com:9092], tls: {}, sasl: {mechanism: PLAIN, username: u, password: env:P}", 1))
+	wantValid(t, strings.Replace(exposed+secure, "kafka.us-east.example.com:9092]", "kafka.us-east.example.com:9092], tls: {insecure_skip_verify: true}", 1))
+	wantValid(t, strings.Replace(base, "bootstrap: [127.0.0.1:19092], embedded: true", "bootstrap: [127.0.0.1:19092], sasl: {mechanism: PLAIN, username: u, password: env:P}", 1))
+	wantProblem(t, base+"allow_insecure: [everything]\n", `unknown allow_insecure entry "everything"; want sasl-plain-without-tls, insecure-skip-verify-with-password, control-plane-without-tls or api-without-token`)
+
+	m, err := Load("testdata/valid/insecure-allowed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, w := range m.Insecure() {
+		kinds = append(kinds, w[:strings.Index(w, ":")])
+	}
+	if want := []string{"sasl-plain-without-tls", "insecure-skip-verify-with-password", "control-plane-without-tls", "api-without-token"}; !reflect.DeepEqual(kinds, want) {
+		t.Errorf("insecure-allowed.yaml warns of %q, want %q", kinds, want)
+	}
+}

@@ -56,4 +56,10 @@ module "mesh" {
     mode   = "automatic"
     voters = ["us-east-1", "us-west-2", "eu-west-1"]
   }
+
+  # The agents' control plane and API listen on the hosts' private
+  # addresses, which the security groups open to the mesh's subnets alone,
+  # without TLS or tokens. Before production, give the control plane tls
+  # and the API tokens (docs/security.md) and drop these.
+  allow_insecure = ["control-plane-without-tls", "api-without-token"]
 }

@@ -54,7 +54,8 @@ locals {
       embedded = local.embedded_control ? true : null
       urls     = local.embedded_control ? null : var.control_plane_urls
     } : k => v if v != null }
-    flows = length(var.flows) > 0 ? var.flows : null
+    flows          = length(var.flows) > 0 ? var.flows : null
+    allow_insecure = length(var.allow_insecure) > 0 ? var.allow_insecure : null
   } : k => v if v != null }
 
   detection_doc = { for k, v in var.failover.detection : k => v if v != null }

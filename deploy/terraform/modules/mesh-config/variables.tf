@@ -265,6 +265,17 @@ variable "flows" {
   default = []
 }
 
+variable "allow_insecure" {
+  description = "Insecure settings the topology accepts (geomesh refuses each otherwise and its agents warn of each at every start): sasl-plain-without-tls, insecure-skip-verify-with-password, control-plane-without-tls (an embedded control plane on these hosts without tls) and api-without-token (the agents' API on these hosts without tokens). See docs/security.md."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.allow_insecure : contains(["sasl-plain-without-tls", "insecure-skip-verify-with-password", "control-plane-without-tls", "api-without-token"], s)])
+    error_message = "The allow_insecure entries must be sasl-plain-without-tls, insecure-skip-verify-with-password, control-plane-without-tls or api-without-token."
+  }
+}
+
 variable "service" {
   description = "Where each agent host keeps the binary, the rendered topology and the environment file, and the log format; used in the agents output (service command line and environment)."
   type = object({
