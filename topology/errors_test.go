@@ -12,7 +12,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files and configs/topology.schema.json")
 
 // TestInvalid pins every message, with its position, that each invalid
-// fixture produces. Run `go test ./topology -update` after changing a
+// fixture produces; fixtures named files-* are loaded with CheckFiles. Run `go test ./topology -update` after changing a
 // message on purpose, and review the diff.
 func TestInvalid(t *testing.T) {
 	files, err := filepath.Glob("testdata/invalid/*.yaml")
@@ -24,7 +24,11 @@ func TestInvalid(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
-			m, err := Load(file)
+			var opts []Option
+			if strings.HasPrefix(filepath.Base(file), "files-") {
+				opts = append(opts, CheckFiles())
+			}
+			m, err := Load(file, opts...)
 			if err == nil {
 				t.Fatalf("Load succeeded, want errors; mesh %q", m.Name)
 			}

@@ -307,11 +307,11 @@ type Kafka struct {
 type TLS struct {
 	// PEM bundle of the CAs that sign the brokers' certificates. Default: the
 	// system pool.
-	CAFile string `yaml:"ca_file"`
+	CAFile string `yaml:"ca_file" file:"true"`
 	// PEM client certificate for mutual TLS; needs key_file.
-	CertFile string `yaml:"cert_file"`
+	CertFile string `yaml:"cert_file" file:"true"`
 	// PEM private key of cert_file.
-	KeyFile string `yaml:"key_file"`
+	KeyFile string `yaml:"key_file" file:"true"`
 	// Name expected in the brokers' certificates. Default: the bootstrap host.
 	ServerName string `yaml:"server_name"`
 	// Skip certificate verification; for tests only.
@@ -329,11 +329,11 @@ type SASL struct {
 	// itself. Required except with GSSAPI, which uses keytab.
 	Password Secret `yaml:"password"`
 	// GSSAPI: keytab file holding the key of username@realm; required.
-	Keytab string `yaml:"keytab"`
+	Keytab string `yaml:"keytab" file:"true"`
 	// GSSAPI: Kerberos realm of username; required.
 	Realm string `yaml:"realm"`
 	// GSSAPI: krb5.conf naming the realm's KDCs. Default: /etc/krb5.conf.
-	Krb5Conf string `yaml:"krb5_conf"`
+	Krb5Conf string `yaml:"krb5_conf" file:"true"`
 	// GSSAPI: service part of the brokers' principals
 	// (service/broker-host@REALM). Default: kafka.
 	ServiceName string `yaml:"service_name"`
@@ -387,9 +387,9 @@ type Gossip struct {
 // Every agent reads the same paths on its own host.
 type APITLS struct {
 	// PEM certificate chain of the agent's API.
-	CertFile string `yaml:"cert_file" required:"true"`
+	CertFile string `yaml:"cert_file" required:"true" file:"true"`
 	// PEM private key of cert_file.
-	KeyFile string `yaml:"key_file" required:"true"`
+	KeyFile string `yaml:"key_file" required:"true" file:"true"`
 }
 
 // Replication tunes the copy of records between clusters.
@@ -536,15 +536,15 @@ type ControlPlaneTLS struct {
 	// PEM bundle of the CAs that sign the NATS certificates. Embedded:
 	// required; a peer's route is accepted only with a certificate it
 	// signed. External: default the system pool.
-	CAFile string `yaml:"ca_file"`
+	CAFile string `yaml:"ca_file" file:"true"`
 	// PEM certificate of this agent. Embedded: required, shown both to the
 	// peers it dials and to those that dial it, so it must be valid for
 	// server and client use and name the agent's control host (or
 	// server_name). External: a client certificate for mutual TLS; needs
 	// key_file.
-	CertFile string `yaml:"cert_file"`
+	CertFile string `yaml:"cert_file" file:"true"`
 	// PEM private key of cert_file.
-	KeyFile string `yaml:"key_file"`
+	KeyFile string `yaml:"key_file" file:"true"`
 	// Name expected in the certificates of peers (embedded) or servers
 	// (external). Default: the host of each control address or url.
 	ServerName string `yaml:"server_name"`
@@ -567,7 +567,7 @@ type ControlPlaneCredentials struct {
 	// `nk -gen user`), which signs the server's challenge; the server lists
 	// the public key. Each host can hold its own seed, so each agent has its
 	// own identity. Not with user.
-	NkeySeedFile string `yaml:"nkey_seed_file"`
+	NkeySeedFile string `yaml:"nkey_seed_file" file:"true"`
 }
 
 // FlowOverride replaces the topic selection of one flow the topology plans,

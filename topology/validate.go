@@ -127,6 +127,12 @@ func validate(d *decoder, m *Mesh, o options) {
 	c.api()
 	c.gossip()
 	c.insecure()
+	if c.opts.checkFiles {
+		c.files(reflect.ValueOf(c.m.Regions), "regions")
+		c.files(reflect.ValueOf(c.m.API), "api")
+		c.files(reflect.ValueOf(c.m.Gossip), "gossip")
+		c.files(reflect.ValueOf(c.m.ControlPlane), "control_plane")
+	}
 }
 
 func (c *checker) gossip() {

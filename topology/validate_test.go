@@ -252,3 +252,29 @@ control_plane:
 		t.Errorf("insecure-allowed.yaml warns of %q, want %q", kinds, want)
 	}
 }
+
+// TestCheckFiles: referenced files are opened only when asked, as
+// `geomesh validate` does; an agent's Load leaves them to its first use.
+func TestCheckFiles(t *testing.T) {
+	const file = "testdata/invalid/files-unreadable.yaml"
+	if _, err := Load(file); err != nil {
+		t.Errorf("without CheckFiles: %v", err)
+	}
+	if _, err := Load(file, CheckFiles()); err == nil {
+		t.Error("with CheckFiles: no error")
+	}
+	// The files of full.yaml are reported: none of these exists on a test
+	// host (its krb5_conf, /etc/krb5.conf, may).
+	_, err := Load("testdata/valid/full.yaml", CheckFiles())
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("full.yaml with CheckFiles: %v", err)
+	}
+	for _, want := range []string{"ca_file /etc/geomesh/ca.pem", "keytab /etc/geomesh/geomesh.keytab",
+		"password file:/run/secrets/kafka", "read_token file:/etc/geomesh/read-token", "cert_file /etc/geomesh/api.pem",
+		"keys[0] file:/etc/geomesh/gossip-key", "nkey_seed_file /etc/geomesh/nats.nk", "ca_file /etc/geomesh/nats-ca.pem"} {
+		if !strings.Contains(err.Error(), want+" cannot be read") {
+			t.Errorf("full.yaml with CheckFiles does not report %s:\n%v", want, err)
+		}
+	}
+}

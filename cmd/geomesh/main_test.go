@@ -137,3 +137,16 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version output %q: %v", out, err)
 	}
 }
+
+// TestValidateChecksFiles: validate opens every file a topology names,
+// unless --check-files=false.
+func TestValidateChecksFiles(t *testing.T) {
+	file := "../../topology/testdata/invalid/files-unreadable.yaml"
+	_, errOut, err := run(t, "validate", file)
+	if err == nil || !strings.Contains(errOut, file+":12:18: ca_file testdata/no-such-ca.pem cannot be read on this host") {
+		t.Errorf("validate: %v\n%s", err, errOut)
+	}
+	if out, errOut, err := run(t, "validate", "--check-files=false", file); err != nil {
+		t.Errorf("validate --check-files=false: %v\n%s%s", err, out, errOut)
+	}
+}

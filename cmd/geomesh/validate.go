@@ -28,13 +28,19 @@ type errorRecord struct {
 }
 
 func validateCmd() *cobra.Command {
+	var checkFiles bool
 	cmd := &cobra.Command{
 		Use:   "validate [FILE...]",
 		Short: "Check topology files and report every error as file:line:col: message",
 		Long: `validate reads each topology file strictly (an unknown key is an error),
 applies defaults and checks the mesh as a whole. Every problem in every file is
 reported at once; the exit status is 1 when any file has one. Without
-FILE it checks the file of -t or $GEOMESH_TOPOLOGY.`,
+FILE it checks the file of -t or $GEOMESH_TOPOLOGY.
+
+Every file the topology names (CA bundles, certificates, keys, keytabs,
+krb5.conf, nkey seeds and file: secrets) must be readable on this host,
+as it must be on the agents' hosts; --check-files=false skips that where
+a file is checked elsewhere, as in CI.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := topologyArgs(cmd, args)
 			if err != nil {
@@ -43,7 +49,7 @@ FILE it checks the file of -t or $GEOMESH_TOPOLOGY.`,
 			results := []validateResult{}
 			failed := 0
 			for _, f := range files {
-				r := validateFile(f)
+				r := validateFile(f, checkFiles)
 				if !r.OK {
 					failed++
 				}
@@ -70,11 +76,16 @@ FILE it checks the file of -t or $GEOMESH_TOPOLOGY.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&checkFiles, "check-files", true, "check that every file the topology names can be read on this host")
 	return cmd
 }
 
-func validateFile(path string) validateResult {
-	m, err := topology.Load(path)
+func validateFile(path string, checkFiles bool) validateResult {
+	var opts []topology.Option
+	if checkFiles {
+		opts = append(opts, topology.CheckFiles())
+	}
+	m, err := topology.Load(path, opts...)
 	if err == nil {
 		return validateResult{File: path, OK: true, Kind: string(m.Kind), Flows: topology.FlowCount(m)}
 	}
