@@ -74,6 +74,21 @@
 // /var/lib/geomesh/<mesh> under `geomesh agent` (the systemd unit's
 // StateDirectory) and $XDG_STATE_HOME/geomesh/<mesh> under `geomesh up`.
 //
+// # Files that would do harm
+//
+// Besides what is malformed, Parse refuses what would run and hurt:
+// two regions whose bootstrap lists share a broker (host:port, compared
+// without case, spaces or a final dot), which would copy one cluster onto
+// itself; a dead_letter_topic that a flow copies in or out of a target,
+// that geomesh writes itself ([ReservedTopics]) or that is one of Kafka's
+// (__…); and an include pattern that can only select topics no flow
+// copies: Kafka's or geomesh's, or topics named after a region and a dot,
+// which geomesh takes for that region's copies (a region named like the
+// topics' prefix). A '.' in a pattern counts there as the dot it usually
+// stands for. Agent ids, region and mesh names keep to the alphabets
+// their fields state, since they name directories, nodes, subjects and
+// topics.
+//
 // # Insecure settings
 //
 // A file that exposes the mesh to its network is refused unless it names
