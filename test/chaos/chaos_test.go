@@ -707,6 +707,8 @@ func (w *world) topology(t *testing.T, topic string, seed uint64) string {
 	// agent copies the file's flows and decides nothing (an embedded one
 	// would run a NATS node in an agent the test cannot fail over).
 	fmt.Fprintf(&b, "control_plane: {urls: [\"nats://%s\"]}\n", w.west.Host(noControlPort))
+	// The namespaces' addresses are private to this machine.
+	b.WriteString("allow_insecure: [control-plane-without-tls, api-without-token]\n")
 	path := filepath.Join(t.TempDir(), "mesh.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

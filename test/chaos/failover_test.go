@@ -336,6 +336,8 @@ failover:
   stranded: quarantine
   detection: %s
 control_plane: {embedded: true}
+# The namespaces' addresses are private to this machine.
+allow_insecure: [control-plane-without-tls, api-without-token]
 regions:
 `, mesh, detection)
 	for _, ns := range regions {
