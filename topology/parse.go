@@ -2,9 +2,7 @@ package topology
 
 import (
 	"bytes"
-	"errors"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -12,23 +10,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads and validates a topology file. On any problem it returns a
-// non-nil error of type Errors holding every problem found, decode and
-// semantic, sorted by position.
-func Load(path string, opts ...Option) (*Mesh, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, Errors{{File: path, Msg: "cannot read: " + err.Error()}}
-	}
-	return Parse(path, data, opts...)
-}
-
 // Parse validates the topology in data; filename only labels the errors.
+//
+// Data larger than [MaxFileSize] is refused unread.
 func Parse(filename string, data []byte, opts ...Option) (*Mesh, error) {
+	if len(data) > MaxFileSize {
+		return nil, Errors{{File: filename, Msg: tooLarge(int64(len(data)))}}
+	}
 	var o options
 	for _, opt := range opts {
 		opt(&o)
