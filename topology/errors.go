@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error is one problem in a topology file. Line and Col are 1-based; Col is 0
-// when only the line is known (YAML syntax errors) and Line is 0 when the
-// file could not be read at all.
+// when only the line is known (a YAML syntax error in a file too large to
+// search for its column) and Line is 0 when the problem is the whole file
+// (it could not be read, or is too large).
 type Error struct {
 	File      string
 	Line, Col int
@@ -56,4 +58,26 @@ func (es Errors) sorted() Errors {
 		out = append(out, e)
 	}
 	return out
+}
+
+// maxQuote is how much of a value from the file a message quotes.
+const maxQuote = 64
+
+// clipped is a value from the file as messages show it: whole up to
+// maxQuote bytes and a little more, else its first maxQuote bytes and its
+// length, so that a 50 MB value is not echoed whole.
+type clipped string
+
+func (c clipped) Format(f fmt.State, verb rune) {
+	s := string(c)
+	if len(s) <= maxQuote+16 {
+		fmt.Fprintf(f, fmt.FormatString(f, verb), s)
+		return
+	}
+	cut := s[:maxQuote]
+	for len(cut) > 0 && !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), cut)
+	fmt.Fprintf(f, "… (%d bytes)", len(s))
 }

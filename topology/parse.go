@@ -1,14 +1,6 @@
 package topology
 
-import (
-	"bytes"
-	"io"
-	"reflect"
-	"regexp"
-	"strconv"
-
-	"gopkg.in/yaml.v3"
-)
+import "reflect"
 
 // Parse validates the topology in data; filename only labels the errors.
 //
@@ -51,45 +43,4 @@ func Parse(filename string, data []byte, opts ...Option) (*Mesh, error) {
 		return nil, d.errs.sorted()
 	}
 	return m, nil
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// parseYAML returns the root mapping's node, or nil after reporting why
-// there is none.
-func (d *decoder) parseYAML(data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
-		if err == io.EOF {
-			d.errorf(pos{1, 1}, "file is empty; a topology needs at least mesh, topology and regions")
-		} else {
-			d.syntaxError(err)
-		}
-		return nil
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
-		d.errorf(nodePos(&next), "a topology file holds one YAML document; remove this second one")
-		return nil
-	case err != io.EOF:
-		d.syntaxError(err)
-		return nil
-	}
-	if len(root.Content) == 0 {
-		d.errorf(pos{1, 1}, "file is empty; a topology needs at least mesh, topology and regions")
-		return nil
-	}
-	return root.Content[0]
-}
-
-// syntaxError keeps yaml.v3's line; it gives no column.
-func (d *decoder) syntaxError(err error) {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		d.errorf(pos{line, 0}, "invalid yaml: %s", m[2])
-		return
-	}
-	d.errorf(pos{1, 0}, "invalid yaml: %s", err)
 }
