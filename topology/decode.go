@@ -28,10 +28,72 @@ type decoder struct {
 	errs   Errors
 	places map[string]place // by path: "regions[1].kafka.bootstrap[0]"
 	broken map[string]bool  // paths whose value could not be decoded
+
+	// What aliases and merge keys repeat is bounded, so that a small file
+	// cannot expand to millions of values (an alias bomb).
+	written  int                 // nodes the file writes, aliases not followed
+	repeated int                 // values decoded again through an alias or merge key
+	repeat   []*yaml.Node        // the aliases and merge keys being followed, outermost first
+	merging  map[*yaml.Node]bool // mappings whose merge keys are being expanded
+	stopped  bool                // past the bound: decoding gave up
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, places: map[string]place{}, broken: map[string]bool{}}
+	return &decoder{file: file, places: map[string]place{}, broken: map[string]bool{}, merging: map[*yaml.Node]bool{}}
+}
+
+// Aliases may repeat at most repeatFactor times the nodes the file writes,
+// plus repeatBase: generous for anchors shared by many regions, and it
+// keeps the cost of decoding within a small multiple of the file's size.
+const (
+	repeatFactor = 2
+	repeatBase   = 10000
+)
+
+// decodeFile decodes the root node into doc; false if it gave up on an
+// alias bomb, after which checking the rest would only add noise.
+func (d *decoder) decodeFile(root *yaml.Node, doc *document) bool {
+	d.written = countNodes(root)
+	d.decode(root, reflect.ValueOf(doc).Elem(), "", "")
+	return !d.stopped
+}
+
+// countNodes counts the nodes of a tree without following aliases.
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, child := range n.Content {
+		c += countNodes(child)
+	}
+	return c
+}
+
+// enter follows an alias or merge key at n; leave undoes it.
+func (d *decoder) enter(n *yaml.Node) { d.repeat = append(d.repeat, n) }
+func (d *decoder) leave()             { d.repeat = d.repeat[:len(d.repeat)-1] }
+
+// repeats counts nodes visited again, while an alias or merge key is
+// being followed, and reports whether the bound still holds; past it, it
+// reports the bomb at the outermost alias.
+func (d *decoder) repeats(nodes int) bool {
+	if d.stopped {
+		return false
+	}
+	if len(d.repeat) == 0 {
+		return true
+	}
+	d.repeated += nodes
+	limit := repeatFactor*d.written + repeatBase
+	if d.repeated <= limit {
+		return true
+	}
+	d.stopped = true
+	what := "merge key <<"
+	if at := d.repeat[0]; at.Kind == yaml.AliasNode {
+		what = "alias *" + at.Value
+	}
+	d.errorf(nodePos(d.repeat[0]), "%s: aliases repeat more than %d values (%d × the %d this file writes + %d); refused as an alias bomb",
+		clipped(what), limit, repeatFactor, d.written, repeatBase)
+	return false
 }
 
 func (d *decoder) errorf(p pos, format string, args ...any) {
@@ -62,7 +124,12 @@ var durationRE = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s
 // decode fills v from n. name is the key (or item noun) used in messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 	if n.Kind == yaml.AliasNode {
+		d.enter(n)
+		defer d.leave()
 		n = n.Alias
+	}
+	if !d.repeats(1) {
+		return
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // an empty value is the same as an absent key
@@ -149,8 +216,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 			return
 		}
 		m := reflect.MakeMap(v.Type())
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
+		for _, kv := range d.pairs(n) {
+			k, val := kv.key, resolve(kv.val)
+			if kv.merge != nil {
+				d.enter(kv.merge)
+			}
+			ok := d.repeats(2)
+			if kv.merge != nil {
+				d.leave()
+			}
+			if !ok {
+				return
+			}
 			p := fmt.Sprintf("%s[%q]", path, k.Value)
 			key, ok := d.scalar(k, p, "keys "+where(name), "a string")
 			if !ok {
@@ -232,18 +309,21 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, name string)
 	for _, f := range fields {
 		byKey[f.key] = f
 	}
-	seen := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	seen := map[string]pair{}
+	decodeField := func(kv pair) {
+		k, val := kv.key, kv.val
+		if !d.repeats(1) { // the key; decode counts the value
+			return
+		}
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(nodePos(k), "keys %s must be strings, got %s", where(name), kindOf(k))
-			continue
+			return
 		}
 		if first, dup := seen[k.Value]; dup {
-			d.errorf(nodePos(k), "duplicate key %q %s (first at line %d)", k.Value, where(name), first.Line)
-			continue
+			d.errorf(nodePos(k), "duplicate key %q %s (first at line %d)", k.Value, where(name), first.key.Line)
+			return
 		}
-		seen[k.Value] = k
+		seen[k.Value] = kv
 		f, ok := byKey[k.Value]
 		if !ok {
 			hint, near := suggest(k.Value, fields)
@@ -253,30 +333,126 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, name string)
 				d.broken[join(path, near)] = true
 			}
 			d.errorf(nodePos(k), "unknown key %q %s%s", k.Value, where(name), hint)
-			continue
+			return
 		}
 		p := join(path, k.Value)
-		target := val
-		if target.Kind == yaml.AliasNode {
-			target = target.Alias
-		}
-		d.places[p] = place{nodePos(k), nodePos(target)}
+		d.places[p] = place{nodePos(k), nodePos(resolve(val))}
 		d.decode(val, v.FieldByIndex(f.index), p, k.Value)
+	}
+	for _, kv := range d.pairs(n) {
+		if kv.merge != nil {
+			d.enter(kv.merge)
+		}
+		decodeField(kv)
+		if kv.merge != nil {
+			d.leave()
+		}
+		if d.stopped {
+			return
+		}
 	}
 	for _, f := range fields {
 		if !f.required {
 			continue
 		}
-		k, ok := seen[f.key]
+		kv, ok := seen[f.key]
 		if !ok {
 			d.errorf(d.keyPos(path, n), "missing key %q %s", f.key, where(name))
 			continue
 		}
-		if isNull(n, f.key) {
+		if val := resolve(kv.val); val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 			d.broken[join(path, f.key)] = true
-			d.errorf(nodePos(k), "key %q %s has no value", f.key, where(name))
+			d.errorf(nodePos(kv.key), "key %q %s has no value", f.key, where(name))
 		}
 	}
+}
+
+// pair is a key of a mapping and its value; merge is the merge key it
+// came through, nil for the mapping's own keys.
+type pair struct{ key, val, merge *yaml.Node }
+
+// pairs lists the keys of a mapping, its own first, then those its merge
+// keys (<<: *defaults, or a list of them) bring in: a key the mapping
+// sets itself wins over a merged one, and an earlier merged mapping over
+// a later one, as YAML defines merge keys.
+func (d *decoder) pairs(n *yaml.Node) []pair {
+	if d.stopped {
+		return nil
+	}
+	var out, merges []pair
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			merges = append(merges, pair{key: k, val: val})
+			continue
+		}
+		out = append(out, pair{key: k, val: val})
+	}
+	if len(merges) == 0 {
+		return out
+	}
+	d.merging[n] = true
+	defer delete(d.merging, n)
+	set := map[string]bool{}
+	for _, kv := range out {
+		set[kv.key.Value] = true
+	}
+	for _, m := range merges {
+		for _, src := range d.mergeSources(m) {
+			for _, kv := range d.pairs(src) {
+				if d.stopped {
+					return out
+				}
+				d.enter(m.key)
+				ok := d.repeats(1)
+				d.leave()
+				if !ok {
+					return out
+				}
+				if set[kv.key.Value] {
+					continue
+				}
+				set[kv.key.Value] = true
+				if kv.merge == nil {
+					kv.merge = m.key
+				}
+				out = append(out, kv)
+			}
+		}
+	}
+	return out
+}
+
+// mergeSources returns the mappings a merge key brings in, and reports a
+// value that is not a mapping or a list of them.
+func (d *decoder) mergeSources(m pair) []*yaml.Node {
+	var items []*yaml.Node
+	if v := resolve(m.val); v.Kind == yaml.SequenceNode {
+		items = v.Content
+	} else {
+		items = []*yaml.Node{m.val}
+	}
+	var out []*yaml.Node
+	for _, item := range items {
+		src := resolve(item)
+		switch {
+		case src.Kind != yaml.MappingNode:
+			d.errorf(nodePos(item), "a merge key (<<) takes a mapping or a list of mappings, got %s", kindOf(src))
+		case d.merging[src]:
+			d.errorf(nodePos(item), "a merge key (<<) cannot bring in the mapping it is in")
+		default:
+			out = append(out, src)
+		}
+	}
+	return out
+}
+
+// resolve follows an alias to the node it repeats.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		return n.Alias
+	}
+	return n
 }
 
 // keyPos is where to report something missing from the mapping at path: its
@@ -286,16 +462,6 @@ func (d *decoder) keyPos(path string, n *yaml.Node) pos {
 		return pl.key
 	}
 	return nodePos(n)
-}
-
-func isNull(m *yaml.Node, key string) bool {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			v := m.Content[i+1]
-			return v.Kind == yaml.ScalarNode && v.Tag == "!!null"
-		}
-	}
-	return false
 }
 
 // field is a YAML key of a model struct.

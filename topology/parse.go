@@ -1,7 +1,5 @@
 package topology
 
-import "reflect"
-
 // Parse validates the topology in data; filename only labels the errors.
 //
 // Data larger than [MaxFileSize] is refused unread.
@@ -19,7 +17,9 @@ func Parse(filename string, data []byte, opts ...Option) (*Mesh, error) {
 		return nil, d.errs.sorted()
 	}
 	var doc document
-	d.decode(root, reflect.ValueOf(&doc).Elem(), "", "")
+	if !d.decodeFile(root, &doc) {
+		return nil, d.errs.sorted()
+	}
 	applyDefaults(&doc)
 	m := &Mesh{
 		Name:         doc.Mesh,
