@@ -1,7 +1,9 @@
 package topology
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -117,9 +119,13 @@ var (
 	enumType      = reflect.TypeFor[enum]()
 )
 
-// durationRE is the form of a Go duration; one that has it and still does
-// not parse is too large.
-var durationRE = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+// coreTags are the tags of YAML's core schema, which yaml.v3 gives every
+// node it resolves; any other is a tag the file wrote, which the format
+// has no use for.
+var coreTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!timestamp": true, "!!map": true, "!!seq": true,
+}
 
 // decode fills v from n. name is the key (or item noun) used in messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
@@ -129,6 +135,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 		n = n.Alias
 	}
 	if !d.repeats(1) {
+		return
+	}
+	if !coreTags[n.Tag] {
+		what := name
+		if what == "" {
+			what = "the file"
+		}
+		d.fail(path, n, "%s: the tag %s is not supported; remove it", what, clipped(n.Tag))
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -141,11 +155,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 			return
 		}
 		dur, err := time.ParseDuration(s)
-		if err != nil && durationRE.MatchString(s) {
-			d.fail(path, n, "%s: duration %q is out of range", name, s)
+		switch {
+		case err != nil && durationSyntax.MatchString(s):
+			d.fail(path, n, "%s: duration %q is out of range; the longest is %s, about 292 years", name, s, time.Duration(math.MaxInt64))
 			return
-		}
-		if err != nil {
+		case err != nil:
 			d.fail(path, n, "%s: invalid duration %q; write a number and a unit such as 500ms, 2s or 1m", name, s)
 			return
 		}
@@ -256,13 +270,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 		}
 		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
 	case reflect.Int:
-		// Every integer in a topology is a count or a multiplier, where zero
-		// would silently fall back to the default.
-		i, err := strconv.Atoi(n.Value)
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil {
-			d.fail(path, n, "%s must be an integer, got %s", name, kindOf(n))
+		i, msg := integer(n, name)
+		if msg != "" {
+			d.fail(path, n, "%s", msg)
 			return
 		}
+		// Every integer in a topology is a count or a multiplier, where zero
+		// would silently fall back to the default.
 		if i < 1 {
 			d.fail(path, n, "%s must be at least 1, got %d", name, i)
 			return
@@ -285,11 +299,11 @@ func (d *decoder) compileSelection(s *Selection, path string) {
 	})
 }
 
-// scalar accepts strings, and numbers written where a string is expected
-// (a topic called 2024 is still a name), but not booleans: "on" or "yes"
-// where a name belongs is a mistake.
+// scalar accepts strings, and numbers and dates written where a string is
+// expected (a topic called 2024 is still a name), as written, but not
+// booleans: "on" or "yes" where a name belongs is a mistake.
 func (d *decoder) scalar(n *yaml.Node, path, name, want string) (string, bool) {
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float") {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!timestamp") {
 		d.fail(path, n, "%s must be %s, got %s", name, want, kindOf(n))
 		return "", false
 	}
@@ -547,6 +561,47 @@ func itemNoun(list string) string {
 	return list + " entry"
 }
 
+// durationSyntax is what time.ParseDuration reads; a duration that has
+// its syntax and still fails to parse is too long for it.
+var durationSyntax = regexp.MustCompile(`^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// leadingZero is a decimal integer written with a leading zero, which
+// YAML 1.1 reads as octal and YAML 1.2 as decimal.
+var leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+$`)
+
+// decimal and radix are integers that yaml.v3 tags as a float (decimal)
+// or a string (radix) when they are too large for 64 bits.
+var (
+	decimal = regexp.MustCompile(`^[-+]?[0-9_]+$`)
+	radix   = regexp.MustCompile(`^[-+]?0([xX][0-9a-fA-F_]+|o[0-7_]+|b[01_]+)$`)
+)
+
+// integer reads an integer as YAML 1.2 writes it: decimal, hexadecimal
+// (0x1f), octal (0o17) or binary (0b101), as yaml.v3 tags them, or says
+// what is wrong with the value of the key name.
+func integer(n *yaml.Node, name string) (int, string) {
+	tooLong := n.Kind == yaml.ScalarNode && n.Style == 0 && n.Tag == "!!str" && radix.MatchString(n.Value)
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float" && !tooLong) {
+		return 0, fmt.Sprintf("%s must be an integer, got %s", name, kindOf(n))
+	}
+	s := n.Value
+	switch {
+	case leadingZero.MatchString(s):
+		return 0, fmt.Sprintf("%s: %s has a leading zero, which YAML 1.1 reads as octal and YAML 1.2 as decimal; write it without the zero, or as 0o%s for octal",
+			name, clipped(s), clipped(strings.TrimLeft(strings.TrimLeft(s, "+-"), "0_")))
+	case n.Tag == "!!float" && !decimal.MatchString(s):
+		return 0, fmt.Sprintf("%s must be an integer, got %s", name, clipped(s))
+	}
+	i, err := strconv.ParseInt(s, 0, strconv.IntSize)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Sprintf("%s: %s is out of range; an integer here is at most %d", name, clipped(s), math.MaxInt)
+	case err != nil:
+		return 0, fmt.Sprintf("%s must be an integer, got %s", name, clipped(s))
+	}
+	return int(i), ""
+}
+
 func kindOf(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -561,6 +616,8 @@ func kindOf(n *yaml.Node) string {
 		return "a number"
 	case "!!null":
 		return "nothing"
+	case "!!timestamp":
+		return "a date"
 	}
 	return "a string"
 }

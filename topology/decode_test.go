@@ -188,3 +188,110 @@ func TestSharedAnchors(t *testing.T) {
 	}
 	t.Logf("%d nodes written, %d repeated, bound %d", d.written, d.repeated, repeatFactor*d.written+repeatBase)
 }
+
+// decodeOnly decodes src without validating it; it may leave out the
+// keys a file needs.
+func decodeOnly(t *testing.T, src string) (*document, Errors) {
+	t.Helper()
+	d := newDecoder("f.yaml")
+	var doc document
+	if root := d.parseYAML([]byte(src)); root != nil {
+		d.decodeFile(root, &doc)
+	}
+	var errs Errors
+	for _, e := range d.errs.sorted() {
+		if !strings.HasPrefix(e.Msg, "missing key") {
+			errs = append(errs, e)
+		}
+	}
+	return &doc, errs
+}
+
+// TestIntegers: integers are read as YAML 1.2 writes them; a leading zero,
+// which YAML 1.1 and 1.2 read differently, and values beyond 64 bits are
+// said so.
+func TestIntegers(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		want  int
+		err   string
+	}{
+		{value: "4", want: 4},
+		{value: "+4", want: 4},
+		{value: "0x4", want: 4},
+		{value: "0X1f", want: 31},
+		{value: "0o4", want: 4},
+		{value: "0b100", want: 4},
+		{value: "1_000", want: 1000},
+		{value: "9223372036854775807", want: 9223372036854775807},
+		{value: "010", err: "1:40: suspicion_mult: 010 has a leading zero, which YAML 1.1 reads as octal and YAML 1.2 as decimal; write it without the zero, or as 0o10 for octal"},
+		{value: "9223372036854775808", err: "1:40: suspicion_mult: 9223372036854775808 is out of range; an integer here is at most 9223372036854775807"},
+		{value: "-99999999999999999999", err: "1:40: suspicion_mult: -99999999999999999999 is out of range; an integer here is at most 9223372036854775807"},
+		{value: "0x1ffffffffffffffff", err: "1:40: suspicion_mult: 0x1ffffffffffffffff is out of range; an integer here is at most 9223372036854775807"},
+		{value: "4.5", err: "1:40: suspicion_mult must be an integer, got 4.5"},
+		{value: "1e3", err: "1:40: suspicion_mult must be an integer, got 1e3"},
+		{value: ".inf", err: "1:40: suspicion_mult must be an integer, got .inf"},
+		{value: "\"4\"", err: "1:40: suspicion_mult must be an integer, got a string"},
+		{value: "0", err: "1:40: suspicion_mult must be at least 1, got 0"},
+		{value: "-0x4", err: "1:40: suspicion_mult must be at least 1, got -4"},
+	} {
+		doc, errs := decodeOnly(t, "failover: {detection: {suspicion_mult: "+c.value+"}}\n")
+		switch {
+		case c.err == "" && len(errs) > 0:
+			t.Errorf("%s: %v", c.value, errs)
+		case c.err == "" && doc.Failover.Detection.SuspicionMult != c.want:
+			t.Errorf("%s = %d, want %d", c.value, doc.Failover.Detection.SuspicionMult, c.want)
+		case c.err != "" && (len(errs) != 1 || errs[0].Error() != "f.yaml:"+c.err):
+			t.Errorf("%s: got %v\nwant f.yaml:%s", c.value, errs, c.err)
+		}
+	}
+}
+
+func TestDurations(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		want  time.Duration
+		err   string
+	}{
+		{value: "1m30s", want: 90 * time.Second},
+		{value: "2562047h", want: 2562047 * time.Hour},
+		{value: "100000000h", err: `1:36: down_after: duration "100000000h" is out of range; the longest is 2562047h47m16.854775807s, about 292 years`},
+		{value: "9223372036854775808ns", err: `1:36: down_after: duration "9223372036854775808ns" is out of range; the longest is 2562047h47m16.854775807s, about 292 years`},
+		{value: "10", err: `1:36: down_after: invalid duration "10"; write a number and a unit such as 500ms, 2s or 1m`},
+		{value: "10 s", err: `1:36: down_after: invalid duration "10 s"; write a number and a unit such as 500ms, 2s or 1m`},
+		{value: "10d", err: `1:36: down_after: invalid duration "10d"; write a number and a unit such as 500ms, 2s or 1m`},
+		{value: "-1s", err: `1:36: down_after must be positive, got -1s`},
+	} {
+		doc, errs := decodeOnly(t, "failover: {detection: {down_after: "+c.value+"}}\n")
+		switch {
+		case c.err == "" && len(errs) > 0:
+			t.Errorf("%s: %v", c.value, errs)
+		case c.err == "" && doc.Failover.Detection.DownAfter != c.want:
+			t.Errorf("%s = %s, want %s", c.value, doc.Failover.Detection.DownAfter, c.want)
+		case c.err != "" && (len(errs) != 1 || errs[0].Error() != "f.yaml:"+c.err):
+			t.Errorf("%s: got %v\nwant f.yaml:%s", c.value, errs, c.err)
+		}
+	}
+}
+
+// TestTags: a tag other than the core schema's is refused wherever it
+// stands; a date where a name belongs is a name, as written.
+func TestTags(t *testing.T) {
+	for src, want := range map[string]string{
+		"mesh: !name shop\n":               "f.yaml:1:7: mesh: the tag !name is not supported; remove it",
+		"topology: !kind {kind: ring}\n":   "f.yaml:1:11: topology: the tag !kind is not supported; remove it",
+		"regions: [!!binary aGVsbG8=]\n":   "f.yaml:1:11: region: the tag !!binary is not supported; remove it",
+		"!top\nmesh: shop\n":               "f.yaml:1:1: the file: the tag !top is not supported; remove it",
+		"mesh: !!str 2024\n":               "",
+		"failover: {mode: !!str manual}\n": "",
+	} {
+		_, errs := decodeOnly(t, src)
+		if got := errs.Error(); got != want {
+			t.Errorf("%q: got %q, want %q", src, got, want)
+		}
+	}
+	doc, errs := decodeOnly(t, "mesh: 2024-01-01\n")
+	if len(errs) > 0 || doc.Mesh != "2024-01-01" {
+		t.Errorf("a date as a name: %q, %v", doc.Mesh, errs)
+	}
+}
