@@ -1,11 +1,14 @@
 package topology
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +41,8 @@ type decoder struct {
 	repeat   []*yaml.Node        // the aliases and merge keys being followed, outermost first
 	merging  map[*yaml.Node]bool // mappings whose merge keys are being expanded
 	stopped  bool                // past the bound: decoding gave up
+
+	long map[string]bool // values of the file too long for a message
 }
 
 func newDecoder(file string) *decoder {
@@ -55,18 +60,24 @@ const (
 // decodeFile decodes the root node into doc; false if it gave up on an
 // alias bomb, after which checking the rest would only add noise.
 func (d *decoder) decodeFile(root *yaml.Node, doc *document) bool {
-	d.written = countNodes(root)
+	d.survey(root)
 	d.decode(root, reflect.ValueOf(doc).Elem(), "", "")
 	return !d.stopped
 }
 
-// countNodes counts the nodes of a tree without following aliases.
-func countNodes(n *yaml.Node) int {
-	c := 1
-	for _, child := range n.Content {
-		c += countNodes(child)
+// survey counts the nodes of a tree, without following aliases, and
+// notes the values too long to quote whole.
+func (d *decoder) survey(n *yaml.Node) {
+	d.written++
+	if n.Kind == yaml.ScalarNode && len(n.Value) > maxQuote+16 {
+		if d.long == nil {
+			d.long = map[string]bool{}
+		}
+		d.long[n.Value] = true
 	}
-	return c
+	for _, child := range n.Content {
+		d.survey(child)
+	}
 }
 
 // enter follows an alias or merge key at n; leave undoes it.
@@ -98,8 +109,33 @@ func (d *decoder) repeats(nodes int) bool {
 	return false
 }
 
+// errorf reports a problem at p. A value of the file among args is cut
+// to its start and length, and so is one that an error quotes; an error
+// still long is cut in its middle, and so, at last, is any message.
 func (d *decoder) errorf(p pos, format string, args ...any) {
-	d.errs = append(d.errs, Error{File: d.file, Line: p.line, Col: p.col, Msg: fmt.Sprintf(format, args...)})
+	for i, a := range args {
+		switch a := a.(type) {
+		case clipped:
+		case error:
+			text := a.Error()
+			if len(text) > 2*maxQuote && len(d.long) <= 16 {
+				// A few long values at most: looking for each is cheap.
+				// The longest first, as it may hold a shorter one.
+				long := slices.Collect(maps.Keys(d.long))
+				slices.SortFunc(long, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
+				for _, v := range long {
+					text = strings.ReplaceAll(text, v, fmt.Sprint(clipped(v)))
+				}
+			}
+			args[i] = clipMiddle(text, 4*maxQuote)
+		default:
+			if v := reflect.ValueOf(a); v.Kind() == reflect.String && d.long[v.String()] {
+				args[i] = clipped(v.String())
+			}
+		}
+	}
+	msg := clipMiddle(fmt.Sprintf(format, args...), maxMessage)
+	d.errs = append(d.errs, Error{File: d.file, Line: p.line, Col: p.col, Msg: msg})
 }
 
 // fail reports a value that could not be decoded and marks its path so later

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -293,5 +294,46 @@ func TestTags(t *testing.T) {
 	doc, errs := decodeOnly(t, "mesh: 2024-01-01\n")
 	if len(errs) > 0 || doc.Mesh != "2024-01-01" {
 		t.Errorf("a date as a name: %q, %v", doc.Mesh, errs)
+	}
+}
+
+// TestLongValues: a long value is quoted by its start and its length,
+// whichever message quotes it, the decoder's or the checks'.
+func TestLongValues(t *testing.T) {
+	long := strings.Repeat("a", 500_000)
+	src := `mesh: ` + long + `
+topology: {kind: active-passive, primary: us-east, standby: [eu-west]}
+regions:
+  - name: us-east
+    kafka: {bootstrap: ["k:1` + strings.Repeat("0", 500_000) + `"]}
+    agents: [{id: us-east-1, gossip: 10.1.0.10:7946, api: 10.1.0.10:8080, control: 10.1.0.10:6222}]
+  - name: eu-west
+    kafka: {bootstrap: [k:9092]}
+    agents: [{id: eu-west-1, gossip: 10.2.0.10:7946, api: 10.2.0.10:8080, control: 10.2.0.10:6222}]
+topics: {include: ["(` + long + `"]}
+naming: ` + long + `
+failover:
+  detection: {down_after: ` + long + `}
+? ` + long + `
+: 1
+`
+	_, err := Parse("long.yaml", []byte(src))
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v", err)
+	}
+	if len(errs) != 6 {
+		t.Errorf("got %d errors, want 6:\n%v", len(errs), clipMiddle(err.Error(), 10000))
+	}
+	for _, e := range errs {
+		if len(e.Msg) > 400 || !strings.Contains(e.Msg, "bytes)") {
+			t.Errorf("%d:%d: message of %d bytes: %s", e.Line, e.Col, len(e.Msg), clipMiddle(e.Msg, 600))
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	for _, e := range errs {
+		t.Logf("%d:%d: %s", e.Line, e.Col, e.Msg)
 	}
 }

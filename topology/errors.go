@@ -60,8 +60,13 @@ func (es Errors) sorted() Errors {
 	return out
 }
 
-// maxQuote is how much of a value from the file a message quotes.
-const maxQuote = 64
+// maxQuote is how much of a value from the file a message quotes, and
+// maxMessage the longest message: the longest written is under 300
+// bytes, so only one that quotes a long value reaches it.
+const (
+	maxQuote   = 64
+	maxMessage = 1000
+)
 
 // clipped is a value from the file as messages show it: whole up to
 // maxQuote bytes and a little more, else its first maxQuote bytes and its
@@ -80,4 +85,20 @@ func (c clipped) Format(f fmt.State, verb rune) {
 	}
 	fmt.Fprintf(f, fmt.FormatString(f, verb), cut)
 	fmt.Fprintf(f, "… (%d bytes)", len(s))
+}
+
+// clipMiddle cuts s, if longer than max bytes, to its start and end around
+// its length, as "start… (N bytes) …end".
+func clipMiddle(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	head, tail := s[:max*2/3], s[len(s)-max/4:]
+	for len(head) > 0 && !utf8.ValidString(head) {
+		head = head[:len(head)-1]
+	}
+	for len(tail) > 0 && !utf8.ValidString(tail) {
+		tail = tail[1:]
+	}
+	return fmt.Sprintf("%s… (%d bytes) …%s", head, len(s), tail)
 }

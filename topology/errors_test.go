@@ -3,10 +3,12 @@ package topology
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and configs/topology.schema.json")
@@ -92,5 +94,25 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 	if want := "testdata/no-such-file.yaml: cannot read: no such file or directory"; err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
+	}
+}
+
+// TestClip: cut values stay valid UTF-8 and say how long they were.
+func TestClip(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	for _, c := range []struct{ got, want string }{
+		{fmt.Sprintf("%q", clipped("short")), `"short"`},
+		{fmt.Sprintf("%s", clipped(strings.Repeat("x", 80))), strings.Repeat("x", 80)},
+		{fmt.Sprintf("%q", clipped(long)), `"` + strings.Repeat("é", 32) + `"… (200 bytes)`},
+		{fmt.Sprintf("%s", clipped("a"+long)), "a" + strings.Repeat("é", 31) + "… (201 bytes)"},
+		{clipMiddle("short", 10), "short"},
+		{clipMiddle("a"+long, 30), "a" + strings.Repeat("é", 9) + "… (201 bytes) …" + strings.Repeat("é", 3)},
+	} {
+		if c.got != c.want {
+			t.Errorf("got  %s\nwant %s", c.got, c.want)
+		}
+		if !utf8.ValidString(c.got) {
+			t.Errorf("%q is not UTF-8", c.got)
+		}
 	}
 }
