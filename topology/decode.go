@@ -300,7 +300,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, name string) {
 			v.SetString(s)
 		}
 	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		switch {
+		case n.Kind == yaml.ScalarNode && n.Tag == "!!str" && contains([]string{"yes", "no", "on", "off", "y", "n"}, strings.ToLower(n.Value)):
+			d.fail(path, n, "%s must be true or false, got %q: YAML 1.2 reads %s as a string", name, n.Value, n.Value)
+			return
+		case n.Kind == yaml.ScalarNode && n.Tag == "!!str":
+			d.fail(path, n, "%s must be true or false, got %q", name, clipped(n.Value))
+			return
+		case n.Kind != yaml.ScalarNode || n.Tag != "!!bool":
 			d.fail(path, n, "%s must be true or false, got %s", name, kindOf(n))
 			return
 		}
@@ -360,6 +367,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, name string)
 		byKey[f.key] = f
 	}
 	seen := map[string]pair{}
+	var misspelt []string // keys that unknown keys look like
 	decodeField := func(kv pair) {
 		k, val := kv.key, kv.val
 		if !d.repeats(1) { // the key; decode counts the value
@@ -378,9 +386,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, name string)
 		if !ok {
 			hint, near := suggest(k.Value, fields)
 			if near != "" {
-				// The value meant for the misspelt key is missing from its
-				// real one; saying so again would only repeat this error.
-				d.broken[join(path, near)] = true
+				misspelt = append(misspelt, near)
 			}
 			d.errorf(nodePos(k), "unknown key %q %s%s", k.Value, where(name), hint)
 			return
@@ -399,6 +405,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, name string)
 		}
 		if d.stopped {
 			return
+		}
+	}
+	for _, key := range misspelt {
+		if _, set := seen[key]; !set {
+			// The value meant for the misspelt key is missing from its real
+			// one; saying so again would only repeat the error. A real one
+			// that is set is checked all the same.
+			d.broken[join(path, key)] = true
 		}
 	}
 	for _, f := range fields {

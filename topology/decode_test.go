@@ -337,3 +337,21 @@ failover:
 		t.Logf("%d:%d: %s", e.Line, e.Col, e.Msg)
 	}
 }
+
+func TestBooleans(t *testing.T) {
+	for value, want := range map[string]string{
+		"true":  "",
+		"True":  "",
+		"false": "",
+		"yes":   `f.yaml:1:21: witness must be true or false, got "yes": YAML 1.2 reads yes as a string`,
+		"Off":   `f.yaml:1:21: witness must be true or false, got "Off": YAML 1.2 reads Off as a string`,
+		"maybe": `f.yaml:1:21: witness must be true or false, got "maybe"`,
+		"1":     `f.yaml:1:21: witness must be true or false, got a number`,
+		"[]":    `f.yaml:1:21: witness must be true or false, got a list`,
+	} {
+		_, errs := decodeOnly(t, "regions: [{witness: "+value+"}]\n")
+		if got := errs.Error(); got != want {
+			t.Errorf("%s: got %q, want %q", value, got, want)
+		}
+	}
+}
