@@ -98,14 +98,46 @@
 // api-without-token (see [Insecure]). Addresses on loopback expose
 // nothing, so local meshes need none.
 //
+// # YAML
+//
+// A topology file is one YAML 1.2 document, in UTF-8 (UTF-16 with a byte
+// order mark is read too), of at most 4 MiB ([MaxFileSize]; a thousand
+// regions take about 200 KB). [Load] reads regular files only: a
+// directory, a named pipe, a device or a socket is refused before
+// anything is read, so validate neither waits on a pipe nor reads
+// /dev/zero until memory runs out.
+//
+//   - A %YAML 1.2 or 1.1 directive may open the file; other versions are
+//     refused.
+//   - Anchors and aliases (&tls, *tls) and merge keys (<<: *defaults, or
+//     a list of mappings, the first winning) are supported; a key the
+//     mapping sets itself wins over a merged one. What aliases repeat is
+//     bounded: at most twice the nodes the file writes plus 10,000, so
+//     that a small file cannot expand to millions of values (an "alias
+//     bomb").
+//   - Integers are decimal, hexadecimal (0x1f), octal (0o17) or binary
+//     (0b101), with _ between digits if wished; a leading zero (010) is
+//     refused, since YAML 1.1 reads it as octal and 1.2 as decimal.
+//   - Booleans are true and false: yes, no, on and off are strings in
+//     YAML 1.2, and refused where a boolean belongs.
+//   - Durations are Go durations (500ms, 2s, 1m30s), at most about 292
+//     years.
+//   - Tags other than the core schema's (!!str, !!int, ...) are refused.
+//   - Tabs may not indent; NUL, other control characters and bytes that
+//     are not UTF-8 are refused where they stand.
+//
 // # Errors
 //
 // [Load] and [Parse] report every problem at once, as [Errors], each
 // "file:line:col: message" with the position of the offending value, or of
 // the key for an unknown or missing one. Decoding is strict: unknown keys,
-// duplicate keys and values of the wrong type are errors. Each kind of
-// error has a fixture in testdata/invalid with its exact message pinned in a
-// golden file.
+// duplicate keys and values of the wrong type are errors, and one mistake
+// in a block does not hide another. A YAML syntax error stops the parser,
+// so it is reported alone, at the character where the parser gave up
+// (yaml.v3 itself names only the line where the broken block began; see
+// syntax.go). Messages quote at most the first 64 bytes of a long value,
+// and say how long it was. Each kind of error has a fixture in
+// testdata/invalid with its exact message pinned in a golden file.
 //
 // # Defaults
 //
