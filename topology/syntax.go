@@ -299,8 +299,8 @@ func locate(data []byte, problem string, from int) pos {
 		}
 		return len(data)
 	}
-	// Lines before from do not fail: yaml.v3 names the problem's line or
-	// one before it. Gallop from there, then halve.
+	// Lines before from do not fail: yaml.v3 names a line at or before
+	// the problem's. Gallop from there, then halve.
 	lo, hi, step := from-1, from, 1
 	for !fails(through(hi)) {
 		if hi == lines || budget < 0 {
