@@ -19,13 +19,13 @@ regions:
       bootstrap: [kafka-1.us-east.example.com:9093]
       tls: {ca_file: /etc/geomesh/ca.pem}
       sasl: {mechanism: SCRAM-SHA-512, username: geomesh, password: env:KAFKA_PASSWORD}
-    agents: [{id: us-east-1, gossip: 10.1.0.10:7946, api: 10.1.0.10:8080, control: 10.1.0.10:6222}]
+    agents: [{id: us-east-1, gossip: 127.0.0.1:7946, api: 127.0.0.1:8080, control: 127.0.0.1:6222}]
   - name: eu-west
     kafka:
       bootstrap: [kafka-1.eu-west.example.com:9093]
       tls: {ca_file: /etc/geomesh/ca.pem}
       sasl: {mechanism: SCRAM-SHA-512, username: geomesh-eu, password: env:KAFKA_PASSWORD}
-    agents: [{id: eu-west-1, gossip: 10.2.0.10:7946, api: 10.2.0.10:8080, control: 10.2.0.10:6222}]
+    agents: [{id: eu-west-1, gossip: 127.0.0.1:7947, api: 127.0.0.1:8081, control: 127.0.0.1:6223}]
 `
 
 // TestAliasesAndMergeKeys: anchors, aliases and merge keys give the mesh
@@ -45,13 +45,13 @@ regions:
       bootstrap: [kafka-1.us-east.example.com:9093]
       tls: &tls {ca_file: /etc/geomesh/ca.pem}
       sasl: &sasl {mechanism: SCRAM-SHA-512, username: geomesh, password: env:KAFKA_PASSWORD}
-    agents: [{id: us-east-1, gossip: 10.1.0.10:7946, api: 10.1.0.10:8080, control: 10.1.0.10:6222}]
+    agents: [{id: us-east-1, gossip: 127.0.0.1:7946, api: 127.0.0.1:8080, control: 127.0.0.1:6222}]
   - name: eu-west
     kafka:
       <<: *kafka
       bootstrap: [kafka-1.eu-west.example.com:9093]
       sasl: {<<: *sasl, username: geomesh-eu}
-    agents: [{id: eu-west-1, gossip: 10.2.0.10:7946, api: 10.2.0.10:8080, control: 10.2.0.10:6222}]
+    agents: [{id: eu-west-1, gossip: 127.0.0.1:7947, api: 127.0.0.1:8081, control: 127.0.0.1:6223}]
 `,
 		"merge a list, the first wins": `mesh: shop
 topology: {kind: active-passive, primary: us-east, standby: [eu-west]}
@@ -61,14 +61,14 @@ regions:
       bootstrap: [kafka-1.us-east.example.com:9093]
       tls: &tls {ca_file: /etc/geomesh/ca.pem}
       sasl: &sasl {mechanism: SCRAM-SHA-512, username: geomesh, password: env:KAFKA_PASSWORD}
-    agents: [{id: us-east-1, gossip: 10.1.0.10:7946, api: 10.1.0.10:8080, control: 10.1.0.10:6222}]
+    agents: [{id: us-east-1, gossip: 127.0.0.1:7946, api: 127.0.0.1:8080, control: 127.0.0.1:6222}]
   - name: eu-west
     kafka:
       bootstrap: [kafka-1.eu-west.example.com:9093]
       tls: *tls
       sasl:
         <<: [{username: geomesh-eu}, *sasl, {username: nobody, mechanism: PLAIN}]
-    agents: [{id: eu-west-1, gossip: 10.2.0.10:7946, api: 10.2.0.10:8080, control: 10.2.0.10:6222}]
+    agents: [{id: eu-west-1, gossip: 127.0.0.1:7947, api: 127.0.0.1:8081, control: 127.0.0.1:6223}]
 `,
 		"merge into a merged mapping": `mesh: shop
 topology: {kind: active-passive, primary: us-east, standby: [eu-west]}
@@ -79,13 +79,13 @@ regions:
         tls: {ca_file: /etc/geomesh/ca.pem}
         sasl: {mechanism: SCRAM-SHA-512, username: geomesh, password: env:KAFKA_PASSWORD}
       bootstrap: [kafka-1.us-east.example.com:9093]
-    agents: [{id: us-east-1, gossip: 10.1.0.10:7946, api: 10.1.0.10:8080, control: 10.1.0.10:6222}]
+    agents: [{id: us-east-1, gossip: 127.0.0.1:7946, api: 127.0.0.1:8080, control: 127.0.0.1:6222}]
   - name: eu-west
     kafka:
       <<: *kafka
       bootstrap: [kafka-1.eu-west.example.com:9093]
       sasl: {mechanism: SCRAM-SHA-512, username: geomesh-eu, password: env:KAFKA_PASSWORD}
-    agents: [{id: eu-west-1, gossip: 10.2.0.10:7946, api: 10.2.0.10:8080, control: 10.2.0.10:6222}]
+    agents: [{id: eu-west-1, gossip: 127.0.0.1:7947, api: 127.0.0.1:8081, control: 127.0.0.1:6223}]
 `,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -306,10 +306,10 @@ topology: {kind: active-passive, primary: us-east, standby: [eu-west]}
 regions:
   - name: us-east
     kafka: {bootstrap: ["k:1` + strings.Repeat("0", 500_000) + `"]}
-    agents: [{id: us-east-1, gossip: 10.1.0.10:7946, api: 10.1.0.10:8080, control: 10.1.0.10:6222}]
+    agents: [{id: us-east-1, gossip: 127.0.0.1:7946, api: 127.0.0.1:8080, control: 127.0.0.1:6222}]
   - name: eu-west
     kafka: {bootstrap: [k:9092]}
-    agents: [{id: eu-west-1, gossip: 10.2.0.10:7946, api: 10.2.0.10:8080, control: 10.2.0.10:6222}]
+    agents: [{id: eu-west-1, gossip: 127.0.0.1:7947, api: 127.0.0.1:8081, control: 127.0.0.1:6223}]
 topics: {include: ["(` + long + `"]}
 naming: ` + long + `
 failover:

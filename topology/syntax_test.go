@@ -3,6 +3,7 @@ package topology
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -130,13 +131,15 @@ func TestYAMLForms(t *testing.T) {
 	// of what follows them.
 	bad := bytes.Replace(plain, []byte("kind: active-passive"), []byte("kind: ring"), 1)
 	const ring = "unknown topology kind \"ring\"; want active-passive, active-active or hub-spoke"
+	// The line of the kind in the file as it is; the directive adds two.
+	line := bytes.Count(bad[:bytes.Index(bad, []byte("kind: ring"))], []byte("\n")) + 1
 	for name, c := range map[string]struct {
 		src  []byte
 		want string
 	}{
-		"%YAML 1.2": {append([]byte("%YAML 1.2\n---\n"), bad...), "6:9: " + ring},
-		"UTF-8 BOM": {append([]byte("\uFEFF"), bad...), "4:9: " + ring},
-		"UTF-16LE":  {utf16le(bytes.Replace(bad, []byte("# The"), []byte("# Thé"), 1)), "4:9: " + ring},
+		"%YAML 1.2": {append([]byte("%YAML 1.2\n---\n"), bad...), fmt.Sprintf("%d:9: %s", line+2, ring)},
+		"UTF-8 BOM": {append([]byte("\uFEFF"), bad...), fmt.Sprintf("%d:9: %s", line, ring)},
+		"UTF-16LE":  {utf16le(bytes.Replace(bad, []byte("# The"), []byte("# Thé"), 1)), fmt.Sprintf("%d:9: %s", line, ring)},
 	} {
 		if got := firstError(t, string(c.src)); got != c.want {
 			t.Errorf("%s: got  %s\nwant %s", name, got, c.want)
