@@ -281,7 +281,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}
-	api, err := startHTTP(a.self.API, auth.wrap(a.handler(a.cfg.Registry)), tc)
+	lim := defaultAPILimits()
+	api, err := startHTTP(a.self.API, auth.wrap(admit(a.handler(a.cfg.Registry), lim)), tc, lim, auth.shed)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}

@@ -40,10 +40,13 @@ func classify(r *http.Request) access {
 
 // authenticator checks bearer tokens against the topology's api section.
 // Tokens are resolved on every request, so a rotated token file takes
-// effect at once; reading a small file costs microseconds.
+// effect at once; reading a small file costs microseconds. It holds the
+// counters of the API's refusals: requests without a valid token, and
+// connections without one shed by the server's guard (http.go).
 type authenticator struct {
 	api          topology.API
 	unauthorized *prometheus.CounterVec
+	shed         prometheus.Counter
 }
 
 func newAuthenticator(api topology.API, reg prometheus.Registerer) (*authenticator, error) {
@@ -51,15 +54,24 @@ func newAuthenticator(api topology.API, reg prometheus.Registerer) (*authenticat
 		Name: "geomesh_api_unauthorized_total",
 		Help: "API requests refused for a missing or wrong bearer token, by endpoint path.",
 	}, []string{"endpoint"})
-	if err := reg.Register(c); err != nil {
-		return nil, err
+	shed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "geomesh_api_connections_shed_total",
+		Help: "API connections without a valid token closed by the agent because too many such connections were open (oldest first, those waiting for a request before those in one).",
+	})
+	for _, col := range []prometheus.Collector{c, shed} {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
 	}
-	return &authenticator{api: api, unauthorized: c}, nil
+	return &authenticator{api: api, unauthorized: c, shed: shed}, nil
 }
 
 // wrap serves h to requests that carry the token their class needs, and
 // answers the others 401 with a short JSON error that never echoes what
-// was sent.
+// was sent. It decides on the request line and headers alone, before
+// anything reads a body; a refusal closes the connection without reading
+// the body either (hangUp). A connection that showed a valid token no
+// longer counts against the server's bound on pending connections.
 func (au *authenticator) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		need := classify(r)
@@ -67,22 +79,27 @@ func (au *authenticator) wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		ok, err := au.allowed(need, r.Header.Get("Authorization"))
+		ok, byToken, err := au.allowed(need, r.Header.Get("Authorization"))
 		if err != nil {
 			// A token file that cannot be read refuses everyone rather than
 			// opening the API; the reference, never a value, is in err.
+			hangUp(w)
 			writeJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: "api token unavailable: " + err.Error()})
 			return
 		}
 		if !ok {
 			au.unauthorized.WithLabelValues(endpointLabel(r)).Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="geomesh"`)
+			hangUp(w)
 			msg := "a valid read or admin bearer token is required"
 			if need == accessAdmin {
 				msg = "a valid admin bearer token is required"
 			}
 			writeJSON(w, http.StatusUnauthorized, api.ErrorResponse{Error: msg})
 			return
+		}
+		if byToken {
+			authenticated(r)
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -99,14 +116,17 @@ func endpointLabel(r *http.Request) string {
 	return "other"
 }
 
-func (au *authenticator) allowed(need access, header string) (bool, error) {
+// allowed reports whether a request with the Authorization header
+// may be served as need, and whether a token showed it (false when no
+// token of the class is configured).
+func (au *authenticator) allowed(need access, header string) (ok, byToken bool, err error) {
 	admin, read := au.api.AdminToken, au.api.ReadToken
 	if need == accessAdmin && admin.Ref == "" || need == accessRead && read.Ref == "" {
-		return true, nil // no token configured for this class
+		return true, false, nil // no token configured for this class
 	}
-	got, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || got == "" {
-		return false, nil
+	got, found := strings.CutPrefix(header, "Bearer ")
+	if !found || got == "" {
+		return false, false, nil
 	}
 	candidates := []topology.Secret{admin}
 	if need == accessRead && read.Ref != "" {
@@ -115,13 +135,13 @@ func (au *authenticator) allowed(need access, header string) (bool, error) {
 	for _, s := range candidates {
 		want, err := s.Resolve()
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		if want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
-			return true, nil
+			return true, true, nil
 		}
 	}
-	return false, nil
+	return false, false, nil
 }
 
 // apiTLS serves the certificate in the topology's api.tls, re-read when

@@ -44,7 +44,7 @@ func TestAPITokens(t *testing.T) {
 	served := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"ok": r.URL.Path})
 	})
-	srv, err := startHTTP("127.0.0.1:0", au.wrap(served), nil)
+	srv, err := startHTTP("127.0.0.1:0", au.wrap(admit(served, defaultAPILimits())), nil, defaultAPILimits(), au.shed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestAPITLSReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := startHTTP("127.0.0.1:0", http.NotFoundHandler(), tc)
+	srv, err := startHTTP("127.0.0.1:0", http.NotFoundHandler(), tc, defaultAPILimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,19 @@
 // wrong one gets 401 and a short JSON error. api.tls serves it all over
 // TLS with a certificate re-read when its files change.
 //
+// The token is checked on the request line and headers, before any body
+// is read; a refusal closes the connection without reading the body the
+// request announced. A client holds a connection only as long as the
+// server's limits allow (http.go, defaultAPILimits): 5s for the headers,
+// 10s for the whole request (an admitted body at most 64 KiB), 45s from
+// the headers to the end of the answer (translate waits up to 30s, a
+// command 10s), 30s idle between requests. At most 256 connections that
+// have shown no valid token (every connection, without tokens) are open
+// at once: a new one beyond that closes the oldest waiting for a request,
+// counted in geomesh_api_connections_shed_total, so a flood of idle or
+// trickling connections cannot use up the open files the control plane's
+// store and the Kafka clients need, nor keep /healthz from answering.
+//
 // # Who may write: the write gate and the writer journal
 //
 // In an active-passive mesh only the unfenced primary's cluster accepts
