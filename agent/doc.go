@@ -89,6 +89,8 @@
 // Registered on the agent's own registry, under geomesh_ (replication,
 // heartbeats, topic, ACL and group offset sync, membership, the API),
 // geomesh_failover_ (the failover plane, package failover/plane),
+// geomesh_control_plane_ (the failed operations of the agent's
+// control-plane node, counted by the failover plane),
 // geomesh_acl_fence_ (the region's ACL fence) and geomesh_kafka_ (the
 // region's cluster, package broker/health). docs/metrics.md is the one
 // catalogue, with types, labels and meanings: a test generates it from a

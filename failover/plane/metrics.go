@@ -2,6 +2,7 @@ package plane
 
 import (
 	"github.com/geomesh/geomesh/failover/health"
+	"github.com/geomesh/geomesh/failover/quorum"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,6 +18,8 @@ type metrics struct {
 
 	strandedRecords   *prometheus.CounterVec
 	strandedUnsettled prometheus.Gauge
+
+	controlErrors *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
@@ -42,6 +45,13 @@ func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
 		strandedUnsettled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "geomesh_failover_stranded_unsettled", Help: "1 while this demoted region's stranded records are not settled yet; it stays fenced meanwhile.",
 		}),
+		controlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "geomesh_control_plane_errors_total",
+			Help: "Failed operations of this agent's control-plane node, by op: check (the majority write), load, propose, status, lead, publish, subscribe, storage (the embedded server's JetStream storage failing: disk, open files, permissions). Each is logged at ERROR.",
+		}, []string{"op"}),
+	}
+	for _, op := range quorum.Ops {
+		m.controlErrors.WithLabelValues(string(op))
 	}
 	for _, p := range []topology.Stranded{topology.StrandedQuarantine, topology.StrandedReplay, topology.StrandedDrop} {
 		m.strandedRecords.WithLabelValues(string(p))
@@ -49,7 +59,7 @@ func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
 	// The series exists from the start, so that a dashboard shows "no
 	// state yet" as an empty role rather than no series.
 	m.role.WithLabelValues(region, "")
-	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition, m.verdict, m.strandedRecords, m.strandedUnsettled} {
+	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition, m.verdict, m.strandedRecords, m.strandedUnsettled, m.controlErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -68,3 +78,11 @@ func (m *metrics) setVerdict(region string, v health.Verdict) {
 		m.verdict.WithLabelValues(region, string(each)).Set(val)
 	}
 }
+
+// ObserveError implements quorum.ErrorObserver: the control-plane node
+// logs the failure, the plane counts it.
+func (m *metrics) ObserveError(op quorum.Op, _ error) {
+	m.controlErrors.WithLabelValues(string(op)).Inc()
+}
+
+var _ quorum.ErrorObserver = (*metrics)(nil)

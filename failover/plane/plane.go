@@ -29,6 +29,8 @@ type Config struct {
 	Agent string
 	// Control is the control-plane node: embedded, routing to its peers,
 	// or a client of an external NATS cluster (package failover/quorum).
+	// Its Errors is the plane's: failed operations are counted in
+	// geomesh_control_plane_errors_total.
 	Control quorum.Config
 	// ControlPlaneGrace is how long the plane waits for the mesh state
 	// before it starts the topology file's flows without it (default
@@ -213,6 +215,10 @@ func New(cfg Config, host Host) (*Plane, error) {
 	met, err := newMetrics(cfg.Registry, cfg.Region)
 	if err != nil {
 		return nil, fmt.Errorf("failover plane of region %s: metrics: %w", cfg.Region, err)
+	}
+	cfg.Control.Errors = met
+	if cfg.Control.Logger == nil {
+		cfg.Control.Logger = cfg.Logger
 	}
 	p := &Plane{
 		cfg:        cfg,
@@ -421,11 +427,8 @@ func (p *Plane) leadState(ctx context.Context, store *quorum.Store) {
 	for _, ag := range p.region.Agents {
 		ours = append(ours, ag.ID)
 	}
-	moved, err := store.LeadFrom(ctx, leader, ours)
-	switch {
-	case err != nil:
-		p.log.Warn("control plane: cannot move the state leader into this region", "err", err)
-	case moved:
+	// A failure is logged and counted by the node (quorum.OpLead).
+	if moved, err := store.LeadFrom(ctx, leader, ours); err == nil && moved {
 		p.log.Info("control plane: state leader moved into this region", "role", st.Role)
 	}
 }
@@ -662,9 +665,8 @@ func (p *Plane) do(ctx context.Context, act machine.Action) []machine.Action {
 	case machine.Publish:
 		p.noteEvent(act.Event)
 		if p.store != nil {
-			if err := p.store.PublishEvent(act.Event); err != nil {
-				log.Warn("publishing a decision failed", "epoch", act.Event.Epoch, "err", err)
-			}
+			// A failure is logged and counted by the node (quorum.OpPublish).
+			_ = p.store.PublishEvent(act.Event)
 		}
 	case machine.RunHooks:
 		p.runHooks(ctx, act.Event)
@@ -738,9 +740,8 @@ func (p *Plane) observe(ctx context.Context, now time.Time) {
 		p.step(ctx, v)
 	}
 	if p.store != nil {
-		if err := p.store.PublishViews(views); err != nil {
-			p.log.Debug("sharing views failed", "err", err)
-		}
+		// A failure is logged and counted by the node (quorum.OpPublish).
+		_ = p.store.PublishViews(views)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // runPlane runs region's plane of the example active-passive mesh with
@@ -142,4 +143,40 @@ func TestStaticFlowsWhenRefused(t *testing.T) {
 	if _, ok := h.lastWriters(); ok {
 		t.Error("writers granted without a decided state")
 	}
+}
+
+// TestControlPlaneErrorsCounted runs a plane on an external NATS server
+// and stops the server under it: the failed majority checks are counted
+// in geomesh_control_plane_errors_total{op="check"}, every op's series
+// exists from the start, and the plane says the control plane is
+// unreachable.
+func TestControlPlaneErrorsCounted(t *testing.T) {
+	srv := testkit.NATSServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir()})
+	control := quorum.Config{Mesh: fmt.Sprintf("errors-%016x", rand.Uint64()), Name: "eu-west-1",
+		URLs: []string{"nats://" + srv.Addr().String()}, Replicas: 1, Timeout: time.Second}
+	p, _, _ := runPlane(t, "eu-west", control)
+	poll.Until(t, 30*time.Second, func() error {
+		if st := p.Status(); st.ControlPlane != api.ControlReachable || st.Epoch != 1 {
+			return fmt.Errorf("control plane %s at epoch %d; want reachable at 1", st.ControlPlane, st.Epoch)
+		}
+		return nil
+	})
+	for _, op := range quorum.Ops {
+		if v := counterValue(t, p.met.controlErrors.WithLabelValues(string(op))); v != 0 {
+			t.Errorf("geomesh_control_plane_errors_total{op=%q} = %v on a working control plane, want 0", op, v)
+		}
+	}
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	poll.Until(t, 30*time.Second, func() error {
+		if v := counterValue(t, p.met.controlErrors.WithLabelValues(string(quorum.OpCheck))); v < 2 {
+			return fmt.Errorf("geomesh_control_plane_errors_total{op=check} = %v, want at least 2", v)
+		}
+		if st := p.Status(); st.ControlPlane != api.ControlUnreachable {
+			return fmt.Errorf("control plane %s, want unreachable", st.ControlPlane)
+		}
+		return nil
+	})
 }

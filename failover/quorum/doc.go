@@ -102,4 +102,16 @@
 // interval; a move takes tens of milliseconds): losing the witness or the
 // standby then costs no write, and only a primary cut off from the
 // majority fences.
+//
+// # Errors
+//
+// Every failed operation of a node and its store is logged at ERROR and
+// told to Config.Errors (errors.go), by [Op]: the first failure of an op
+// at once, then one line a minute with the count while it keeps failing,
+// and its return at INFO. nats-server's own log stays at Debug (it
+// reports a route to a region that is down every second), except for
+// its storage failing: a critical write error, exhausted resources or
+// disk space, a permission, raft state it cannot persist. Those lines
+// are [OpStorage] failures. Failures after the caller's context ended
+// are not reported.
 package quorum

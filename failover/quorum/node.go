@@ -90,9 +90,15 @@ type Config struct {
 	// password and the seed are read at Start and never logged.
 	Credentials *topology.ControlPlaneCredentials
 
-	// Logger receives the embedded server's log lines, at Debug (see
-	// logAdapter). Default slog.Default().
+	// Logger receives the embedded server's log lines, at Debug but for
+	// its storage errors (see logAdapter), and the node's failed
+	// operations at Error (errors.go). Default slog.Default().
 	Logger *slog.Logger
+
+	// Errors hears of every failed operation of the node and its store
+	// (errors.go); nil: they are only logged. The failover plane counts
+	// them in geomesh_control_plane_errors_total.
+	Errors ErrorObserver
 }
 
 const defaultTimeout = 2 * time.Second
@@ -162,7 +168,8 @@ func (c Config) validate() error {
 // nats-server with JetStream, clustered with the other agents' nodes, and
 // a client connection to it; or a client of an external cluster.
 type Node struct {
-	cfg Config
+	cfg  Config
+	errs *errorReporter
 
 	mu      sync.Mutex
 	started bool
@@ -173,7 +180,8 @@ type Node struct {
 
 // NewNode returns a node for cfg. It does no I/O; Start does.
 func NewNode(cfg Config) *Node {
-	return &Node{cfg: cfg.withDefaults()}
+	cfg = cfg.withDefaults()
+	return &Node{cfg: cfg, errs: newErrorReporter(cfg.Logger.With("node", cfg.Name), cfg.Errors)}
 }
 
 // Start validates the config, starts the embedded server (if any) and
@@ -224,7 +232,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("quorum: node %s (store dir %s): %w", n.cfg.Name, n.cfg.StoreDir, err)
 	}
-	srv.SetLoggerV2(&logAdapter{l: n.cfg.Logger.With("component", "nats", "node", n.cfg.Name)}, false, false, false)
+	srv.SetLoggerV2(&logAdapter{l: n.cfg.Logger.With("component", "nats", "node", n.cfg.Name), errs: n.errs}, false, false, false)
 	srv.Start()
 	n.srv = srv
 	wait := time.Until(deadline(ctx, 10*time.Second))
@@ -389,16 +397,26 @@ func deadline(ctx context.Context, d time.Duration) time.Time {
 // server's level as an attribute. The server logs expected trouble (a
 // route to a region that is down, every second) as errors and warnings;
 // what matters to an operator (no quorum, a decision) geomesh reports
-// itself. Only fatal lines are logged as errors.
-type logAdapter struct{ l *slog.Logger }
+// itself. Two kinds of line are errors: fatal ones, and those of its
+// storage failing (storageLine), which are reported as OpStorage
+// failures: logged at Error and counted.
+type logAdapter struct {
+	l    *slog.Logger
+	errs *errorReporter
+}
 
 func (a *logAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
-func (a *logAdapter) Warnf(format string, v ...any) {
-	a.l.Debug(fmt.Sprintf(format, v...), "nats_level", "warn")
+func (a *logAdapter) Warnf(format string, v ...any)   { a.serverError("warn", format, v...) }
+func (a *logAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Errorf(format string, v ...any)  { a.serverError("error", format, v...) }
+func (a *logAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+
+func (a *logAdapter) serverError(level, format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if a.errs != nil && storageLine.MatchString(msg) {
+		_ = a.errs.failed(context.Background(), OpStorage, errors.New(msg))
+		return
+	}
+	a.l.Debug(msg, "nats_level", level)
 }
-func (a *logAdapter) Fatalf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a *logAdapter) Errorf(format string, v ...any) {
-	a.l.Debug(fmt.Sprintf(format, v...), "nats_level", "error")
-}
-func (a *logAdapter) Debugf(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
-func (a *logAdapter) Tracef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }

@@ -95,6 +95,15 @@ func (n *Node) Open(ctx context.Context) (*Store, error) {
 // not take its old role for current. Call Check first after a
 // reconnection, so that the leader answering is one with a majority.
 func (s *Store) Load(ctx context.Context) (*api.State, uint64, error) {
+	st, rev, err := s.load(ctx)
+	if err != nil {
+		return nil, 0, s.node.errs.failed(ctx, OpLoad, err)
+	}
+	s.node.errs.ok(OpLoad)
+	return st, rev, nil
+}
+
+func (s *Store) load(ctx context.Context) (*api.State, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
 	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + s.bucket + "." + Key})
@@ -145,21 +154,24 @@ func (s *Store) CompareAndSet(ctx context.Context, expected uint64, st api.State
 	if err != nil {
 		return 0, fmt.Errorf("quorum: encode epoch %d: %w", st.Epoch, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
 	var rev uint64
 	if expected == 0 {
-		rev, err = s.kv.Create(ctx, Key, data)
+		rev, err = s.kv.Create(rctx, Key, data)
 	} else {
-		rev, err = s.kv.Update(ctx, Key, data, expected)
+		rev, err = s.kv.Update(rctx, Key, data, expected)
 	}
 	switch {
 	case err == nil:
+		s.node.errs.ok(OpPropose)
 		return rev, nil
 	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		// Another proposal won: the store works.
+		s.node.errs.ok(OpPropose)
 		return 0, fmt.Errorf("quorum: set epoch %d over revision %d: %w", st.Epoch, expected, ErrConflict)
 	default:
-		return 0, fmt.Errorf("quorum: set epoch %d over revision %d: %w: %w", st.Epoch, expected, ErrNoQuorum, err)
+		return 0, s.node.errs.failed(ctx, OpPropose, fmt.Errorf("quorum: set epoch %d over revision %d: %w: %w", st.Epoch, expected, ErrNoQuorum, err))
 	}
 }
 
@@ -190,12 +202,13 @@ func (s *Store) Propose(ctx context.Context, p machine.Propose) machine.Proposal
 // small write per call; call it every probe interval or so. An error
 // means unreachable, for machine.ControlPlane.
 func (s *Store) Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
 	now := time.Now().UTC().Format(time.RFC3339Nano)
-	if _, err := s.kv.Put(ctx, "check."+s.node.cfg.Name, []byte(now)); err != nil {
-		return fmt.Errorf("quorum: check %s: %w: %w", s.bucket, ErrNoQuorum, err)
+	if _, err := s.kv.Put(rctx, "check."+s.node.cfg.Name, []byte(now)); err != nil {
+		return s.node.errs.failed(ctx, OpCheck, fmt.Errorf("quorum: check %s: %w: %w", s.bucket, ErrNoQuorum, err))
 	}
+	s.node.errs.ok(OpCheck)
 	return nil
 }
 
@@ -212,12 +225,14 @@ func (s *Store) Leader(ctx context.Context) string {
 // needs the current ones alone, so the majority may hang on one node
 // less than it seems. "" and nil if the answer did not come.
 func (s *Store) Replicas(ctx context.Context) (leader string, behind []string) {
-	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
-	st, err := s.kv.Status(ctx)
+	st, err := s.kv.Status(rctx)
 	if err != nil {
+		_ = s.node.errs.failed(ctx, OpStatus, fmt.Errorf("quorum: status of %s: %w", s.bucket, err))
 		return "", nil
 	}
+	s.node.errs.ok(OpStatus)
 	bs, ok := st.(*jetstream.KeyValueBucketStatus)
 	if !ok || bs.StreamInfo().Cluster == nil {
 		return "", nil
@@ -237,7 +252,7 @@ func (s *Store) Replicas(ctx context.Context) (leader string, behind []string) {
 func (s *Store) Watch(ctx context.Context) (<-chan machine.StateChanged, error) {
 	w, err := s.kv.Watch(ctx, Key)
 	if err != nil {
-		return nil, fmt.Errorf("quorum: watch %s/%s: %w", s.bucket, Key, err)
+		return nil, s.node.errs.failed(ctx, OpSubscribe, fmt.Errorf("quorum: watch %s/%s: %w", s.bucket, Key, err))
 	}
 	out := make(chan machine.StateChanged, 1)
 	go func() {
@@ -287,8 +302,9 @@ func (s *Store) PublishEvent(ev api.Event) error {
 		return fmt.Errorf("quorum: encode event epoch %d: %w", ev.Epoch, err)
 	}
 	if err := s.nc.Publish(EventsSubject(s.node.cfg.Mesh), data); err != nil {
-		return fmt.Errorf("quorum: publish event epoch %d: %w", ev.Epoch, err)
+		return s.node.errs.failed(context.Background(), OpPublish, fmt.Errorf("quorum: publish event epoch %d: %w", ev.Epoch, err))
 	}
+	s.node.errs.ok(OpPublish)
 	return nil
 }
 
@@ -302,7 +318,7 @@ func (s *Store) SubscribeEvents(f func(api.Event)) (func(), error) {
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("quorum: subscribe events: %w", err)
+		return nil, s.node.errs.failed(context.Background(), OpSubscribe, fmt.Errorf("quorum: subscribe events: %w", err))
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
@@ -317,8 +333,9 @@ func (s *Store) PublishViews(views []machine.View) error {
 		return fmt.Errorf("quorum: encode views: %w", err)
 	}
 	if err := s.nc.Publish(ViewsSubject(s.node.cfg.Mesh), data); err != nil {
-		return fmt.Errorf("quorum: publish views: %w", err)
+		return s.node.errs.failed(context.Background(), OpPublish, fmt.Errorf("quorum: publish views: %w", err))
 	}
+	s.node.errs.ok(OpPublish)
 	return nil
 }
 
@@ -333,7 +350,7 @@ func (s *Store) SubscribeViews(f func([]machine.View)) (func(), error) {
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("quorum: subscribe views: %w", err)
+		return nil, s.node.errs.failed(context.Background(), OpSubscribe, fmt.Errorf("quorum: subscribe views: %w", err))
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
@@ -367,24 +384,34 @@ func (s *Store) LeadFrom(ctx context.Context, leader string, ours []string) (boo
 	if leader == "" || leader == s.node.cfg.Name || slices.Contains(ours, leader) {
 		return false, nil
 	}
+	if err := s.stepDown(ctx, leader); err != nil {
+		return false, s.node.errs.failed(ctx, OpLead, err)
+	}
+	s.node.errs.ok(OpLead)
+	return true, nil
+}
+
+// stepDown asks the bucket stream's leader to hand its leadership to
+// this node.
+func (s *Store) stepDown(ctx context.Context, leader string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
 	defer cancel()
 	req, err := json.Marshal(stepDownRequest{Placement: &placement{Preferred: s.node.cfg.Name}})
 	if err != nil {
-		return false, fmt.Errorf("quorum: leader of %s: %w", s.bucket, err)
+		return fmt.Errorf("quorum: leader of %s: %w", s.bucket, err)
 	}
 	msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+s.bucket, req)
 	if err != nil {
-		return false, fmt.Errorf("quorum: move the leader of %s from %s to %s: %w", s.bucket, leader, s.node.cfg.Name, err)
+		return fmt.Errorf("quorum: move the leader of %s from %s to %s: %w", s.bucket, leader, s.node.cfg.Name, err)
 	}
 	var resp stepDownResponse
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return false, fmt.Errorf("quorum: move the leader of %s: answer %q: %w", s.bucket, msg.Data, err)
+		return fmt.Errorf("quorum: move the leader of %s: answer %q: %w", s.bucket, msg.Data, err)
 	}
 	if resp.Error != nil {
-		return false, fmt.Errorf("quorum: move the leader of %s from %s to %s: %s (code %d)", s.bucket, leader, s.node.cfg.Name, resp.Error.Description, resp.Error.Code)
+		return fmt.Errorf("quorum: move the leader of %s from %s to %s: %s (code %d)", s.bucket, leader, s.node.cfg.Name, resp.Error.Description, resp.Error.Code)
 	}
-	return true, nil
+	return nil
 }
 
 // The JetStream API's stream leader step-down request and answer, as far
