@@ -11,6 +11,7 @@ import (
 
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker"
+	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/failover/plane"
 	"github.com/geomesh/geomesh/internal/statedir"
@@ -146,8 +147,11 @@ type Agent struct {
 	region *topology.Region
 	self   topology.Agent
 	flows  []topology.Flow
-	log    *slog.Logger
-	met    *metrics
+	// inbound: some flow into the region may run, the file's or one a
+	// failover starts (topology.Inbound).
+	inbound bool
+	log     *slog.Logger
+	met     *metrics
 
 	mu          sync.Mutex
 	started     bool
@@ -201,6 +205,7 @@ func New(cfg Config) (*Agent, error) {
 		region:  r,
 		self:    self,
 		flows:   flows,
+		inbound: len(topology.Inbound(cfg.Mesh, r.Name)) > 0,
 		log:     cfg.Logger.With("region", r.Name, "agent", self.ID),
 		clients: map[string]*kgo.Client{},
 	}, nil
@@ -459,22 +464,51 @@ func (a *Agent) Close() error {
 	return a.closeErr
 }
 
-// notReady lists why the agent is not ready yet; empty when it is.
-func (a *Agent) notReady() []string {
+// readiness lists every reason the agent cannot do its job now (none:
+// it can), and notes on why it copies less than the file says, when it
+// does so by decision: /readyz. Not ready: not running; its own cluster
+// (the target of its flows) not answering the failover plane's probe;
+// no mesh state read yet within the grace; a flow that could not start;
+// a running flow whose last pass failed (a cluster it cannot reach), that
+// has not passed yet, whose shards fail and wait to retry, or whose
+// source cluster does not answer the probe.
+func (a *Agent) readiness() (reasons, notes []string) {
 	runners := a.flowRunners()
 	a.mu.Lock()
 	started := a.started && !a.closed
+	p := a.plane
 	a.mu.Unlock()
-	if !started {
-		return []string{"agent not running"}
+	if !started || p == nil {
+		return []string{"agent not running"}, nil
 	}
-	var out []string
-	for _, fr := range runners {
-		if why := fr.notReady(); why != "" {
-			out = append(out, why)
+	if a.region.Kafka != nil {
+		which := "own"
+		if a.inbound {
+			which = "target"
+		}
+		switch res, err := p.KafkaProbe(a.region.Name); {
+		case res == health.ProbeOK:
+		case res == health.ProbeFailed:
+			reasons = append(reasons, fmt.Sprintf("%s cluster %s unreachable: %v", which, a.region.Name, err))
+		case err != nil:
+			reasons = append(reasons, fmt.Sprintf("%s cluster %s cannot be probed: %v", which, a.region.Name, err))
+		default:
+			reasons = append(reasons, fmt.Sprintf("%s cluster %s not probed yet", which, a.region.Name))
 		}
 	}
-	return out
+	r := p.Readiness()
+	if r.Waiting != "" {
+		reasons = append(reasons, r.Waiting)
+	}
+	reasons = append(reasons, r.Failed...)
+	for _, fr := range runners {
+		why := fr.notReady()
+		if res, err := p.KafkaProbe(fr.flow.Source); len(why) == 0 && res == health.ProbeFailed {
+			why = []string{fmt.Sprintf("flow %s->%s: source cluster %s unreachable: %v", fr.flow.Source, fr.flow.Target, fr.flow.Source, err)}
+		}
+		reasons = append(reasons, why...)
+	}
+	return reasons, r.Notes
 }
 
 // SetWritePrimary tells the agent which region is now primary for the

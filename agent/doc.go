@@ -25,7 +25,7 @@
 // # HTTP API
 //
 //	GET /healthz    the process is alive
-//	GET /readyz     200 once every flow has its shards running, else 503 with reasons
+//	GET /readyz     200 when the agent can do its job, else 503 naming every reason (below)
 //	GET /metrics    Prometheus metrics (below)
 //	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence, group offset sync (offset_sync: groups failing to sync and why)
 //	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
@@ -55,6 +55,19 @@
 // counted in geomesh_api_connections_shed_total, so a flood of idle or
 // trickling connections cannot use up the open files the control plane's
 // store and the Kafka clients need, nor keep /healthz from answering.
+//
+// # Readiness
+//
+// GET /readyz answers {"status": "ready"} or, with 503, {"status": "not
+// ready", "reasons": [...]} naming every reason the agent cannot do its
+// job: its own cluster (the target of its flows) not answering the
+// failover plane's probe (every kafka_probe_interval); no mesh state
+// read yet, within the grace (ControlPlaneGrace) after which it copies
+// the file's flows; a flow that could not start; a running flow whose
+// last pass failed (a cluster it cannot reach), that has not passed yet, whose shards fail and wait to
+// retry, or whose source cluster does not answer. "notes" say why no flow
+// runs when that is by decision (the primary, a standby of no primary, a
+// witness) or that the file's flows run without a mesh state.
 //
 // # Who may write: the write gate and the writer journal
 //

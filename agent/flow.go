@@ -352,17 +352,29 @@ func (fr *flowRunner) ensureHeartbeatTopic(ctx context.Context, src map[string]i
 	return nil
 }
 
-func (fr *flowRunner) notReady() string {
+// notReady lists why the flow does not copy as it should: the error of
+// its last pass (a cluster it cannot reach), no pass yet, or shards whose sessions fail and wait to retry.
+func (fr *flowRunner) notReady() []string {
+	runs, lastErr := fr.running()
 	fr.mu.Lock()
-	defer fr.mu.Unlock()
+	reconciled := fr.reconciled
+	fr.mu.Unlock()
 	name := "flow " + fr.flow.Source + "->" + fr.flow.Target
 	switch {
-	case fr.lastErr != "":
-		return name + ": " + fr.lastErr
-	case !fr.reconciled:
-		return name + ": starting"
+	case lastErr != "":
+		return []string{name + ": " + lastErr}
+	case !reconciled:
+		return []string{name + ": starting"}
 	}
-	return ""
+	var out []string
+	for _, r := range runs {
+		// Fencing is how shards move between agents, not a failure.
+		if st := r.shard.Status(); st.State == "backoff" && st.ErrorClass != mirror.ClassFenced {
+			out = append(out, fmt.Sprintf("%s shard %d: %s", name, st.Shard, st.Error))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // FlowStatus is one flow's part of /v1/status.

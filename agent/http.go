@@ -35,11 +35,15 @@ func (a *Agent) handler(gatherer prometheus.Gatherer) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if reasons := a.notReady(); len(reasons) > 0 {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons})
-			return
+		reasons, notes := a.readiness()
+		body, code := map[string]any{"status": "ready"}, http.StatusOK
+		if len(reasons) > 0 {
+			body["status"], body["reasons"], code = "not ready", reasons, http.StatusServiceUnavailable
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		if len(notes) > 0 {
+			body["notes"] = notes
+		}
+		writeJSON(w, code, body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {

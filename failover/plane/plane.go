@@ -163,11 +163,37 @@ type Plane struct {
 	strandedOwner   string
 	strandedCh      chan settled // a finished settlement
 
-	mu      sync.Mutex // guards the fields below, read by the API
-	snap    api.FailoverStatus
-	probes  map[string]health.Probe
-	current []Flow // the running flows, for the host's readers
-	runs    bool   // Run has started and not returned
+	startErrs map[topology.Route]string // flows that should run and could not start
+
+	mu        sync.Mutex // guards the fields below, read by the API
+	snap      api.FailoverStatus
+	probes    map[string]health.Probe
+	lastProbe map[string]probeResult // the latest probe of each region, Unknown ones included
+	ready     Readiness
+	current   []Flow // the running flows, for the host's readers
+	runs      bool   // Run has started and not returned
+}
+
+// probeResult is a Kafka probe's outcome.
+type probeResult struct {
+	res health.Probe
+	err error
+}
+
+// Readiness is what the plane knows of whether the region's flows run
+// as they should, for the agent's /readyz.
+type Readiness struct {
+	// Waiting, when set, says why no flow runs yet: the plane has not
+	// settled which flows run (no mesh state read within the grace).
+	Waiting string
+	// Failed are the flows that should run and could not start, each
+	// with its error.
+	Failed []string
+	// Notes say why the flows that run are what they are, when that
+	// may surprise: none under the mesh state's roles (a primary, a
+	// standby of no primary, a witness), or the topology file's while no
+	// mesh state has been read.
+	Notes []string
 }
 
 // flowRun is a running flow and what stops it.
@@ -237,7 +263,9 @@ func New(cfg Config, host Host) (*Plane, error) {
 		trackers:   map[string]*health.Tracker{},
 		want:       map[topology.Route]bool{},
 		running:    map[topology.Route]*flowRun{},
+		startErrs:  map[topology.Route]string{},
 		probes:     map[string]health.Probe{},
+		lastProbe:  map[string]probeResult{},
 	}
 	for _, f := range topology.Plan(mesh) {
 		if f.Target == cfg.Region {
@@ -252,6 +280,7 @@ func New(cfg Config, host Host) (*Plane, error) {
 	}
 	p.snap = api.FailoverStatus{Mesh: mesh.Name, Region: cfg.Region, Agent: cfg.Agent, ControlPlane: api.ControlConnecting,
 		Views: []api.RegionView{}, Flows: []api.FlowLag{}, Events: []api.Event{}}
+	p.ready = p.readiness()
 	return p, nil
 }
 
@@ -276,12 +305,12 @@ func (p *Plane) Run(ctx context.Context) error {
 		p.goRun(ctx, "kafka probe "+region, func(ctx context.Context) error {
 			defer pr.Close()
 			pr.Run(ctx, p.det.KafkaProbeInterval, func(res health.Probe, err error) {
-				if res == health.ProbeUnknown {
-					return
-				}
 				p.mu.Lock()
-				p.probes[region] = res
-				p.mu.Unlock()
+				defer p.mu.Unlock()
+				p.lastProbe[region] = probeResult{res, err}
+				if res != health.ProbeUnknown {
+					p.probes[region] = res
+				}
 			})
 			return nil
 		})
@@ -821,10 +850,19 @@ func (p *Plane) syncFlows(ctx context.Context) {
 			continue
 		}
 		if err := p.startFlow(ctx, want[route]); err != nil {
-			p.log.Error("starting a flow failed", "source", route.Source, "target", route.Target, "err", err)
+			if p.startErrs[route] != err.Error() {
+				p.log.Error("starting a flow failed", "source", route.Source, "target", route.Target, "err", err)
+			}
+			p.startErrs[route] = err.Error()
 			continue
 		}
+		delete(p.startErrs, route)
 		changed = true
+	}
+	for route := range p.startErrs {
+		if _, ok := want[route]; !ok {
+			delete(p.startErrs, route)
+		}
 	}
 	if changed {
 		p.publishFlows()
@@ -894,6 +932,27 @@ func (p *Plane) Flows() []Flow {
 	return p.current
 }
 
+// Readiness says whether the region's flows run as they should; the
+// host's /readyz reads it.
+func (p *Plane) Readiness() Readiness {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.ready
+	r.Failed, r.Notes = slices.Clone(r.Failed), slices.Clone(r.Notes)
+	return r
+}
+
+// KafkaProbe is the latest probe of region's cluster, every
+// kafka_probe_interval: ProbeFailed with the reason, ProbeOK, or
+// ProbeUnknown before the first probe ended (err nil) or when the probe
+// cannot be made (err says why: bad TLS or SASL settings).
+func (p *Plane) KafkaProbe(region string) (health.Probe, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.lastProbe[region]
+	return r.res, r.err
+}
+
 // refresh copies the machine's state into the snapshot the API reads.
 func (p *Plane) refresh() {
 	st := p.m.Status()
@@ -911,6 +970,50 @@ func (p *Plane) refresh() {
 	if st.State != nil {
 		p.snap.Role, p.snap.Epoch = st.State.Role(p.cfg.Region), st.State.Epoch
 	}
+	p.ready = p.readiness()
+}
+
+// readiness says whether the flows run as they should; the loop calls it
+// (refresh), and New before the loop runs.
+func (p *Plane) readiness() Readiness {
+	var r Readiness
+	region := p.cfg.Region
+	switch {
+	case p.controlled:
+		if len(p.running) > 0 || len(p.startErrs) > 0 {
+			break
+		}
+		st := p.m.Status()
+		if st.State == nil {
+			r.Notes = append(r.Notes, fmt.Sprintf("no flows into %s: the mesh state was deleted", region))
+			break
+		}
+		role := st.State.Role(region)
+		why := fmt.Sprintf("its role is %s", role)
+		switch {
+		case role == api.RoleStandby && len(st.State.Writers(p.cfg.Mesh.Kind)) == 0:
+			why = "it is a standby of no primary"
+		case role == api.RolePrimary:
+			why = "it is the primary"
+		}
+		if st.Fenced {
+			why += ", and fenced"
+		}
+		r.Notes = append(r.Notes, fmt.Sprintf("no flows into %s under the mesh state of epoch %d: %s", region, st.State.Epoch, why))
+	case p.static:
+		note := "running the topology file's flows: no mesh state read yet"
+		if len(p.flows) == 0 {
+			note = fmt.Sprintf("no flows into %s in the topology file, and no mesh state read yet", region)
+		}
+		r.Notes = append(r.Notes, note)
+	default:
+		r.Waiting = fmt.Sprintf("waiting for the mesh state before starting the flows into %s (at most %s, then the topology file's)",
+			region, p.cfg.ControlPlaneGrace)
+	}
+	for _, route := range slices.SortedFunc(maps.Keys(p.startErrs), topology.CompareRoutes) {
+		r.Failed = append(r.Failed, fmt.Sprintf("flow %s->%s could not start: %s", route.Source, route.Target, p.startErrs[route]))
+	}
+	return r
 }
 
 // Status returns the decision plane as this agent sees it, for

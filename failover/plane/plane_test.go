@@ -95,6 +95,10 @@ func TestFollowsTheDecidedState(t *testing.T) {
 	if w, _ := h.lastWriters(); !slices.Equal(w, []string{"eu-west"}) {
 		t.Errorf("writers granted after the failover %v, want [eu-west]", w)
 	}
+	if r := p.Readiness(); r.Waiting != "" || len(r.Failed) != 0 ||
+		!slices.Equal(r.Notes, []string{"no flows into eu-west under the mesh state of epoch 2: it is the primary"}) {
+		t.Errorf("readiness of the promoted standby %+v, want no flows because it is the primary", r)
+	}
 	h.mu.Lock()
 	last := h.fences[len(h.fences)-1]
 	h.mu.Unlock()
@@ -130,6 +134,9 @@ func TestFollowsTheDecidedState(t *testing.T) {
 func TestStaticFlowsWhenRefused(t *testing.T) {
 	control := quorum.Config{Mesh: "refused", Name: "eu-west-1", URLs: []string{"nats://" + testkit.RefusedAddr(t)}}
 	p, h, _ := runPlane(t, "eu-west", control)
+	if r := p.Readiness(); r.Waiting == "" && len(r.Notes) == 0 {
+		t.Errorf("readiness at start %+v: want waiting for the mesh state, or the file's flows started", r)
+	}
 	fromPrimary := topology.Route{Source: "us-east", Target: "eu-west"}
 	poll.Until(t, 10*time.Second, func() error {
 		if f := h.flow(fromPrimary); f == nil || !f.isRunning() {
@@ -142,6 +149,27 @@ func TestStaticFlowsWhenRefused(t *testing.T) {
 	}
 	if _, ok := h.lastWriters(); ok {
 		t.Error("writers granted without a decided state")
+	}
+	if r := p.Readiness(); r.Waiting != "" || !slices.Equal(r.Notes, []string{"running the topology file's flows: no mesh state read yet"}) {
+		t.Errorf("readiness %+v, want the file's flows noted", r)
+	}
+}
+
+// TestWaitingForTheMeshState: until the grace passes without a mesh
+// state, the plane says it waits, and for how long at most.
+func TestWaitingForTheMeshState(t *testing.T) {
+	// An embedded node whose two peers are down: it starts, and never
+	// has a majority to read a state from.
+	control := quorum.Config{Mesh: fmt.Sprintf("alone-%016x", rand.Uint64()), Name: "eu-west-1", ClusterAddr: testkit.FreeAddr(t),
+		Peers: []string{testkit.RefusedAddr(t), testkit.RefusedAddr(t)}, StoreDir: t.TempDir(), Timeout: time.Second}
+	p, h, _ := runPlane(t, "eu-west", control)
+	time.Sleep(2 * time.Second) // long enough to have read a state, had there been one
+	r := p.Readiness()
+	if want := "waiting for the mesh state before starting the flows into eu-west (at most 1m0s, then the topology file's)"; r.Waiting != want {
+		t.Errorf("readiness %+v, want waiting: %q", r, want)
+	}
+	if f := h.flow(topology.Route{Source: "us-east", Target: "eu-west"}); f != nil {
+		t.Error("a flow started while the plane waits for the mesh state")
 	}
 }
 
