@@ -469,9 +469,10 @@ func (a *Agent) Close() error {
 // does so by decision: /readyz. Not ready: not running; its own cluster
 // (the target of its flows) not answering the failover plane's probe;
 // no mesh state read yet within the grace; a flow that could not start;
-// a running flow whose last pass failed (a cluster it cannot reach), that
-// has not passed yet, whose shards fail and wait to retry, or whose
-// source cluster does not answer the probe.
+// a running flow whose last pass failed (a cluster it cannot reach, its
+// source and target one cluster), that has not passed yet, whose shards
+// fail and wait to retry, or whose source cluster does not answer the
+// probe.
 func (a *Agent) readiness() (reasons, notes []string) {
 	runners := a.flowRunners()
 	a.mu.Lock()

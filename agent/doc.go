@@ -64,10 +64,18 @@
 // failover plane's probe (every kafka_probe_interval); no mesh state
 // read yet, within the grace (ControlPlaneGrace) after which it copies
 // the file's flows; a flow that could not start; a running flow whose
-// last pass failed (a cluster it cannot reach), that has not passed yet, whose shards fail and wait to
+// last pass failed (a cluster it cannot reach, or its source and target
+// one cluster), that has not passed yet, whose shards fail and wait to
 // retry, or whose source cluster does not answer. "notes" say why no flow
 // runs when that is by decision (the primary, a standby of no primary, a
 // witness) or that the file's flows run without a mesh state.
+//
+// A flow first asks its source and target for their cluster ids, and
+// starts nothing (topic sync, ACL sync, shards) while they are the same
+// cluster, as two regions' bootstrap servers naming brokers of one
+// cluster would make them: copying would write every record onto itself.
+// It says so in /v1/status and /readyz, logs it at ERROR, sets
+// geomesh_mirror_same_cluster to 1, and asks again every 10s.
 //
 // # Who may write: the write gate and the writer journal
 //

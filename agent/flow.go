@@ -43,6 +43,10 @@ type flowRunner struct {
 	lastTarget time.Time // when the target's topics were last listed
 }
 
+// sameClusterRecheck is how often a flow whose source and target are one
+// cluster asks again: their bootstrap servers may be re-pointed.
+const sameClusterRecheck = 10 * time.Second
+
 // targetRelist bounds how long partitions trusts an earlier listing of the
 // target's topics while the source's stay the same: a target topic deleted
 // by hand stops its shards' copying within that time.
@@ -113,8 +117,13 @@ func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
 }
 
 // Run keeps the shards in line with the source's partitions and the
-// region's membership until ctx ends, then stops every shard.
+// region's membership until ctx ends, then stops every shard. It starts
+// nothing, topic and ACL sync included, before it knows that the source
+// and the target are two clusters.
 func (fr *flowRunner) Run(ctx context.Context) error {
+	if !fr.distinctClusters(ctx) {
+		return nil
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -141,6 +150,67 @@ func (fr *flowRunner) Run(ctx context.Context) error {
 		case <-changes:
 		}
 	}
+}
+
+// distinctClusters asks the source and the target for their cluster ids
+// until both answer, every reconcile interval, and reports true once they
+// differ (or a cluster has no id to compare). While they are one cluster
+// (two regions' bootstrap servers reach the same brokers), copying would
+// write every record onto itself: the flow stays stopped with an error
+// in /v1/status and /readyz and geomesh_mirror_same_cluster at 1, and
+// asks again every sameClusterRecheck. It reports false when ctx ends
+// first.
+func (fr *flowRunner) distinctClusters(ctx context.Context) bool {
+	name := fr.flow.Source + "->" + fr.flow.Target
+	for {
+		same, err := fr.sameCluster(ctx)
+		if ctx.Err() != nil {
+			return false
+		}
+		wait := fr.a.cfg.ReconcileInterval
+		fr.mu.Lock()
+		switch {
+		case err != nil:
+			fr.lastErr = err.Error()
+		case same != "":
+			if fr.lastErr != same {
+				fr.a.log.Error("flow stopped: its source and target are one Kafka cluster", "flow", name, "err", same)
+			}
+			fr.lastErr = same
+			fr.met.sameCluster.Set(1)
+			wait = sameClusterRecheck
+		default:
+			fr.lastErr = ""
+			fr.met.sameCluster.Set(0)
+		}
+		fr.mu.Unlock()
+		if err == nil && same == "" {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
+}
+
+// sameCluster returns the error that stops the flow when its source and
+// target report the same cluster id, "" when they differ.
+func (fr *flowRunner) sameCluster(ctx context.Context) (string, error) {
+	src, err := fr.srcAdm.BrokerMetadata(ctx)
+	if err != nil {
+		return "", broker.Explain(fr.flow.Source, fr.src.Kafka, fmt.Errorf("region %s: cluster id: %w", fr.flow.Source, err))
+	}
+	tgt, err := fr.tgtAdm.BrokerMetadata(ctx)
+	if err != nil {
+		return "", broker.Explain(fr.flow.Target, fr.a.region.Kafka, fmt.Errorf("region %s: cluster id: %w", fr.flow.Target, err))
+	}
+	if src.Cluster == "" || src.Cluster != tgt.Cluster {
+		return "", nil
+	}
+	return fmt.Sprintf("source %s and target %s are the same Kafka cluster %s: the flow stays stopped, since it would copy every record onto itself (give the regions' kafka.bootstrap servers of their own clusters)",
+		fr.flow.Source, fr.flow.Target, src.Cluster), nil
 }
 
 func (fr *flowRunner) reconcile(ctx context.Context) {
@@ -353,7 +423,8 @@ func (fr *flowRunner) ensureHeartbeatTopic(ctx context.Context, src map[string]i
 }
 
 // notReady lists why the flow does not copy as it should: the error of
-// its last pass (a cluster it cannot reach), no pass yet, or shards whose sessions fail and wait to retry.
+// its last pass (a cluster it cannot reach, the same cluster on both
+// sides), no pass yet, or shards whose sessions fail and wait to retry.
 func (fr *flowRunner) notReady() []string {
 	runs, lastErr := fr.running()
 	fr.mu.Lock()

@@ -19,6 +19,7 @@ type metrics struct {
 	lagSeconds   *prometheus.GaugeVec
 	paused       *prometheus.GaugeVec
 	shardsOwned  *prometheus.GaugeVec
+	sameCluster  *prometheus.GaugeVec
 	shardErrors  *prometheus.CounterVec
 	topicsMade   *prometheus.CounterVec
 	configs      *prometheus.CounterVec
@@ -54,6 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		lagSeconds:  gauge("geomesh_mirror_lag_seconds", "Age of the oldest source record not yet copied."),
 		paused:      gauge("geomesh_mirror_paused_partitions", "Source partitions stopped at a record the target refuses."),
 		shardsOwned: gauge("geomesh_mirror_shards_owned", "Copy shards this agent runs."),
+		sameCluster: gauge("geomesh_mirror_same_cluster", "1 while the flow is stopped because its source and target report the same Kafka cluster id: copying would write every record onto itself."),
 		shardErrors: counter("geomesh_mirror_shard_errors_total", "Failed copy sessions by class (fenced, authorization, unreachable, record-too-large, other).", "class"),
 		topicsMade:  counter("geomesh_topics_created_total", "Target topics created by topic sync."),
 		configs:     counter("geomesh_topics_config_changes_total", "Topic config keys set or removed on the target by topic sync."),
@@ -74,7 +76,7 @@ type flowMetrics struct {
 	committed, aborted                     prometheus.Counter
 	latency                                prometheus.Observer
 	lagRecords, lagSeconds, paused         prometheus.Gauge
-	shardsOwned                            prometheus.Gauge
+	shardsOwned, sameCluster               prometheus.Gauge
 	shardErrors                            *prometheus.CounterVec
 	topicsMade, configs, syncErrors        prometheus.Counter
 }
@@ -98,6 +100,7 @@ func (m *metrics) flow(source, target string) *flowMetrics {
 		lagSeconds:   m.lagSeconds.With(l),
 		paused:       m.paused.With(l),
 		shardsOwned:  m.shardsOwned.With(l),
+		sameCluster:  m.sameCluster.With(l),
 		shardErrors:  m.shardErrors.MustCurryWith(l),
 		topicsMade:   m.topicsMade.With(l),
 		configs:      m.configs.With(l),

@@ -15,7 +15,9 @@ import (
 	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // readyz is the body of GET /readyz.
@@ -161,4 +163,75 @@ func clusterOn(t *testing.T, port int) *kfake.Cluster {
 	})
 	t.Cleanup(c.Close)
 	return c
+}
+
+// TestSameCluster gives both regions of the active-passive example one
+// kfake cluster, each region's bootstrap a different broker of it, as
+// two names of one cluster would. The standby's agent must not copy a
+// record onto itself: the topic's end offsets stay where the producer
+// left them, /v1/status and /readyz name both regions and the cluster
+// id, and geomesh_mirror_same_cluster is 1.
+func TestSameCluster(t *testing.T) {
+	m, err := topology.Load("../configs/examples/active-passive.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := testkit.FakeCluster(t, kfake.NumBrokers(2), kfake.ClusterID("shared-7f3a"))
+	addrs := shared.ListenAddrs()
+	withCluster(m, "us-east", addrs[0])
+	withCluster(m, "eu-west", addrs[1])
+	cl := testkit.Client(t, kgo.SeedBrokers(addrs[0]), kgo.DefaultProduceTopic("orders"))
+	adm := kadm.NewClient(cl)
+	testkit.CreateTopic(t, adm, 2, 1, nil, "orders")
+	for i := range 100 {
+		testkit.Produce(t, cl, &kgo.Record{Value: fmt.Appendf(nil, "order-%d", i)})
+	}
+	ends := func() int64 {
+		t.Helper()
+		o, err := adm.ListEndOffsets(t.Context(), "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		o.Each(func(l kadm.ListedOffset) { sum += l.Offset })
+		return sum
+	}
+	if got := ends(); got != 100 {
+		t.Fatalf("orders holds %d records after producing 100", got)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	mesh := startLocal(t, ctx, m, agent.Config{ReconcileInterval: 200 * time.Millisecond})
+	base := "http://" + localAgent(t, mesh, "eu-west").APIAddr()
+	const want = "source us-east and target eu-west are the same Kafka cluster shared-7f3a"
+	var st agent.Status
+	poll.Until(t, 30*time.Second, func() error {
+		st = getJSON[agent.Status](t, base+"/v1/status")
+		if len(st.Flows) != 1 || !strings.Contains(st.Flows[0].Error, want) {
+			return fmt.Errorf("flows %+v, want the flow from us-east with %q", st.Flows, want)
+		}
+		return nil
+	})
+	r, err := notReadyFor(t, base, want)
+	if err != nil {
+		t.Error(err)
+	}
+	t.Logf("/readyz: %+v", r)
+	gauge := -1.0
+	for _, mt := range metricFamilies(t, base+"/metrics")["geomesh_mirror_same_cluster"].GetMetric() {
+		gauge = mt.GetGauge().GetValue()
+	}
+	if gauge != 1 {
+		t.Errorf("geomesh_mirror_same_cluster = %v, want 1", gauge)
+	}
+	// Long enough for several passes and any shard to have copied.
+	time.Sleep(3 * time.Second)
+	if got := ends(); got != 100 {
+		t.Errorf("orders holds %d records, want the 100 produced: the flow copied onto its source", got)
+	}
+	st = getJSON[agent.Status](t, base+"/v1/status")
+	if f := st.Flows[0]; len(f.Shards) != 0 || f.Topics.Passes != 0 {
+		t.Errorf("the stopped flow runs shards or synced topics: %+v", f)
+	}
 }
