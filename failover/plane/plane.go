@@ -693,8 +693,9 @@ func (p *Plane) do(ctx context.Context, act machine.Action) []machine.Action {
 		p.mu.Unlock()
 	case machine.Publish:
 		p.noteEvent(act.Event)
-		if p.store != nil {
-			// A failure is logged and counted by the node (quorum.OpPublish).
+		if p.store != nil && ctx.Err() == nil {
+			// A failure is logged and counted by the node (quorum.OpPublish);
+			// once ctx has ended the node is closing, and that is none.
 			_ = p.store.PublishEvent(act.Event)
 		}
 	case machine.RunHooks:
@@ -768,8 +769,9 @@ func (p *Plane) observe(ctx context.Context, now time.Time) {
 	for _, v := range views {
 		p.step(ctx, v)
 	}
-	if p.store != nil {
-		// A failure is logged and counted by the node (quorum.OpPublish).
+	if p.store != nil && ctx.Err() == nil {
+		// A failure is logged and counted by the node (quorum.OpPublish);
+		// once ctx has ended the node is closing, and that is none.
 		_ = p.store.PublishViews(views)
 	}
 }
