@@ -221,9 +221,8 @@ func hangUp(w http.ResponseWriter) {
 // connGuard bounds the connections that have not shown a valid token
 // (apiLimits.MaxPending). The server calls connContext from its accept
 // loop and connState from there and from its connection goroutines; they
-// hold the guard's lock for a scan of at most MaxPending+1 pending
-// connections and the close of a shed one's socket, which does not
-// block, never for other I/O.
+// hold the guard's lock for a scan of the open connections and the close
+// of a shed one's socket, which does not block, never for other I/O.
 type connGuard struct {
 	max  int
 	shed prometheus.Counter
