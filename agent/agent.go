@@ -14,6 +14,7 @@ import (
 	"github.com/geomesh/geomesh/failover/health"
 	"github.com/geomesh/geomesh/failover/membership"
 	"github.com/geomesh/geomesh/failover/plane"
+	"github.com/geomesh/geomesh/internal/apiserve"
 	"github.com/geomesh/geomesh/internal/statedir"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/acls"
@@ -158,7 +159,7 @@ type Agent struct {
 	closed      bool
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
-	api         *httpServer
+	api         *apiserve.Server
 	members     *membership.Membership
 	clients     map[string]*kgo.Client
 	translation translation
@@ -238,7 +239,7 @@ func (a *Agent) APIAddr() string {
 	if a.api == nil {
 		return ""
 	}
-	return a.api.addr()
+	return a.api.Addr()
 }
 
 // Running reports whether the agent has started and is not closed.
@@ -278,16 +279,16 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.met = met
 
-	auth, err := newAuthenticator(a.cfg.Mesh.API, a.cfg.Registry)
+	auth, err := apiserve.NewAuthenticator(a.cfg.Mesh.API, a.cfg.Registry)
 	if err != nil {
 		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
 	}
-	tc, err := apiTLS(a.cfg.Mesh.API.TLS)
+	tc, err := apiserve.TLSConfig(a.cfg.Mesh.API.TLS)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}
-	lim := defaultAPILimits()
-	api, err := startHTTP(a.self.API, auth.wrap(admit(a.handler(a.cfg.Registry), lim)), tc, lim, auth.shed)
+	lim := apiserve.DefaultLimits()
+	api, err := apiserve.Start(a.self.API, auth.Wrap(apiserve.Admit(a.handler(a.cfg.Registry), lim)), tc, lim, auth.Shed())
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}
@@ -301,7 +302,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		SecretKeys: keys,
 		AgentID:    a.self.ID,
 		Region:     a.region.Name,
-		APIAddr:    api.addr(),
+		APIAddr:    api.Addr(),
 		BindAddr:   a.self.Gossip,
 		Seeds:      a.seeds(),
 		Logger:     a.log,
@@ -347,9 +348,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.plane = p
 	a.goRun(runCtx, "failover plane", p.Run)
 	if a.stateLock != nil {
-		a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows), "state_dir", a.nodeDir())
+		a.log.Info("agent started", "api", api.Addr(), "flows", len(a.flows), "state_dir", a.nodeDir())
 	} else {
-		a.log.Info("agent started", "api", api.addr(), "flows", len(a.flows))
+		a.log.Info("agent started", "api", api.Addr(), "flows", len(a.flows))
 	}
 	// Stop with the caller's context as well as with Close.
 	context.AfterFunc(ctx, func() { a.cancel() })
@@ -450,7 +451,7 @@ func (a *Agent) Close() error {
 		}
 	}
 	if a.api != nil {
-		if err := a.api.close(ctx); err != nil {
+		if err := a.api.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -38,23 +38,10 @@
 //	GET /           status page: regions and flows, lag, group offset sync, cluster health, groups, events (plain HTML, refreshes itself)
 //
 // With the topology's api section, every request but /healthz and
-// /readyz needs a bearer token (auth.go): GETs the read or the admin
-// token, anything else (and ?apply=true) the admin token; a missing or
-// wrong one gets 401 and a short JSON error. api.tls serves it all over
-// TLS with a certificate re-read when its files change.
-//
-// The token is checked on the request line and headers, before any body
-// is read; a refusal closes the connection without reading the body the
-// request announced. A client holds a connection only as long as the
-// server's limits allow (http.go, defaultAPILimits): 5s for the headers,
-// 10s for the whole request (an admitted body at most 64 KiB), 45s from
-// the headers to the end of the answer (translate waits up to 30s, a
-// command 10s), 30s idle between requests. At most 256 connections that
-// have shown no valid token (every connection, without tokens) are open
-// at once: a new one beyond that closes the oldest waiting for a request,
-// counted in geomesh_api_connections_shed_total, so a flood of idle or
-// trickling connections cannot use up the open files the control plane's
-// store and the Kafka clients need, nor keep /healthz from answering.
+// /readyz needs a bearer token: GETs the read or the admin token,
+// anything else (and ?apply=true) the admin token. Package
+// internal/apiserve checks it before any body is read, serves api.tls,
+// and bounds what clients without a token can hold open.
 //
 // # Readiness
 //
@@ -70,12 +57,9 @@
 // runs when that is by decision (the primary, a standby of no primary, a
 // witness) or that the file's flows run without a mesh state.
 //
-// A flow first asks its source and target for their cluster ids, and
-// starts nothing (topic sync, ACL sync, shards) while they are the same
-// cluster, as two regions' bootstrap servers naming brokers of one
-// cluster would make them: copying would write every record onto itself.
-// It says so in /v1/status and /readyz, logs it at ERROR, sets
-// geomesh_mirror_same_cluster to 1, and asks again every 10s.
+// A flow starts nothing while its source and target report one cluster
+// id (flow.go): it says so in /v1/status and /readyz, logs at ERROR and
+// sets geomesh_mirror_same_cluster to 1.
 //
 // # Who may write: the write gate and the writer journal
 //

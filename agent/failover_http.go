@@ -10,6 +10,7 @@ import (
 
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/machine"
+	"github.com/geomesh/geomesh/internal/apiserve"
 )
 
 // commandTimeout bounds an operator command: one compare-and-set, which
@@ -17,10 +18,10 @@ import (
 const commandTimeout = 10 * time.Second
 
 // failoverRoutes adds the operator endpoints. POST ones are admin
-// requests for the API's token check (auth.go classifies by method).
+// requests for the API's token check (internal/apiserve classifies by method).
 func (a *Agent) failoverRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/failover", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, a.Failover())
+		apiserve.WriteJSON(w, http.StatusOK, a.Failover())
 	})
 	mux.HandleFunc("POST /v1/failover", a.serveFailover)
 	mux.HandleFunc("POST /v1/failback", a.serveFailback)
@@ -31,11 +32,11 @@ func (a *Agent) serveFailover(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("bad failover request: %v (want {\"to\":\"<region>\",\"force\":false})", err)})
+		apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("bad failover request: %v (want {\"to\":\"<region>\",\"force\":false})", err)})
 		return
 	}
 	if req.To == "" {
-		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: \"to\" names no region"})
+		apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: \"to\" names no region"})
 		return
 	}
 	for _, name := range []string{req.To, req.From} {
@@ -43,7 +44,7 @@ func (a *Agent) serveFailover(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if _, ok := a.cfg.Mesh.Region(name); !ok {
-			writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: " + a.cfg.Mesh.NoRegion(name).Error()})
+			apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: " + a.cfg.Mesh.NoRegion(name).Error()})
 			return
 		}
 	}
@@ -60,10 +61,22 @@ func (a *Agent) serveCommand(w http.ResponseWriter, r *http.Request, c machine.C
 	res, err := a.Command(ctx, c)
 	switch {
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: err.Error()})
+		apiserve.WriteJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: err.Error()})
 	case res.Code == http.StatusOK:
-		writeJSON(w, http.StatusOK, api.CommandResponse{State: res.State})
+		apiserve.WriteJSON(w, http.StatusOK, api.CommandResponse{State: res.State})
 	default:
-		writeJSON(w, res.Code, api.ErrorResponse{Error: res.Error})
+		apiserve.WriteJSON(w, res.Code, api.ErrorResponse{Error: res.Error})
 	}
+}
+
+// serveBootstrap answers GET /v1/bootstrap[?home=R]: the bootstrap
+// servers of the region that takes writes now, from this agent's view of
+// the mesh state.
+func (a *Agent) serveBootstrap(w http.ResponseWriter, r *http.Request) {
+	res, code, err := api.BootstrapFor(a.cfg.Mesh, a.Failover().State, r.URL.Query().Get("home"))
+	if err != nil {
+		apiserve.WriteJSON(w, code, api.ErrorResponse{Error: err.Error()})
+		return
+	}
+	apiserve.WriteJSON(w, http.StatusOK, res)
 }

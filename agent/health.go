@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/broker/health"
+	"github.com/geomesh/geomesh/internal/apiserve"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/heartbeat"
 	"github.com/geomesh/geomesh/topology"
@@ -167,7 +168,7 @@ func (h *healthState) flow(fr *flowRunner, now time.Time) FlowHealth {
 }
 
 func (a *Agent) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.Health())
+	apiserve.WriteJSON(w, http.StatusOK, a.Health())
 }
 
 // watchHealth records an event whenever something the status page shows

@@ -8,11 +8,12 @@ import (
 
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/membership"
+	"github.com/geomesh/geomesh/internal/apiserve"
 )
 
 // keyRoutes serves the gossip keyring: GET /v1/keys lists key ids, and
 // POST /v1/keys/install, /use and /remove rotate keys on this agent.
-// Being POSTs they need the admin token (auth.go); `geomesh keys` calls
+// Being POSTs they need the admin token (internal/apiserve); `geomesh keys` calls
 // them on every agent in turn.
 func (a *Agent) keyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, _ *http.Request) {
@@ -31,17 +32,17 @@ func (a *Agent) keyRoutes(mux *http.ServeMux) {
 				err = json.Unmarshal(body, &req)
 			}
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "body must be JSON {\"key\": \"<base64>\"}"})
+				apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "body must be JSON {\"key\": \"<base64>\"}"})
 				return
 			}
 			key, err := membership.DecodeKey(req.Key)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "key: " + err.Error()})
+				apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "key: " + err.Error()})
 				return
 			}
 			m := a.membership()
 			if m == nil {
-				writeJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not running"})
+				apiserve.WriteJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not running"})
 				return
 			}
 			if err := op(m, key); err != nil {
@@ -49,7 +50,7 @@ func (a *Agent) keyRoutes(mux *http.ServeMux) {
 				if errors.Is(err, membership.ErrNotEncrypted) {
 					code = http.StatusPreconditionFailed
 				}
-				writeJSON(w, code, api.ErrorResponse{Error: err.Error()})
+				apiserve.WriteJSON(w, code, api.ErrorResponse{Error: err.Error()})
 				return
 			}
 			a.log.Info("gossip key changed", "op", name, "key_id", membership.KeyID(key))
@@ -61,15 +62,15 @@ func (a *Agent) keyRoutes(mux *http.ServeMux) {
 func (a *Agent) writeKeys(w http.ResponseWriter) {
 	m := a.membership()
 	if m == nil {
-		writeJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not running"})
+		apiserve.WriteJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not running"})
 		return
 	}
 	ids, primary, err := m.Keys()
 	if err != nil {
-		writeJSON(w, http.StatusPreconditionFailed, api.ErrorResponse{Error: err.Error()})
+		apiserve.WriteJSON(w, http.StatusPreconditionFailed, api.ErrorResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, api.KeysStatus{Agent: a.self.ID, Primary: primary, Keys: ids})
+	apiserve.WriteJSON(w, http.StatusOK, api.KeysStatus{Agent: a.self.ID, Primary: primary, Keys: ids})
 }
 
 func (a *Agent) membership() *membership.Membership {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/api"
+	"github.com/geomesh/geomesh/internal/apiserve"
 	"github.com/geomesh/geomesh/mirror"
 	"github.com/geomesh/geomesh/mirror/offsets"
 	"github.com/geomesh/geomesh/topology"
@@ -144,22 +145,22 @@ func (a *Agent) offsetSync() []offsets.SyncStatus {
 func (a *Agent) serveTranslate(w http.ResponseWriter, r *http.Request) {
 	group, from := r.URL.Query().Get("group"), r.URL.Query().Get("from")
 	if group == "" || from == "" {
-		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "query parameters group and from are required"})
+		apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "query parameters group and from are required"})
 		return
 	}
 	a.translation.mu.Lock()
 	tr := a.translation.bySource[from]
 	a.translation.mu.Unlock()
 	if tr == nil {
-		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("no flow from region %q into %s", from, a.region.Name)})
+		apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("no flow from region %q into %s", from, a.region.Name)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	res, err := tr.TranslateGroup(ctx, group)
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, api.ErrorResponse{Error: err.Error()})
+		apiserve.WriteJSON(w, http.StatusBadGateway, api.ErrorResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, api.TranslateResponse{Group: group, From: from, To: a.region.Name, Partitions: res})
+	apiserve.WriteJSON(w, http.StatusOK, api.TranslateResponse{Group: group, From: from, To: a.region.Name, Partitions: res})
 }

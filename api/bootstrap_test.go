@@ -1,4 +1,4 @@
-package agent
+package api_test
 
 import (
 	"net/http"
@@ -54,7 +54,7 @@ func TestBootstrapFor(t *testing.T) {
 		{"active-active unknown home", aa, state(1, "us-east=active"), "mars", http.StatusNotFound, "", `no region "mars"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, code, err := bootstrapFor(tc.m, tc.st, tc.home)
+			res, code, err := api.BootstrapFor(tc.m, tc.st, tc.home)
 			if code != tc.code {
 				t.Fatalf("code %d, want %d (err %v)", code, tc.code, err)
 			}

@@ -1,4 +1,4 @@
-package agent
+package apiserve
 
 import (
 	"crypto/subtle"
@@ -38,18 +38,18 @@ func classify(r *http.Request) access {
 	return accessRead
 }
 
-// authenticator checks bearer tokens against the topology's api section.
+// Authenticator checks bearer tokens against the topology's api section.
 // Tokens are resolved on every request, so a rotated token file takes
 // effect at once; reading a small file costs microseconds. It holds the
 // counters of the API's refusals: requests without a valid token, and
-// connections without one shed by the server's guard (http.go).
-type authenticator struct {
+// connections without one shed by the server's guard (server.go).
+type Authenticator struct {
 	api          topology.API
 	unauthorized *prometheus.CounterVec
 	shed         prometheus.Counter
 }
 
-func newAuthenticator(api topology.API, reg prometheus.Registerer) (*authenticator, error) {
+func NewAuthenticator(api topology.API, reg prometheus.Registerer) (*Authenticator, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "geomesh_api_unauthorized_total",
 		Help: "API requests refused for a missing or wrong bearer token, by endpoint path.",
@@ -63,7 +63,7 @@ func newAuthenticator(api topology.API, reg prometheus.Registerer) (*authenticat
 			return nil, err
 		}
 	}
-	return &authenticator{api: api, unauthorized: c, shed: shed}, nil
+	return &Authenticator{api: api, unauthorized: c, shed: shed}, nil
 }
 
 // wrap serves h to requests that carry the token their class needs, and
@@ -72,7 +72,7 @@ func newAuthenticator(api topology.API, reg prometheus.Registerer) (*authenticat
 // anything reads a body; a refusal closes the connection without reading
 // the body either (hangUp). A connection that showed a valid token no
 // longer counts against the server's bound on pending connections.
-func (au *authenticator) wrap(h http.Handler) http.Handler {
+func (au *Authenticator) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		need := classify(r)
 		if need == accessOpen {
@@ -84,7 +84,7 @@ func (au *authenticator) wrap(h http.Handler) http.Handler {
 			// A token file that cannot be read refuses everyone rather than
 			// opening the API; the reference, never a value, is in err.
 			hangUp(w)
-			writeJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: "api token unavailable: " + err.Error()})
+			WriteJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: "api token unavailable: " + err.Error()})
 			return
 		}
 		if !ok {
@@ -95,7 +95,7 @@ func (au *authenticator) wrap(h http.Handler) http.Handler {
 			if need == accessAdmin {
 				msg = "a valid admin bearer token is required"
 			}
-			writeJSON(w, http.StatusUnauthorized, api.ErrorResponse{Error: msg})
+			WriteJSON(w, http.StatusUnauthorized, api.ErrorResponse{Error: msg})
 			return
 		}
 		if byToken {
@@ -119,7 +119,7 @@ func endpointLabel(r *http.Request) string {
 // allowed reports whether a request with the Authorization header
 // may be served as need, and whether a token showed it (false when no
 // token of the class is configured).
-func (au *authenticator) allowed(need access, header string) (ok, byToken bool, err error) {
+func (au *Authenticator) allowed(need access, header string) (ok, byToken bool, err error) {
 	admin, read := au.api.AdminToken, au.api.ReadToken
 	if need == accessAdmin && admin.Ref == "" || need == accessRead && read.Ref == "" {
 		return true, false, nil // no token configured for this class
@@ -144,10 +144,10 @@ func (au *authenticator) allowed(need access, header string) (ok, byToken bool, 
 	return false, false, nil
 }
 
-// apiTLS serves the certificate in the topology's api.tls, re-read when
+// TLSConfig serves the certificate in the topology's api.tls, re-read when
 // either file changes, so a renewed certificate is served without a
 // restart. The first load happens here, so a bad pair fails Start.
-func apiTLS(t *topology.APITLS) (*tls.Config, error) {
+func TLSConfig(t *topology.APITLS) (*tls.Config, error) {
 	if t == nil {
 		return nil, nil
 	}
@@ -160,3 +160,7 @@ func apiTLS(t *topology.APITLS) (*tls.Config, error) {
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.Load() },
 	}, nil
 }
+
+// Shed counts the connections without a valid token that the server's
+// guard closed; hand it to Start.
+func (au *Authenticator) Shed() prometheus.Counter { return au.shed }

@@ -1,4 +1,4 @@
-package agent
+package apiserve
 
 import (
 	"bufio"
@@ -35,21 +35,6 @@ const (
 
 var floodKindName = [floodKinds]string{"body never sent", "idle keep-alive", "trickled headers", "silent"}
 
-// TestAPILimits pins the API server's limits against the handlers they
-// must let finish.
-func TestAPILimits(t *testing.T) {
-	lim := defaultAPILimits()
-	if lim.WriteTimeout <= 30*time.Second || lim.WriteTimeout <= commandTimeout {
-		t.Errorf("write timeout %s does not cover translate (30s) and a command (%s)", lim.WriteTimeout, commandTimeout)
-	}
-	if lim.ReadHeaderTimeout <= 0 || lim.ReadTimeout < lim.ReadHeaderTimeout || lim.IdleTimeout <= 0 {
-		t.Errorf("limits %+v: every timeout set, the read timeout at least the header timeout", lim)
-	}
-	if lim.MaxPending < 64 || lim.MaxPending > 1024 {
-		t.Errorf("max pending %d: want room for probes and scrapes, far below a default open-files limit", lim.MaxPending)
-	}
-}
-
 // TestAPIFlood holds 1,000 connections without a token open against the
 // API, a quarter of each kind (a POST whose announced body never comes,
 // idle keep-alive after a /healthz, headers trickled a line at a time,
@@ -65,7 +50,7 @@ func TestAPILimits(t *testing.T) {
 // a minute; TestAPILimits pins the real ones.
 func TestAPIFlood(t *testing.T) {
 	n := raiseOpenFiles(t, floodConns)
-	scaled := defaultAPILimits()
+	scaled := DefaultLimits()
 	scaled.ReadHeaderTimeout, scaled.ReadTimeout, scaled.IdleTimeout = 2*time.Second, 3*time.Second, 3*time.Second
 	held := scaled
 	held.MaxPending = 2 * n
@@ -110,30 +95,30 @@ type floodConn struct {
 	err    error     // an unexpected failure of the client side
 }
 
-func flood(t *testing.T, n int, lim apiLimits) {
+func flood(t *testing.T, n int, lim Limits) {
 	const readTok = "read-Tok-flood"
 	reg := prometheus.NewRegistry()
-	au, err := newAuthenticator(topology.API{ReadToken: tokenFile(t, readTok), AdminToken: tokenFile(t, "admin-Tok-flood")}, reg)
+	au, err := NewAuthenticator(topology.API{ReadToken: tokenFile(t, readTok), AdminToken: tokenFile(t, "admin-Tok-flood")}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	srv, err := startHTTP("127.0.0.1:0", au.wrap(admit(mux, lim)), nil, lim, au.shed)
+	srv, err := Start("127.0.0.1:0", au.Wrap(Admit(mux, lim)), nil, lim, au.shed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.close(ctx)
+		_ = srv.Close(ctx)
 	})
-	addr := srv.addr()
+	addr := srv.Addr()
 
 	// A client with the read token keeps one connection through the
 	// flood; the guard must never count it, nor shed it.
@@ -384,28 +369,28 @@ func isClosed(err error) bool {
 // the limit is refused with 413; a refused request's body is never read.
 func TestAPIAdmission(t *testing.T) {
 	const adminTok = "admin-Tok-adm"
-	au, err := newAuthenticator(topology.API{AdminToken: tokenFile(t, adminTok)}, prometheus.NewRegistry())
+	au, err := NewAuthenticator(topology.API{AdminToken: tokenFile(t, adminTok)}, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim := defaultAPILimits()
+	lim := DefaultLimits()
 	lim.ReadHeaderTimeout, lim.ReadTimeout, lim.MaxBody = 300*time.Millisecond, 500*time.Millisecond, 1024
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		select {
 		case <-time.After(2 * lim.ReadTimeout):
-			writeJSON(w, http.StatusOK, map[string]any{"body": len(body)})
+			WriteJSON(w, http.StatusOK, map[string]any{"body": len(body)})
 		case <-r.Context().Done():
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "context ended: " + r.Context().Err().Error()})
+			WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "context ended: " + r.Context().Err().Error()})
 		}
 	})
-	srv, err := startHTTP("127.0.0.1:0", au.wrap(admit(slow, lim)), nil, lim, au.shed)
+	srv, err := Start("127.0.0.1:0", au.Wrap(Admit(slow, lim)), nil, lim, au.shed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.close(context.Background()) })
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
 	do := func(method, token, body string) (int, string) {
-		req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+srv.addr()+"/v1/slow", strings.NewReader(body))
+		req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+srv.Addr()+"/v1/slow", strings.NewReader(body))
 		if body == "" {
 			req.Body = http.NoBody
 		}
@@ -432,7 +417,7 @@ func TestAPIAdmission(t *testing.T) {
 
 	// A refused request that announces a body and sends none: the 401
 	// comes and the connection closes at once, without the read timeout.
-	c, err := net.Dial("tcp", srv.addr())
+	c, err := net.Dial("tcp", srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

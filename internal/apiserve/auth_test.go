@@ -1,4 +1,4 @@
-package agent
+package apiserve
 
 import (
 	"context"
@@ -37,20 +37,20 @@ func tokenFile(t *testing.T, value string) topology.Secret {
 func TestAPITokens(t *testing.T) {
 	const readTok, adminTok = "read-Tok-1f2e", "admin-Tok-9a8b"
 	reg := prometheus.NewRegistry()
-	au, err := newAuthenticator(topology.API{ReadToken: tokenFile(t, readTok), AdminToken: tokenFile(t, adminTok)}, reg)
+	au, err := NewAuthenticator(topology.API{ReadToken: tokenFile(t, readTok), AdminToken: tokenFile(t, adminTok)}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"ok": r.URL.Path})
+		WriteJSON(w, http.StatusOK, map[string]string{"ok": r.URL.Path})
 	})
-	srv, err := startHTTP("127.0.0.1:0", au.wrap(admit(served, defaultAPILimits())), nil, defaultAPILimits(), au.shed)
+	srv, err := Start("127.0.0.1:0", au.Wrap(Admit(served, DefaultLimits())), nil, DefaultLimits(), au.shed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.close(context.Background()) })
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
 	do := func(method, path, token string) (int, string) {
-		req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+srv.addr()+path, nil)
+		req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+srv.Addr()+path, nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -121,17 +121,17 @@ func TestAPITLSReload(t *testing.T) {
 		_ = os.Chtimes(keyFile, mod, mod)
 	}
 	writeCert("first", time.Now().Add(-time.Minute))
-	tc, err := apiTLS(&topology.APITLS{CertFile: certFile, KeyFile: keyFile})
+	tc, err := TLSConfig(&topology.APITLS{CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := startHTTP("127.0.0.1:0", http.NotFoundHandler(), tc, defaultAPILimits(), nil)
+	srv, err := Start("127.0.0.1:0", http.NotFoundHandler(), tc, DefaultLimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.close(context.Background()) })
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
 	served := func() string {
-		conn, err := tls.Dial("tcp", srv.addr(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reading the served certificate
+		conn, err := tls.Dial("tcp", srv.Addr(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reading the served certificate
 		if err != nil {
 			t.Fatal(err)
 		}
