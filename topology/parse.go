@@ -16,6 +16,9 @@ func Parse(filename string, data []byte, opts ...Option) (*Mesh, error) {
 	if root == nil {
 		return nil, d.errs.sorted()
 	}
+	// What the file does not write is placed at its first line of YAML,
+	// not at 1:1, which may be a comment.
+	d.places[""] = place{nodePos(root), nodePos(root)}
 	var doc document
 	if !d.decodeFile(root, &doc) {
 		return nil, d.errs.sorted()

@@ -81,9 +81,15 @@ func (c *checker) brokenWithin(path string) bool {
 }
 
 func (c *checker) errorAt(path, format string, args ...any) {
-	if !c.isBroken(path) {
-		c.errorf(c.at(path), format, args...)
+	if c.isBroken(path) {
+		return
 	}
+	if path != "" && !c.set(path) {
+		// A default the file never wrote: say so, since the position is
+		// only that of the nearest thing the file does write.
+		format += " (" + path + " is not in the file: this is its default)"
+	}
+	c.errorf(c.at(path), format, args...)
 }
 
 func (c *checker) errorAtKey(path, format string, args ...any) {
@@ -335,6 +341,9 @@ func (c *checker) principals(p string, m map[string]string) {
 
 // splitAddr checks a host:port and returns the host.
 func splitAddr(addr string) (string, error) {
+	if scheme, _, ok := strings.Cut(addr, "://"); ok {
+		return "", fmt.Errorf("starts with %s://; write host:port alone: the listener's security comes from the region's tls and sasl settings", scheme)
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		var ae *net.AddrError
