@@ -30,6 +30,7 @@ import (
 	"github.com/geomesh/geomesh/test/chaos/history"
 	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/test/netns"
+	"github.com/geomesh/geomesh/topology"
 )
 
 // Ports inside each region's namespace; a fresh namespace has all free.
@@ -786,9 +787,17 @@ func startAgent(t *testing.T, bin string, ns *netns.NS, id, path string) *agent 
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, err := topology.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	state := t.TempDir()
-	a := &agent{t: t, bin: bin, ns: ns, id: id, log: log, state: state,
-		args: []string{"agent", "--topology", path, "--region", ns.Region, "--id", id, "--state-dir", state}}
+	args := []string{"agent", "--topology", path, "--region", ns.Region, "--id", id}
+	if m.ControlPlane.Embedded {
+		// An external control plane keeps the state itself.
+		args = append(args, "--state-dir", state)
+	}
+	a := &agent{t: t, bin: bin, ns: ns, id: id, log: log, state: state, args: args}
 	t.Cleanup(func() {
 		a.terminate()
 		if t.Failed() {

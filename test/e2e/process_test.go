@@ -64,10 +64,15 @@ func newAgentProc(t testing.TB, path, region, id string, extra ...string) *agent
 	if api == "" {
 		t.Fatalf("region %s has no agent %s", region, id)
 	}
+	args := []string{"agent", "--topology", path, "--region", region, "--id", id}
+	if m.ControlPlane.Embedded {
+		// A node of its own per agent; an external cluster keeps the state.
+		args = append(args, "--state-dir", t.TempDir())
+	}
 	p := &agentProc{
 		t:       t,
 		bin:     testkit.BuildGeomesh(t),
-		args:    append([]string{"agent", "--topology", path, "--region", region, "--id", id, "--state-dir", t.TempDir()}, extra...),
+		args:    append(args, extra...),
 		name:    id,
 		api:     api,
 		logPath: filepath.Join(t.TempDir(), id+".log"),

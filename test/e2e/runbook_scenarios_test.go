@@ -706,6 +706,15 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 		})
 	})
 
+	ok = ok && t.Run("control-plane-errors", func(t *testing.T) {
+		env := map[string]string{"TOPOLOGY": path, "GEOMESH_API": "http://" + ra.get(eastName).APIAddr()}
+		rb.run(t, "control-plane-errors.md", env, map[string]rbStep{
+			// The primary was cut off from the majority in split-brain:
+			// its checks failed and were counted.
+			"counters": {check: contains(`geomesh_control_plane_errors_total\{op="check"\} [1-9]`)},
+		})
+	})
+
 	ok = ok && t.Run("gossip-key-rotation", func(t *testing.T) {
 		oldID := keyID(t, oldKey)
 		rb.run(t, "gossip-key-rotation.md", env, map[string]rbStep{
