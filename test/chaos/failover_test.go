@@ -337,7 +337,7 @@ failover:
   detection: %s
 control_plane: {embedded: true}
 # The namespaces' addresses are private to this machine.
-allow_insecure: [control-plane-without-tls, api-without-token]
+allow_insecure: [control-plane-without-tls, api-without-token, sasl-plain-without-tls]
 regions:
 `, mesh, detection)
 	for _, ns := range regions {
