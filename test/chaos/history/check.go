@@ -19,6 +19,12 @@ type Options struct {
 	// region is enough.
 	Regions []string
 
+	// ReadOnce turns on the read-twice check: the history's consumers
+	// are one application, which must read each record once in all, in
+	// whichever region, as an application that follows the mesh does.
+	// Off (the default) when each region's consumer reads on its own.
+	ReadOnce bool
+
 	// Mirrors are the copies judged on the history's Logs, the ground
 	// truth: what each source committed against what each target holds.
 	// With them, a record a mirror's source committed must be read like
@@ -43,6 +49,7 @@ const (
 	WrongTopic         Kind = "wrong-topic"
 	Misread            Kind = "misread"
 	ForeignStranded    Kind = "foreign-stranded"
+	ReadTwice          Kind = "read-twice"
 )
 
 // Finding is one violation.
@@ -79,6 +86,9 @@ func Check(h History, opts Options) []Finding {
 	out = append(out, lost(t)...)
 	if opts.ExactlyOnce {
 		out = append(out, duplicates(h)...)
+	}
+	if opts.ReadOnce {
+		out = append(out, readTwice(h)...)
 	}
 	out = append(out, reorders(h, aborted)...)
 	out = append(out, abortedReads(h, aborted)...)
@@ -178,6 +188,24 @@ func duplicates(h History) []Finding {
 		slices.SortFunc(ps, comparePositions)
 		out = append(out, Finding{Kind: Duplicate, ID: k.id,
 			Detail: fmt.Sprintf("read in %s at %d positions: %v", k.region, len(ps), ps)})
+	}
+	return out
+}
+
+// readTwice finds the records read more than once, at one position or
+// at several, in one region or in several.
+func readTwice(h History) []Finding {
+	at := map[string][]position{}
+	for _, c := range h.Consumes {
+		at[c.ID] = append(at[c.ID], position{c.Region, c.Topic, c.Partition, c.Offset})
+	}
+	var out []Finding
+	for id, ps := range at {
+		if len(ps) < 2 {
+			continue
+		}
+		slices.SortFunc(ps, comparePositions)
+		out = append(out, Finding{Kind: ReadTwice, ID: id, Detail: fmt.Sprintf("read %d times: %v", len(ps), ps)})
 	}
 	return out
 }

@@ -363,6 +363,39 @@ func TestPlantedViolations(t *testing.T) {
 	}
 }
 
+// TestPlantedRereads: one region's reads of a valid history, each record
+// once, pass the read-once check; a second read of one of them, at its
+// position again or in another region, is the one finding.
+func TestPlantedRereads(t *testing.T) {
+	for seed := range uint64(50) {
+		r := generate(seed)
+		r.h.Logs = nil
+		seen := map[string]bool{}
+		var once []Consume
+		for _, c := range r.h.Consumes {
+			if c.Region == regions[0] && !seen[c.ID] {
+				seen[c.ID] = true
+				once = append(once, c)
+			}
+		}
+		r.h.Consumes = once
+		opts := Options{ReadOnce: true}
+		if got := Check(r.h, opts); len(got) > 0 {
+			t.Fatalf("seed %d: a valid history read once: %s", seed, join(got))
+		}
+		rng := rand.New(rand.NewPCG(seed, 2))
+		again := pick(rng, once)
+		if rng.IntN(2) == 0 {
+			again.Region = regions[1]
+		}
+		r.h.Consumes = append(r.h.Consumes, again)
+		got := Check(r.h, opts)
+		if len(got) != 1 || got[0].Kind != ReadTwice || got[0].ID != again.ID {
+			t.Fatalf("seed %d: %s read again at %s: findings %s", seed, again.ID, again.Region, join(got))
+		}
+	}
+}
+
 func TestCheckCases(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	prod := func(id string, off int64) Produce {
@@ -388,6 +421,16 @@ func TestCheckCases(t *testing.T) {
 		h:    History{Produces: []Produce{prod("x", 0)}, Consumes: []Consume{read("b", "x", 0), read("b", "x", 1)}},
 		opts: Options{ExactlyOnce: true},
 		want: []string{"duplicate: record x: read in b at 2 positions: [b t[0]@0 b t[0]@1]"},
+	}, {
+		name: "one application reading a record in two regions reads it twice",
+		h:    History{Produces: []Produce{prod("x", 0)}, Consumes: []Consume{read("a", "x", 0), read("b", "x", 4)}},
+		opts: Options{ReadOnce: true},
+		want: []string{"read-twice: record x: read 2 times: [a t[0]@0 b t[0]@4]"},
+	}, {
+		name: "a re-read of one position is a second read",
+		h:    History{Produces: []Produce{prod("x", 0)}, Consumes: []Consume{read("b", "x", 0), read("b", "x", 0)}},
+		opts: Options{ReadOnce: true},
+		want: []string{"read-twice: record x: read 2 times: [b t[0]@0 b t[0]@0]"},
 	}, {
 		name: "a region that must read every record names what it missed",
 		h:    History{Produces: []Produce{prod("x", 7)}, Consumes: []Consume{read("a", "x", 7)}},

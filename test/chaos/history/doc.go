@@ -48,6 +48,9 @@
 //   - duplicate (with Options.ExactlyOnce): a record read in one region at
 //     two positions. Reading one position twice is a consumer re-read,
 //     not a duplicate copy, and is not reported.
+//   - read-twice (with Options.ReadOnce): a record the consumers read
+//     more than once, at one position or several, in any regions: the
+//     consumers are one application that must see each record once.
 //   - reorder: two records of one source partition read in one partition
 //     of a region in the opposite order of their source offsets. Aborted
 //     records and second copies are left out, since those have findings

@@ -1,6 +1,6 @@
 // Command checkhistory checks a history saved by a chaos run again:
 //
-//	go run ./test/chaos/history/cmd/checkhistory [-exactly-once=false] [-regions a,b] [-mirror SRC=DST[,quarantine=TOPIC]]... FILE
+//	go run ./test/chaos/history/cmd/checkhistory [-exactly-once=false] [-read-once] [-regions a,b] [-mirror SRC=DST[,quarantine=TOPIC]]... FILE
 //
 // Each -mirror judges the history's logs: SRC and DST are REGION/TOPIC,
 // as in -mirror us-east/orders=eu-west/orders,quarantine=orders.stranded.
@@ -21,6 +21,7 @@ import (
 func main() {
 	fs := flag.NewFlagSet("checkhistory", flag.ExitOnError)
 	exactlyOnce := fs.Bool("exactly-once", true, "report a record held twice in one region")
+	readOnce := fs.Bool("read-once", false, "report a record the consumers, one application, read more than once")
 	regions := fs.String("regions", "", "comma-separated regions that must each read every acknowledged record (default: any one region)")
 	var mirrors []history.Mirror
 	fs.Func("mirror", "a copy to judge on the logs: `SRC=DST[,quarantine=TOPIC]`, each side REGION/TOPIC (repeatable)", func(v string) error {
@@ -37,7 +38,7 @@ func main() {
 		fs.Usage()
 		os.Exit(2)
 	}
-	opts := history.Options{ExactlyOnce: *exactlyOnce, Mirrors: mirrors}
+	opts := history.Options{ExactlyOnce: *exactlyOnce, ReadOnce: *readOnce, Mirrors: mirrors}
 	if *regions != "" {
 		opts.Regions = strings.Split(*regions, ",")
 	}
