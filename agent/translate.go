@@ -86,7 +86,9 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 			failures.WithLabelValues(f.Source, f.Target, c)
 		}
 		obs := &syncObserver{synced: synced.WithLabelValues(f.Source, f.Target), failures: failures.MustCurryWith(prometheus.Labels{"source": f.Source, "target": f.Target})}
-		sy := offsets.NewSyncer(offsets.SyncConfig{Translator: tr, Interval: interval, Observer: obs})
+		sy := offsets.NewSyncer(offsets.SyncConfig{Translator: tr, Interval: interval, Observer: obs, Active: func() bool {
+			return slices.ContainsFunc(a.flowRunners(), func(r *flowRunner) bool { return r.flow.Source == f.Source })
+		}})
 		labels := prometheus.Labels{"source": f.Source, "target": f.Target}
 		age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "geomesh_offsets_sync_age_seconds",
@@ -125,8 +127,6 @@ type syncObserver struct {
 func (o *syncObserver) Committed(n int) { o.synced.Add(float64(n)) }
 
 func (o *syncObserver) Failed(class string) { o.failures.WithLabelValues(class).Inc() }
-
-var _ offsets.SyncObserver = (*syncObserver)(nil)
 
 // offsetSync returns the status of every group syncer of the agent.
 func (a *Agent) offsetSync() []offsets.SyncStatus {

@@ -46,6 +46,15 @@ type SyncConfig struct {
 	// Observer receives counts; nil means none.
 	Observer SyncObserver
 
+	// Active, when set, says whether the flow copies now; a round while
+	// it does not commits nothing and counts as in step. Only a flow
+	// that copies keeps the target's groups in step: once the target is
+	// promoted its groups are the applications' own there, and the
+	// source's offsets would only move them on (an End answer is the
+	// target's end, which then holds what the applications write,
+	// unread). Default: always active.
+	Active func() bool
+
 	// Logger receives warnings. Default: the Translator's.
 	Logger *slog.Logger
 }
@@ -263,7 +272,10 @@ func (r *round) fail(group string, err error) {
 // committed. Its error names the groups it failed to sync; the others
 // synced.
 func (s *Syncer) Round(ctx context.Context) (int, error) {
-	r := s.round(ctx)
+	r := &round{}
+	if s.cfg.Active == nil || s.cfg.Active() {
+		r = s.round(ctx)
+	}
 	s.record(r)
 	switch {
 	case r.err != nil:

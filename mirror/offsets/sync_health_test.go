@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -177,4 +178,41 @@ func TestSyncHealthPerGroup(t *testing.T) {
 	if st := sy.Status(); len(st.Failing) != 0 || st.Error != "" || st.InStepAge > 2 || !st.InStep.After(f.Since) {
 		t.Fatalf("status after billing synced again: %+v", st)
 	}
+
+	// The flow stops (its target was promoted): the groups move on the
+	// source, and rounds commit nothing on the target, yet count as in
+	// step; once the flow copies again, they sync.
+	var active atomic.Bool
+	idle := NewSyncer(SyncConfig{Translator: tr, Active: active.Load})
+	before, err := dstAdm.FetchOffsets(ctx, "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := kadm.Offsets{}
+	for p := range int32(parts) {
+		moved.AddOffset(topic, p, 35+int64(p), -1)
+	}
+	if err := srcAdm.CommitAllOffsets(ctx, "audit", moved); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := idle.Round(ctx); n != 0 || err != nil {
+		t.Fatalf("round of a stopped flow: %d committed, %v", n, err)
+	}
+	after, err := dstAdm.FetchOffsets(ctx, "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before.Offsets(), after.Offsets()) {
+		t.Fatalf("a stopped flow's round moved audit on the target: %v → %v", before.Offsets(), after.Offsets())
+	}
+	if st := idle.Status(); len(st.Failing) != 0 || st.Error != "" || st.InStepAge > 2 {
+		t.Fatalf("status of a stopped flow: %+v", st)
+	}
+	active.Store(true)
+	poll.Until(t, 20*time.Second, func() error {
+		if _, err := idle.Round(ctx); err != nil {
+			return err
+		}
+		return inStep("audit")
+	})
 }
