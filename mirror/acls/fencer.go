@@ -178,6 +178,16 @@ func (f *Fencer) SetFenced(fenced bool) {
 	}
 }
 
+// forget drops what the fencer knows of the cluster's writes, for a
+// cluster another agent may have changed since its last pass: the next
+// pass that learns them reports them as a change, with its "write fence"
+// line.
+func (f *Fencer) forget() {
+	f.mu.Lock()
+	f.status.Writes, f.status.WritesSince = WritesUnknown, time.Time{}
+	f.mu.Unlock()
+}
+
 // Status returns a snapshot; safe from any goroutine.
 func (f *Fencer) Status() FenceStatus {
 	f.mu.Lock()

@@ -108,6 +108,11 @@ func (g *Gate) Set(accept bool) {
 		g.own.SetFenced(true)
 		return
 	}
+	// The other clusters are their own agents' between two promotions
+	// of this region: what the last one confirmed is stale.
+	for _, f := range g.others {
+		f.forget()
+	}
 	if len(g.others) == 0 {
 		g.own.SetFenced(false)
 		g.lifted = true

@@ -116,6 +116,17 @@ func TestWriteGate(t *testing.T) {
 			t.Errorf("demoted: own fencer not told at once: %+v", st)
 		}
 		wait(t, "demoted", writes(own, WritesRefused))
+
+		// Promoted again, after east's agent lifted its fence: the gate
+		// fences east again, and reports it as a change of its own, with
+		// this promotion's times (the agent's "write fence" line).
+		created := other.Status().Created
+		again := time.Now()
+		g.Set(true)
+		wait(t, "promoted again", writes(own, WritesAccepted))
+		if o := other.Status(); o.Writes != WritesRefused || o.Created <= created || !o.WritesSince.After(again) {
+			t.Errorf("east after the second promotion (at %s): %+v; want fenced again, refusing since then", again, o)
+		}
 	})
 
 	t.Run("a cluster that refuses connections does not hold the lift", func(t *testing.T) {
