@@ -72,7 +72,8 @@ public final class GeomeshProducer<K, V> implements AutoCloseable {
     private final ReentrantReadWriteLock rw = new ReentrantReadWriteLock();
     private volatile String region;
     private String writer; // active-passive: the primary; hub-spoke: the hub
-    private Producer<K, V> producer;
+    // Written under the write lock; read without it only by switchTo, to unblock a send.
+    private volatile Producer<K, V> producer;
     private volatile boolean closed;
 
     private GeomeshProducer(Builder<K, V> b) {
@@ -272,7 +273,7 @@ public final class GeomeshProducer<K, V> implements AutoCloseable {
      */
     public void switchTo(String newRegion, Duration bound) {
         mesh.dataRegion(newRegion);
-        rw.writeLock().lock();
+        lockUnblocking(bound);
         try {
             if (closed) {
                 throw new GeomeshException("producer: closed");
@@ -304,6 +305,29 @@ public final class GeomeshProducer<K, V> implements AutoCloseable {
         } finally {
             rw.writeLock().unlock();
         }
+    }
+
+    /**
+     * Takes the write lock for a switch. A send holds the read lock while KafkaProducer.send
+     * blocks, up to max.block.ms (60 s by default), for the metadata of a region that is
+     * gone or for buffer space: after bound, the current client is closed at once, which
+     * ends that wait with an error for the record being sent (the application sends it
+     * again), so that the switch never waits out max.block.ms.
+     */
+    private void lockUnblocking(Duration bound) {
+        try {
+            if (rw.writeLock().tryLock(bound.toNanos(), TimeUnit.NANOSECONDS)) {
+                return;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptException(e);
+        }
+        Producer<K, V> stuck = producer;
+        LOG.log(Level.WARNING, "producer of mesh {0}: a send has blocked in region {1} for {2} ms; closing that client",
+                mesh.name(), region, bound.toMillis());
+        stuck.close(Duration.ZERO);
+        rw.writeLock().lock();
     }
 
     /** Closes the producer, waiting for the records in flight as {@link KafkaProducer#close()}. Idempotent. */

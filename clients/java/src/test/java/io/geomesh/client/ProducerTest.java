@@ -1,8 +1,11 @@
 package io.geomesh.client;
 
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.InterruptException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
@@ -11,7 +14,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -139,6 +144,62 @@ class ProducerTest {
             p.send(new ProducerRecord<>("orders", "v")).get(1, TimeUnit.SECONDS);
             assertEquals(1, made.get("eu-kafka:9092").history().size());
             assertThrows(IllegalArgumentException.class, () -> p.switchTo("nowhere", Duration.ofSeconds(1)));
+        }
+    }
+
+    /**
+     * A send blocked in the old region's client (KafkaProducer.send waits up to
+     * max.block.ms for the metadata of a cluster that is gone) does not hold the switch:
+     * after the bound the old client is closed, the blocked send fails, and the switch
+     * completes.
+     */
+    @Test
+    void switchToUnblocksAStuckSend() throws Exception {
+        CountDownLatch closed = new CountDownLatch(1);
+        GeomeshProducer.Builder<String, String> b = GeomeshProducer.<String, String>builder(ap()).factory(p -> {
+            String bs = (String) p.get("bootstrap.servers");
+            MockProducer<String, String> mp = new MockProducer<>(true, null, new StringSerializer(), new StringSerializer()) {
+                @Override
+                public synchronized Future<RecordMetadata> send(ProducerRecord<String, String> r, Callback cb) {
+                    if (bs.startsWith("us")) {
+                        try {
+                            if (closed.await(60, TimeUnit.SECONDS)) {
+                                throw new KafkaException("Requested metadata update after close");
+                            }
+                        } catch (InterruptedException e) {
+                            throw new InterruptException(e);
+                        }
+                    }
+                    return super.send(r, cb);
+                }
+
+                @Override
+                public void close(Duration timeout) {
+                    closed.countDown();
+                    super.close(timeout);
+                }
+            };
+            made.put(bs, mp);
+            return mp;
+        });
+        try (GeomeshProducer<String, String> p = b.build()) {
+            CompletableFuture<Throwable> stuck = CompletableFuture.supplyAsync(() -> {
+                try {
+                    p.send(new ProducerRecord<>("orders", "v"));
+                    return null;
+                } catch (RuntimeException e) {
+                    return e;
+                }
+            });
+            Thread.sleep(200); // the send is blocked in us
+            long start = System.nanoTime();
+            p.switchTo("eu", Duration.ofMillis(500));
+            long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(took < 5000, "switch took " + took + " ms");
+            assertInstanceOf(KafkaException.class, stuck.get(5, TimeUnit.SECONDS), "the blocked send fails");
+            assertEquals("eu", p.region());
+            p.send(new ProducerRecord<>("orders", "w")).get(1, TimeUnit.SECONDS);
+            assertEquals(1, made.get("eu-kafka:9092").history().size());
         }
     }
 
