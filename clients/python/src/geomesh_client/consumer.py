@@ -209,6 +209,10 @@ class Consumer:
                             p.offset = at
                         elif have >= 0:
                             p.offset = have
+            log.info(
+                "consumer group %s: assigned %s",
+                self.group, ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions),
+            )
             if cooperative:
                 consumer.incremental_assign(partitions)
             else:
@@ -353,7 +357,11 @@ class Consumer:
             )
         self._cl = self._new_client(region, start)
         self._region, self._last, self._before = region, LastRecords(), before
-        log.info("consumer group %s: switched from %s to %s: topics %s, translated %s", self.group, old, region, new_topics, not gone)
+        log.info(
+            "consumer group %s: switched from %s to %s: topics %s, %s",
+            self.group, old, region, new_topics,
+            "from the offsets the agents synced" if gone else f"starting at or after {_offsets(start)}",
+        )
 
     def _leave(self) -> bool:
         """Commits the final offsets in the current region and leaves the
@@ -632,6 +640,11 @@ def translated(
         else:
             raise _NotYet(f"topic {t.topic} partition {t.partition} at {t.source_offset}: {t.state}")
     return out, ends
+
+
+def _offsets(start: OffsetMap | None) -> str:
+    """start as topic[partition]@offset, in order, for a log line."""
+    return ", ".join(f"{t}[{p}]@{o}" for (t, p), o in sorted((start or {}).items())) or "nothing"
 
 
 def _sleep(deadline: float, stop: threading.Event | None, what: str, last: object) -> None:
