@@ -7,18 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	gmclient "github.com/geomesh/geomesh/client"
 	"github.com/geomesh/geomesh/internal/poll"
 	"github.com/geomesh/geomesh/test/chaos/history"
 	"github.com/geomesh/geomesh/test/netns"
@@ -92,7 +89,7 @@ func TestNetnsAcceptance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !t.Run("region-kill", func(t *testing.T) { m.regionKill(t, mesh, kills) }) {
+	if !t.Run("region-kill", func(t *testing.T) { m.followScenario(t, m.goApp(mesh, "kill"), false, kills) }) {
 		return
 	}
 	if !t.Run("partitions", func(t *testing.T) { m.partitions(t, seed, schedules) }) {
@@ -103,57 +100,115 @@ func TestNetnsAcceptance(t *testing.T) {
 	}
 }
 
-// regionKill is the region kill: each round kills us-east's agent and
-// broker with SIGKILL, measures detection (kill → eu-west primary at the
-// next epoch) and RTO (kill → first record acknowledged by eu-west
-// through the Follower, at most 15s), restores the region, waits for it
-// to quarantine what it took and never replicated, and fails back. In
-// the end the consumer must have read every acknowledged record that was
-// not stranded, none twice in one region, and every stranded record must
-// be in orders.stranded on eu-west once.
-func (m *failoverMesh) regionKill(t *testing.T, mesh *topology.Mesh, kills int) {
+// appStarter starts an application that records into rec, owned by
+// owner, until ctx ends.
+type appStarter func(t *testing.T, ctx context.Context, owner *sync.WaitGroup, rec *history.Recorder) application
+
+// goApp starts the Go application name (startApp) on mesh.
+func (m *failoverMesh) goApp(mesh *topology.Mesh, name string) appStarter {
+	return func(t *testing.T, ctx context.Context, owner *sync.WaitGroup, rec *history.Recorder) application {
+		return startApp(t, ctx, owner, m, mesh, rec, name)
+	}
+}
+
+// followRun is what a followScenario measured.
+type followRun struct {
+	// switchover and failback are the planned switches, when run.
+	switchover, failback plannedTimes
+	// detection and rto are per kill: kill → eu-west primary, kill →
+	// first batch eu-west acknowledged through the follower.
+	detection, rto []time.Duration
+	// consumerMoves are per kill: how long the consumer's switch to
+	// eu-west took, as its follower reported it.
+	consumerMoves []time.Duration
+	stranded      int64
+	findings      int
+}
+
+// plannedTimes are the figures of one planned switch, from the
+// application's follower events.
+type plannedTimes struct {
+	// pause is how long the producer held its records: paused → resumed.
+	pause time.Duration
+	// consumer is how long the consumer's switch took.
+	consumer time.Duration
+	// firstAck is from the command to the first batch the new primary
+	// acknowledged.
+	firstAck time.Duration
+}
+
+// followScenario runs one application through the mesh's failovers,
+// from us-east primary back to us-east primary: with planned, a switch
+// to eu-west and a failback first; then kills rounds of a region kill
+// (killRegion: detection, RTO at most 15s), each followed by a failback.
+// It then judges the history against both regions' logs read to their
+// ends: every acknowledged record read unless quarantined as stranded,
+// every stranded record in orders.stranded on eu-west once, no copy
+// twice, and no record read twice by the application, in any region.
+func (m *failoverMesh) followScenario(t *testing.T, start appStarter, planned bool, kills int) followRun {
 	var rec history.Recorder
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	m.watchRoles(ctx, &wg, &rec)
-	app := startApp(t, ctx, &wg, m, mesh, &rec, "kill")
+	app := start(t, ctx, &wg, &rec)
 	defer app.stop()
-	app.waitAcked(t, "us-east", 200)
+	log := app.log()
+	log.waitAcked(t, "us-east", 100)
 
-	var detections, rtos []time.Duration
-	strandedTotal := int64(0)
+	var run followRun
+	if planned {
+		at := time.Now()
+		m.controlReachable(t)
+		out, err := m.app.Command(t.Context(), m.bin, "failover", "--to", "eu-west", "--topology", m.path, "--wait", "90s").CombinedOutput()
+		if err != nil {
+			t.Fatalf("geomesh failover --to eu-west: %v\n%s", err, out)
+		}
+		waitRoleAfter(t, m.agents[m.west], "primary")
+		run.switchover = plannedFigures(t, log, at, "eu-west")
+		log.waitAcked(t, "eu-west", 50)
+		at = m.failback(t, app)
+		run.failback = plannedFigures(t, log, at, "us-east")
+		log.waitAcked(t, "us-east", 50)
+	}
 	for round := range kills {
 		st, err := m.agents[m.west].status(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		before := st.Epoch
+		kill := time.Now()
 		d, r, n := m.killRegion(t, app, &rec, before)
 		t.Logf("kill %d/%d at epoch %d: detection %s, RTO %s, %d records stranded", round+1, kills, before, d, r, n)
-		detections, rtos = append(detections, d), append(rtos, r)
-		strandedTotal += n
+		run.detection, run.rto = append(run.detection, d), append(run.rto, r)
+		if f, ok := log.firstFollow("switched", "consumer", kill); ok {
+			run.consumerMoves = append(run.consumerMoves, f.took)
+		} else {
+			t.Errorf("kill %d: the consumer's follower reported no switch", round+1)
+		}
+		run.stranded += n
 		if r > 15*time.Second {
 			t.Errorf("kill %d: RTO %s, want at most 15s", round+1, r)
 		}
 		m.failback(t, app)
 	}
 	app.stopProducer()
-	quarantined := m.readStranded(t, int(strandedTotal))
+	quarantined := m.readStranded(t, int(run.stranded))
 	for id := range quarantined {
 		rec.StrandedReported(history.Stranded{Time: time.Now(), Region: "us-east", ID: id})
 	}
-	app.drain(t, &rec)
+	log.drain(t)
 	app.stop()
 	cancel()
 	wg.Wait()
 
 	mirrors := m.groundTruth(t, &rec)
 	h := rec.History()
-	findings := history.Check(h, history.Options{ExactlyOnce: true, Mirrors: mirrors})
-	if int64(len(quarantined)) != strandedTotal {
-		t.Errorf("orders.stranded on eu-west holds %d distinct records, the agents reported %d stranded", len(quarantined), strandedTotal)
+	findings := history.Check(h, history.Options{ExactlyOnce: true, ReadOnce: true, Mirrors: mirrors})
+	run.findings = len(findings)
+	if int64(len(quarantined)) != run.stranded {
+		t.Errorf("orders.stranded on eu-west holds %d distinct records, the agents reported %d stranded", len(quarantined), run.stranded)
 	}
 	for id, n := range quarantined {
 		if n != 1 {
@@ -169,13 +224,10 @@ func (m *failoverMesh) regionKill(t *testing.T, mesh *topology.Mesh, kills int) 
 			t.Errorf("orders.stranded holds %s, never produced", id)
 		}
 	}
-	t.Logf("region kill: %d kills; detection p50 %s p99 %s; RTO p50 %s p99 %s; %d records stranded; "+
+	t.Logf("%d planned switches, %d kills; detection p50 %s p99 %s; RTO p50 %s p99 %s; %d records stranded; "+
 		"history: %d produced (%d acknowledged), %d consumed (%d read again in another region), %d role events, %d findings",
-		kills, percentile(detections, 50), percentile(detections, 99), percentile(rtos, 50), percentile(rtos, 99), strandedTotal,
+		map[bool]int{true: 2}[planned], kills, percentile(run.detection, 50), percentile(run.detection, 99), percentile(run.rto, 50), percentile(run.rto, 99), run.stranded,
 		len(h.Produces), countAcked(h), len(h.Consumes), rereads(h), len(h.Epochs), len(findings))
-	if n := rereads(h); n > 0 {
-		t.Errorf("%d records read in more than one region; the consumer must read each once apart from the stranded ones", n)
-	}
 	var lost []string
 	for n, f := range findings {
 		if f.Kind == history.Lost {
@@ -191,8 +243,40 @@ func (m *failoverMesh) regionKill(t *testing.T, mesh *topology.Mesh, kills int) 
 		m.locate(t, lost)
 	}
 	if len(findings) > 0 {
-		saveWith(t, h, uint64(time.Now().Unix()), mirrorFlags(mirrors))
+		saveWith(t, h, uint64(time.Now().Unix()), "-read-once "+mirrorFlags(mirrors))
 	}
+	return run
+}
+
+// plannedFigures reads a planned switch's figures from the application's
+// follower events since at, the command: the producer's pause, the
+// consumer's switch to to, and the first batch to acknowledged.
+func plannedFigures(t *testing.T, log *appLog, at time.Time, to string) plannedTimes {
+	t.Helper()
+	var p plannedTimes
+	poll.Until(t, 60*time.Second, func() error {
+		paused, ok := log.firstFollow("paused", "producer", at)
+		if !ok {
+			return errors.New("the producer's follower reported no pause")
+		}
+		resumed, ok := log.firstFollow("resumed", "producer", paused.at)
+		if !ok {
+			return errors.New("the producer's follower reported no resume")
+		}
+		moved, ok := log.firstFollow("switched", "consumer", at)
+		if !ok || moved.to != to {
+			return fmt.Errorf("the consumer's follower reported no switch to %s", to)
+		}
+		ack, ok := log.firstAck(to, at)
+		if !ok {
+			return fmt.Errorf("no batch acknowledged by %s since the switch", to)
+		}
+		p = plannedTimes{pause: resumed.at.Sub(paused.at), consumer: moved.took, firstAck: ack.Sub(at)}
+		return nil
+	})
+	t.Logf("planned switch to %s: producer paused %s, consumer switch %s, first batch acknowledged by %s %s after the command",
+		to, p.pause.Round(time.Millisecond), p.consumer.Round(time.Millisecond), to, p.firstAck.Round(time.Millisecond))
+	return p
 }
 
 // locate logs where records the consumer never read are in topic orders
@@ -234,7 +318,7 @@ func (m *failoverMesh) locate(t *testing.T, ids []string) {
 // killRegion kills us-east's agent and broker with SIGKILL while it is
 // primary at epoch, and returns detection, RTO and the number of records
 // it reported stranded once restored and settled.
-func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder, epoch uint64) (detection, rto time.Duration, stranded int64) {
+func (m *failoverMesh) killRegion(t *testing.T, app application, rec *history.Recorder, epoch uint64) (detection, rto time.Duration, stranded int64) {
 	t.Helper()
 	east := m.agents[m.east]
 	kill := time.Now()
@@ -266,14 +350,14 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 	}
 	detection = promoted.at.Sub(kill)
 	poll.Until(t, 60*time.Second, func() error {
-		at, ok := app.firstAck("eu-west", kill)
+		at, ok := app.log().firstAck("eu-west", kill)
 		if !ok {
 			return errors.New("no record acknowledged by eu-west since the kill")
 		}
 		rto = at.Sub(kill)
 		return nil
 	})
-	app.waitAcked(t, "eu-west", 100)
+	app.log().waitAcked(t, "eu-west", 100)
 
 	// eu-west took writes only once us-east's cluster was dead: the
 	// new primary's write gate found it unreachable.
@@ -321,15 +405,17 @@ func (m *failoverMesh) killRegion(t *testing.T, app *app, rec *history.Recorder,
 
 // failback runs `geomesh failback` from the application's namespace and
 // waits until us-east is primary again and, if app is not nil, its
-// producer writes there.
-func (m *failoverMesh) failback(t *testing.T, app *app) {
+// producer writes there. It returns when the command that was taken
+// started.
+func (m *failoverMesh) failback(t *testing.T, app application) time.Time {
 	t.Helper()
 	m.controlReachable(t)
-	start := time.Now()
+	var start time.Time
 	// A region that just returned or continued is up by a majority a
 	// few probes later; until then the agents refuse the switch, and the
 	// operator tries again.
 	poll.Until(t, 60*time.Second, func() error {
+		start = time.Now()
 		out, err := m.app.Command(t.Context(), m.bin, "failback", "--topology", m.path, "--wait", "90s").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("geomesh failback: %w\n%s", err, out)
@@ -339,15 +425,16 @@ func (m *failoverMesh) failback(t *testing.T, app *app) {
 	waitRoleAfter(t, m.agents[m.east], "primary")
 	waitRoleAfter(t, m.agents[m.west], "standby")
 	if app == nil {
-		return
+		return start
 	}
 	poll.Until(t, 60*time.Second, func() error {
-		if _, ok := app.firstAck("us-east", start); !ok {
+		if _, ok := app.log().firstAck("us-east", start); !ok {
 			return errors.New("no record acknowledged by us-east since the failback")
 		}
 		return nil
 	})
 	t.Logf("failback to us-east: %s until its first acknowledged record", time.Since(start).Round(time.Millisecond))
+	return start
 }
 
 // controlReachable waits until every agent reaches the control plane, as
@@ -439,179 +526,6 @@ type failoverState struct {
 func (a *agent) failover(ctx context.Context) (failoverState, error) {
 	var fs failoverState
 	return fs, a.get(ctx, "/v1/failover", &fs)
-}
-
-// app is the application: a producer and a consumer group in the app
-// namespace that follow the mesh with a client.Follower, reaching the
-// agents and brokers through the WAN relays.
-type app struct {
-	name     string // of its consumer group (app-NAME) and in its record ids
-	rec      *history.Recorder
-	prod     *gmclient.Producer
-	cons     *gmclient.Consumer
-	follower *gmclient.Follower
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // the consumer
-	pwg      sync.WaitGroup // the producer
-	once     sync.Once
-	switches atomic.Int64 // names records whose region a switch made uncertain
-	halted   atomic.Bool  // the producer stops
-
-	mu   sync.Mutex
-	acks map[string][]time.Time // region → acknowledgement times, in order
-}
-
-// startApp starts the application name: its producer (batches of 5
-// records, each batch given 3s) and its consumer group app-NAME, both recording into rec, until stop or
-// ctx ends. The owner wg waits for them.
-func startApp(t *testing.T, ctx context.Context, owner *sync.WaitGroup, m *failoverMesh, mesh *topology.Mesh, rec *history.Recorder, name string) *app {
-	t.Helper()
-	dial := gmclient.KgoOpts(kgo.Dialer(m.app.Dial), kgo.RecordDeliveryTimeout(2*time.Second), kgo.MetadataMinAge(500*time.Millisecond))
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: m.app.Dial}}
-	prod, err := gmclient.NewProducer(mesh, dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// An unreachable old region gets 1s for the final commit; then the
-	// consumer resumes from the offsets the agents synced (every second),
-	// of commits every 500ms, so it reads again what it read since.
-	cons, err := gmclient.NewConsumer(mesh, "app-"+name, gmclient.Topics("orders"), dial, gmclient.CommitTimeout(time.Second), gmclient.HTTPClient(hc),
-		gmclient.KgoOpts(kgo.AutoCommitInterval(500*time.Millisecond)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := gmclient.NewFollower(mesh, []gmclient.Followed{prod, cons}, gmclient.HTTPClient(hc),
-		gmclient.FollowInterval(200*time.Millisecond), gmclient.OnEvent(func(ev gmclient.FollowEvent) {
-			t.Logf("follower: %s %s epoch %d %s %s→%s %s %v", ev.Kind, ev.Client, ev.Epoch, ev.Decision, ev.From, ev.To, ev.Took, ev.Err)
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	a := &app{name: name, rec: rec, prod: prod, cons: cons, follower: f, cancel: cancel, acks: map[string][]time.Time{}}
-	f.Start(ctx)
-	a.pwg.Go(func() { a.produce(ctx) })
-	a.wg.Go(func() { a.consume(ctx) })
-	owner.Go(func() {
-		<-ctx.Done()
-		a.stop()
-	})
-	return a
-}
-
-// stop ends the application, once: the producer and the consumer stop,
-// then the follower and the clients close.
-func (a *app) stop() {
-	a.once.Do(func() {
-		a.stopProducer()
-		a.cancel()
-		a.wg.Wait()
-		a.follower.Close()
-		a.prod.Close()
-		_ = a.cons.Close()
-	})
-}
-
-// stopProducer stops the producer and waits until it has recorded its
-// last batch.
-func (a *app) stopProducer() {
-	a.halted.Store(true)
-	a.pwg.Wait()
-}
-
-// region names where records went, or one name of their own when a
-// switch happened while they were produced, so the checker never orders
-// them against another region's.
-func (a *app) region(before, after string) string {
-	if before == after {
-		return after
-	}
-	return fmt.Sprintf("switching-%d", a.switches.Add(1))
-}
-
-func (a *app) produce(ctx context.Context) {
-	for i := 0; ctx.Err() == nil && !a.halted.Load(); i++ {
-		rs := make([]*kgo.Record, 5)
-		for j := range rs {
-			id := fmt.Sprintf("%s/%d-%d", a.name, i, j)
-			rs[j] = &kgo.Record{Topic: "orders", Key: []byte(id), Value: []byte(id)}
-		}
-		before := a.prod.Region()
-		pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
-		res := a.prod.ProduceSync(pctx, rs...)
-		pcancel()
-		now := time.Now()
-		region := a.region(before, a.prod.Region())
-		ok := false
-		for _, r := range res {
-			a.rec.Produced(history.Produce{Time: now, Region: region, Topic: "orders", Partition: r.Record.Partition,
-				Offset: r.Record.Offset, ID: string(r.Record.Value), Acked: r.Err == nil})
-			ok = ok || r.Err == nil
-		}
-		if ok {
-			a.mu.Lock()
-			a.acks[region] = append(a.acks[region], now)
-			a.mu.Unlock()
-		} else if !sleep(ctx, 50*time.Millisecond) {
-			return
-		}
-		sleep(ctx, 20*time.Millisecond)
-	}
-}
-
-func (a *app) consume(ctx context.Context) {
-	for ctx.Err() == nil {
-		before := a.cons.Region()
-		pctx, pcancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		rs, _ := a.cons.Poll(pctx)
-		pcancel()
-		region := a.region(before, a.cons.Region())
-		now := time.Now()
-		for _, r := range rs {
-			a.rec.Consumed(history.Consume{Time: now, Region: region, Topic: r.Topic, Partition: r.Partition,
-				Offset: r.Offset, ID: string(r.Value), ReadCommitted: true})
-		}
-	}
-}
-
-// drain gives the consumer up to 60s to read what was acknowledged
-// last, once the producer has stopped.
-func (a *app) drain(t *testing.T, rec *history.Recorder) {
-	deadline := time.Now().Add(60 * time.Second)
-	for len(history.Check(rec.History(), history.Options{})) > 0 && time.Now().Before(deadline) {
-		if !sleep(t.Context(), 500*time.Millisecond) {
-			return
-		}
-	}
-}
-
-// firstAck is when region first acknowledged a batch after since.
-func (a *app) firstAck(region string, since time.Time) (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, at := range a.acks[region] {
-		if at.After(since) {
-			return at, true
-		}
-	}
-	return time.Time{}, false
-}
-
-// waitAcked waits until region acknowledged n more batches.
-func (a *app) waitAcked(t *testing.T, region string, n int) {
-	t.Helper()
-	a.mu.Lock()
-	base := len(a.acks[region])
-	a.mu.Unlock()
-	poll.Until(t, 60*time.Second, func() error {
-		a.mu.Lock()
-		got := len(a.acks[region]) - base
-		a.mu.Unlock()
-		if got < n {
-			return fmt.Errorf("%s acknowledged %d more batches, want %d", region, got, n)
-		}
-		return nil
-	})
 }
 
 // rereads counts the records the consumer read in more than one region:

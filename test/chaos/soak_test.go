@@ -59,7 +59,7 @@ func soak(t *testing.T, length time.Duration) {
 	}
 	sleep(t.Context(), length-time.Since(begin))
 	app.stopProducer()
-	app.drain(t, &rec)
+	app.drain(t)
 	app.stop()
 	cancel()
 	wg.Wait()

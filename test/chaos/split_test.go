@@ -427,7 +427,7 @@ func (m *failoverMesh) plannedSwitch(t *testing.T, mesh *topology.Mesh) {
 	m.failback(t, app)
 	app.waitAcked(t, "us-east", 100)
 	app.stopProducer()
-	app.drain(t, &rec)
+	app.drain(t)
 	app.stop()
 	cancel()
 	wg.Wait()
