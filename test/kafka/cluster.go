@@ -127,6 +127,11 @@ func (c *Cluster) launch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.opts.BasePort != 0 {
+		for i := range ports {
+			ports[i] = c.opts.BasePort + i
+		}
+	}
 	c.clusterID = newClusterID()
 	c.nodes = make([]*node, c.opts.Brokers)
 	for i := range c.nodes {

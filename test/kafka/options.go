@@ -69,6 +69,16 @@ type Options struct {
 	// Only plaintext clusters take it. Default 127.0.0.1.
 	Host string
 
+	// BasePort, when set, is the first of the consecutive ports the
+	// nodes listen on, in node order, each node's client, controller and
+	// then its SASL, mTLS, inter-broker and Kerberos listeners as it has
+	// them, instead of free ports of the loopback. For clusters in
+	// network namespaces of their own (Host), whose ports no one else
+	// takes, that must serve on the same ports in every region, as
+	// clients that follow a DNS name between regions need. Default 0:
+	// free ports.
+	BasePort int
+
 	// CommandPrefix runs every JVM through another program, which gets
 	// the java command line as its arguments: for example
 	// {"ip", "netns", "exec", "ns1"} starts the nodes in network
@@ -156,6 +166,9 @@ func (o Options) validate() error {
 		} else if o.Security != nil && o.Host != "127.0.0.1" {
 			errs = append(errs, fmt.Errorf("kafkatest: Host %s: secured clusters listen on 127.0.0.1 only", o.Host))
 		}
+	}
+	if o.BasePort != 0 && (o.BasePort < 1024 || o.BasePort > 60000 || o.Host == "" || o.Host == "127.0.0.1") {
+		errs = append(errs, fmt.Errorf("kafkatest: BasePort %d: want 1024–60000, for a cluster with a Host of its own", o.BasePort))
 	}
 	if o.Security != nil {
 		errs = append(errs, o.Security.validate()...)

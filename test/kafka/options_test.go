@@ -42,6 +42,9 @@ func TestOptionsHost(t *testing.T) {
 		{opts: Options{Host: "localhost"}, want: `kafkatest: Host "localhost" is not an IPv4 address`},
 		{opts: Options{Host: "::1"}, want: `kafkatest: Host "::1" is not an IPv4 address`},
 		{opts: Options{Host: "10.213.0.2", Security: &Security{}}, want: "kafkatest: Host 10.213.0.2: secured clusters listen on 127.0.0.1 only"},
+		{opts: Options{Host: "10.213.0.2", BasePort: 19092}},
+		{opts: Options{BasePort: 19092}, want: "kafkatest: BasePort 19092: want 1024–60000, for a cluster with a Host of its own"},
+		{opts: Options{Host: "10.213.0.2", BasePort: 80}, want: "kafkatest: BasePort 80: want 1024–60000, for a cluster with a Host of its own"},
 	} {
 		_, err := New(tc.opts)
 		got := ""
