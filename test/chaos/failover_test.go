@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,13 @@ type meshOptions struct {
 	// app adds a namespace for the application, linked to every region
 	// like the regions are to each other.
 	app bool
+	// basePort makes both clusters listen on the same ports from there
+	// (kafkatest.Options.BasePort), as clients that follow a DNS name
+	// between regions need. Default: free ports.
+	basePort int
+	// hook returns the exec command of a failover hook in the agents'
+	// topology, given the regions' namespaces. Default: none.
+	hook func(regions []*netns.NS) []string
 }
 
 // failoverMesh is an active-passive mesh with a witness, each region in
@@ -91,7 +99,7 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, ns := range []*netns.NS{east, west} {
-		c, err := kafkatest.New(kafkatest.Options{Host: ns.Addr.String(), CommandPrefix: ns.Prefix(), Dial: ns.Dial, Authorizer: authorizer()})
+		c, err := kafkatest.New(kafkatest.Options{Host: ns.Addr.String(), BasePort: opts.basePort, CommandPrefix: ns.Prefix(), Dial: ns.Dial, Authorizer: authorizer()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,6 +129,9 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 		}
 		return ""
 	})
+	if opts.hook != nil {
+		addHook(t, path, opts.hook(regions))
+	}
 	appPath := appTopology(t, name, opts.detection, clusters, regions)
 	agents := map[*netns.NS]*agent{}
 	for _, ns := range []*netns.NS{east, west, witness} {
@@ -355,6 +366,28 @@ regions:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// addHook adds the failover hook exec to the topology file at path,
+// which writeTopology wrote.
+func addHook(t *testing.T, path string, exec []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted := make([]string, len(exec))
+	for i, a := range exec {
+		quoted[i] = strconv.Quote(a)
+	}
+	hooks := fmt.Sprintf("failover:\n  hooks:\n    - exec: [%s]\n      timeout: 20s\n", strings.Join(quoted, ", "))
+	with := strings.Replace(string(b), "failover:\n", hooks, 1)
+	if with == string(b) {
+		t.Fatalf("%s has no failover section", path)
+	}
+	if err := os.WriteFile(path, []byte(with), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // watchWriters records every agent's writer journal into rec, roles and
