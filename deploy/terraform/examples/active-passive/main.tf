@@ -17,6 +17,7 @@ module "us_east_1" {
   secret_environment      = module.mesh.secret_environment
   kafka_security_group_id = var.kafka["us-east-1"].security_group_id
   associate_public_ip     = var.route53_zone_id != null
+  kafka_dns               = local.kafka_dns
   route53                 = var.route53_zone_id == null ? null : { zone_id = var.route53_zone_id, record_name = var.api_record_name, failover = "PRIMARY" }
 }
 
@@ -39,6 +40,7 @@ module "eu_west_1" {
   secret_environment      = module.mesh.secret_environment
   kafka_security_group_id = var.kafka["eu-west-1"].security_group_id
   associate_public_ip     = var.route53_zone_id != null
+  kafka_dns               = local.kafka_dns
   route53                 = var.route53_zone_id == null ? null : { zone_id = var.route53_zone_id, record_name = var.api_record_name, failover = "SECONDARY" }
 }
 

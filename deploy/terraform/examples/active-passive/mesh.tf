@@ -20,6 +20,21 @@ locals {
   # agent needs every cluster's password: one variable per cluster.
   password_env = { for region in keys(var.kafka) : region => "KAFKA_PASSWORD_${upper(replace(region, "-", "_"))}" }
   ssm_secrets  = { for region, name in local.password_env : name => var.kafka_password_parameters[region] }
+
+  # The Kafka DNS name's hook asks the agents (mesh-config's default API
+  # port) which cluster takes writes, and upserts the record in Route 53.
+  kafka_dns = var.kafka_record_name == null || var.route53_zone_id == null ? null : {
+    zone_id     = var.route53_zone_id
+    record_name = var.kafka_record_name
+  }
+  kafka_dns_hooks = local.kafka_dns == null ? [] : [{
+    exec = [
+      "env", "DNS_NAME=${var.kafka_record_name}", "ROUTE53_ZONE_ID=${var.route53_zone_id}",
+      "GEOMESH_AGENTS=${join(" ", [for a in flatten(values(local.agents)) : "http://${a.private_ip}:8080"])}",
+      "/usr/local/lib/geomesh/dns-bootstrap.sh",
+    ]
+    timeout = "30s"
+  }]
 }
 
 module "mesh" {
@@ -61,6 +76,7 @@ module "mesh" {
       probe_timeout  = "1s"
       down_after     = "30s"
     }
+    hooks = local.kafka_dns_hooks
   }
 
   # The agents' control plane and API listen on the hosts' private

@@ -73,6 +73,12 @@ variable "api_record_name" {
   default     = null
 }
 
+variable "kafka_record_name" {
+  description = "Optional name in var.route53_zone_id, e.g. kafka.example.com, that the agents' failover hook (deploy/hooks/dns-bootstrap.sh) points at the Kafka cluster taking writes, for applications that cannot use a geomesh client library (docs/clients.md). Needs route53_zone_id, and both clusters' brokers on the same port. Null: no such record."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags on every AWS resource."
   type        = map(string)

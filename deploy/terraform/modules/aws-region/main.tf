@@ -144,6 +144,19 @@ data "aws_iam_policy_document" "agent" {
       resources = ["arn:${data.aws_partition.current.partition}:s3:::${local.binary_bucket}/${local.binary_key}"]
     }
   }
+  dynamic "statement" {
+    for_each = var.kafka_dns != null ? [1] : []
+    content {
+      sid       = "MoveKafkaName"
+      actions   = ["route53:ChangeResourceRecordSets"]
+      resources = ["arn:${data.aws_partition.current.partition}:route53:::hostedzone/${var.kafka_dns.zone_id}"]
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+        values   = [lower(trimsuffix(var.kafka_dns.record_name, "."))]
+      }
+    }
+  }
   # A policy document needs a statement; this one grants nothing new.
   statement {
     sid       = "DescribeSelf"
@@ -189,6 +202,7 @@ resource "aws_instance" "agent" {
     environment_file = var.environment_files[each.key]
     ssm_secrets      = var.ssm_secrets
     unit             = file("${path.module}/files/geomesh-agent.service")
+    dns_hook         = var.kafka_dns == null ? "" : file("${path.module}/../../../hooks/dns-bootstrap.sh")
   })
 
   metadata_options {

@@ -190,6 +190,23 @@ variable "associate_public_ip" {
   default     = false
 }
 
+variable "kafka_dns" {
+  description = <<-EOT
+    Optional DNS name for applications that cannot use a geomesh client
+    library: zone_id and record_name of the Route 53 record that the failover
+    hook deploy/hooks/dns-bootstrap.sh, installed on the agents as
+    /usr/local/lib/geomesh/dns-bootstrap.sh, points at the Kafka cluster that
+    takes writes. The agents may change that record and no other; the
+    topology's failover.hooks must run the script (see the active-passive
+    example).
+  EOT
+  type = object({
+    zone_id     = string
+    record_name = string
+  })
+  default = null
+}
+
 variable "route53" {
   description = <<-EOT
     Optional failover DNS record for the region's API: zone_id, record_name,

@@ -64,6 +64,7 @@ locals {
     stranded  = var.failover.stranded
     detection = length(local.detection_doc) > 0 ? local.detection_doc : null
     quorum    = var.failover.voters == null ? null : { voters = var.failover.voters }
+    hooks     = length(var.failover.hooks) > 0 ? [for h in var.failover.hooks : { for k, v in h : k => v if v != null }] : null
   } : k => v if v != null }
 
   topology_yaml = join("", [

@@ -202,7 +202,9 @@ variable "failover" {
   description = <<-EOT
     When and how a region's traffic moves: mode automatic or manual (geomesh's
     default), stranded quarantine, replay or drop, voters (region names; default
-    every region) and detection timings as Go durations ("1s", "500ms").
+    every region), detection timings as Go durations ("1s", "500ms") and hooks
+    run on every decision (each an exec command line or a webhook URL, with an
+    optional timeout; deploy/hooks/dns-bootstrap.sh moves a DNS name).
     Automatic failover needs at least three voters: add a witness region to a
     two-region mesh.
   EOT
@@ -210,6 +212,11 @@ variable "failover" {
     mode     = optional(string)
     stranded = optional(string)
     voters   = optional(list(string))
+    hooks = optional(list(object({
+      exec    = optional(list(string))
+      webhook = optional(string)
+      timeout = optional(string)
+    })), [])
     detection = optional(object({
       probe_interval       = optional(string)
       probe_timeout        = optional(string)
@@ -223,6 +230,10 @@ variable "failover" {
   validation {
     condition     = var.failover.mode == null ? true : contains(["automatic", "manual"], var.failover.mode)
     error_message = "The failover.mode must be automatic or manual."
+  }
+  validation {
+    condition     = alltrue([for h in var.failover.hooks : (h.exec == null) != (h.webhook == null)])
+    error_message = "Each failover hook needs exactly one of exec and webhook."
   }
   validation {
     condition     = var.failover.stranded == null ? true : contains(["quarantine", "replay", "drop"], var.failover.stranded)

@@ -169,8 +169,15 @@ run "hub_spoke" {
       { name = "store-a", kafka = { bootstrap = ["10.3.0.5:9092"] }, agents = [{ id = "store-a-1", host = "10.3.1.1" }] },
       { name = "store-b", kafka = { bootstrap = ["10.4.0.5:9092"] }, agents = [{ id = "store-b-1", host = "10.4.1.1" }] },
     ]
-    failover = { mode = "automatic", voters = ["central", "central-2", "store-a"] }
-    flows    = [{ source = "store-a", target = "central", topics = { include = ["sales"] } }]
+    failover = {
+      mode   = "automatic"
+      voters = ["central", "central-2", "store-a"]
+      hooks = [
+        { exec = ["env", "DNS_NAME=kafka.retail.example", "/usr/local/lib/geomesh/dns-bootstrap.sh"], timeout = "20s" },
+        { webhook = "https://hooks.retail.example/geomesh" },
+      ]
+    }
+    flows = [{ source = "store-a", target = "central", topics = { include = ["sales"] } }]
   }
 
   assert {
@@ -180,6 +187,13 @@ run "hub_spoke" {
   assert {
     condition     = yamldecode(output.topology_yaml).failover.quorum == { voters = ["central", "central-2", "store-a"] }
     error_message = "quorum voters"
+  }
+  assert {
+    condition = yamldecode(output.topology_yaml).failover.hooks == [
+      { exec = ["env", "DNS_NAME=kafka.retail.example", "/usr/local/lib/geomesh/dns-bootstrap.sh"], timeout = "20s" },
+      { webhook = "https://hooks.retail.example/geomesh" },
+    ]
+    error_message = "hooks keep only what was set"
   }
   assert {
     condition     = yamldecode(output.topology_yaml).flows == [{ source = "store-a", target = "central", topics = { include = ["sales"], exclude = null } }]

@@ -94,6 +94,14 @@ run "bad_duration" {
   expect_failures = [var.failover]
 }
 
+run "hook_with_exec_and_webhook" {
+  command = plan
+  variables {
+    failover = { hooks = [{ exec = ["true"], webhook = "https://hooks.example/geomesh" }] }
+  }
+  expect_failures = [var.failover]
+}
+
 run "same_port_twice" {
   command = plan
 
