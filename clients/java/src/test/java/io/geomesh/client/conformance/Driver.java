@@ -50,7 +50,7 @@ public final class Driver {
     private Driver() {
     }
 
-    private static synchronized void emit(Map<String, Object> line) {
+    static synchronized void emit(Map<String, Object> line) {
         Instant now = Instant.now();
         line.put("t", ChronoUnit.MICROS.between(Instant.EPOCH, now));
         try {
@@ -61,7 +61,7 @@ public final class Driver {
         System.out.flush();
     }
 
-    private static Map<String, Object> line(String kind) {
+    static Map<String, Object> line(String kind) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("e", kind);
         return m;
@@ -204,24 +204,29 @@ public final class Driver {
                 sleep(100);
                 continue;
             }
-            if (rs.isEmpty()) {
-                continue;
-            }
-            List<Map<String, Object>> recs = new ArrayList<>();
-            for (ConsumerRecord<String, String> r : rs) {
-                Map<String, Object> x = new LinkedHashMap<>();
-                x.put("topic", r.topic());
-                x.put("partition", r.partition());
-                x.put("offset", r.offset());
-                x.put("id", r.value());
-                recs.add(x);
-            }
-            Map<String, Object> m = line("poll");
-            m.put("before", before);
-            m.put("after", consumer.region());
-            m.put("records", recs);
-            emit(m);
+            polled(before, consumer.region(), rs);
         }
+    }
+
+    /** Reports what a poll returned, with the consumer's region before and after it. */
+    static void polled(String before, String after, ConsumerRecords<String, String> rs) {
+        if (rs.isEmpty()) {
+            return;
+        }
+        List<Map<String, Object>> recs = new ArrayList<>();
+        for (ConsumerRecord<String, String> r : rs) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("topic", r.topic());
+            x.put("partition", r.partition());
+            x.put("offset", r.offset());
+            x.put("id", r.value());
+            recs.add(x);
+        }
+        Map<String, Object> m = line("poll");
+        m.put("before", before);
+        m.put("after", after);
+        m.put("records", recs);
+        emit(m);
     }
 
     private static void error(String what, Exception e) {

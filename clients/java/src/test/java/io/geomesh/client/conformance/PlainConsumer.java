@@ -1,6 +1,5 @@
 package io.geomesh.client.conformance;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -8,16 +7,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.errors.WakeupException;
@@ -35,15 +29,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * <pre>PlainConsumer --bootstrap NAME:PORT --group G --topic T --user U --password-file F</pre>
  */
 public final class PlainConsumer {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private PlainConsumer() {
-    }
-
-    private static synchronized void emit(Map<String, Object> line) throws IOException {
-        line.put("t", ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now()));
-        System.out.println(JSON.writeValueAsString(line));
-        System.out.flush();
     }
 
     public static void main(String[] argv) throws Exception {
@@ -73,8 +59,6 @@ public final class PlainConsumer {
         p.put("session.timeout.ms", "10000");
 
         AtomicBoolean halt = new AtomicBoolean();
-        Map<String, Object> ready = new LinkedHashMap<>();
-        ready.put("e", "ready");
         try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
             c.subscribe(List.of(args.get("topic")));
             Thread stdin = new Thread(() -> {
@@ -91,7 +75,7 @@ public final class PlainConsumer {
             }, "stdin");
             stdin.setDaemon(true);
             stdin.start();
-            emit(ready);
+            Driver.emit(Driver.line("ready"));
             while (!halt.get()) {
                 ConsumerRecords<String, String> rs;
                 try {
@@ -99,28 +83,9 @@ public final class PlainConsumer {
                 } catch (WakeupException e) {
                     break;
                 }
-                if (rs.isEmpty()) {
-                    continue;
-                }
-                List<Map<String, Object>> recs = new ArrayList<>();
-                for (ConsumerRecord<String, String> r : rs) {
-                    Map<String, Object> x = new LinkedHashMap<>();
-                    x.put("topic", r.topic());
-                    x.put("partition", r.partition());
-                    x.put("offset", r.offset());
-                    x.put("id", r.value());
-                    recs.add(x);
-                }
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("e", "poll");
-                m.put("before", "dns");
-                m.put("after", "dns");
-                m.put("records", recs);
-                emit(m);
+                Driver.polled("dns", "dns", rs);
             }
         }
-        Map<String, Object> stopped = new LinkedHashMap<>();
-        stopped.put("e", "stopped");
-        emit(stopped);
+        Driver.emit(Driver.line("stopped"));
     }
 }
