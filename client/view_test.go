@@ -1,10 +1,16 @@
 package client_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,95 +64,117 @@ func rec(origin string, off int64, ms int, key, value, id string) *kgo.Record {
 	return r
 }
 
-func TestKeyedView(t *testing.T) {
-	m := viewTopology(t)
-	type step struct {
-		r    *kgo.Record
-		want client.Outcome
+// viewRecord is a record of testdata/view.json.
+type viewRecord struct {
+	Key         *string           `json:"key"`
+	Value       *string           `json:"value"`
+	TimestampMS int64             `json:"timestamp_ms"`
+	Partition   int32             `json:"partition"`
+	Offset      int64             `json:"offset"`
+	Headers     map[string]string `json:"headers"`
+}
+
+func (r viewRecord) kgo() *kgo.Record {
+	k := &kgo.Record{Topic: "t", Timestamp: time.UnixMilli(r.TimestampMS), Partition: r.Partition, Offset: r.Offset}
+	if r.Key != nil {
+		k.Key = []byte(*r.Key)
 	}
-	for _, c := range []struct {
-		name   string
-		opts   []client.ViewOpt
-		steps  []step
-		value  string // "" = key absent
-		region string
-	}{
-		{"later timestamp wins", nil, []step{
-			{rec("us", 0, 10, "k", "a", ""), client.Applied},
-			{rec("eu", 0, 20, "k", "b", ""), client.Applied},
-			{rec("ap", 0, 15, "k", "c", ""), client.Stale},
-		}, "b", "eu"},
-		{"tie: region order of the file", nil, []step{
-			{rec("eu", 0, 10, "k", "b", ""), client.Applied},
-			{rec("us", 0, 10, "k", "a", ""), client.Applied},
-			{rec("ap", 0, 10, "k", "c", ""), client.Stale},
-		}, "a", "us"},
-		{"tie: RegionOrder", []client.ViewOpt{client.RegionOrder("ap", "eu", "us")}, []step{
-			{rec("us", 0, 10, "k", "a", ""), client.Applied},
-			{rec("ap", 0, 10, "k", "c", ""), client.Applied},
-			{rec("eu", 0, 10, "k", "b", ""), client.Stale},
-		}, "c", "ap"},
-		{"tie in one region: later offset", nil, []step{
-			{rec("eu", 5, 10, "k", "later", ""), client.Applied},
-			{rec("eu", 4, 10, "k", "earlier", ""), client.Stale},
-		}, "later", "eu"},
-		{"tombstone deletes", nil, []step{
-			{rec("us", 0, 10, "k", "a", ""), client.Applied},
-			{rec("eu", 0, 20, "k", "", ""), client.Applied},
-		}, "", ""},
-		{"older write does not resurrect a deleted key", nil, []step{
-			{rec("eu", 0, 20, "k", "", ""), client.Applied},
-			{rec("us", 0, 10, "k", "a", ""), client.Stale},
-		}, "", ""},
-		{"newer write after a tombstone", nil, []step{
-			{rec("eu", 0, 20, "k", "", ""), client.Applied},
-			{rec("us", 0, 30, "k", "a", ""), client.Applied},
-		}, "a", "us"},
-		{"retry in another region is a duplicate", nil, []step{
-			{rec("us", 0, 10, "k", "a", "id-1"), client.Applied},
-			{rec("eu", 0, 12, "k", "a", "id-1"), client.Duplicate},
-		}, "a", "eu"},
-		{"duplicate of the same copy", nil, []step{
-			{rec("eu", 3, 10, "k", "a", "id-1"), client.Applied},
-			{rec("eu", 3, 10, "k", "a", "id-1"), client.Duplicate},
-		}, "a", "eu"},
-		{"ids are per record, not per key", nil, []step{
-			{rec("us", 0, 10, "k", "a", "id-1"), client.Applied},
-			{rec("us", 1, 11, "k", "b", "id-2"), client.Applied},
-		}, "b", "us"},
-		{"window forgets the oldest id", []client.ViewOpt{client.DedupeWindow(2)}, []step{
-			{rec("us", 0, 10, "a", "1", "id-1"), client.Applied},
-			{rec("us", 1, 11, "b", "2", "id-2"), client.Applied},
-			{rec("us", 2, 12, "c", "3", "id-3"), client.Applied},
-			{rec("eu", 0, 13, "a", "1", "id-1"), client.Applied},
-			{rec("eu", 1, 14, "c", "3", "id-3"), client.Duplicate},
-		}, "1", "eu"},
-		{"window 0 keeps no ids", []client.ViewOpt{client.DedupeWindow(0)}, []step{
-			{rec("us", 0, 10, "k", "a", "id-1"), client.Applied},
-			{rec("eu", 0, 12, "k", "a", "id-1"), client.Applied},
-		}, "a", "eu"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			v, err := client.NewKeyedView(m, "us", c.opts...)
+	if r.Value != nil {
+		k.Value = []byte(*r.Value)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
+		k.Headers = append(k.Headers, kgo.RecordHeader{Key: name, Value: []byte(r.Headers[name])})
+	}
+	return k
+}
+
+// TestKeyedViewTable runs testdata/view.json, the keyed view's table that
+// the Java and Python libraries run too. Unknown keys fail the test.
+func TestKeyedViewTable(t *testing.T) {
+	data, err := os.ReadFile("testdata/view.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var table struct {
+		Doc     string   `json:"doc"`
+		Regions []string `json:"regions"`
+		Cases   []struct {
+			Name         string   `json:"name"`
+			Reader       string   `json:"reader"`
+			RegionOrder  []string `json:"region_order"`
+			DedupeWindow *int     `json:"dedupe_window"`
+			Steps        []struct {
+				Record viewRecord `json:"record"`
+				Want   string     `json:"want"`
+			} `json:"steps"`
+			WantKeys map[string]*struct {
+				Value     string `json:"value"`
+				Region    string `json:"region"`
+				Partition int32  `json:"partition"`
+				Offset    int64  `json:"offset"`
+			} `json:"want_keys"`
+			WantLen int `json:"want_len"`
+		} `json:"cases"`
+		Errors []struct {
+			Name   string     `json:"name"`
+			Reader string     `json:"reader"`
+			Record viewRecord `json:"record"`
+			Error  string     `json:"error"`
+		} `json:"errors"`
+	}
+	if err := dec.Decode(&table); err != nil {
+		t.Fatalf("testdata/view.json: %v", err)
+	}
+	m := viewTopology(t)
+	if got := m.DataRegions(); !slices.Equal(got, table.Regions) {
+		t.Fatalf("the table's regions %v, the mesh's %v", table.Regions, got)
+	}
+	if len(table.Cases) < 15 || len(table.Errors) < 2 {
+		t.Fatalf("%d cases and %d error cases, want at least 15 and 2", len(table.Cases), len(table.Errors))
+	}
+	for _, tc := range table.Cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			var opts []client.ViewOpt
+			if tc.RegionOrder != nil {
+				opts = append(opts, client.RegionOrder(tc.RegionOrder...))
+			}
+			if tc.DedupeWindow != nil {
+				opts = append(opts, client.DedupeWindow(*tc.DedupeWindow))
+			}
+			v, err := client.NewKeyedView(m, tc.Reader, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, s := range c.steps {
-				got, err := v.Apply(s.r)
-				if err != nil || got != s.want {
-					t.Fatalf("step %d: %v %v, want %v", i, got, err, s.want)
+			for i, s := range tc.Steps {
+				got, err := v.Apply(s.Record.kgo())
+				if err != nil || got.String() != s.Want {
+					t.Fatalf("step %d: %v %v, want %s", i, got, err, s.Want)
 				}
 			}
-			key := c.steps[0].r.Key
-			ver, ok := v.Get(key)
-			if c.value == "" {
-				if ok {
-					t.Fatalf("key %s holds %q, want none", key, ver.Value)
+			for key, want := range tc.WantKeys {
+				ver, ok := v.Get([]byte(key))
+				switch {
+				case want == nil && ok:
+					t.Errorf("key %s holds %q from %s, want none", key, ver.Value, ver.Region)
+				case want != nil && (!ok || string(ver.Value) != want.Value || ver.Region != want.Region || ver.Partition != want.Partition || ver.Offset != want.Offset):
+					t.Errorf("key %s holds %q from %s %d@%d (%v), want %+v", key, ver.Value, ver.Region, ver.Partition, ver.Offset, ok, *want)
 				}
-				return
 			}
-			if !ok || string(ver.Value) != c.value || ver.Region != c.region {
-				t.Fatalf("key %s holds %q from %q (%v), want %q from %q", key, ver.Value, ver.Region, ok, c.value, c.region)
+			if v.Len() != tc.WantLen {
+				t.Errorf("Len %d, want %d", v.Len(), tc.WantLen)
+			}
+		})
+	}
+	for _, tc := range table.Errors {
+		t.Run(tc.Name, func(t *testing.T) {
+			v, err := client.NewKeyedView(m, tc.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Apply(tc.Record.kgo()); err == nil || !strings.Contains(err.Error(), tc.Error) {
+				t.Errorf("error %v, want one that says %q", err, tc.Error)
 			}
 		})
 	}

@@ -28,6 +28,7 @@ from .errors import (
     TopologyError,
 )
 from .follow import Followed, FollowEvent, Follower, FollowKind
+from .view import KeyedView, Outcome, Version
 from .headers import (
     HEADER_ORIGIN_OFFSET,
     HEADER_ORIGIN_PARTITION,
@@ -101,6 +102,7 @@ __all__ = [
     "KafkaBackend",
     "KafkaCluster",
     "KafkaTLS",
+    "KeyedView",
     "Kind",
     "Mesh",
     "Move",
@@ -108,6 +110,7 @@ __all__ = [
     "NoFlowError",
     "NotPrimaryError",
     "Origin",
+    "Outcome",
     "PausedError",
     "Producer",
     "Region",
@@ -123,6 +126,7 @@ __all__ = [
     "TranslateResponse",
     "Translation",
     "TranslationState",
+    "Version",
     "check_write",
     "decide",
     "follows_writer",
