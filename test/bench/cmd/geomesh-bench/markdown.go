@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -58,6 +59,7 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		}
 	}
 	p("\n")
+	renderGoals(p, r.Goals)
 
 	for _, sc := range []struct{ key, title string }{{"throughput", "Throughput"}, {"wan", fmt.Sprintf("WAN: throughput with %.0f ms delay each way to the source", r.WANDelayMs)}} {
 		runs := r.Throughput[sc.key]
@@ -187,6 +189,30 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 			p("- %s\n", strings.ReplaceAll(n, "\n", " "))
 		}
 	}
+}
+
+// renderGoals writes the verdicts table: each computed from this report's
+// figures against test/bench/goals.json.
+func renderGoals(p func(string, ...any), vs []verdict) {
+	if len(vs) == 0 {
+		return
+	}
+	count := map[string]int{}
+	for _, v := range vs {
+		count[v.Outcome]++
+	}
+	p("## Goals\n\n")
+	p("Computed from this report's medians against `%s` whenever the report is written: %d met, %d missed, %d not measured.\n\n",
+		goalsFile, count[outcomeMet], count[outcomeMissed], count[outcomeNotMeasured])
+	p("| goal | metric | this run | verdict | set by |\n|---|---|---|---|---|\n")
+	for _, v := range vs {
+		value := "—"
+		if v.Outcome != outcomeNotMeasured {
+			value = strconv.FormatFloat(v.Value, 'g', 3, 64)
+		}
+		p("| %s | `%s` %s %s | %s | **%s** | %s |\n", v.Goal, v.Metric, v.Op, strconv.FormatFloat(v.Threshold, 'g', -1, 64), value, v.Outcome, v.Source)
+	}
+	p("\n")
 }
 
 // scaleSizesOf returns the partition counts of the scale runs, smallest

@@ -91,9 +91,12 @@ type results struct {
 	Latency     []latRun           `json:"latency"`
 	Scale       []scaleRun         `json:"scale,omitempty"`
 	Summary     map[string]any     `json:"summary"`
-	Profile     string             `json:"profile_top,omitempty"`
-	IdleProfile string             `json:"idle_profile_top,omitempty"`
-	Notes       []string           `json:"notes,omitempty"`
+	// Goals are the verdicts on test/bench/goals.json, computed from the
+	// figures above whenever the report is written.
+	Goals       []verdict `json:"goals,omitempty"`
+	Profile     string    `json:"profile_top,omitempty"`
+	IdleProfile string    `json:"idle_profile_top,omitempty"`
+	Notes       []string  `json:"notes,omitempty"`
 }
 
 func newResults(b *bench) *results {
@@ -309,6 +312,11 @@ func renderMain(args []string) error {
 
 func writeReport(r *results, out string) error {
 	r.summarize()
+	goals, err := loadGoals()
+	if err != nil {
+		return err
+	}
+	r.Goals = r.judge(goals)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
