@@ -128,32 +128,22 @@ func parseMetric(s string) (metric, error) {
 }
 
 // medians returns the median of the metric's field per copier, over the
-// runs of its scenario.
+// runs of its scenario that count (metricsOf).
 func (r *results) medians(m metric) map[string]stat {
-	by := map[string][]float64{}
-	switch {
-	case m.scenario == "throughput" || m.scenario == "wan":
-		for _, t := range r.Throughput[m.scenario] {
-			by[t.Copier] = append(by[t.Copier], map[string]float64{"records_per_s": t.RecordsPerSec, "mb_per_s": t.MBPerSec,
-				"cpu_s_per_million_records": t.CPUSecPerMillion, "peak_rss_mib": t.PeakRSSMiB}[m.field])
-		}
-	case m.scenario == "latency":
-		for _, l := range r.Latency {
-			by[l.Copier] = append(by[l.Copier], map[string]float64{"p50_ms": l.P50Ms, "p99_ms": l.P99Ms, "p999_ms": l.P999Ms, "max_ms": l.MaxMs}[m.field])
-		}
-	default:
-		for _, x := range r.Scale {
-			v := map[string]float64{"start_all_s": x.StartAll, "idle_cpu_pct": x.IdleCPUPct, "idle_rss_mib": x.IdleRSSMiB, "new_topic_s": x.NewTopic}[m.field]
-			if x.Partitions == m.partitions && v >= 0 { // -1: not within the limit
-				by[x.Copier] = append(by[x.Copier], v)
-			}
-		}
+	switch m.scenario {
+	case "throughput", "wan":
+		return r.metricsOf(m.scenario, func(t tpRun) float64 {
+			return map[string]float64{"records_per_s": t.RecordsPerSec, "mb_per_s": t.MBPerSec,
+				"cpu_s_per_million_records": t.CPUSecPerMillion, "peak_rss_mib": t.PeakRSSMiB}[m.field]
+		})
+	case "latency":
+		return r.latencyOf(func(l latRun) float64 {
+			return map[string]float64{"p50_ms": l.P50Ms, "p99_ms": l.P99Ms, "p999_ms": l.P999Ms, "max_ms": l.MaxMs}[m.field]
+		})
 	}
-	out := map[string]stat{}
-	for k, v := range by {
-		out[k] = statOf(v)
-	}
-	return out
+	return r.scaleOf(m.partitions, func(x scaleRun) float64 {
+		return map[string]float64{"start_all_s": x.StartAll, "idle_cpu_pct": x.IdleCPUPct, "idle_rss_mib": x.IdleRSSMiB, "new_topic_s": x.NewTopic}[m.field]
+	})
 }
 
 // metricValue is the figure a goal judges: the copier's median, or the

@@ -47,14 +47,14 @@ func TestReadGoalsRefuses(t *testing.T) {
 func judged(eos, mm2 []float64) *results {
 	r := &results{Throughput: map[string][]tpRun{}}
 	for i, v := range eos {
-		r.addThroughput("throughput", tpRun{Copier: geomeshEOS, Rep: i, RecordsPerSec: v})
+		r.addThroughput("throughput", tpRun{Copier: geomeshEOS, Rep: i, RecordsPerSec: v}, nil)
 	}
 	for i, v := range mm2 {
-		r.addThroughput("throughput", tpRun{Copier: mm2EOS, Rep: i, RecordsPerSec: v})
+		r.addThroughput("throughput", tpRun{Copier: mm2EOS, Rep: i, RecordsPerSec: v}, nil)
 	}
-	r.addLatency(latRun{Copier: geomeshEOS, P99Ms: 50})
-	r.addLatency(latRun{Copier: geomeshEOS, P99Ms: 70})
-	r.addLatency(latRun{Copier: geomeshEOS, P99Ms: 80})
+	r.addLatency(latRun{Copier: geomeshEOS, P99Ms: 50}, nil)
+	r.addLatency(latRun{Copier: geomeshEOS, P99Ms: 70}, nil)
+	r.addLatency(latRun{Copier: geomeshEOS, P99Ms: 80}, nil)
 	r.Scale = []scaleRun{
 		{Copier: geomeshEOS, Topics: 500, Partitions: 10000, IdleCPUPct: 4.5, NewTopic: -1},
 		{Copier: geomeshEOS, Topics: 500, Partitions: 10000, IdleCPUPct: 6, NewTopic: 3},

@@ -28,12 +28,12 @@ func (b *bench) latency(ctx context.Context) error {
 			r, err := b.latencyOnce(ctx, rep, kind)
 			if err != nil {
 				logf("latency rep %d %s: %v", rep+1, kind, err)
-				b.res.Notes = append(b.res.Notes, fmt.Sprintf("latency rep %d %s: %v", rep+1, kind, err))
+				b.res.addLatency(latRun{Copier: kind, Rep: rep + 1}, err)
 				continue
 			}
 			logf("latency rep %d %s: sent %d received %d p50 %.1f ms p99 %.1f ms p999 %.1f ms max %.1f ms",
 				rep+1, kind, r.Sent, r.Received, r.P50Ms, r.P99Ms, r.P999Ms, r.MaxMs)
-			b.res.addLatency(r)
+			b.res.addLatency(r, nil)
 		}
 		if err := b.write(); err != nil {
 			return err

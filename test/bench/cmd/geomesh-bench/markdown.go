@@ -75,10 +75,11 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		mbs := r.metricsOf(sc.key, func(t tpRun) float64 { return t.MBPerSec })
 		st := r.metricsOf(sc.key, func(t tpRun) float64 { return t.StartupSec })
 		cs := r.metricsOf(sc.key, func(t tpRun) float64 { return t.CopySec })
+		failed := failedBy(runs, func(t tpRun) (string, runOutcome) { return t.Copier, t.runOutcome })
 		p("| copier | records/s | MB/s | copy time s | start → first copy s | runs |\n|---|---|---|---|---|---|\n")
 		for _, k := range copierKinds {
-			if s, ok := rps[k]; ok {
-				p("| %s | %s | %s | %s | %s | %d |\n", copierTitle[k], fmtStat(s, 0), fmtStat(mbs[k], 1), fmtStat(cs[k], 1), fmtStat(st[k], 1), s.N)
+			if s, ok := rps[k]; ok || failed[k] > 0 {
+				p("| %s | %s | %s | %s | %s | %s |\n", copierTitle[k], fmtStat(s, 0), fmtStat(mbs[k], 1), fmtStat(cs[k], 1), fmtStat(st[k], 1), runsCell(s.N, failed[k]))
 			}
 		}
 		p("\n| ratio of median records/s | |\n|---|---|\n")
@@ -103,9 +104,9 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 			p("| geomesh / MirrorMaker 2, CPU per record | %s | %s |\n", fmtRatio(ratio(cpm[geomeshEOS], cpm[mm2EOS])), fmtRatio(ratio(cpm[geomeshALO], cpm[mm2ALO])))
 			p("| geomesh / MirrorMaker 2, peak RSS | %s | %s |\n\n", fmtRatio(ratio(rss[geomeshEOS], rss[mm2EOS])), fmtRatio(ratio(rss[geomeshALO], rss[mm2ALO])))
 		}
-		p("<details><summary>every run</summary>\n\n| copier | rep | records/s | MB/s | copy s | start s | target end offsets | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n")
+		p("<details><summary>every run</summary>\n\n| copier | rep | commit | records/s | MB/s | copy s | start s | target end offsets | CPU s | peak RSS MiB | error |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, t := range runs {
-			p("| %s | %d | %.0f | %.1f | %.1f | %.1f | %d | %.1f | %.0f |\n", t.Copier, t.Rep, t.RecordsPerSec, t.MBPerSec, t.CopySec, t.StartupSec, t.TargetEndSum, t.CPUSec, t.PeakRSSMiB)
+			p("| %s | %d | %s | %.0f | %.1f | %.1f | %.1f | %d | %.1f | %.0f | %s |\n", t.Copier, t.Rep, t.Commit, t.RecordsPerSec, t.MBPerSec, t.CopySec, t.StartupSec, t.TargetEndSum, t.CPUSec, t.PeakRSSMiB, cellText(t.Error))
 		}
 		p("\n</details>\n\n")
 	}
@@ -120,19 +121,20 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		p99 := r.latencyOf(func(l latRun) float64 { return l.P99Ms })
 		p999 := r.latencyOf(func(l latRun) float64 { return l.P999Ms })
 		mx := r.latencyOf(func(l latRun) float64 { return l.MaxMs })
+		failed := failedBy(r.Latency, func(l latRun) (string, runOutcome) { return l.Copier, l.runOutcome })
 		p("| copier | p50 ms | p99 ms | p999 ms | max ms | runs |\n|---|---|---|---|---|---|\n")
 		for _, k := range copierKinds {
-			if s, ok := p50[k]; ok {
-				p("| %s | %s | %s | %s | %s | %d |\n", copierTitle[k], fmtStat(s, 1), fmtStat(p99[k], 1), fmtStat(p999[k], 1), fmtStat(mx[k], 0), s.N)
+			if s, ok := p50[k]; ok || failed[k] > 0 {
+				p("| %s | %s | %s | %s | %s | %s |\n", copierTitle[k], fmtStat(s, 1), fmtStat(p99[k], 1), fmtStat(p999[k], 1), fmtStat(mx[k], 0), runsCell(s.N, failed[k]))
 			}
 		}
 		p("\n| ratio of median p99 | |\n|---|---|\n")
 		p("| geomesh exactly-once / MirrorMaker 2 exactly-once | %s |\n", fmtRatio(ratio(p99[geomeshEOS], p99[mm2EOS])))
 		p("| geomesh at-least-once / MirrorMaker 2 at-least-once | %s |\n", fmtRatio(ratio(p99[geomeshALO], p99[mm2ALO])))
 		p("| geomesh at-least-once / raw | %s |\n\n", fmtRatio(ratio(p99[geomeshALO], p99[raw])))
-		p("<details><summary>every run</summary>\n\n| copier | rep | sent | received | measured | p50 | p99 | p999 | max |\n|---|---|---|---|---|---|---|---|---|\n")
+		p("<details><summary>every run</summary>\n\n| copier | rep | commit | sent | received | measured | p50 | p99 | p999 | max | error |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, l := range r.Latency {
-			p("| %s | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f |\n", l.Copier, l.Rep, l.Sent, l.Received, l.Measured, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs)
+			p("| %s | %d | %s | %d | %d | %d | %.1f | %.1f | %.1f | %.0f | %s |\n", l.Copier, l.Rep, l.Commit, l.Sent, l.Received, l.Measured, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs, cellText(l.Error))
 		}
 		p("\n</details>\n\n")
 	}
@@ -142,25 +144,14 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		p("## Scale: %d partitions\n\n", size)
 		p("%d topics of %d partitions, one record each, selected by one pattern; each exactly-once copier started on them as a fresh process. *start* runs until every target partition has its record; *idle* is CPU (%% of one core) and RSS over %s once caught up; *new topic* runs from creating a %d-partition topic on the source (plus one record per partition) until every copy partition has its record (limit %s; — means not within it).\n\n",
 			runs[0].Topics, size/runs[0].Topics, scaleIdle, scalePartitions, scaleNewTopicLimit)
-		by := func(f func(scaleRun) float64) map[string]stat {
-			m := map[string][]float64{}
-			for _, x := range runs {
-				if v := f(x); v >= 0 {
-					m[x.Copier] = append(m[x.Copier], v)
-				}
-			}
-			out := map[string]stat{}
-			for k, v := range m {
-				out[k] = statOf(v)
-			}
-			return out
-		}
+		by := func(f func(scaleRun) float64) map[string]stat { return r.scaleOf(size, f) }
 		st, cpu, rss, nt := by(func(x scaleRun) float64 { return x.StartAll }), by(func(x scaleRun) float64 { return x.IdleCPUPct }),
 			by(func(x scaleRun) float64 { return x.IdleRSSMiB }), by(func(x scaleRun) float64 { return x.NewTopic })
+		failed := failedBy(runs, func(x scaleRun) (string, runOutcome) { return x.Copier, x.runOutcome })
 		p("| copier | start → all partitions s | idle CPU %% | idle RSS MiB | new topic s | runs |\n|---|---|---|---|---|---|\n")
 		for _, k := range []string{geomeshEOS, mm2EOS} {
-			if s, ok := st[k]; ok {
-				p("| %s | %s | %s | %s | %s | %d |\n", copierTitle[k], fmtStat(s, 1), fmtStat(cpu[k], 1), fmtStat(rss[k], 0), fmtStat(nt[k], 1), s.N)
+			if s, ok := st[k]; ok || failed[k] > 0 {
+				p("| %s | %s | %s | %s | %s | %s |\n", copierTitle[k], fmtStat(s, 1), fmtStat(cpu[k], 1), fmtStat(rss[k], 0), fmtStat(nt[k], 1), runsCell(s.N, failed[k]))
 			}
 		}
 		p("\n")
@@ -189,6 +180,20 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 			p("- %s\n", strings.ReplaceAll(n, "\n", " "))
 		}
 	}
+}
+
+// runsCell is a runs column: the runs the medians combine, and those of
+// the same commit that failed.
+func runsCell(ok, failed int) string {
+	if failed == 0 {
+		return strconv.Itoa(ok)
+	}
+	return fmt.Sprintf("%d (+%d failed)", ok, failed)
+}
+
+// cellText makes a run's error fit one table cell.
+func cellText(s string) string {
+	return strings.NewReplacer("|", "/", "\n", " ").Replace(s)
 }
 
 // renderGoals writes the verdicts table: each computed from this report's

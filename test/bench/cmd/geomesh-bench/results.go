@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -31,6 +32,15 @@ type tpRun struct {
 	CPUSecPerMillion float64 `json:"cpu_s_per_million_records"`
 	PeakRSSMiB       float64 `json:"peak_rss_mib"`
 	CopierLogBytes   int64   `json:"copier_log_bytes"`
+	runOutcome
+}
+
+// runOutcome is what every run records besides its figures: the commit
+// it measured, and why it failed. A failed run stays in the report,
+// listed and counted, and out of the medians.
+type runOutcome struct {
+	Commit string `json:"commit,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // latRun is one copier's latency run.
@@ -44,6 +54,7 @@ type latRun struct {
 	P99Ms    float64 `json:"p99_ms"`
 	P999Ms   float64 `json:"p999_ms"`
 	MaxMs    float64 `json:"max_ms"`
+	runOutcome
 }
 
 type stat struct {
@@ -153,38 +164,59 @@ func machineInfo(b *bench) machine {
 	return m
 }
 
-// forget drops earlier results of what this run measures again (the
-// scenarios, and of scale the sizes), and the problems noted for them, so
-// that a merged report shows the new figures instead of a median across
-// code before and after a change.
-func (r *results) forget(scenarios []string, scaleSizes []int) {
-	var stale []string // prefixes of the notes of what is measured again
-	for _, s := range scenarios {
-		stale = append(stale, "scenario "+s+" failed")
-		switch s {
-		case "throughput", "wan":
-			delete(r.Throughput, s)
-			stale = append(stale, s+" rep ")
-		case "latency":
-			r.Latency = nil
-			stale = append(stale, "latency rep ")
-		case "scale":
-			r.Scale = slices.DeleteFunc(r.Scale, func(x scaleRun) bool { return slices.Contains(scaleSizes, x.Partitions) })
-			for _, n := range scaleSizes {
-				stale = append(stale, fmt.Sprintf("scale %d partitions ", n))
-			}
+// mergeInto makes r, an earlier report, the base of a run that measures
+// with machine m: its runs keep the commit they measured (stamped from
+// the earlier machine where a run has none), its notes say which commit
+// they were about, and the report's machine becomes the new one. Medians
+// then combine only the runs of each scenario's newest commit
+// (metricsOf), so a merged report shows the new figures without
+// dropping the earlier runs or their failures.
+func (r *results) mergeInto(m machine) {
+	old := r.Machine.Commit
+	for sc, runs := range r.Throughput {
+		for i := range runs {
+			runs[i].Commit = cmp.Or(runs[i].Commit, old)
+		}
+		r.Throughput[sc] = runs
+	}
+	for i := range r.Latency {
+		r.Latency[i].Commit = cmp.Or(r.Latency[i].Commit, old)
+	}
+	for i := range r.Scale {
+		r.Scale[i].Commit = cmp.Or(r.Scale[i].Commit, old)
+	}
+	for i, n := range r.Notes {
+		if !strings.HasPrefix(n, "commit ") {
+			r.Notes[i] = "commit " + old + ": " + n
 		}
 	}
-	r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool {
-		return slices.ContainsFunc(stale, func(p string) bool { return strings.HasPrefix(n, p) })
-	})
+	r.Machine = m
 }
 
-func (r *results) addThroughput(scenario string, run tpRun) {
+// addThroughput records a run of scenario, done or failed (err), as
+// measuring the report's commit.
+func (r *results) addThroughput(scenario string, run tpRun, err error) {
+	run.runOutcome = r.outcome(err)
 	r.Throughput[scenario] = append(r.Throughput[scenario], run)
 }
 
-func (r *results) addLatency(run latRun) { r.Latency = append(r.Latency, run) }
+func (r *results) addLatency(run latRun, err error) {
+	run.runOutcome = r.outcome(err)
+	r.Latency = append(r.Latency, run)
+}
+
+func (r *results) addScale(run scaleRun, err error) {
+	run.runOutcome = r.outcome(err)
+	r.Scale = append(r.Scale, run)
+}
+
+func (r *results) outcome(err error) runOutcome {
+	o := runOutcome{Commit: r.Machine.Commit}
+	if err != nil {
+		o.Error = err.Error()
+	}
+	return o
+}
 
 // profile renders the CPU profile of the profiled geomesh run.
 func (r *results) profile(b *bench) {
@@ -218,11 +250,36 @@ func (r *results) renderProfile(b *bench, name, keep string) string {
 	return text
 }
 
-// metricsOf collects one metric of a scenario's runs per copier.
+// metricsOf collects one metric of a scenario's runs per copier: the
+// runs that succeeded and measured the scenario's newest commit.
 func (r *results) metricsOf(scenario string, f func(tpRun) float64) map[string]stat {
+	return medianBy(r.Throughput[scenario], func(t tpRun) (string, runOutcome) { return t.Copier, t.runOutcome }, f)
+}
+
+func (r *results) latencyOf(f func(latRun) float64) map[string]stat {
+	return medianBy(r.Latency, func(l latRun) (string, runOutcome) { return l.Copier, l.runOutcome }, f)
+}
+
+// scaleOf is metricsOf of the scale runs of size partitions; a negative
+// figure (not within the limit) is left out.
+func (r *results) scaleOf(size int, f func(scaleRun) float64) map[string]stat {
+	runs := slices.DeleteFunc(slices.Clone(r.Scale), func(x scaleRun) bool { return x.Partitions != size || f(x) < 0 })
+	return medianBy(runs, func(x scaleRun) (string, runOutcome) { return x.Copier, x.runOutcome }, f)
+}
+
+// medianBy is the median of f per copier over the runs that succeeded at
+// the newest commit of runs (the last run's: runs are appended in time
+// order, a merged report's first).
+func medianBy[T any](runs []T, key func(T) (string, runOutcome), f func(T) float64) map[string]stat {
+	if len(runs) == 0 {
+		return map[string]stat{}
+	}
+	_, last := key(runs[len(runs)-1])
 	by := map[string][]float64{}
-	for _, run := range r.Throughput[scenario] {
-		by[run.Copier] = append(by[run.Copier], f(run))
+	for _, run := range runs {
+		if copier, o := key(run); o.Error == "" && o.Commit == last.Commit {
+			by[copier] = append(by[copier], f(run))
+		}
 	}
 	out := map[string]stat{}
 	for k, v := range by {
@@ -231,14 +288,18 @@ func (r *results) metricsOf(scenario string, f func(tpRun) float64) map[string]s
 	return out
 }
 
-func (r *results) latencyOf(f func(latRun) float64) map[string]stat {
-	by := map[string][]float64{}
-	for _, run := range r.Latency {
-		by[run.Copier] = append(by[run.Copier], f(run))
+// failedBy counts per copier the failed runs of the newest commit, for
+// the runs columns.
+func failedBy[T any](runs []T, key func(T) (string, runOutcome)) map[string]int {
+	out := map[string]int{}
+	if len(runs) == 0 {
+		return out
 	}
-	out := map[string]stat{}
-	for k, v := range by {
-		out[k] = statOf(v)
+	_, last := key(runs[len(runs)-1])
+	for _, run := range runs {
+		if copier, o := key(run); o.Error != "" && o.Commit == last.Commit {
+			out[copier]++
+		}
 	}
 	return out
 }

@@ -255,7 +255,7 @@ func (b *bench) setup(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", b.opts.merge, err)
 		}
 		old.Command += " && " + b.res.Command
-		old.forget(b.opts.scenarios, b.opts.scaleSizes)
+		old.mergeInto(b.res.Machine)
 		b.res = old
 	}
 	logf("clusters: source %s, target %s (Kafka %s)", b.srcAddr, b.dstAddr, b.src.Version())
@@ -318,7 +318,9 @@ func (b *bench) throughput(ctx context.Context, scenario string, n int) error {
 			r, err := b.copyOnce(ctx, scenario, rep, kind, bl, timeout)
 			if err != nil {
 				logf("%s rep %d %s: %v", scenario, rep+1, kind, err)
-				b.res.Notes = append(b.res.Notes, fmt.Sprintf("%s rep %d %s: %v", scenario, rep+1, kind, err))
+				if kind != geomeshProfile {
+					b.res.addThroughput(scenario, tpRun{Copier: kind, Rep: rep + 1}, err)
+				}
 				continue
 			}
 			logf("%s rep %d %s: %.0f records/s, %.1f MB/s, start %.1fs, copy %.1fs, cpu %.1fs, rss %.0f MiB",
@@ -327,7 +329,7 @@ func (b *bench) throughput(ctx context.Context, scenario string, n int) error {
 				b.res.profile(b)
 				continue
 			}
-			b.res.addThroughput(scenario, r)
+			b.res.addThroughput(scenario, r, nil)
 		}
 		deleteTopics(ctx, b.srcAdm, topic)
 		if err := b.write(); err != nil {

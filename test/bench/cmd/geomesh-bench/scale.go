@@ -23,6 +23,7 @@ type scaleRun struct {
 	IdleCPUPct float64 `json:"idle_cpu_pct"` // of one core, caught up and idle
 	IdleRSSMiB float64 `json:"idle_rss_mib"`
 	NewTopic   float64 `json:"new_topic_s"` // topic created on the source → its records on the target; -1: not within the timeout
+	runOutcome
 }
 
 const (
@@ -62,7 +63,9 @@ func (b *bench) scale(ctx context.Context) error {
 				r, err := b.scaleOnce(ctx, rep, kind, size/scalePartitions)
 				if err != nil {
 					logf("scale %d partitions rep %d %s: %v", size, rep+1, kind, err)
-					b.res.Notes = append(b.res.Notes, fmt.Sprintf("scale %d partitions rep %d %s: %v", size, rep+1, kind, err))
+					if kind != geomeshIdleProfile {
+						b.res.addScale(scaleRun{Copier: kind, Rep: rep + 1, Topics: size / scalePartitions, Partitions: size}, err)
+					}
 					continue
 				}
 				logf("scale rep %d %s: all %d partitions in %.1fs, idle cpu %.1f%%, rss %.0f MiB, new topic %.1fs",
@@ -71,7 +74,7 @@ func (b *bench) scale(ctx context.Context) error {
 					b.res.idleProfile(b)
 					continue
 				}
-				b.res.Scale = append(b.res.Scale, r)
+				b.res.addScale(r, nil)
 			}
 			if err := b.write(); err != nil {
 				return err
