@@ -16,7 +16,11 @@ const (
 	mm2EOS     = "mm2-eos"
 	geomeshALO = "geomesh-alo"
 	mm2ALO     = "mm2-alo"
-	raw        = "raw"
+	// The tuned MirrorMaker 2 rows: the same copier with the throughput
+	// settings its documentation recommends (mm2Tuning).
+	mm2EOSTuned = "mm2-eos-tuned"
+	mm2ALOTuned = "mm2-alo-tuned"
+	raw         = "raw"
 	// geomeshProfile is geomesh-eos run in the runner's own binary with a
 	// CPU profile; it is not part of the medians.
 	geomeshProfile = "geomesh-eos-pprof"
@@ -31,7 +35,7 @@ const (
 	idleProfile = "agent.idle.cpu.pprof"
 )
 
-var copierKinds = []string{geomeshEOS, mm2EOS, geomeshALO, mm2ALO, raw}
+var copierKinds = []string{geomeshEOS, mm2EOS, mm2EOSTuned, geomeshALO, mm2ALO, mm2ALOTuned, raw}
 
 // alias is the source region (geomesh, prefix naming) or source cluster
 // alias (MirrorMaker 2, DefaultReplicationPolicy) of a copier: both name the
@@ -51,6 +55,10 @@ func alias(kind string) string {
 		return "mmeos"
 	case mm2ALO:
 		return "mmalo"
+	case mm2EOSTuned:
+		return "mmeost"
+	case mm2ALOTuned:
+		return "mmalot"
 	default:
 		return "raw"
 	}
@@ -86,8 +94,8 @@ func (b *bench) startCopier(ctx context.Context, kind, topic, tag string) (*proc
 				"-cpuprofile", filepath.Join(b.work, idleProfile), "-window")
 		}
 		return startProc(kind, b.netns, logPath, b.geomeshBin, "agent", "--topology", path, "--region", region, "--log-level", "info")
-	case mm2EOS, mm2ALO:
-		props, err := b.mm2Properties(dir, alias(kind), topic, kind == mm2EOS)
+	case mm2EOS, mm2ALO, mm2EOSTuned, mm2ALOTuned:
+		props, err := b.mm2Properties(dir, alias(kind), topic, kind == mm2EOS || kind == mm2EOSTuned, kind == mm2EOSTuned || kind == mm2ALOTuned)
 		if err != nil {
 			return nil, err
 		}
@@ -143,19 +151,46 @@ func (b *bench) topologyFile(dir, alias, topic, mode string) (string, error) {
 // on the target, the internal REST server that zombie fencing needs, and a
 // read_committed source consumer. The source consumer is read_committed in
 // at-least-once mode too, as geomesh's and the raw loop's are.
-func (b *bench) mm2Properties(dir, alias, topic string, eos bool) (string, error) {
-	dst := alias + "dst"
+//
+// tuned adds mm2Tuning: the settings a user tunes MirrorMaker 2 with for
+// throughput before comparing it with anything.
+func (b *bench) mm2Properties(dir, alias, topic string, eos, tuned bool) (string, error) {
 	rest, err := loopback.Free()
 	if err != nil {
 		return "", err
 	}
+	lines := mm2Lines(alias, b.srcAddr, b.dstAddr, topic, rest, eos, tuned)
+	path := filepath.Join(dir, "mm2.properties")
+	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// mm2Tuning are the tuned rows' settings, each with the documentation that
+// recommends it; docs/benchmarks.md lists them. <source> and <target>
+// stand for the clusters' aliases.
+var mm2Tuning = []struct{ setting, why string }{
+	{"<source>.consumer.max.poll.records = 10000", "Kafka consumer configs, max.poll.records (default 500): the records one poll, so one task's put of records to its producer, hands over"},
+	{"<source>.consumer.max.partition.fetch.bytes = 4194304", "Kafka consumer configs, max.partition.fetch.bytes (default 1 MiB); geomesh fetches 4 MiB per partition"},
+	{"<source>.consumer.fetch.max.bytes = 16777216", "Kafka consumer configs, fetch.max.bytes; geomesh fetches at most 16 MiB"},
+	{"<target>.producer.batch.size = 1048576", "Kafka producer configs, batch.size (default 16 KiB): larger batches for throughput; geomesh's batches are up to 1 MB"},
+	{"<target>.producer.linger.ms = 10", "Kafka producer configs, linger.ms (default 5 ms since KIP-1030): time to fill batches"},
+	{"<target>.producer.buffer.memory = 134217728", "Kafka producer configs, buffer.memory (default 32 MiB): room for the larger batches"},
+	{"<target>.producer.compression.type = none", "Kafka producer configs, compression.type: geomesh writes its copies uncompressed"},
+	{"transaction.boundary = interval", "KIP-618 (exactly-once source connectors): commit every transaction.boundary.interval.ms instead of once per poll (exactly-once rows only)"},
+	{"transaction.boundary.interval.ms = 100", "KIP-618: geomesh's commit interval (exactly-once rows only)"},
+}
+
+// mm2Lines are the lines of a dedicated-mode MirrorMaker 2 configuration
+// copying topic from cluster alias (at src) to alias+"dst" (at dst), its
+// internal REST server on rest.
+func mm2Lines(alias, src, dst, topic, rest string, eos, tuned bool) []string {
+	target := alias + "dst"
 	lines := []string{
-		"clusters = " + alias + ", " + dst,
-		alias + ".bootstrap.servers = " + b.srcAddr,
-		dst + ".bootstrap.servers = " + b.dstAddr,
-		alias + "->" + dst + ".enabled = true",
-		dst + "->" + alias + ".enabled = false",
-		alias + "->" + dst + ".topics = " + topic,
+		"clusters = " + alias + ", " + target,
+		alias + ".bootstrap.servers = " + src,
+		target + ".bootstrap.servers = " + dst,
+		alias + "->" + target + ".enabled = true",
+		target + "->" + alias + ".enabled = false",
+		alias + "->" + target + ".topics = " + topic,
 		"groups = ^$",
 		"tasks.max = 4",
 		"replication.factor = 1",
@@ -173,10 +208,17 @@ func (b *bench) mm2Properties(dir, alias, topic string, eos bool) (string, error
 		"listeners = http://" + rest,
 	}
 	if eos {
-		lines = append(lines, dst+".exactly.once.source.support = enabled")
+		lines = append(lines, target+".exactly.once.source.support = enabled")
 	}
-	path := filepath.Join(dir, "mm2.properties")
-	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	if tuned {
+		for _, t := range mm2Tuning {
+			if strings.HasPrefix(t.setting, "transaction.") && !eos {
+				continue
+			}
+			lines = append(lines, strings.NewReplacer("<source>", alias, "<target>", target).Replace(t.setting))
+		}
+	}
+	return lines
 }
 
 // mm2Log4j keeps MirrorMaker 2's log readable: warnings, plus the Connect

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -109,6 +110,43 @@ func TestRenderGoals(t *testing.T) {
 	} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+// TestMM2Lines: the tuned rows add every tuning setting, the transaction
+// ones in exactly-once only, with the clusters' aliases; the default rows
+// add none.
+func TestMM2Lines(t *testing.T) {
+	def := mm2Lines("mmeos", "s:1", "d:1", "orders", "127.0.0.1:9", true, false)
+	eos := mm2Lines("mmeost", "s:1", "d:1", "orders", "127.0.0.1:9", true, true)
+	alo := mm2Lines("mmalot", "s:1", "d:1", "orders", "127.0.0.1:9", false, true)
+	for _, l := range def {
+		if strings.Contains(l, "batch.size") || strings.Contains(l, "transaction.boundary") {
+			t.Errorf("the default row has %q", l)
+		}
+	}
+	for _, want := range []string{"mmeost.consumer.max.poll.records = 10000", "mmeostdst.producer.batch.size = 1048576",
+		"mmeostdst.producer.compression.type = none", "transaction.boundary = interval", "transaction.boundary.interval.ms = 100",
+		"mmeostdst.exactly.once.source.support = enabled"} {
+		if !slices.Contains(eos, want) {
+			t.Errorf("the tuned exactly-once row lacks %q", want)
+		}
+	}
+	if len(eos)-len(def) != len(mm2Tuning) {
+		t.Errorf("the tuned exactly-once row adds %d lines, want %d", len(eos)-len(def), len(mm2Tuning))
+	}
+	if slices.ContainsFunc(alo, func(l string) bool { return strings.HasPrefix(l, "transaction.") }) {
+		t.Errorf("the tuned at-least-once row sets transaction boundaries: %q", alo)
+	}
+}
+
+func TestDeal(t *testing.T) {
+	got := deal([]int32{5, 0, 3, 1, 4, 2, 6}, 4)
+	want := [][]int32{{0, 4}, {1, 5}, {2, 6}, {3}}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Fatalf("deal = %v, want %v", got, want)
 		}
 	}
 }
