@@ -175,8 +175,8 @@ var mm2Tuning = []struct{ setting, why string }{
 	{"<target>.producer.linger.ms = 10", "Kafka producer configs, linger.ms (default 5 ms since KIP-1030): time to fill batches"},
 	{"<target>.producer.buffer.memory = 134217728", "Kafka producer configs, buffer.memory (default 32 MiB): room for the larger batches"},
 	{"<target>.producer.compression.type = none", "Kafka producer configs, compression.type: geomesh writes its copies uncompressed"},
-	{"transaction.boundary = interval", "KIP-618 (exactly-once source connectors): commit every transaction.boundary.interval.ms instead of once per poll (exactly-once rows only)"},
-	{"transaction.boundary.interval.ms = 100", "KIP-618: geomesh's commit interval (exactly-once rows only)"},
+	{"<source>-><target>.transaction.boundary = interval", "KIP-618 (exactly-once source connectors): commit every transaction.boundary.interval.ms instead of once per poll; a connector setting, so on the replication flow (exactly-once rows only)"},
+	{"<source>-><target>.transaction.boundary.interval.ms = 100", "KIP-618: geomesh's commit interval (exactly-once rows only)"},
 }
 
 // mm2Lines are the lines of a dedicated-mode MirrorMaker 2 configuration
@@ -212,7 +212,7 @@ func mm2Lines(alias, src, dst, topic, rest string, eos, tuned bool) []string {
 	}
 	if tuned {
 		for _, t := range mm2Tuning {
-			if strings.HasPrefix(t.setting, "transaction.") && !eos {
+			if strings.Contains(t.setting, ".transaction.") && !eos {
 				continue
 			}
 			lines = append(lines, strings.NewReplacer("<source>", alias, "<target>", target).Replace(t.setting))
