@@ -1,12 +1,10 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/geomesh/geomesh/api"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 )
 
@@ -34,19 +32,11 @@ type decideCase struct {
 // TestDecide runs the shared table. Unknown keys fail the test, so a key
 // added for one language cannot be ignored by another unnoticed.
 func TestDecide(t *testing.T) {
-	data, err := os.ReadFile("testdata/decide.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var table struct {
 		Doc   string       `json:"doc"`
 		Cases []decideCase `json:"cases"`
 	}
-	if err := dec.Decode(&table); err != nil {
-		t.Fatalf("testdata/decide.json: %v", err)
-	}
+	testkit.ReadStrict(t, "testdata/decide.json", &table)
 	if len(table.Cases) < 30 {
 		t.Fatalf("%d cases, want at least 30", len(table.Cases))
 	}

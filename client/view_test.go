@@ -1,13 +1,10 @@
 package client_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geomesh/geomesh/client"
+	"github.com/geomesh/geomesh/internal/testkit"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -91,12 +89,6 @@ func (r viewRecord) kgo() *kgo.Record {
 // TestKeyedViewTable runs testdata/view.json, the keyed view's table that
 // the Java and Python libraries run too. Unknown keys fail the test.
 func TestKeyedViewTable(t *testing.T) {
-	data, err := os.ReadFile("testdata/view.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var table struct {
 		Doc     string   `json:"doc"`
 		Regions []string `json:"regions"`
@@ -124,9 +116,7 @@ func TestKeyedViewTable(t *testing.T) {
 			Error  string     `json:"error"`
 		} `json:"errors"`
 	}
-	if err := dec.Decode(&table); err != nil {
-		t.Fatalf("testdata/view.json: %v", err)
-	}
+	testkit.ReadStrict(t, "testdata/view.json", &table)
 	m := viewTopology(t)
 	if got := m.DataRegions(); !slices.Equal(got, table.Regions) {
 		t.Fatalf("the table's regions %v, the mesh's %v", table.Regions, got)

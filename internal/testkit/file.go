@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,4 +19,20 @@ func TempFile(tb testing.TB, name, content string) string {
 		tb.Fatalf("testkit: write %s: %v", path, err)
 	}
 	return path
+}
+
+// ReadStrict decodes the JSON file at path into v, failing the test on a
+// key v does not have: a table shared between languages must not grow a
+// key one of them ignores unnoticed.
+func ReadStrict(tb testing.TB, path string, v any) {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
 }

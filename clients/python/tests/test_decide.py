@@ -6,37 +6,28 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from geomesh_client import FollowedClient, Kind, Move, State, decide
+from tables import TESTDATA, strict
 
-TABLE = Path(__file__).resolve().parents[3] / "client" / "testdata" / "decide.json"
+TABLE = TESTDATA / "decide.json"
 
 CASE_KEYS = {"name", "kind", "client", "old", "current", "want"}
 CLIENT_KEYS = {"producer", "home", "writer", "region", "paused"}
 WANT_KEYS = {"pause", "switch_to", "resume"}
 
 
-def _strict(obj: Any, keys: set[str], where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where}: want an object")
-    unknown = set(obj) - keys
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
-    return obj
-
-
 def _load() -> tuple[list[dict[str, Any]], str | None]:
     try:
-        table = _strict(json.loads(TABLE.read_text()), {"doc", "cases"}, str(TABLE))
+        table = strict(json.loads(TABLE.read_text()), {"doc", "cases"}, str(TABLE))
         cases = table["cases"]
         for i, c in enumerate(cases):
-            _strict(c, CASE_KEYS, f"cases[{i}]")
-            _strict(c["client"], CLIENT_KEYS, f"cases[{i}].client")
-            _strict(c["want"], WANT_KEYS, f"cases[{i}].want")
+            strict(c, CASE_KEYS, f"cases[{i}]")
+            strict(c["client"], CLIENT_KEYS, f"cases[{i}].client")
+            strict(c["want"], WANT_KEYS, f"cases[{i}].want")
         return cases, None
     except (OSError, ValueError, KeyError, TypeError) as e:
         return [], f"{TABLE}: {e}"

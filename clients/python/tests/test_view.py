@@ -4,14 +4,14 @@ client/testdata/view.json. Unknown keys fail."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from geomesh_client import GeomeshError, KeyedView, Mesh, mesh_from_dict
+from tables import TESTDATA, strict
 
-TABLE = Path(__file__).resolve().parents[3] / "client" / "testdata" / "view.json"
+TABLE = TESTDATA / "view.json"
 
 TABLE_KEYS = {"doc", "regions", "cases", "errors"}
 CASE_KEYS = {"name", "reader", "region_order", "dedupe_window", "steps", "want_keys", "want_len"}
@@ -21,20 +21,11 @@ WANT_KEYS = {"value", "region", "partition", "offset"}
 ERROR_KEYS = {"name", "reader", "record", "error"}
 
 
-def _strict(obj: Any, keys: set[str], where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where}: want an object")
-    unknown = set(obj) - keys
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
-    return obj
-
-
 class Message:
     """What confluent_kafka's poll returns, as far as the view reads it."""
 
     def __init__(self, rec: dict[str, Any]) -> None:
-        _strict(rec, RECORD_KEYS, "record")
+        strict(rec, RECORD_KEYS, "record")
         self._rec = rec
 
     def topic(self) -> str:
@@ -60,7 +51,7 @@ class Message:
 
 
 def _table() -> dict[str, Any]:
-    return _strict(json.loads(TABLE.read_text()), TABLE_KEYS, str(TABLE))
+    return strict(json.loads(TABLE.read_text()), TABLE_KEYS, str(TABLE))
 
 
 def _mesh(regions: list[str]) -> Mesh:
@@ -84,7 +75,7 @@ def test_table_size() -> None:
 
 @pytest.mark.parametrize("case", TABLE_DATA["cases"], ids=lambda c: str(c["name"]))
 def test_view_table(case: dict[str, Any]) -> None:
-    c = _strict(case, CASE_KEYS, case.get("name", "case"))
+    c = strict(case, CASE_KEYS, case.get("name", "case"))
     kw: dict[str, Any] = {}
     if c.get("region_order") is not None:
         kw["region_order"] = c["region_order"]
@@ -92,14 +83,14 @@ def test_view_table(case: dict[str, Any]) -> None:
         kw["dedupe_window"] = c["dedupe_window"]
     v = KeyedView(MESH, c["reader"], **kw)
     for i, step in enumerate(c["steps"]):
-        s = _strict(step, STEP_KEYS, f"step {i}")
+        s = strict(step, STEP_KEYS, f"step {i}")
         assert v.apply(Message(s["record"])) == s["want"], f"step {i}"
     for key, want in c["want_keys"].items():
         got = v.get(key)
         if want is None:
             assert got is None, f"key {key}: {got}"
             continue
-        w = _strict(want, WANT_KEYS, f"want_keys {key}")
+        w = strict(want, WANT_KEYS, f"want_keys {key}")
         assert got is not None, f"key {key} absent"
         assert (got.value, got.region, got.partition, got.offset) == (w["value"], w["region"], w["partition"], w["offset"])
     assert len(v) == c["want_len"]
@@ -108,7 +99,7 @@ def test_view_table(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", TABLE_DATA["errors"], ids=lambda c: str(c["name"]))
 def test_view_errors(case: dict[str, Any]) -> None:
-    c = _strict(case, ERROR_KEYS, case.get("name", "error"))
+    c = strict(case, ERROR_KEYS, case.get("name", "error"))
     v = KeyedView(MESH, c["reader"])
     with pytest.raises(GeomeshError, match=c["error"]):
         v.apply(Message(c["record"]))
