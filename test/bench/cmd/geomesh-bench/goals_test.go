@@ -118,9 +118,9 @@ func TestRenderGoals(t *testing.T) {
 // ones in exactly-once only, with the clusters' aliases; the default rows
 // add none.
 func TestMM2Lines(t *testing.T) {
-	def := mm2Lines("mmeos", "s:1", "d:1", "orders", "127.0.0.1:9", true, false)
-	eos := mm2Lines("mmeost", "s:1", "d:1", "orders", "127.0.0.1:9", true, true)
-	alo := mm2Lines("mmalot", "s:1", "d:1", "orders", "127.0.0.1:9", false, true)
+	def := mm2Lines("mmeos", "s:1", "d:1", "orders", "mm2-rest:8083", true, false)
+	eos := mm2Lines("mmeost", "s:1", "d:1", "orders", "mm2-rest:8083", true, true)
+	alo := mm2Lines("mmalot", "s:1", "d:1", "orders", "mm2-rest:8083", false, true)
 	for _, l := range def {
 		if strings.Contains(l, "batch.size") || strings.Contains(l, "transaction.boundary") {
 			t.Errorf("the default row has %q", l)
