@@ -64,7 +64,10 @@ func start(t *testing.T, cfg Config) *Membership {
 	return m
 }
 
-// cluster starts n members, each seeded with the first.
+// cluster starts n members, each seeded with every member started before
+// it, as an agent is seeded with every other agent of the mesh: each join
+// then reaches every earlier member by TCP push-pull, and the pool's view
+// does not hang on the UDP gossip of a loaded test machine.
 func cluster(t *testing.T, n int, cfg Config) []*Membership {
 	t.Helper()
 	var ms []*Membership
@@ -73,8 +76,8 @@ func cluster(t *testing.T, n int, cfg Config) []*Membership {
 		c.AgentID = fmt.Sprintf("agent-%d", i+1)
 		c.Region = "us-east"
 		c.APIAddr = fmt.Sprintf("10.0.0.%d:8080", i+1)
-		if i > 0 {
-			c.Seeds = []string{ms[0].LocalAddr()}
+		for _, m := range ms {
+			c.Seeds = append(c.Seeds, m.LocalAddr())
 		}
 		ms = append(ms, start(t, c))
 	}
