@@ -45,13 +45,18 @@ type Shard struct {
 	// mu guards everything below. It is never held while calling into
 	// franz-go. Lock order: mu before limits.mu; session.pmu is never
 	// held together with either.
-	mu        sync.Mutex
-	parts     []Partition
-	gen       uint64 // bumped to end the current session
-	paused    map[Partition]*pauseState
-	poisoned  map[Partition]int64 // offset the target refused when sent alone
-	probe     map[Partition]int64 // copy one record per transaction up to this offset
-	prog      map[Partition]*partStatus
+	mu       sync.Mutex
+	parts    []Partition
+	gen      uint64 // bumped to end the current session
+	paused   map[Partition]*pauseState
+	poisoned map[Partition]int64 // offset the target refused when sent alone
+	probe    map[Partition]int64 // copy one record per transaction up to this offset
+	prog     map[Partition]*partStatus
+	// seen is the strongest codec of the source batches fetched so far;
+	// under compression: source it is the codec of the next session's
+	// copies. It only grows, so sessions never flip between codecs.
+	seen      codec
+	codec     codec  // of the current session's copies
 	stats     Status // counters only
 	state     string
 	lastErr   string
@@ -267,6 +272,13 @@ type session struct {
 	pmu      sync.Mutex // guards what promises write: partState.pending.LastTarget, produced, failed
 	failed   error
 
+	// codec is what this session's copies are written with; follow says
+	// that a stronger codec seen in the source ends the session so that
+	// the next one writes with it.
+	codec   codec
+	follow  bool
+	upgrade bool // a stronger codec was seen in the open transaction
+
 	committedAny bool
 	lastRetry    time.Time
 	lastFetchErr string
@@ -304,12 +316,18 @@ func (ss *session) run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	src, dst := cfg.Flow.Source, cfg.Flow.Target
+	s.mu.Lock()
+	ss.codec, ss.follow = copyCodec(cfg.Flow.Compression, s.seen)
+	s.codec = ss.codec
+	s.mu.Unlock()
 	opts := []kgo.Opt{
-		// The copy is written next to the target cluster: compressing it
-		// costs a third of the agent's CPU (profiled) and buys nothing on
-		// the local link. MirrorMaker 2's producer does not compress
-		// either by default.
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// Copies are compressed as their source is (or as the flow says):
+		// uncompressed copies of compressible records would take several
+		// times the source's bytes on the target's disk and on every
+		// link behind it. A franz-go producer compresses a whole batch with
+		// one codec; a shard whose sources use several picks the
+		// strongest (copyCodec).
+		kgo.ProducerBatchCompression(ss.codec.producerCodec()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytesFn(s.limits.batchMax),
 		kgo.MaxBufferedRecords(max(50_000, 2*cfg.MaxRecords)),
@@ -533,6 +551,12 @@ func (ss *session) batch(ctx context.Context) error {
 			return err
 		}
 		ss.fetchErrors(fs)
+		if ss.follow && ss.raiseCodec(fs) && ss.began.IsZero() {
+			// Nothing of this transaction is written yet: the next
+			// session fetches these records again and writes them with
+			// the stronger codec.
+			return errRestart
+		}
 		var err error
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if err == nil && fp.Err == nil {
@@ -558,10 +582,32 @@ func (ss *session) batch(ctx context.Context) error {
 	for _, ps := range ss.parts {
 		touched = touched || ps.touched
 	}
-	if !touched {
-		return nil
+	if touched {
+		if err := ss.commit(ctx); err != nil {
+			return err
+		}
 	}
-	return ss.commit(ctx)
+	if ss.upgrade {
+		return errRestart
+	}
+	return nil
+}
+
+// raiseCodec reports whether fs holds a batch compressed more strongly
+// than this session writes, and records the codec for the next session.
+func (ss *session) raiseCodec(fs kgo.Fetches) bool {
+	c := strongestIn(fs, ss.codec)
+	if c == ss.codec {
+		return false
+	}
+	s := ss.s
+	s.mu.Lock()
+	s.seen = stronger(s.seen, c)
+	s.mu.Unlock()
+	ss.log.Info("source batches are compressed with a stronger codec: the next session writes copies with it",
+		"codec", c.String(), "was", ss.codec.String())
+	ss.upgrade = true
+	return true
 }
 
 // poll fetches with a deadline that SetPartitions, Resume and Close can cut

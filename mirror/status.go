@@ -23,6 +23,8 @@ type Status struct {
 	// record-too-large or other.
 	ErrorClass string    `json:"error_class,omitempty"`
 	LastCommit time.Time `json:"last_commit"`
+	// Compression is the codec the shard writes copies with now.
+	Compression string `json:"compression"`
 
 	Records      int64 `json:"records"`       // copies committed
 	Bytes        int64 `json:"bytes"`         // key+value bytes of those copies
@@ -158,6 +160,7 @@ func (s *Shard) Status() Status {
 		st.TransactionalID = s.txnID
 	}
 	st.State = s.state
+	st.Compression = s.codec.String()
 	st.Error, st.ErrorClass = s.lastErr, s.lastClass
 	now := time.Now()
 	for _, p := range s.parts {

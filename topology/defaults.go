@@ -19,8 +19,16 @@ func applyDefaults(doc *document) {
 	}
 	// A flow override changes what it writes and keeps the rest of the
 	// mesh's selection: an absent include or exclude is the mesh's.
+	// Copies take about the bytes of their source: cross-region transfer
+	// and the target's disk are what users pay for.
+	if doc.Replication.Compression == "" {
+		doc.Replication.Compression = CompressionSource
+	}
 	for i := range doc.Flows {
 		doc.Flows[i].Topics.inherit(doc.Topics)
+		if doc.Flows[i].Compression == "" {
+			doc.Flows[i].Compression = doc.Replication.Compression
+		}
 	}
 	// Where several regions write, prefixes keep same-named topics apart and
 	// make loops impossible; a standby wants the primary's names unchanged so

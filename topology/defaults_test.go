@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 		{"topics", m.Topics, MustSelection([]string{".*"}, nil)},
 		{"groups", m.Groups, MustSelection([]string{".*"}, nil)},
 		{"naming", m.Naming, NamingIdentity},
-		{"replication", m.Replication, Replication{Mode: ReplicationExactlyOnce, OnError: OnErrorPause, TopicDeletion: TopicDeletionOff}},
+		{"replication", m.Replication, Replication{Mode: ReplicationExactlyOnce, OnError: OnErrorPause, TopicDeletion: TopicDeletionOff, Compression: CompressionSource}},
 		{"failover.mode", m.Failover.Mode, FailoverManual},
 		{"failover.stranded", m.Failover.Stranded, StrandedQuarantine},
 		{"failover.detection", m.Failover.Detection, Detection{

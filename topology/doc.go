@@ -150,6 +150,8 @@
 //	naming                                     prefix for active-active and hub-spoke, identity for active-passive
 //	replication.mode                           exactly-once
 //	replication.on_error                       pause
+//	replication.compression                    source: each flow's copies take the codec of their source batches
+//	flows[].compression                        replication.compression
 //	failover.mode                              manual
 //	failover.stranded                          quarantine
 //	failover.detection.probe_interval          1s

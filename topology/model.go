@@ -69,6 +69,28 @@ const (
 
 func (OnError) values() []string { return []string{string(OnErrorPause), string(OnErrorDeadLetter)} }
 
+// Compression is the codec a flow writes its copies with.
+type Compression string
+
+const (
+	// CompressionSource writes copies with the codec of the source
+	// batches they come from: what the source topic's compression.type
+	// makes the broker store, or the producer's codec where it says
+	// producer. Copies then take about as many bytes on the target's
+	// disk as the records do on the source's.
+	CompressionSource Compression = "source"
+	CompressionNone   Compression = "none"
+	CompressionGzip   Compression = "gzip"
+	CompressionSnappy Compression = "snappy"
+	CompressionLZ4    Compression = "lz4"
+	CompressionZstd   Compression = "zstd"
+)
+
+func (Compression) values() []string {
+	return []string{string(CompressionSource), string(CompressionNone), string(CompressionGzip),
+		string(CompressionSnappy), string(CompressionLZ4), string(CompressionZstd)}
+}
+
 // TopicDeletion is what happens to a target topic whose source topic is
 // deleted.
 type TopicDeletion string
@@ -404,6 +426,12 @@ type Replication struct {
 	// off or follow: whether a copy is deleted when its source topic is.
 	// Default: off.
 	TopicDeletion TopicDeletion `yaml:"topic_deletion"`
+	// Codec of the copies: source, none, gzip, snappy, lz4 or zstd.
+	// source writes each flow's copies with the strongest codec its
+	// source batches carry, so that the target stores about what the
+	// source does. flows[].compression overrides it per flow. Default:
+	// source.
+	Compression Compression `yaml:"compression"`
 }
 
 // Failover decides when a region counts as down and who may promote another.
@@ -581,6 +609,9 @@ type FlowOverride struct {
 	// An absent include or exclude is the mesh's (topics); "include: []"
 	// copies nothing.
 	Topics Selection `yaml:"topics" required:"true"`
+	// Codec of this flow's copies, as replication.compression. Default:
+	// replication.compression.
+	Compression Compression `yaml:"compression"`
 }
 
 // NoRegion is the error for a region name that is not in the mesh,

@@ -29,6 +29,9 @@ type Flow struct {
 	Topics         Selection
 	Groups         Selection
 	Naming         Naming
+	// Compression is the codec of the copies (Replication.Compression or
+	// the flow's override).
+	Compression Compression
 	// Regions are the names of every region of the mesh; a topic that starts
 	// with one of them and a dot is a copy, which the loop rules look for.
 	Regions []string
@@ -87,9 +90,11 @@ func eachFlow(m *Mesh, r Roles, fn func(f *Flow, from string)) {
 		f = Flow{
 			Source: source, Target: target, Kind: kind,
 			Topics: topics, Groups: m.Groups, Naming: naming, Regions: regions,
+			Compression: m.Replication.Compression,
 		}
 		if i, ok := overrides[Route{source, target}]; ok {
 			f.Topics, from = m.Flows[i].Topics, "flows["+strconv.Itoa(i)+"].topics"
+			f.Compression = m.Flows[i].Compression
 		}
 		fn(&f, from)
 	}

@@ -272,3 +272,35 @@ func TestInbound(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanCompression: a flow writes with the mesh's codec unless its
+// override names another; an unknown codec is refused where it is written.
+func TestPlanCompression(t *testing.T) {
+	aa := edit(t, "kind: active-passive\n  primary: us-east\n  standby: [eu-west]", "kind: active-active")
+	for _, c := range []struct {
+		name, extra string
+		want        map[Route]Compression
+	}{
+		{"default", "", map[Route]Compression{{"us-east", "eu-west"}: CompressionSource, {"eu-west", "us-east"}: CompressionSource}},
+		{"mesh-wide", "replication: {compression: zstd}\n", map[Route]Compression{{"us-east", "eu-west"}: CompressionZstd, {"eu-west", "us-east"}: CompressionZstd}},
+		{"one flow overrides", "replication: {compression: zstd}\nflows: [{source: eu-west, target: us-east, topics: {}, compression: none}]\n",
+			map[Route]Compression{{"us-east", "eu-west"}: CompressionZstd, {"eu-west", "us-east"}: CompressionNone}},
+		{"override without a codec keeps the mesh's", "replication: {compression: lz4}\nflows: [{source: eu-west, target: us-east, topics: {include: [orders]}}]\n",
+			map[Route]Compression{{"us-east", "eu-west"}: CompressionLZ4, {"eu-west", "us-east"}: CompressionLZ4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Parse("mesh.yaml", []byte(aa+c.extra))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[Route]Compression{}
+			for _, f := range Plan(m) {
+				got[Route{f.Source, f.Target}] = f.Compression
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("codecs %v, want %v", got, c.want)
+			}
+		})
+	}
+	wantProblem(t, base+"replication: {compression: brotli}\n", `"brotli"`)
+}
