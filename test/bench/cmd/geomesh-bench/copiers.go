@@ -67,8 +67,10 @@ func alias(kind string) string {
 func targetTopic(kind, topic string) string { return alias(kind) + "." + topic }
 
 // startCopier starts a copier of topic from the source to the target cluster
-// as a separate process (inside b.netns when set) and returns it.
-func (b *bench) startCopier(ctx context.Context, kind, topic, tag string) (*proc, error) {
+// as a separate process (inside b.netns when set) and returns it. codec is
+// the codec of the source's batches, which geomesh's copies take by
+// themselves and the tuned MirrorMaker 2 and the raw loop are told.
+func (b *bench) startCopier(ctx context.Context, kind, topic, tag, codec string) (*proc, error) {
 	dir := filepath.Join(b.work, tag+"-"+kind)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -95,7 +97,7 @@ func (b *bench) startCopier(ctx context.Context, kind, topic, tag string) (*proc
 		}
 		return startProc(kind, b.netns, logPath, b.geomeshBin, "agent", "--topology", path, "--region", region, "--log-level", "info")
 	case mm2EOS, mm2ALO, mm2EOSTuned, mm2ALOTuned:
-		props, err := b.mm2Properties(dir, alias(kind), topic, kind == mm2EOS || kind == mm2EOSTuned, kind == mm2EOSTuned || kind == mm2ALOTuned)
+		props, err := b.mm2Properties(dir, alias(kind), topic, codec, kind == mm2EOS || kind == mm2EOSTuned, kind == mm2EOSTuned || kind == mm2ALOTuned)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +116,7 @@ func (b *bench) startCopier(ctx context.Context, kind, topic, tag string) (*proc
 			return nil, err
 		}
 		return startProc(kind, b.netns, logPath, b.selfBin, "raw-copy",
-			"-src", b.srcAddr, "-dst", b.dstAddr, "-topic", topic, "-target", targetTopic(raw, topic))
+			"-src", b.srcAddr, "-dst", b.dstAddr, "-topic", topic, "-target", targetTopic(raw, topic), "-codec", codec)
 	}
 	return nil, fmt.Errorf("unknown copier %q", kind)
 }
@@ -154,19 +156,20 @@ func (b *bench) topologyFile(dir, alias, topic, mode string) (string, error) {
 //
 // tuned adds mm2Tuning: the settings a user tunes MirrorMaker 2 with for
 // throughput before comparing it with anything.
-func (b *bench) mm2Properties(dir, alias, topic string, eos, tuned bool) (string, error) {
+func (b *bench) mm2Properties(dir, alias, topic, codec string, eos, tuned bool) (string, error) {
 	rest, err := loopback.Free()
 	if err != nil {
 		return "", err
 	}
-	lines := mm2Lines(alias, b.srcAddr, b.dstAddr, topic, rest, eos, tuned)
+	lines := mm2Lines(alias, b.srcAddr, b.dstAddr, topic, rest, codec, eos, tuned)
 	path := filepath.Join(dir, "mm2.properties")
 	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
 // mm2Tuning are the tuned rows' settings, each with the documentation that
 // recommends it; docs/benchmarks.md lists them. <source> and <target>
-// stand for the clusters' aliases.
+// stand for the clusters' aliases, <codec> for the codec of the source
+// batches.
 var mm2Tuning = []struct{ setting, why string }{
 	{"<source>.consumer.max.poll.records = 10000", "Kafka consumer configs, max.poll.records (default 500): the records one poll, so one task's put of records to its producer, hands over"},
 	{"<source>.consumer.max.partition.fetch.bytes = 4194304", "Kafka consumer configs, max.partition.fetch.bytes (default 1 MiB); geomesh fetches 4 MiB per partition"},
@@ -174,15 +177,15 @@ var mm2Tuning = []struct{ setting, why string }{
 	{"<target>.producer.batch.size = 1048576", "Kafka producer configs, batch.size (default 16 KiB): larger batches for throughput; geomesh's batches are up to 1 MB"},
 	{"<target>.producer.linger.ms = 10", "Kafka producer configs, linger.ms (default 5 ms since KIP-1030): time to fill batches"},
 	{"<target>.producer.buffer.memory = 134217728", "Kafka producer configs, buffer.memory (default 32 MiB): room for the larger batches"},
-	{"<target>.producer.compression.type = none", "Kafka producer configs, compression.type: geomesh writes its copies uncompressed"},
+	{"<target>.producer.compression.type = <codec>", "Kafka producer configs, compression.type (default none): the codec geomesh's copies take by themselves, that of the source batches: none for the random values (snappy does not shrink them, so franz-go sends them uncompressed), zstd for the JSON events"},
 	{"<source>-><target>.transaction.boundary = interval", "KIP-618 (exactly-once source connectors): commit every transaction.boundary.interval.ms instead of once per poll; a connector setting, so on the replication flow (exactly-once rows only)"},
 	{"<source>-><target>.transaction.boundary.interval.ms = 100", "KIP-618: geomesh's commit interval (exactly-once rows only)"},
 }
 
 // mm2Lines are the lines of a dedicated-mode MirrorMaker 2 configuration
 // copying topic from cluster alias (at src) to alias+"dst" (at dst), its
-// internal REST server on rest.
-func mm2Lines(alias, src, dst, topic, rest string, eos, tuned bool) []string {
+// internal REST server on rest; tuned rows compress with codec.
+func mm2Lines(alias, src, dst, topic, rest, codec string, eos, tuned bool) []string {
 	target := alias + "dst"
 	lines := []string{
 		"clusters = " + alias + ", " + target,
@@ -215,7 +218,7 @@ func mm2Lines(alias, src, dst, topic, rest string, eos, tuned bool) []string {
 			if strings.Contains(t.setting, ".transaction.") && !eos {
 				continue
 			}
-			lines = append(lines, strings.NewReplacer("<source>", alias, "<target>", target).Replace(t.setting))
+			lines = append(lines, strings.NewReplacer("<source>", alias, "<target>", target, "<codec>", codec).Replace(t.setting))
 		}
 	}
 	return lines

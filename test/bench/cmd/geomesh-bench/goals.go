@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,8 +23,8 @@ type goal struct {
 	Goal string `json:"goal"`
 	// Metric names a figure of the results (metricValue): SCENARIO.FIELD.COPIER,
 	// or SCENARIO.FIELD.COPIER/COPIER for the ratio of two copiers'
-	// medians. SCENARIO is throughput, wan, latency or scale-N (N
-	// partitions).
+	// medians. SCENARIO is throughput, wan, json, json-wan, latency or
+	// scale-N (N partitions).
 	Metric string `json:"metric"`
 	// Op is >= or <=: how the figure must compare with Threshold.
 	Op        string  `json:"op"`
@@ -88,10 +89,42 @@ type metric struct {
 
 // metricFields are the fields each kind of scenario has.
 var metricFields = map[string][]string{
-	"throughput": {"records_per_s", "mb_per_s", "cpu_s_per_million_records", "peak_rss_mib"},
-	"wan":        {"records_per_s", "mb_per_s", "cpu_s_per_million_records", "peak_rss_mib"},
+	"throughput": tpFields,
+	"wan":        tpFields,
+	"json":       tpFields,
+	"json-wan":   tpFields,
 	"latency":    {"p50_ms", "p99_ms", "p999_ms", "max_ms"},
 	"scale":      {"start_all_s", "idle_cpu_pct", "idle_rss_mib", "new_topic_s"},
+}
+
+var tpFields = []string{"records_per_s", "mb_per_s", "cpu_s_per_million_records", "peak_rss_mib", "target_log_ratio", "wan_ratio"}
+
+// tpField is a throughput run's figure by its goal name; byte figures a
+// run did not measure (zero) are NaN, which medians leave out.
+func tpField(t tpRun, field string) float64 {
+	switch field {
+	case "records_per_s":
+		return t.RecordsPerSec
+	case "mb_per_s":
+		return t.MBPerSec
+	case "cpu_s_per_million_records":
+		return t.CPUSecPerMillion
+	case "peak_rss_mib":
+		return t.PeakRSSMiB
+	case "target_log_ratio":
+		return measured(t.TargetLogRatio)
+	case "wan_ratio":
+		return measured(t.WANRatio)
+	}
+	return math.NaN()
+}
+
+// measured is v, or NaN for a figure that was not measured.
+func measured(v float64) float64 {
+	if v == 0 {
+		return math.NaN()
+	}
+	return v
 }
 
 func parseMetric(s string) (metric, error) {
@@ -110,7 +143,7 @@ func parseMetric(s string) (metric, error) {
 	}
 	fields, ok := metricFields[kind]
 	if !ok {
-		return metric{}, fmt.Errorf("metric %q: no scenario %q (throughput, wan, latency, scale-N)", s, m.scenario)
+		return metric{}, fmt.Errorf("metric %q: no scenario %q (throughput, wan, json, json-wan, latency, scale-N)", s, m.scenario)
 	}
 	if !slices.Contains(fields, m.field) {
 		return metric{}, fmt.Errorf("metric %q: %s has no field %q (%s)", s, kind, m.field, strings.Join(fields, ", "))
@@ -131,11 +164,8 @@ func parseMetric(s string) (metric, error) {
 // runs of its scenario that count (metricsOf).
 func (r *results) medians(m metric) map[string]stat {
 	switch m.scenario {
-	case "throughput", "wan":
-		return r.metricsOf(m.scenario, func(t tpRun) float64 {
-			return map[string]float64{"records_per_s": t.RecordsPerSec, "mb_per_s": t.MBPerSec,
-				"cpu_s_per_million_records": t.CPUSecPerMillion, "peak_rss_mib": t.PeakRSSMiB}[m.field]
-		})
+	case "throughput", "wan", "json", "json-wan":
+		return r.metricsOf(m.scenario, func(t tpRun) float64 { return tpField(t, m.field) })
 	case "latency":
 		return r.latencyOf(func(l latRun) float64 {
 			return map[string]float64{"p50_ms": l.P50Ms, "p99_ms": l.P99Ms, "p999_ms": l.P999Ms, "max_ms": l.MaxMs}[m.field]

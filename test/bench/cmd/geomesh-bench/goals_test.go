@@ -118,16 +118,16 @@ func TestRenderGoals(t *testing.T) {
 // ones in exactly-once only, with the clusters' aliases; the default rows
 // add none.
 func TestMM2Lines(t *testing.T) {
-	def := mm2Lines("mmeos", "s:1", "d:1", "orders", "mm2-rest:8083", true, false)
-	eos := mm2Lines("mmeost", "s:1", "d:1", "orders", "mm2-rest:8083", true, true)
-	alo := mm2Lines("mmalot", "s:1", "d:1", "orders", "mm2-rest:8083", false, true)
+	def := mm2Lines("mmeos", "s:1", "d:1", "orders", "mm2-rest:8083", "zstd", true, false)
+	eos := mm2Lines("mmeost", "s:1", "d:1", "orders", "mm2-rest:8083", "zstd", true, true)
+	alo := mm2Lines("mmalot", "s:1", "d:1", "orders", "mm2-rest:8083", "none", false, true)
 	for _, l := range def {
-		if strings.Contains(l, "batch.size") || strings.Contains(l, "transaction.boundary") {
+		if strings.Contains(l, "batch.size") || strings.Contains(l, "transaction.boundary") || strings.Contains(l, "compression") {
 			t.Errorf("the default row has %q", l)
 		}
 	}
 	for _, want := range []string{"mmeost.consumer.max.poll.records = 10000", "mmeostdst.producer.batch.size = 1048576",
-		"mmeostdst.producer.compression.type = none", "mmeost->mmeostdst.transaction.boundary = interval", "mmeost->mmeostdst.transaction.boundary.interval.ms = 100",
+		"mmeostdst.producer.compression.type = zstd", "mmeost->mmeostdst.transaction.boundary = interval", "mmeost->mmeostdst.transaction.boundary.interval.ms = 100",
 		"mmeostdst.exactly.once.source.support = enabled"} {
 		if !slices.Contains(eos, want) {
 			t.Errorf("the tuned exactly-once row lacks %q", want)
@@ -135,6 +135,9 @@ func TestMM2Lines(t *testing.T) {
 	}
 	if len(eos)-len(def) != len(mm2Tuning) {
 		t.Errorf("the tuned exactly-once row adds %d lines, want %d", len(eos)-len(def), len(mm2Tuning))
+	}
+	if !slices.Contains(alo, "mmalotdst.producer.compression.type = none") {
+		t.Errorf("the tuned at-least-once row of a none source lacks compression.type = none: %q", alo)
 	}
 	if slices.ContainsFunc(alo, func(l string) bool { return strings.Contains(l, ".transaction.") }) {
 		t.Errorf("the tuned at-least-once row sets transaction boundaries: %q", alo)

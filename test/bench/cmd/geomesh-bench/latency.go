@@ -67,7 +67,7 @@ func (b *bench) latencyOnce(ctx context.Context, rep int, kind string) (latRun, 
 		}
 	}
 
-	cp, err := b.startCopier(ctx, kind, topic, fmt.Sprintf("latency-%d", rep))
+	cp, err := b.startCopier(ctx, kind, topic, fmt.Sprintf("latency-%d", rep), "none")
 	if err != nil {
 		return latRun{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/geomesh/geomesh/internal/events"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -60,21 +61,53 @@ type backlog struct {
 	records int
 	bytes   int64            // key+value bytes
 	last    map[int32]string // key of the last record of each partition
+	// codec is what the source batches are stored with: none for random
+	// values (franz-go's snappy does not shrink them and sends them
+	// uncompressed), zstd for JSON events.
+	codec string
+	// logBytes is what the topic takes in the source's log directory.
+	logBytes int64
 }
 
-// produceBacklog writes n records of valueSize random bytes spread evenly
-// over the topic's partitions (manual partitioning), waits until all are
+// Payloads of a backlog.
+const (
+	// payloadRandom is valueSize random bytes: nothing to compress.
+	payloadRandom = "random"
+	// payloadJSON is application events (internal/events, about 1 KiB,
+	// about 7× with zstd), produced with zstd as an application
+	// producing compressible events would.
+	payloadJSON = "json"
+)
+
+// payloadOf is the payload of a throughput scenario.
+func payloadOf(scenario string) string {
+	if scenario == "json" || scenario == "json-wan" {
+		return payloadJSON
+	}
+	return payloadRandom
+}
+
+// produceBacklog writes n records of the payload spread evenly over the
+// topic's partitions (manual partitioning), waits until all are
 // acknowledged and returns what was written.
-func (b *bench) produceBacklog(ctx context.Context, topic string, n int) (*backlog, error) {
+func (b *bench) produceBacklog(ctx context.Context, topic string, n int, payload string) (*backlog, error) {
 	if err := b.createTopic(ctx, b.srcAdm, topic, b.partitions); err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.src.Bootstrap()...),
+	opts := []kgo.Opt{kgo.SeedBrokers(b.src.Bootstrap()...),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.DefaultProduceTopic(topic),
 		kgo.MaxBufferedRecords(20_000),
-		kgo.ProducerBatchMaxBytes(1<<20),
-	)
+		kgo.ProducerBatchMaxBytes(1 << 20),
+	}
+	bl := &backlog{topic: topic, records: n, last: map[int32]string{}, codec: "none"}
+	var gen *events.Generator
+	if payload == payloadJSON {
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+		bl.codec = "zstd"
+		gen = events.New(uint64(n))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +116,6 @@ func (b *bench) produceBacklog(ctx context.Context, topic string, n int) (*backl
 	// differ and do not compress, without generating 2 GB of randomness.
 	block := make([]byte, 1<<20+valueSize)
 	_, _ = rand.Read(block)
-	bl := &backlog{topic: topic, records: n, last: map[int32]string{}}
 	perPart := make([]int, b.partitions)
 	var failed error
 	done := make(chan struct{})
@@ -105,6 +137,9 @@ func (b *bench) produceBacklog(ctx context.Context, topic string, n int) (*backl
 		perPart[p]++
 		off := (i * 7919) % (1 << 20)
 		v := block[off : off+valueSize]
+		if gen != nil {
+			v = gen.Next(i)
+		}
 		bl.last[p] = string(k)
 		bl.bytes += int64(len(k) + len(v))
 		cl.Produce(pctx, &kgo.Record{Partition: p, Key: k, Value: v}, promise)
@@ -117,7 +152,34 @@ func (b *bench) produceBacklog(ctx context.Context, topic string, n int) (*backl
 	if failed != nil {
 		return nil, fmt.Errorf("produce backlog to %s: %w", topic, failed)
 	}
+	if bl.logBytes, err = topicBytes(ctx, b.srcAdm, topic); err != nil {
+		return nil, err
+	}
 	return bl, nil
+}
+
+// topicBytes is what topic takes in the cluster's log directories, as the
+// brokers report it (DescribeLogDirs): the bytes on disk, after whatever
+// compression the batches carry.
+func topicBytes(ctx context.Context, adm *kadm.Client, topic string) (int64, error) {
+	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("describe log dirs of %s: %w", topic, err)
+	}
+	var n int64
+	found := false
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			if p.Topic == topic {
+				n += p.Size
+				found = true
+			}
+		})
+	})
+	if !found {
+		return 0, fmt.Errorf("describe log dirs of %s: no broker holds it", topic)
+	}
+	return n, nil
 }
 
 // progress is what waitCopied observed of one copy.

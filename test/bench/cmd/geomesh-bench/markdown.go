@@ -70,11 +70,12 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 	}
 	renderGoals(p, r.Goals)
 
-	for _, sc := range []struct{ key, title string }{{"throughput", "Throughput"}, {"wan", fmt.Sprintf("WAN: throughput with %.0f ms delay each way to the source", r.WANDelayMs)}} {
-		runs := r.Throughput[sc.key]
+	for _, key := range throughputScenarios {
+		runs := r.Throughput[key]
 		if len(runs) == 0 {
 			continue
 		}
+		sc := struct{ key, title string }{key, scenarioTitle(key, r.WANDelayMs)}
 		p("## %s\n\n", sc.title)
 		p("A backlog of %d records over %d partitions copied until caught up.\n\n", runs[0].Records, 12)
 		if _, ok := charts["benchmarks-"+sc.key+".svg"]; ok {
@@ -99,6 +100,9 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 		p("| geomesh exactly-once / raw | %s |\n", fmtRatio(ratio(rps[geomeshEOS], rps[raw])))
 		p("| geomesh at-least-once / raw | %s |\n\n", fmtRatio(ratio(rps[geomeshALO], rps[raw])))
 
+		if payloadOf(sc.key) == payloadJSON {
+			renderBytes(p, r, sc.key)
+		}
 		if sc.key == "throughput" {
 			p("### Resources during the throughput runs\n\n")
 			p("Each copier is its own process; the runner samples `/proc/<pid>/stat` (utime+stime) and `/proc/<pid>/status` (VmRSS) every 250 ms. CPU per million records counts the copy phase only; *total* includes start-up (JVM warm-up for MirrorMaker 2).\n\n")
@@ -115,9 +119,10 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 			p("| geomesh / MirrorMaker 2, CPU per record | %s | %s |\n", fmtRatio(ratio(cpm[geomeshEOS], cpm[mm2EOS])), fmtRatio(ratio(cpm[geomeshALO], cpm[mm2ALO])))
 			p("| geomesh / MirrorMaker 2, peak RSS | %s | %s |\n\n", fmtRatio(ratio(rss[geomeshEOS], rss[mm2EOS])), fmtRatio(ratio(rss[geomeshALO], rss[mm2ALO])))
 		}
-		p("<details><summary>every run</summary>\n\n| copier | rep | commit | records/s | MB/s | copy s | start s | target end offsets | CPU s | peak RSS MiB | error |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("<details><summary>every run</summary>\n\n| copier | rep | commit | records/s | MB/s | copy s | start s | target end offsets | CPU s | peak RSS MiB | source log B | target log B | WAN B | error |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, t := range runs {
-			p("| %s | %d | %s | %.0f | %.1f | %.1f | %.1f | %d | %.1f | %.0f | %s |\n", t.Copier, t.Rep, t.Commit, t.RecordsPerSec, t.MBPerSec, t.CopySec, t.StartupSec, t.TargetEndSum, t.CPUSec, t.PeakRSSMiB, cellText(t.Error))
+			p("| %s | %d | %s | %.0f | %.1f | %.1f | %.1f | %d | %.1f | %.0f | %d | %d | %d | %s |\n", t.Copier, t.Rep, t.Commit, t.RecordsPerSec, t.MBPerSec, t.CopySec, t.StartupSec, t.TargetEndSum, t.CPUSec, t.PeakRSSMiB,
+				t.SourceLogBytes, t.TargetLogBytes, t.WANBytes, cellText(t.Error))
 		}
 		p("\n</details>\n\n")
 	}
@@ -191,6 +196,44 @@ func renderMarkdown(w io.Writer, r *results, charts map[string][]byte) {
 			p("- %s\n", strings.ReplaceAll(n, "\n", " "))
 		}
 	}
+}
+
+// throughputScenarios are the backlog scenarios, in the report's order.
+var throughputScenarios = []string{"throughput", "wan", "json", "json-wan"}
+
+func scenarioTitle(key string, wanDelayMs float64) string {
+	switch key {
+	case "wan":
+		return fmt.Sprintf("WAN: throughput with %.0f ms delay each way to the source", wanDelayMs)
+	case "json":
+		return "JSON events: throughput and bytes"
+	case "json-wan":
+		return fmt.Sprintf("JSON events over the WAN (%.0f ms each way): throughput and bytes", wanDelayMs)
+	}
+	return "Throughput"
+}
+
+// renderBytes is the byte accounting of a scenario: what each copier's
+// copies take in the target's log directory and what it fetched over the
+// WAN link, each against the backlog's bytes in the source's log
+// directory, with the CPU it spent per million records.
+func renderBytes(p func(string, ...any), r *results, scenario string) {
+	by := func(f func(tpRun) float64) map[string]stat { return r.metricsOf(scenario, f) }
+	src := by(func(t tpRun) float64 { return measured(float64(t.SourceLogBytes)) / 1e6 })
+	dst := by(func(t tpRun) float64 { return measured(float64(t.TargetLogBytes)) / 1e6 })
+	wan := by(func(t tpRun) float64 { return measured(float64(t.WANBytes)) / 1e6 })
+	dstRatio := by(func(t tpRun) float64 { return tpField(t, "target_log_ratio") })
+	wanRatio := by(func(t tpRun) float64 { return tpField(t, "wan_ratio") })
+	cpm := by(func(t tpRun) float64 { return t.CPUSecPerMillion })
+	p("### Bytes\n\nThe backlog in the source's log directory, the copies in the target's and what the copier fetched over the WAN link (the bytes the source's proxy carried to it), as the brokers report their log directories (DescribeLogDirs); ratios are against the source's log bytes.\n\n")
+	p("| copier | source log MB | target log MB | target / source | WAN MB | WAN / source | CPU s per million records |\n|---|---|---|---|---|---|---|\n")
+	for _, k := range copierKinds {
+		if s, ok := src[k]; ok {
+			p("| %s | %s | %s | %s | %s | %s | %s |\n", copierTitle[k], fmtStat(s, 1), fmtStat(dst[k], 1), fmtStat(dstRatio[k], 2),
+				fmtStat(wan[k], 1), fmtStat(wanRatio[k], 2), fmtStat(cpm[k], 1))
+		}
+	}
+	p("\n")
 }
 
 // ran reports whether any run of the results is by one of the copiers.

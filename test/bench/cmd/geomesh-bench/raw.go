@@ -22,8 +22,8 @@ import (
 // geomesh's shard count), the partitions dealt round-robin over them; each
 // consumer read_committed with partitions assigned directly and geomesh's
 // fetch sizes (4 MiB per partition, 16 MiB per fetch), each producer
-// idempotent (no transactions), writing uncompressed as geomesh's copies
-// are, with franz-go's batching otherwise (10 ms linger, 1 MB batches, up
+// idempotent (no transactions), writing with -codec, the codec geomesh's
+// copies take (that of the source batches), with franz-go's batching otherwise (10 ms linger, 1 MB batches, up
 // to 5 requests in flight per broker). Copies keep partition, key, value,
 // headers and timestamp. Records are handed to the producer as they
 // arrive; the only wait is franz-go's bound on buffered records. It runs
@@ -35,11 +35,16 @@ func rawCopyMain(args []string) error {
 	topic := fs.String("topic", "", "source topic")
 	target := fs.String("target", "", "target topic (must exist)")
 	pairs := fs.Int("pairs", 4, "consumer/producer pairs, the partitions dealt round-robin over them")
+	codec := fs.String("codec", "none", "codec of the copies: none or zstd")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *src == "" || *dst == "" || *topic == "" || *target == "" || *pairs < 1 {
 		return errors.New("raw-copy: -src, -dst, -topic and -target are required, and -pairs at least 1")
+	}
+	cc, ok := map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "zstd": kgo.ZstdCompression()}[*codec]
+	if !ok {
+		return fmt.Errorf("raw-copy: -codec %q: want none or zstd", *codec)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -73,7 +78,7 @@ func rawCopyMain(args []string) error {
 			continue
 		}
 		wg.Go(func() {
-			err := copyPair(ctx, *src, *dst, *topic, *target, share)
+			err := copyPair(ctx, *src, *dst, *topic, *target, share, cc)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("raw-copy: pair %d: %w", i, err))
@@ -97,7 +102,7 @@ func deal(parts []int32, n int) [][]int32 {
 
 // copyPair copies the partitions of topic with one consumer and one
 // producer until ctx ends, then flushes.
-func copyPair(ctx context.Context, src, dst, topic, target string, parts []int32) error {
+func copyPair(ctx context.Context, src, dst, topic, target string, parts []int32, codec kgo.CompressionCodec) error {
 	offsets := map[int32]kgo.Offset{}
 	for _, p := range parts {
 		offsets[p] = kgo.NewOffset().AtStart()
@@ -116,7 +121,7 @@ func copyPair(ctx context.Context, src, dst, topic, target string, parts []int32
 	prod, err := kgo.NewClient(
 		kgo.SeedBrokers(strings.Split(dst, ",")...),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchCompression(codec),
 		kgo.MaxBufferedRecords(50_000),
 	)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,31 @@ type tpRun struct {
 	CPUSecPerMillion float64 `json:"cpu_s_per_million_records"`
 	PeakRSSMiB       float64 `json:"peak_rss_mib"`
 	CopierLogBytes   int64   `json:"copier_log_bytes"`
+	// Byte accounting (account): the backlog in the source's log
+	// directory, its copies in the target's, and what the copier fetched
+	// over the WAN link (WAN scenarios only), with the last two as
+	// multiples of the first.
+	SourceLogBytes int64   `json:"source_log_bytes,omitempty"`
+	TargetLogBytes int64   `json:"target_log_bytes,omitempty"`
+	WANBytes       int64   `json:"wan_bytes,omitempty"`
+	TargetLogRatio float64 `json:"target_log_ratio,omitempty"`
+	WANRatio       float64 `json:"wan_ratio,omitempty"`
 	runOutcome
+}
+
+// account records a run's bytes: source and target log sizes, and the
+// bytes fetched over the WAN link when wan is set.
+func (t *tpRun) account(source, target, fetched int64, wan bool) {
+	t.SourceLogBytes, t.TargetLogBytes = source, target
+	if source > 0 {
+		t.TargetLogRatio = float64(target) / float64(source)
+	}
+	if wan {
+		t.WANBytes = fetched
+		if source > 0 {
+			t.WANRatio = float64(fetched) / float64(source)
+		}
+	}
 }
 
 // runOutcome is what every run records besides its figures: the commit
@@ -121,12 +146,12 @@ func newResults(b *bench) *results {
 		Setup: map[string]string{
 			"clusters":      "2 Apache Kafka clusters, 1 KRaft node each (broker+controller), JVM -Xmx1g, C2 on, harness test defaults otherwise",
 			"partitions":    fmt.Sprint(b.partitions),
-			"record":        fmt.Sprintf("%d B random value, key \"<partition>-<seq>\", written to the source with franz-go's default snappy batch compression", valueSize),
+			"record":        fmt.Sprintf("throughput and wan: %d B random value, key \"<partition>-<seq>\", written to the source with franz-go's default snappy batch compression (which does not shrink random values, so the batches are stored uncompressed); json and json-wan: application events of about 1 KiB from a seeded vocabulary (internal/events, about 7× with zstd), written with zstd", valueSize),
 			"backlog":       fmt.Sprint(b.opts.records),
-			"geomesh":       "geomesh agent process (go build ./cmd/geomesh), default settings: 4 shards, 100 ms commit interval, 10,000 records per transaction, copies uncompressed",
+			"geomesh":       "geomesh agent process (go build ./cmd/geomesh), default settings: 4 shards, 100 ms commit interval, 10,000 records per transaction, copies compressed with the source batches' codec (replication.compression: source)",
 			"mm2":           "MirrorMaker 2 dedicated mode (org.apache.kafka.connect.mirror.MirrorMaker), tasks.max=4, -Xms256m -Xmx2g G1, read_committed source consumer; EOS: exactly.once.source.support=enabled + internal REST",
 			"mm2_tuned":     "the mm2 setup plus the settings of the MirrorMaker 2 tuning table below",
-			"raw":           "franz-go loop in its own process: 4 read_committed consumer → idempotent producer pairs (geomesh's shard count), no transactions, geomesh's fetch sizes (4 MiB per partition, 16 MiB per fetch), uncompressed like geomesh's copies, franz-go's batching otherwise (10 ms linger, 1 MB batches)",
+			"raw":           "franz-go loop in its own process: 4 read_committed consumer → idempotent producer pairs (geomesh's shard count), no transactions, geomesh's fetch sizes (4 MiB per partition, 16 MiB per fetch), copies compressed with the source batches' codec as geomesh's are, franz-go's batching otherwise (10 ms linger, 1 MB batches)",
 			"latency":       fmt.Sprintf("%d records/s of %d B for %d s per run, first %s left out", b.opts.latencyRate, valueSize, b.opts.latencySeconds, latencyWarmup),
 			"wan_records":   fmt.Sprint(b.opts.wanRecords),
 			"measure_clock": "copy time runs from the first copy visible on the target to the last record of every partition visible to read_committed (polled every 250 ms)",
@@ -270,7 +295,8 @@ func (r *results) scaleOf(size int, f func(scaleRun) float64) map[string]stat {
 
 // medianBy is the median of f per copier over the runs that succeeded at
 // the newest commit of runs (the last run's: runs are appended in time
-// order, a merged report's first).
+// order, a merged report's first). A NaN figure (not measured) is left
+// out.
 func medianBy[T any](runs []T, key func(T) (string, runOutcome), f func(T) float64) map[string]stat {
 	if len(runs) == 0 {
 		return map[string]stat{}
@@ -279,7 +305,9 @@ func medianBy[T any](runs []T, key func(T) (string, runOutcome), f func(T) float
 	by := map[string][]float64{}
 	for _, run := range runs {
 		if copier, o := key(run); o.Error == "" && o.Commit == last.Commit {
-			by[copier] = append(by[copier], f(run))
+			if v := f(run); !math.IsNaN(v) {
+				by[copier] = append(by[copier], v)
+			}
 		}
 	}
 	out := map[string]stat{}
@@ -314,7 +342,7 @@ func ratio(a, b stat) float64 {
 
 func (r *results) summarize() {
 	s := map[string]any{}
-	for _, sc := range []string{"throughput", "wan"} {
+	for _, sc := range throughputScenarios {
 		if len(r.Throughput[sc]) == 0 {
 			continue
 		}
@@ -325,6 +353,8 @@ func (r *results) summarize() {
 			"startup_s":                 r.metricsOf(sc, func(t tpRun) float64 { return t.StartupSec }),
 			"cpu_s_per_million_records": r.metricsOf(sc, func(t tpRun) float64 { return t.CPUSecPerMillion }),
 			"peak_rss_mib":              r.metricsOf(sc, func(t tpRun) float64 { return t.PeakRSSMiB }),
+			"target_log_ratio":          r.metricsOf(sc, func(t tpRun) float64 { return tpField(t, "target_log_ratio") }),
+			"wan_ratio":                 r.metricsOf(sc, func(t tpRun) float64 { return tpField(t, "wan_ratio") }),
 			"ratios": map[string]float64{
 				"geomesh-eos/mm2-eos": ratio(rps[geomeshEOS], rps[mm2EOS]),
 				"geomesh-alo/mm2-alo": ratio(rps[geomeshALO], rps[mm2ALO]),

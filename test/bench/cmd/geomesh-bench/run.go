@@ -41,7 +41,9 @@ type bench struct {
 	// nothing; releaseCP frees it.
 	controlPlane string
 	releaseCP    func() error
-	res          *results
+	// wanProxies carry the source's bytes to the copiers in WAN scenarios.
+	wanProxies []*proxy
+	res        *results
 }
 
 type options struct {
@@ -74,7 +76,7 @@ func runMain(args []string) error {
 	fs.IntVar(&o.latencyReps, "latency-reps", 0, "repetitions of the latency scenario, whose tails vary most (default 5; 1 with -quick)")
 	fs.IntVar(&o.latencySeconds, "latency-seconds", 0, "length of each latency run (default 30; 10 with -quick)")
 	fs.DurationVar(&o.wanDelay, "wan-delay", 50*time.Millisecond, "one-way delay between copier and source cluster in the WAN scenario")
-	fs.StringVar(&scen, "scenarios", "throughput,latency,wan,scale", "scenarios to run (throughput includes resources and the profile)")
+	fs.StringVar(&scen, "scenarios", "throughput,latency,wan,json,json-wan,scale", "scenarios to run (throughput includes resources and the profile; json and json-wan copy JSON events on the LAN and over the WAN link)")
 	fs.StringVar(&cops, "copiers", strings.Join(copierKinds, ","), "copiers to compare")
 	fs.StringVar(&o.out, "out", "docs", "directory for benchmarks.md, benchmarks.json and the charts")
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile one extra geomesh exactly-once throughput run")
@@ -148,8 +150,10 @@ func runMain(args []string) error {
 			err = b.throughput(ctx, "throughput", o.records)
 		case "latency":
 			err = b.latency(ctx)
-		case "wan":
-			err = b.wan(ctx)
+		case "wan", "json-wan":
+			err = b.wan(ctx, s)
+		case "json":
+			err = b.throughput(ctx, s, o.records)
 		case "scale":
 			err = b.scale(ctx)
 		default:
@@ -305,7 +309,7 @@ func (b *bench) throughput(ctx context.Context, scenario string, n int) error {
 		topic := fmt.Sprintf("bench-%s-%d-%d", scenario, rep, time.Now().Unix()%100000)
 		logf("%s rep %d: producing %d records to %s", scenario, rep+1, n, topic)
 		t0 := time.Now()
-		bl, err := b.produceBacklog(ctx, topic, n)
+		bl, err := b.produceBacklog(ctx, topic, n, payloadOf(scenario))
 		if err != nil {
 			return err
 		}
@@ -341,7 +345,7 @@ func (b *bench) throughput(ctx context.Context, scenario string, n int) error {
 
 func (b *bench) warmup(ctx context.Context) error {
 	topic := fmt.Sprintf("bench-warmup-%d", time.Now().Unix()%100000)
-	bl, err := b.produceBacklog(ctx, topic, 20_000)
+	bl, err := b.produceBacklog(ctx, topic, 20_000, payloadRandom)
 	if err != nil {
 		return err
 	}
@@ -358,7 +362,8 @@ func (b *bench) warmup(ctx context.Context) error {
 func (b *bench) copyOnce(ctx context.Context, scenario string, rep int, kind string, bl *backlog, timeout time.Duration) (tpRun, error) {
 	target := targetTopic(kind, bl.topic)
 	settle()
-	p, err := b.startCopier(ctx, kind, bl.topic, fmt.Sprintf("%s-%d", scenario, rep))
+	wan0 := b.wanBytes()
+	p, err := b.startCopier(ctx, kind, bl.topic, fmt.Sprintf("%s-%d", scenario, rep), bl.codec)
 	if err != nil {
 		return tpRun{}, err
 	}
@@ -370,8 +375,13 @@ func (b *bench) copyOnce(ctx context.Context, scenario string, rep int, kind str
 	}
 	// Let the sampler take a reading at the finish line before stopping.
 	time.Sleep(300 * time.Millisecond)
+	wan1 := b.wanBytes()
 	p.stop()
+	targetBytes, sizeErr := topicBytes(ctx, b.dstAdm, target)
 	deleteTopics(ctx, b.dstAdm, target)
+	if sizeErr != nil {
+		return tpRun{}, sizeErr
+	}
 
 	s0, s1 := p.samp.at(pr.first), p.samp.at(pr.done.Add(300*time.Millisecond))
 	r := tpRun{
@@ -388,6 +398,7 @@ func (b *bench) copyOnce(ctx context.Context, scenario string, rep int, kind str
 	r.RecordsPerSec = float64(bl.records) / r.CopySec
 	r.MBPerSec = float64(bl.bytes) / 1e6 / r.CopySec
 	r.CPUSecPerMillion = r.CPUSec / (float64(bl.records) / 1e6)
+	r.account(bl.logBytes, targetBytes, wan1-wan0, b.netns != "")
 	return r, nil
 }
 

@@ -106,7 +106,7 @@ func (b *bench) scaleOnce(ctx context.Context, rep int, kind string, ntopics int
 	if err := b.onePerPartition(ctx, topics...); err != nil {
 		return scaleRun{}, err
 	}
-	p, err := b.startCopier(ctx, kind, prefix+".*", fmt.Sprintf("scale-%d", rep))
+	p, err := b.startCopier(ctx, kind, prefix+".*", fmt.Sprintf("scale-%d", rep), "none")
 	if err != nil {
 		return scaleRun{}, err
 	}

@@ -10,19 +10,22 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// wan runs the throughput scenario with every copier in a network namespace
+// wan runs a throughput scenario (wan: random values, json-wan: JSON
+// events) with every copier in a network namespace
 // of its own whose loopback reaches the clusters only through proxies of
 // this process: the source cluster's port with wanDelay each way, the
 // target's without delay. Kafka advertises 127.0.0.1:<port>, and inside the
 // namespace 127.0.0.1:<port> is the proxy, so clients keep using it after
 // the metadata round trip. This kernel has no netem; the proxies delay in
-// user space.
-func (b *bench) wan(ctx context.Context) error {
+// user space. The source's proxies count the bytes they carry from the
+// source to the copier: what a copier fetches over the WAN link.
+func (b *bench) wan(ctx context.Context, scenario string) error {
 	ns := fmt.Sprintf("geomesh-bench-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip netns add %s (needs root): %w: %s", ns, err, out)
@@ -36,6 +39,7 @@ func (b *bench) wan(ctx context.Context) error {
 		for _, p := range proxies {
 			p.close()
 		}
+		b.wanProxies = nil
 	}()
 	for _, c := range []struct {
 		addrs []string
@@ -47,12 +51,25 @@ func (b *bench) wan(ctx context.Context) error {
 				return err
 			}
 			proxies = append(proxies, p)
+			if c.delay > 0 {
+				b.wanProxies = append(b.wanProxies, p)
+			}
 		}
 	}
 	b.netns = ns
 	defer func() { b.netns = "" }()
 	b.res.WANDelayMs = float64(b.opts.wanDelay.Milliseconds())
-	return b.throughput(ctx, "wan", b.opts.wanRecords)
+	return b.throughput(ctx, scenario, b.opts.wanRecords)
+}
+
+// wanBytes is the bytes the WAN link has carried from the source so far;
+// zero outside WAN scenarios.
+func (b *bench) wanBytes() int64 {
+	var n int64
+	for _, p := range b.wanProxies {
+		n += p.down.Load()
+	}
+	return n
 }
 
 // proxy forwards connections accepted inside a network namespace to the
@@ -62,6 +79,7 @@ type proxy struct {
 	ln    net.Listener
 	to    string
 	delay time.Duration
+	down  atomic.Int64 // bytes from the proxied address to the clients
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns []net.Conn
@@ -108,10 +126,15 @@ func listenInNetns(ns, addr string, delay time.Duration) (*proxy, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("listen on %s in namespace %s: %w", addr, ns, r.err)
 	}
-	p := &proxy{ln: r.ln, to: addr, delay: delay}
+	return newProxy(r.ln, addr, delay), nil
+}
+
+// newProxy serves ln, forwarding every connection to to.
+func newProxy(ln net.Listener, to string, delay time.Duration) *proxy {
+	p := &proxy{ln: ln, to: to, delay: delay}
 	p.wg.Add(1)
 	go p.serve()
-	return p, nil
+	return p
 }
 
 func (p *proxy) serve() {
@@ -129,17 +152,21 @@ func (p *proxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, up)
 		p.mu.Unlock()
-		go p.pipe(up, c)
-		go p.pipe(c, up)
+		go p.pipe(up, c, nil)
+		go p.pipe(c, up, &p.down)
 	}
 }
 
 // pipe copies src to dst, holding each chunk until delay after it was read.
 // The reader runs ahead of the writer (up to 1024 chunks), so the delay is
-// latency, not a bandwidth limit.
-func (p *proxy) pipe(dst, src net.Conn) {
+// latency, not a bandwidth limit. Written bytes are added to count when
+// it is not nil.
+func (p *proxy) pipe(dst, src net.Conn, count *atomic.Int64) {
 	defer dst.Close()
 	defer src.Close()
+	if count != nil {
+		dst = countingConn{dst, count}
+	}
 	if p.delay == 0 {
 		_, _ = io.Copy(dst, src)
 		return
@@ -174,6 +201,18 @@ func (p *proxy) pipe(dst, src net.Conn) {
 			return
 		}
 	}
+}
+
+// countingConn adds what it writes to n.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	k, err := c.Conn.Write(b)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 func (p *proxy) close() {
