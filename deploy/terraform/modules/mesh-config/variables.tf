@@ -176,11 +176,12 @@ variable "naming" {
 }
 
 variable "replication" {
-  description = "How records are copied: mode exactly-once or at-least-once, on_error pause or dead-letter (which needs dead_letter_topic). Null attributes keep geomesh's defaults (exactly-once, pause)."
+  description = "How records are copied: mode exactly-once or at-least-once, on_error pause or dead-letter (which needs dead_letter_topic), compression source, none, gzip, snappy, lz4 or zstd. Null attributes keep geomesh's defaults (exactly-once, pause, source: copies take the codec of their source batches)."
   type = object({
     mode              = optional(string)
     on_error          = optional(string)
     dead_letter_topic = optional(string)
+    compression       = optional(string)
   })
   default = {}
 
@@ -191,6 +192,10 @@ variable "replication" {
   validation {
     condition     = var.replication.on_error == null ? true : contains(["pause", "dead-letter"], var.replication.on_error)
     error_message = "The replication.on_error must be pause or dead-letter."
+  }
+  validation {
+    condition     = var.replication.compression == null ? true : contains(["source", "none", "gzip", "snappy", "lz4", "zstd"], var.replication.compression)
+    error_message = "The replication.compression must be source, none, gzip, snappy, lz4 or zstd."
   }
   validation {
     condition     = var.replication.on_error == "dead-letter" ? var.replication.dead_letter_topic != null : true

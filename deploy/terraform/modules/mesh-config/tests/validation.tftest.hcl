@@ -85,6 +85,15 @@ run "dead_letter_without_topic" {
   expect_failures = [var.replication]
 }
 
+run "unknown_codec" {
+  command = plan
+
+  variables {
+    replication = { compression = "brotli" }
+  }
+  expect_failures = [var.replication]
+}
+
 run "bad_duration" {
   command = plan
 
