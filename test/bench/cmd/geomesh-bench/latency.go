@@ -55,6 +55,11 @@ func (b *bench) latencyOnce(ctx context.Context, rep int, kind string) (latRun, 
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(0),
+		// Every record carries the same value, which snappy would shrink
+		// to nothing: uncompressed, the source batches hold what random
+		// values would, and every copier writes uncompressed ("none"
+		// below).
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	)
 	if err != nil {
 		return latRun{}, err
