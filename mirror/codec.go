@@ -74,11 +74,16 @@ func (c codec) producerCodec() kgo.CompressionCodec {
 	return kgo.NoCompression()
 }
 
-// strongestIn returns the strongest of c and the codecs of the batches in
-// fs.
-func strongestIn(fs kgo.Fetches, c codec) codec {
+// strongestIn returns the strongest of c and the codecs of the data
+// batches in fs, and whether fs holds any data record. Transaction
+// markers come in uncompressed control batches, which say nothing about
+// the data's codec.
+func strongestIn(fs kgo.Fetches, c codec) (codec, bool) {
+	data := false
 	fs.EachRecord(func(r *kgo.Record) {
-		c = stronger(c, codec(r.Attrs.CompressionType()))
+		if !r.Attrs.IsControl() {
+			c, data = stronger(c, codec(r.Attrs.CompressionType())), true
+		}
 	})
-	return c
+	return c, data
 }

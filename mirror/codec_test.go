@@ -55,10 +55,15 @@ func TestStrongestIn(t *testing.T) {
 		{Partition: 0, Records: []*kgo.Record{rec(codecNone), rec(codecLZ4)}},
 		{Partition: 1, Records: []*kgo.Record{rec(codecSnappy)}},
 	}}}}}
-	if got := strongestIn(fs, codecNone); got != codecLZ4 {
-		t.Errorf("strongest = %v, want lz4", got)
+	if got, data := strongestIn(fs, codecNone); got != codecLZ4 || !data {
+		t.Errorf("strongest = %v, %v; want lz4, true", got, data)
 	}
-	if got := strongestIn(fs, codecZstd); got != codecZstd {
+	if got, _ := strongestIn(fs, codecZstd); got != codecZstd {
 		t.Errorf("strongest from zstd = %v, want zstd: a session never steps down", got)
+	}
+	marker := &kgo.Record{Attrs: kgo.NewRecordAttrs(kgo.RecordAttrsOpts{Control: true, Codec: kgo.CompressionCodecType(codecZstd)})}
+	markers := kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "a", Partitions: []kgo.FetchPartition{{Records: []*kgo.Record{marker}}}}}}}
+	if got, data := strongestIn(markers, codecNone); got != codecNone || data {
+		t.Errorf("markers only: %v, %v; want none, false: control batches say nothing of the data", got, data)
 	}
 }

@@ -56,6 +56,7 @@ type Shard struct {
 	// under compression: source it is the codec of the next session's
 	// copies. It only grows, so sessions never flip between codecs.
 	seen      codec
+	known     bool   // seen holds the codec of at least one data batch
 	codec     codec  // of the current session's copies
 	stats     Status // counters only
 	state     string
@@ -278,6 +279,11 @@ type session struct {
 	codec   codec
 	follow  bool
 	upgrade bool // a stronger codec was seen in the open transaction
+	// probe is a first session that does not know the source's codec
+	// yet: it fetches one batch, learns the codec from it and restarts,
+	// so that at most that batch crosses the link twice, not a full
+	// fetch of every partition.
+	probe bool
 
 	committedAny bool
 	lastRetry    time.Time
@@ -318,6 +324,7 @@ func (ss *session) run(ctx context.Context) error {
 	src, dst := cfg.Flow.Source, cfg.Flow.Target
 	s.mu.Lock()
 	ss.codec, ss.follow = copyCodec(cfg.Flow.Compression, s.seen)
+	ss.probe = ss.follow && !s.known
 	s.codec = ss.codec
 	s.mu.Unlock()
 	opts := []kgo.Opt{
@@ -422,6 +429,11 @@ func (ss *session) run(ctx context.Context) error {
 		ss.dlqParts = max(ti.partitions, 1)
 	}
 
+	fetchPart, fetchMax := int32(4<<20), int32(16<<20)
+	if ss.probe {
+		// Kafka returns at least one batch however small the limits.
+		fetchPart, fetchMax = 1, 1
+	}
 	ss.src, err = cfg.Source(
 		kgo.ConsumePartitions(consume),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -438,8 +450,8 @@ func (ss *session) run(ctx context.Context) error {
 		// Across a WAN a fetch costs a round trip: franz-go's 1 MiB per
 		// partition caps a 100 ms link near 10 MiB/s per partition. Larger
 		// fetches keep the pipe full at the price of buffer memory.
-		kgo.FetchMaxPartitionBytes(4<<20),
-		kgo.FetchMaxBytes(16<<20),
+		kgo.FetchMaxPartitionBytes(fetchPart),
+		kgo.FetchMaxBytes(fetchMax),
 	)
 	if err != nil {
 		return fmt.Errorf("cluster %s: consumer: %w", src, err)
@@ -552,9 +564,9 @@ func (ss *session) batch(ctx context.Context) error {
 		}
 		ss.fetchErrors(fs)
 		if ss.follow && ss.raiseCodec(fs) && ss.began.IsZero() {
-			// Nothing of this transaction is written yet: the next
-			// session fetches these records again and writes them with
-			// the stronger codec.
+			// Nothing of this transaction is written yet (a probe
+			// writes nothing): the next session fetches these records
+			// again and writes them with the codec learned.
 			return errRestart
 		}
 		var err error
@@ -593,19 +605,23 @@ func (ss *session) batch(ctx context.Context) error {
 	return nil
 }
 
-// raiseCodec reports whether fs holds a batch compressed more strongly
-// than this session writes, and records the codec for the next session.
+// raiseCodec reports whether the session must end for the codec: fs
+// holds a batch compressed more strongly than this session writes, or
+// this is a probe and fs holds data. It records the codec for the next
+// session.
 func (ss *session) raiseCodec(fs kgo.Fetches) bool {
-	c := strongestIn(fs, ss.codec)
-	if c == ss.codec {
+	c, data := strongestIn(fs, ss.codec)
+	if c == ss.codec && !(ss.probe && data) {
 		return false
 	}
 	s := ss.s
 	s.mu.Lock()
-	s.seen = stronger(s.seen, c)
+	s.seen, s.known = stronger(s.seen, c), true
 	s.mu.Unlock()
-	ss.log.Info("source batches are compressed with a stronger codec: the next session writes copies with it",
-		"codec", c.String(), "was", ss.codec.String())
+	if c != ss.codec {
+		ss.log.Info("source batches are compressed with a stronger codec: the next session writes copies with it",
+			"codec", c.String(), "was", ss.codec.String())
+	}
 	ss.upgrade = true
 	return true
 }
