@@ -104,7 +104,8 @@ type ShardConfig struct {
 	// records (default 100ms). Longer intervals give fewer, larger
 	// transactions (less overhead per record on both clusters) and add
 	// that much to the replication latency, because read_committed
-	// consumers of the target see nothing before the commit.
+	// consumers of the target see nothing before the commit. At a low
+	// rate a transaction ends sooner (eagerCommitBelow).
 	CommitInterval time.Duration
 
 	// MaxRecords caps the records in one transaction (default 10,000), and
@@ -140,6 +141,16 @@ const (
 	DefaultCommitInterval = 100 * time.Millisecond
 	DefaultMaxRecords     = 10_000
 	DefaultRetryInterval  = 5 * time.Second
+
+	// eagerCommitBelow is the size under which a transaction commits
+	// early, instead of waiting out CommitInterval: as soon as the
+	// consumer holds nothing more to copy, or once it has been open
+	// eagerCommitAfter while fetches keep trickling in. At 10,000
+	// records/s a shard's fetches bring a few hundred records, and the
+	// interval would be most of a copy's latency. A backlog fills its
+	// transactions up to MaxRecords or the interval, as before.
+	eagerCommitBelow = 1_000
+	eagerCommitAfter = 10 * time.Millisecond
 
 	// deadLetterMaxBytes is the max.message.bytes given to a dead-letter
 	// topic the shard creates.

@@ -13,7 +13,9 @@
 // whose Run then returns an error wrapping ErrFenced.
 //
 // Each transaction holds the copies of up to MaxRecords records collected
-// for up to CommitInterval, and one progress record per source partition it
+// for up to CommitInterval (at a low rate less: while it has fewer than
+// 1,000 records it commits as soon as the consumer holds nothing more to
+// copy, or after 10ms), and one progress record per source partition it
 // advanced, written to the compacted topic ProgressTopic in the target
 // cluster (key "<source>/<topic>/<partition>", value Progress). A shard
 // (re)starting reads that topic to its end with read_committed and resumes

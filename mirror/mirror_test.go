@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -649,4 +650,57 @@ func TestMissingTargetPartitionPauses(t *testing.T) {
 		t.Fatalf("target has %d records, want 2", len(got))
 	}
 	checkCopies(t, got, "us", "eu", topic)
+}
+
+// TestLowRateCommitsEarly: a record arriving alone is committed as soon
+// as it is written, long before the commit interval (here 5s); a backlog
+// still fills its transactions, not one per fetch.
+func TestLowRateCommitsEarly(t *testing.T) {
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
+	const topic, backlog = "orders", 3000
+	createTopic(t, src, topic, 1, nil)
+	createTopic(t, dst, topic, 1, nil)
+	prod := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var rs []*kgo.Record
+	for i := range backlog {
+		rs = append(rs, testRecord(topic, 0, i))
+	}
+	testkit.Produce(t, prod, rs...)
+
+	var mu sync.Mutex
+	var sizes []int
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Shard: 0, Partitions: partitions(topic, 1),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelInfo),
+		CommitInterval: 5 * time.Second,
+		Metrics: metricsFunc(func(b BatchStats) {
+			if b.Committed && b.Records > 0 {
+				mu.Lock()
+				sizes = append(sizes, b.Records)
+				mu.Unlock()
+			}
+		}),
+	})
+	runShard(t, sh)
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
+	mu.Lock()
+	backlogTxns := len(sizes)
+	mu.Unlock()
+	if backlogTxns > backlog/eagerCommitBelow {
+		t.Errorf("the backlog of %d records went in %d transactions %v: a backlog fills them", backlog, backlogTxns, sizes)
+	}
+
+	start := time.Now()
+	testkit.Produce(t, prod, testRecord(topic, 0, backlog))
+	got := testkit.ReadAtLeast(t, topic, backlog+1, 30*time.Second, kgo.SeedBrokers(dst...), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	took := time.Since(start)
+	if len(got) != backlog+1 || took > 2*time.Second {
+		t.Errorf("a lone record: %d records on the target after %s, want %d within 2s (commit interval 5s)", len(got), took.Round(time.Millisecond), backlog+1)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if last := sizes[len(sizes)-1]; last != 1 {
+		t.Errorf("the last transaction held %d records, want the lone one", last)
+	}
+	t.Logf("backlog in %d transactions %v; a lone record visible after %s", backlogTxns, sizes[:backlogTxns], took.Round(time.Millisecond))
 }

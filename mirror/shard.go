@@ -583,6 +583,9 @@ func (ss *session) batch(ctx context.Context) error {
 		if ss.began.IsZero() {
 			break // idle: let control run
 		}
+		if n < eagerCommitBelow && (ss.src.BufferedFetchRecords() == 0 || time.Since(ss.began) >= eagerCommitAfter) {
+			break // a low rate (eagerCommitBelow)
+		}
 		ss.s.mu.Lock()
 		changed := ss.s.gen != ss.gen
 		ss.s.mu.Unlock()
