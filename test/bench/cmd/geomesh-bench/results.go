@@ -152,7 +152,7 @@ func newResults(b *bench) *results {
 			"mm2":           "MirrorMaker 2 dedicated mode (org.apache.kafka.connect.mirror.MirrorMaker), tasks.max=4, -Xms256m -Xmx2g G1, read_committed source consumer; EOS: exactly.once.source.support=enabled + internal REST",
 			"mm2_tuned":     "the mm2 setup plus the settings of the MirrorMaker 2 tuning table below",
 			"raw":           "franz-go loop in its own process: 4 read_committed consumer → idempotent producer pairs (geomesh's shard count), no transactions, geomesh's fetch sizes (4 MiB per partition, 16 MiB per fetch), copies compressed with the source batches' codec as geomesh's are, franz-go's batching otherwise (10 ms linger, 1 MB batches)",
-			"latency":       fmt.Sprintf("%d records/s of %d B for %d s per run, first %s left out", b.opts.latencyRate, valueSize, b.opts.latencySeconds, latencyWarmup),
+			"latency":       fmt.Sprintf("%d records/s of %d B for %d s per run, first %s left out, after one unrecorded %d s run of every copier", b.opts.latencyRate, valueSize, b.opts.latencySeconds, latencyWarmup, latencyWarmupSeconds),
 			"wan_records":   fmt.Sprint(b.opts.wanRecords),
 			"measure_clock": "copy time runs from the first copy visible on the target to the last record of every partition visible to read_committed (polled every 250 ms)",
 		},

@@ -83,7 +83,7 @@ func runMain(args []string) error {
 	fs.StringVar(&o.merge, "merge", "", "add this run's results to those of an earlier benchmarks.json")
 	var sizes string
 	fs.StringVar(&sizes, "scale-partitions", "2000,10000", "sizes of the scale scenario in partitions (20 per topic); -quick runs the first only")
-	fs.BoolVar(&o.noWarmup, "no-warmup", false, "skip the unrecorded warm-up round")
+	fs.BoolVar(&o.noWarmup, "no-warmup", false, "skip the unrecorded warm-up round and the unrecorded latency run of every copier")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
