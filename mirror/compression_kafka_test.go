@@ -20,10 +20,12 @@ import (
 )
 
 // TestRealKafkaCompression copies compressible events from a source whose
-// producer writes zstd, and an audit topic the broker stores as lz4 by its
-// compression.type, with three shards into one target cluster: the
-// default compression: source exactly-once and at-least-once, and
-// compression: none for contrast. Both clusters are read to their ends:
+// producer writes zstd, an audit topic the broker stores as lz4 by its
+// compression.type and a log topic written uncompressed, with four shards
+// into one target cluster: the default compression: source exactly-once
+// and at-least-once, compression: none for contrast, and source from the
+// uncompressed topic (its probe reopens the consumer instead of
+// restarting). Both clusters are read to their ends:
 // every copy equals its source record at the offset its provenance names,
 // the shard's progress points at the copy of the last source record, the
 // followed copies are written with zstd (the strongest codec their sources
@@ -36,8 +38,9 @@ func TestRealKafkaCompression(t *testing.T) {
 	dstC := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
 	src, dst := srcC.Bootstrap(), dstC.Bootstrap()
 
-	const topic, audit = "events", "audit"
+	const topic, audit, logs = "events", "audit", "logs"
 	createTopic(t, src, topic, 3, nil)
+	createTopic(t, src, logs, 1, nil)
 	lz4 := "lz4"
 	createTopic(t, src, audit, 1, map[string]*string{"compression.type": &lz4})
 
@@ -61,6 +64,16 @@ func TestRealKafkaCompression(t *testing.T) {
 			seq++
 		}
 		testkit.Produce(t, plain, as...)
+		// Small batches: the probe fetches one batch twice, which is
+		// then a small part of the topic.
+		for range 5 {
+			var ls []*kgo.Record
+			for range 10 {
+				ls = append(ls, &kgo.Record{Topic: logs, Value: gen.Next(seq)})
+				seq++
+			}
+			testkit.Produce(t, plain, ls...)
+		}
 	}
 
 	type copier struct {
@@ -68,20 +81,22 @@ func TestRealKafkaCompression(t *testing.T) {
 		flow   topology.Flow
 		mode   topology.ReplicationMode
 		topics []string
+		want   codec // of the copies
 	}
 	prefixed := func(source string, c topology.Compression) topology.Flow {
 		return topology.Flow{Source: source, Target: "eu", Kind: topology.FlowReplicate, Naming: topology.NamingPrefix, Compression: c}
 	}
 	copiers := []copier{
-		{"source, exactly-once", testFlow("us", "eu"), topology.ReplicationExactlyOnce, []string{topic, audit}},
-		{"source, at-least-once", prefixed("usa", topology.CompressionSource), topology.ReplicationAtLeastOnce, []string{topic}},
-		{"none", prefixed("usn", topology.CompressionNone), topology.ReplicationExactlyOnce, []string{topic}},
+		{"source, exactly-once", testFlow("us", "eu"), topology.ReplicationExactlyOnce, []string{topic, audit}, codecZstd},
+		{"source, at-least-once", prefixed("usa", topology.CompressionSource), topology.ReplicationAtLeastOnce, []string{topic}, codecZstd},
+		{"none", prefixed("usn", topology.CompressionNone), topology.ReplicationExactlyOnce, []string{topic}, codecNone},
+		{"source of uncompressed logs", prefixed("usl", topology.CompressionSource), topology.ReplicationExactlyOnce, []string{logs}, codecNone},
 	}
 	// Target topics are the topics package's job; here they are made by
 	// hand, with the broker's default compression.type (producer).
 	for _, c := range copiers {
 		for _, tp := range c.topics {
-			createTopic(t, dst, c.flow.TargetTopic(tp), map[string]int32{topic: 3, audit: 1}[tp], nil)
+			createTopic(t, dst, c.flow.TargetTopic(tp), map[string]int32{topic: 3, audit: 1, logs: 1}[tp], nil)
 		}
 	}
 	var shards []*Shard
@@ -90,12 +105,12 @@ func TestRealKafkaCompression(t *testing.T) {
 		var parts []Partition
 		for _, tp := range c.topics {
 			n := int32(3)
-			if tp == audit {
+			if tp != topic {
 				n = 1
 			}
 			parts = append(parts, partitions(tp, n)...)
 		}
-		fetched[i] = &fetchCounter{topic: topic}
+		fetched[i] = &fetchCounter{topic: c.topics[0]}
 		sh := NewShard(ShardConfig{
 			Mesh: "it", Flow: c.flow, Shard: i, Mode: c.mode, Partitions: parts,
 			Source: testkit.ClientFactory(append(clientOpts(src), kgo.WithHooks(fetched[i]))...),
@@ -113,8 +128,8 @@ func TestRealKafkaCompression(t *testing.T) {
 
 	// Ground truth: both clusters read to their ends.
 	source := map[string]map[int32][]*kgo.Record{}
-	for _, tp := range []string{topic, audit} {
-		source[tp] = byPart(testkit.ReadAtLeast(t, tp, map[string]int{topic: 3000, audit: 250}[tp], 60*time.Second, kgo.SeedBrokers(src...)))
+	for _, tp := range []string{topic, audit, logs} {
+		source[tp] = byPart(testkit.ReadAtLeast(t, tp, map[string]int{topic: 3000, audit: 250, logs: 250}[tp], 60*time.Second, kgo.SeedBrokers(src...)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -156,23 +171,19 @@ func TestRealKafkaCompression(t *testing.T) {
 			}
 			t.Logf("%s: %s → %s: copies by codec %v, source log %d bytes, target log %d bytes (%.2f×)",
 				c.name, tp, target, codecs, srcSizes[tp], dstSizes[target], float64(dstSizes[target])/float64(srcSizes[tp]))
-			if tp == topic {
-				n := fetched[i].n.Load()
-				t.Logf("%s: fetched %d bytes of %s (%.2f× its log)", c.name, n, tp, float64(n)/float64(srcBytes))
-				if float64(n) > 1.1*float64(srcBytes) {
-					t.Errorf("%s fetched %d bytes of %s, %.2f× its %d log bytes", c.name, n, tp, float64(n)/float64(srcBytes), srcBytes)
+			if tp == c.topics[0] {
+				n, logBytes := fetched[i].n.Load(), srcSizes[tp]
+				t.Logf("%s: fetched %d bytes of %s (%.2f× its log)", c.name, n, tp, float64(n)/float64(logBytes))
+				if float64(n) > 1.1*float64(logBytes) {
+					t.Errorf("%s fetched %d bytes of %s, %.2f× its %d log bytes", c.name, n, tp, float64(n)/float64(logBytes), logBytes)
 				}
 			}
-			wantCodec := codecZstd
-			if c.flow.Compression == topology.CompressionNone {
-				wantCodec = codecNone
-			}
-			if codecs[wantCodec] < n*9/10 {
-				t.Errorf("%s: %d of %d copies of %s written with %v, want nearly all", c.name, codecs[wantCodec], n, tp, wantCodec)
+			if codecs[c.want] < n*9/10 {
+				t.Errorf("%s: %d of %d copies of %s written with %v, want nearly all", c.name, codecs[c.want], n, tp, c.want)
 			}
 		}
-		if want := map[bool]string{true: "none", false: "zstd"}[c.flow.Compression == topology.CompressionNone]; st.Compression != want {
-			t.Errorf("%s: status says copies are written with %q, want %q", c.name, st.Compression, want)
+		if st.Compression != c.want.String() {
+			t.Errorf("%s: status says copies are written with %q, want %q", c.name, st.Compression, c.want)
 		}
 	}
 	followed, uncompressed := dstSizes[topic], dstSizes[copiers[2].flow.TargetTopic(topic)]

@@ -152,6 +152,10 @@ const (
 	eagerCommitBelow = 1_000
 	eagerCommitAfter = 10 * time.Millisecond
 
+	// idleFetchWait is how long the broker may hold a shard's fetch
+	// when none of its partitions has records.
+	idleFetchWait = 5 * time.Second
+
 	// deadLetterMaxBytes is the max.message.bytes given to a dead-letter
 	// topic the shard creates.
 	deadLetterMaxBytes = 64 << 20

@@ -280,10 +280,13 @@ type session struct {
 	follow  bool
 	upgrade bool // a stronger codec was seen in the open transaction
 	// probe is a first session that does not know the source's codec
-	// yet: it fetches one batch, learns the codec from it and restarts,
-	// so that at most that batch crosses the link twice, not a full
-	// fetch of every partition.
-	probe bool
+	// yet: it fetches one batch and learns the codec from it, then
+	// reopens its consumer with full fetch limits (or restarts when the
+	// codec is stronger than the one it writes with), so that at most
+	// that batch crosses the link twice, not a full fetch of every
+	// partition.
+	probe   bool
+	consume map[string]map[int32]kgo.Offset // where the consumer starts
 
 	committedAny bool
 	lastRetry    time.Time
@@ -429,34 +432,10 @@ func (ss *session) run(ctx context.Context) error {
 		ss.dlqParts = max(ti.partitions, 1)
 	}
 
-	fetchPart, fetchMax := int32(4<<20), int32(16<<20)
-	if ss.probe {
-		// Kafka returns at least one batch however small the limits.
-		fetchPart, fetchMax = 1, 1
+	ss.consume = consume
+	if err := ss.openSource(); err != nil {
+		return err
 	}
-	ss.src, err = cfg.Source(
-		kgo.ConsumePartitions(consume),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Transaction markers advance the progress too; without them a
-		// caught-up partition whose last entry is a marker would show a
-		// lag of one forever.
-		kgo.KeepControlRecords(),
-		// A source offset behind the log start means retention removed
-		// records before they were copied; nothing else can be done
-		// than to continue at the start.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		// Resuming a partition waits for the fetch in flight.
-		kgo.FetchMaxWait(time.Second),
-		// Across a WAN a fetch costs a round trip: franz-go's 1 MiB per
-		// partition caps a 100 ms link near 10 MiB/s per partition. Larger
-		// fetches keep the pipe full at the price of buffer memory.
-		kgo.FetchMaxPartitionBytes(fetchPart),
-		kgo.FetchMaxBytes(fetchMax),
-	)
-	if err != nil {
-		return fmt.Errorf("cluster %s: consumer: %w", src, err)
-	}
-	ss.srcAd = kadm.NewClient(ss.src)
 	ss.log.Debug("mirror shard session started", "shard", s.txnID, "partitions", len(parts), "resumed_from_progress", len(progress), "paused", len(paused))
 	s.setState("running", nil)
 	ss.log.Info("mirror shard session started", "partitions", len(parts), "paused", len(paused), "progress_found", len(progress))
@@ -469,6 +448,49 @@ func (ss *session) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// openSource opens the session's consumer at the offsets of ss.consume,
+// closing the one it replaces; a probing session fetches with one-byte
+// limits.
+func (ss *session) openSource() error {
+	fetchPart, fetchMax := int32(4<<20), int32(16<<20)
+	if ss.probe {
+		// Kafka returns at least one batch however small the limits.
+		fetchPart, fetchMax = 1, 1
+	}
+	src, err := ss.cfg.Source(
+		kgo.ConsumePartitions(ss.consume),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers advance the progress too; without them a
+		// caught-up partition whose last entry is a marker would show a
+		// lag of one forever.
+		kgo.KeepControlRecords(),
+		// A source offset behind the log start means retention removed
+		// records before they were copied; nothing else can be done
+		// than to continue at the start.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// The broker answers a fetch as soon as any partition has
+		// records, so the wait costs no latency; it is how often an idle
+		// shard asks again about every one of its partitions, which at
+		// thousands of partitions is most of an idle agent's work.
+		// Pausing a partition waits for the fetch in flight; every other
+		// change (partitions, resume, codec) starts a new session.
+		kgo.FetchMaxWait(idleFetchWait),
+		// Across a WAN a fetch costs a round trip: franz-go's 1 MiB per
+		// partition caps a 100 ms link near 10 MiB/s per partition. Larger
+		// fetches keep the pipe full at the price of buffer memory.
+		kgo.FetchMaxPartitionBytes(fetchPart),
+		kgo.FetchMaxBytes(fetchMax),
+	)
+	if err != nil {
+		return fmt.Errorf("cluster %s: consumer: %w", ss.cfg.Flow.Source, err)
+	}
+	if ss.src != nil {
+		ss.src.Close()
+	}
+	ss.src, ss.srcAd = src, kadm.NewClient(src)
+	return nil
 }
 
 // control runs between transactions: it ends the session when the shard
@@ -563,11 +585,23 @@ func (ss *session) batch(ctx context.Context) error {
 			return err
 		}
 		ss.fetchErrors(fs)
-		if ss.follow && ss.raiseCodec(fs) && ss.began.IsZero() {
-			// Nothing of this transaction is written yet (a probe
-			// writes nothing): the next session fetches these records
-			// again and writes them with the codec learned.
-			return errRestart
+		if ss.follow {
+			switch ss.learnCodec(fs) {
+			case codecReopen:
+				// The probe found the codec this session writes with:
+				// the consumer starts over with full fetch limits, and
+				// nothing was copied from the probe's batch.
+				ss.probe = false
+				return ss.openSource()
+			case codecEnd:
+				if ss.began.IsZero() {
+					// Nothing of this transaction is written yet: the
+					// next session fetches these records again and
+					// writes them with the stronger codec.
+					return errRestart
+				}
+				ss.upgrade = true
+			}
 		}
 		var err error
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -608,25 +642,32 @@ func (ss *session) batch(ctx context.Context) error {
 	return nil
 }
 
-// raiseCodec reports whether the session must end for the codec: fs
-// holds a batch compressed more strongly than this session writes, or
-// this is a probe and fs holds data. It records the codec for the next
-// session.
-func (ss *session) raiseCodec(fs kgo.Fetches) bool {
+// codecStep is what a fetch's codecs ask of the session.
+type codecStep int
+
+const (
+	codecKeep   codecStep = iota
+	codecReopen           // a probe learned the codec the session writes with
+	codecEnd              // the source carries a stronger codec than the session writes
+)
+
+// learnCodec records the codecs of fs's data batches for the shard's
+// next sessions and says what this session must do.
+func (ss *session) learnCodec(fs kgo.Fetches) codecStep {
 	c, data := strongestIn(fs, ss.codec)
 	if c == ss.codec && !(ss.probe && data) {
-		return false
+		return codecKeep
 	}
 	s := ss.s
 	s.mu.Lock()
 	s.seen, s.known = stronger(s.seen, c), true
 	s.mu.Unlock()
-	if c != ss.codec {
-		ss.log.Info("source batches are compressed with a stronger codec: the next session writes copies with it",
-			"codec", c.String(), "was", ss.codec.String())
+	if c == ss.codec {
+		return codecReopen
 	}
-	ss.upgrade = true
-	return true
+	ss.log.Info("source batches are compressed with a stronger codec: the next session writes copies with it",
+		"codec", c.String(), "was", ss.codec.String())
+	return codecEnd
 }
 
 // poll fetches with a deadline that SetPartitions, Resume and Close can cut
