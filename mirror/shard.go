@@ -472,10 +472,8 @@ func (ss *session) openSource() error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// The broker answers a fetch as soon as any partition has
 		// records, so the wait costs no latency; it is how often an idle
-		// shard asks again about every one of its partitions, which at
-		// thousands of partitions is most of an idle agent's work.
-		// Pausing a partition waits for the fetch in flight; every other
-		// change (partitions, resume, codec) starts a new session.
+		// shard asks again about every one of its partitions
+		// (idleFetchWait).
 		kgo.FetchMaxWait(idleFetchWait),
 		// Across a WAN a fetch costs a round trip: franz-go's 1 MiB per
 		// partition caps a 100 ms link near 10 MiB/s per partition. Larger
