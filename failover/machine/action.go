@@ -101,6 +101,15 @@ type Publish struct{ Event api.Event }
 // the winner of the proposal runs them.
 type RunHooks struct{ Event api.Event }
 
+// Reload asks the caller to read the mesh state afresh and feed it back
+// as a [StateChanged]. The machine asks when the control plane answers
+// again but nothing was read since it lost it: a proposal that got no
+// quorum (the bucket's stream electing a new leader) takes the machine
+// off the control plane while the caller's own checks may never have
+// failed, and no other input would bring a fresh read; until one comes
+// the machine proposes nothing.
+type Reload struct{}
+
 // Rejected answers an operator command that cannot be carried out.
 type Rejected struct {
 	Command Command
@@ -121,6 +130,7 @@ func (Alert) action()            {}
 func (Publish) action()          {}
 func (RunHooks) action()         {}
 func (Rejected) action()         {}
+func (Reload) action()           {}
 
 func (a Propose) String() string {
 	return fmt.Sprintf("propose rev=%d %s %s: %s", a.Revision, a.State.Decision, a.State, a.State.Reason)
@@ -158,6 +168,7 @@ func (a Publish) String() string {
 func (a RunHooks) String() string {
 	return fmt.Sprintf("run hooks %s epoch=%d", a.Event.Kind, a.Event.Epoch)
 }
+func (Reload) String() string { return "reload the mesh state" }
 func (a Rejected) String() string {
 	return fmt.Sprintf("reject %s to=%s: %s", a.Command.Kind, a.Command.To, a.Reason)
 }

@@ -216,6 +216,9 @@ func (m *Machine) Step(in Input) []Action {
 			m.lostAt, m.fresh = m.now, false
 		}
 		m.reachable = in.Reachable
+		if m.reachable && !m.fresh && m.known {
+			out = append(out, Reload{})
+		}
 	case Command:
 		out = m.command(in, out)
 	case Lag:

@@ -39,6 +39,10 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testda
 //	view from=b,w a=down b=up ...   views of each observer, delivered to reachable machines
 //	tick 5s            advance the clock, tick every machine
 //	cas [order=w,b]    settle pending proposals, these first (default: as made)
+//	cas noquorum       answer every pending proposal with no quorum (the
+//	                   bucket's stream electing a leader), cutting nobody off
+//	check b w          a control-plane check of b, w: reachable unless cut off
+//	reload b w         b, w read the stored state (what a Reload asks for)
 //	partition b / heal b   cut b off the control plane / reconnect it
 //	stop a / restart a     crash a machine / start it anew
 //	command b failover to=a [from=x] [force] / command b failback
@@ -221,7 +225,19 @@ func (h *harness) run(cmd string) string {
 			}
 		}
 	case "cas":
-		h.cas(kv["order"])
+		if slices.Contains(pos, "noquorum") {
+			h.noQuorum()
+		} else {
+			h.cas(kv["order"])
+		}
+	case "check":
+		for _, r := range pos {
+			h.step(r, ControlPlane{Reachable: !h.cut[r]})
+		}
+	case "reload":
+		for _, r := range pos {
+			h.step(r, StateChanged{State: h.kv, Revision: h.rev})
+		}
 	case "partition":
 		for _, r := range pos {
 			h.cut[r] = true
@@ -230,8 +246,10 @@ func (h *harness) run(cmd string) string {
 	case "heal":
 		for _, r := range pos {
 			delete(h.cut, r)
-			h.step(r, ControlPlane{Reachable: true})
+			// As the plane reports a check that succeeds again: the
+			// state it read first, then the control plane reachable.
 			h.step(r, StateChanged{State: h.kv, Revision: h.rev})
+			h.step(r, ControlPlane{Reachable: true})
 		}
 	case "command":
 		c := Command{Kind: CommandKind(pos[1]), To: kv["to"], From: kv["from"], Force: slices.Contains(pos, "force")}
@@ -297,6 +315,16 @@ func (h *harness) step(r string, in Input) {
 		if p, ok := a.(Propose); ok {
 			h.pending = append(h.pending, proposal{from: r, p: p})
 		}
+	}
+}
+
+// noQuorum answers every pending proposal as JetStream does while the
+// bucket's stream has no leader: no response, whoever proposed.
+func (h *harness) noQuorum() {
+	ps := h.pending
+	h.pending = nil
+	for _, p := range ps {
+		h.step(p.from, ProposalResult{NoQuorum: true})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geomesh/geomesh/api"
@@ -145,6 +146,10 @@ type Plane struct {
 
 	probers map[string]*health.Prober // by data region
 	wg      sync.WaitGroup
+	// reload is set by the loop when the machine asks for a fresh read
+	// (machine.Reload); the control-plane goroutine reads the state with
+	// its next successful check.
+	reload atomic.Bool
 
 	// Loop-owned: only Plane.loop touches these.
 	m          *machine.Machine
@@ -410,7 +415,8 @@ func (p *Plane) controlPlane(ctx context.Context) error {
 			return nil
 		}
 		rep := cpReport{reachable: &ok}
-		if ok && !reachable {
+		stale := p.reload.Swap(false)
+		if ok && (!reachable || stale) {
 			// The machine proposes and unfences only after a fresh read.
 			st, rev, err := store.Load(ctx)
 			if err != nil {
@@ -653,6 +659,8 @@ func (p *Plane) do(ctx context.Context, act machine.Action) []machine.Action {
 		return p.m.Step(res)
 	case machine.Rejected:
 		p.answer(CommandResult{Code: 409, Error: act.Reason})
+	case machine.Reload:
+		p.reload.Store(true)
 	case machine.Fence:
 		log.Warn("fenced: acting in no writer role", "epoch", act.Epoch, "reason", act.Reason)
 		p.met.fenced.Set(1)
