@@ -100,11 +100,17 @@ fmt:
 clean:
 	rm -rf bin
 
-# Release binaries (linux/amd64, linux/arm64), SHA256SUMS and the systemd
-# unit, into dist/.
-.PHONY: dist
+# A release into dist/ (packaging/release): static binaries for linux and
+# darwin, amd64 and arm64, stamped with version, commit and date; the SBOM;
+# the systemd unit; the OCI image layout of the linux binaries; SHA256SUMS.
+# VERSION defaults to `git describe --tags --always --dirty`.
+.PHONY: dist image
 dist:
-	bash packaging/dist.sh
+	$(GO) run ./packaging/release -out dist -image $(if $(VERSION),-version $(VERSION))
+
+# The OCI image layout alone (dist/geomesh-image), without a Docker daemon.
+image:
+	$(GO) run ./packaging/release -out dist -platforms linux/amd64,linux/arm64 -image $(if $(VERSION),-version $(VERSION))
 
 # Benchmarks against MirrorMaker 2 and a raw franz-go copy loop on two real
 # Kafka clusters; regenerates docs/benchmarks.{md,json} and the charts.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -133,7 +134,7 @@ func TestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v versionInfo
-	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version == "" || !strings.HasPrefix(v.Go, "go") {
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version == "" || !strings.HasPrefix(v.Go, "go") || v.Platform != runtime.GOOS+"/"+runtime.GOARCH {
 		t.Fatalf("version output %q: %v", out, err)
 	}
 }
