@@ -17,7 +17,7 @@ kafka:
 
 # Unit tests, then the integration tests against real Apache Kafka (KRaft),
 # verbose so the log names the Kafka version the harness started.
-test: kafka tofu-check alerts-test test-unit clients-test test-integration
+test: kafka tofu-check alerts-test helm-check test-unit clients-test test-integration
 
 # The Java and Python client libraries: their unit tests, which run the
 # follow decision's shared table (client/testdata/decide.json) too.
@@ -32,6 +32,16 @@ clients-test:
 .PHONY: tofu-check
 tofu-check:
 	bash deploy/terraform/tools/check.sh
+
+# Offline checks of the Helm chart in deploy/helm/geomesh, with the Helm
+# library (no helm binary, no cluster): lint, rendering of one release per
+# region of every example topology, strict decoding of every object into
+# its Kubernetes API type and geomesh validate of the rendered topology.
+# deploy/helm/test is a module of its own, so the root module does not
+# depend on Helm or Kubernetes; go test downloads its modules.
+.PHONY: helm-check
+helm-check:
+	cd deploy/helm/test && $(GO) test -count=1 ./...
 
 test-unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS_UNIT)
@@ -90,6 +100,7 @@ alerts-test:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
 	$(GO) vet ./...
+	cd deploy/helm/test && $(GO) vet ./...
 	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
 	$(GO) test -count=1 ./internal/testhygiene
