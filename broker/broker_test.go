@@ -31,8 +31,10 @@ func TestOptionsErrors(t *testing.T) {
 	}{
 		{"no cluster", nil, "region r: no kafka cluster configured"},
 		{"empty bootstrap", &topology.Kafka{}, "region r: kafka bootstrap list is empty"},
-		{"unknown mechanism", &topology.Kafka{Bootstrap: []string{"a:1"}, SASL: &topology.SASL{Mechanism: "OAUTHBEARER"}},
-			`region r: kafka sasl: unsupported mechanism "OAUTHBEARER"`},
+		{"unknown mechanism", &topology.Kafka{Bootstrap: []string{"a:1"}, SASL: &topology.SASL{Mechanism: "SCRAM-SHA-1"}},
+			`region r: kafka sasl: unsupported mechanism "SCRAM-SHA-1"`},
+		{"oauth without settings", &topology.Kafka{Bootstrap: []string{"a:1"}, SASL: &topology.SASL{Mechanism: "OAUTHBEARER"}},
+			`region r: kafka sasl: mechanism OAUTHBEARER needs oauth settings`},
 		{"missing ca", &topology.Kafka{Bootstrap: []string{"a:1"}, TLS: &topology.TLS{CAFile: "/nonexistent/ca.pem"}},
 			"region r: kafka tls: read ca file"},
 		{"cert without key", &topology.Kafka{Bootstrap: []string{"a:1"}, TLS: &topology.TLS{CertFile: "c.pem"}},

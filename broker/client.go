@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/geomesh/geomesh/topology"
@@ -84,9 +86,33 @@ func mechanism(s *topology.SASL) (sasl.Mechanism, error) {
 		return scram.Sha512(auth), nil
 	case "GSSAPI":
 		return kerberosMechanism(s), nil
+	case "OAUTHBEARER":
+		if s.OAuth == nil {
+			return nil, errors.New("mechanism OAUTHBEARER needs oauth settings")
+		}
+		return shared(s, func() login { return newTokenSource(s.OAuth) }).mechanism(), nil
+	case "AWS_MSK_IAM":
+		return shared(s, func() login { return newAWSSigner(s.AWS) }).mechanism(), nil
 	default:
-		return nil, fmt.Errorf("unsupported mechanism %q (want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI)", s.Mechanism)
+		return nil, fmt.Errorf("unsupported mechanism %q (want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER or AWS_MSK_IAM)", s.Mechanism)
 	}
+}
+
+// login is a mechanism that keeps what it logs in with (a token, AWS
+// credentials) between connections.
+type login interface{ mechanism() sasl.Mechanism }
+
+// logins holds one login per SASL setting of a loaded topology: the
+// clients of one cluster (mirror shards, admin, probes) then share one
+// token and ask the identity provider once per refresh, not once each.
+var logins sync.Map // *topology.SASL → login
+
+func shared(s *topology.SASL, mk func() login) login {
+	if l, ok := logins.Load(s); ok {
+		return l.(login)
+	}
+	l, _ := logins.LoadOrStore(s, mk())
+	return l.(login)
 }
 
 // Ping asks the cluster for its metadata and returns an error naming

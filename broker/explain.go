@@ -49,15 +49,23 @@ func Explain(region string, k *topology.Kafka, err error) error {
 		opErr     *net.OpError
 	)
 	switch {
-	case (errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, errKerberos)) && k.SASL != nil:
+	case (errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, errKerberos) ||
+		errors.Is(err, errTokenEndpoint) || errors.Is(err, errAWSCredentials)) && k.SASL != nil:
 		s := k.SASL
+		what := fmt.Sprintf("sasl %s as user %q", s.Mechanism, s.Username)
 		hint := fmt.Sprintf("check the user name and the password in %s", s.Password)
-		if s.Mechanism == "GSSAPI" {
+		switch s.Mechanism {
+		case "GSSAPI":
 			hint = fmt.Sprintf("check that keytab %s holds the current key of %s@%s and that %s names the realm's KDCs",
 				s.Keytab, s.Username, s.Realm, s.Krb5Conf)
+		case "OAUTHBEARER":
+			what = fmt.Sprintf("sasl OAUTHBEARER as client %q of %s", s.OAuth.ClientID, s.OAuth.TokenEndpoint)
+			hint = fmt.Sprintf("check the client id and the secret in %s with the identity provider, and that the brokers trust its tokens (issuer, audience, signing keys)", s.OAuth.ClientSecret)
+		case "AWS_MSK_IAM":
+			what = "sasl AWS_MSK_IAM"
+			hint = "check the AWS credentials the chain finds (AWS_PROFILE, AWS_ACCESS_KEY_ID, web identity, instance role) and that their IAM policy allows kafka-cluster:Connect on the cluster"
 		}
-		return &AuthError{Region: region, What: fmt.Sprintf("sasl %s as user %q", s.Mechanism, s.Username),
-			Hint: hint, Err: err}
+		return &AuthError{Region: region, What: what, Hint: hint, Err: err}
 	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.UnsupportedSaslMechanism),
 		errors.Is(err, kerr.IllegalSaslState):
 		return &AuthError{Region: region, What: "sasl", Hint: "the brokers want SASL: set kafka.sasl", Err: err}
@@ -89,6 +97,10 @@ func Principal(k *topology.Kafka) string {
 	switch {
 	case k == nil:
 		return "User:ANONYMOUS"
+	case k.SASL != nil && k.SASL.Mechanism == "OAUTHBEARER" && k.SASL.OAuth != nil:
+		return "User:" + k.SASL.OAuth.Subject()
+	case k.SASL != nil && k.SASL.Mechanism == "AWS_MSK_IAM":
+		return "the IAM identity of the AWS credentials"
 	case k.SASL != nil:
 		return "User:" + k.SASL.Username
 	case k.TLS != nil && k.TLS.CertFile != "":

@@ -146,8 +146,12 @@ func (Stranded) values() []string {
 
 // saslMechanisms are the SASL mechanisms geomesh speaks through franz-go.
 // PLAIN sends the password itself and relies on TLS to hide it; GSSAPI is
-// Kerberos with a keytab.
-var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"}
+// Kerberos with a keytab; OAUTHBEARER sends a token from an OAuth 2 token
+// endpoint; AWS_MSK_IAM signs with AWS credentials (Amazon MSK).
+var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER", "AWS_MSK_IAM"}
+
+// userMechanisms are those that log in as a named user.
+var userMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"}
 
 // Mesh is a validated topology with every default applied.
 type Mesh struct {
@@ -342,13 +346,17 @@ type TLS struct {
 
 // SASL authenticates agents to a cluster.
 type SASL struct {
-	// PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI (Kerberos).
+	// PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI (Kerberos), OAUTHBEARER
+	// (an OAuth 2 token, see oauth) or AWS_MSK_IAM (Amazon MSK's IAM
+	// access control, see aws).
 	Mechanism string `yaml:"mechanism" required:"true"`
-	// User name; with GSSAPI the Kerberos principal without the realm
-	// (geomesh, or geomesh/host).
-	Username string `yaml:"username" required:"true"`
+	// User name; required with PLAIN, SCRAM and GSSAPI (there the
+	// Kerberos principal without the realm: geomesh, or geomesh/host).
+	// OAUTHBEARER and AWS_MSK_IAM take none: the token's subject or the
+	// IAM identity is the principal.
+	Username string `yaml:"username"`
 	// Where the password is: env:VARIABLE or file:/path. Never the password
-	// itself. Required except with GSSAPI, which uses keytab.
+	// itself. Required with PLAIN and SCRAM.
 	Password Secret `yaml:"password"`
 	// GSSAPI: keytab file holding the key of username@realm; required.
 	Keytab string `yaml:"keytab" file:"true"`
@@ -359,6 +367,64 @@ type SASL struct {
 	// GSSAPI: service part of the brokers' principals
 	// (service/broker-host@REALM). Default: kafka.
 	ServiceName string `yaml:"service_name"`
+	// OAUTHBEARER: how the agent gets its tokens; required.
+	OAuth *OAuth `yaml:"oauth"`
+	// AWS_MSK_IAM: which AWS credentials sign; optional.
+	AWS *AWSIAM `yaml:"aws"`
+}
+
+// OAuth is the client credentials grant (RFC 6749 section 4.4) that
+// OAUTHBEARER logs in with, as Kafka's own clients do (KIP-768): the
+// agent posts its client id and secret (HTTP Basic) to the token
+// endpoint, sends the access token it gets to the brokers, and fetches a
+// new one when 80 % of its lifetime has passed, so that connections
+// re-authenticate (KIP-368) with a valid token before the old one
+// expires.
+type OAuth struct {
+	// Token endpoint URL: https://, or http:// on a loopback address
+	// only (the client secret travels to it). Required.
+	TokenEndpoint string `yaml:"token_endpoint" required:"true"`
+	// Client id; required.
+	ClientID string `yaml:"client_id" required:"true"`
+	// Client secret: env:VARIABLE or file:/path, read for every token
+	// request. Required.
+	ClientSecret Secret `yaml:"client_secret" required:"true"`
+	// Scopes to ask for. Default: none (the provider's default).
+	Scope []string `yaml:"scope"`
+	// The audience parameter some providers need (Auth0, Okta custom
+	// servers). Default: none.
+	Audience string `yaml:"audience"`
+	// CA certificates (PEM) that verify the token endpoint. Default: the
+	// system's roots.
+	CAFile string `yaml:"ca_file" file:"true"`
+	// SASL extensions sent with the token (KIP-342), such as Confluent
+	// Cloud's logicalCluster and identityPoolId. Default: none.
+	Extensions map[string]string `yaml:"extensions"`
+	// The tokens' subject: the brokers make it the principal, User:<sub>
+	// (sasl.oauthbearer.sub.claim.name), which ACL sync and fencing
+	// leave alone as geomesh's own. Default: client_id, the subject Okta
+	// and Auth0 give a client; Keycloak and Entra ID give an id: set it.
+	Sub string `yaml:"subject"`
+}
+
+// Subject is the tokens' subject: Sub, else the client id.
+func (o *OAuth) Subject() string {
+	if o.Sub != "" {
+		return o.Sub
+	}
+	return o.ClientID
+}
+
+// AWSIAM selects the AWS credentials that AWS_MSK_IAM signs with. They
+// come from the standard AWS chain (environment, shared config and
+// credentials files, web identity as on EKS, the ECS or EC2 instance
+// role), refreshed before they expire. The signing region is the
+// broker host's (b-1.<cluster>.kafka.<region>.amazonaws.com), else
+// AWS_REGION.
+type AWSIAM struct {
+	// Named profile of the shared config files. Default: AWS_PROFILE, or
+	// the default profile.
+	Profile string `yaml:"profile"`
 }
 
 // Agent is one geomesh process in a region. The addresses are where it

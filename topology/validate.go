@@ -291,6 +291,8 @@ func (c *checker) kafka(p string, k *Kafka) {
 		switch {
 		case !contains(saslMechanisms, s.Mechanism):
 			c.errorAt(sp+".mechanism", "unknown sasl mechanism %q; want %s", s.Mechanism, oneOf(saslMechanisms))
+		case s.Mechanism == "OAUTHBEARER", s.Mechanism == "AWS_MSK_IAM":
+			c.tokenSASL(sp, k, s)
 		case s.Mechanism == "GSSAPI":
 			if s.Keytab == "" {
 				c.errorAtKey(sp, "sasl mechanism GSSAPI needs keytab, the file holding the key of %s@realm", s.Username)
@@ -312,7 +314,50 @@ func (c *checker) kafka(p string, k *Kafka) {
 			}
 		}
 	}
+	if s := k.SASL; s != nil && s.Mechanism != "" {
+		sp := p + ".sasl"
+		if contains(userMechanisms, s.Mechanism) && s.Username == "" && !c.isBroken(sp+".username") {
+			c.errorAtKey(sp, "sasl mechanism %s needs username", s.Mechanism)
+		}
+		if s.OAuth != nil && s.Mechanism != "OAUTHBEARER" {
+			c.errorAtKey(sp+".oauth", "oauth applies only to sasl mechanism OAUTHBEARER, not %s", s.Mechanism)
+		}
+		if s.AWS != nil && s.Mechanism != "AWS_MSK_IAM" {
+			c.errorAtKey(sp+".aws", "aws applies only to sasl mechanism AWS_MSK_IAM, not %s", s.Mechanism)
+		}
+	}
 	c.principals(p+".principals", k.Principals)
+}
+
+// tokenSASL checks OAUTHBEARER and AWS_MSK_IAM, which log in without a
+// user name and password.
+func (c *checker) tokenSASL(sp string, k *Kafka, s *SASL) {
+	for _, key := range []string{"username", "password", "keytab", "realm", "krb5_conf", "service_name"} {
+		if c.set(sp + "." + key) {
+			c.errorAtKey(sp+"."+key, "sasl mechanism %s takes no %s", s.Mechanism, key)
+		}
+	}
+	if s.Mechanism == "AWS_MSK_IAM" {
+		if k.TLS == nil {
+			c.errorAtKey(sp+".mechanism", "sasl mechanism AWS_MSK_IAM needs tls: Amazon MSK serves IAM access control over TLS only (port 9098); add tls: {} to use the system's roots")
+		}
+		return
+	}
+	o := s.OAuth
+	if o == nil {
+		c.errorAtKey(sp, "sasl mechanism OAUTHBEARER needs oauth: {token_endpoint, client_id, client_secret}")
+		return
+	}
+	if o.TokenEndpoint == "" || c.isBroken(sp+".oauth.token_endpoint") {
+		return
+	}
+	u, err := url.Parse(o.TokenEndpoint)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		c.errorAt(sp+".oauth.token_endpoint", "oauth token_endpoint %q is not an http(s) URL with a host", o.TokenEndpoint)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		c.errorAt(sp+".oauth.token_endpoint", "oauth token_endpoint %q must be https://: the client secret and the tokens travel to it (http:// only on a loopback address)", o.TokenEndpoint)
+	}
 }
 
 // principalRE is Kafka's principal form, type:name (User:alice,

@@ -120,7 +120,10 @@ func (c *Cluster) launch(ctx context.Context) error {
 	if c.pki != nil {
 		perNode = 4
 		if c.opts.Security.Kerberos != nil {
-			perNode = 5
+			perNode++
+		}
+		if c.opts.Security.OAuth != nil {
+			perNode++
 		}
 	}
 	ports, err := freePorts(perNode * c.opts.Brokers)
@@ -147,8 +150,12 @@ func (c *Cluster) launch(ctx context.Context) error {
 		}
 		if c.pki != nil {
 			n.mtlsPort, n.internalPort = ports[perNode*i+2], ports[perNode*i+3]
-			if perNode == 5 {
-				n.krbPort = ports[perNode*i+4]
+			next := perNode*i + 4
+			if c.opts.Security.Kerberos != nil {
+				n.krbPort, next = ports[next], next+1
+			}
+			if c.opts.Security.OAuth != nil {
+				n.oauthPort = ports[next]
 			}
 		}
 		if err := os.RemoveAll(n.dir); err != nil {
@@ -197,11 +204,15 @@ func (c *Cluster) launch(ctx context.Context) error {
 }
 
 func (c *Cluster) javaArgs(main string, args ...string) []string {
-	var krb []string
+	var sec []string // security properties of the JVM
 	if s := c.opts.Security; s != nil && s.Kerberos != nil {
-		krb = []string{"-Djava.security.krb5.conf=" + s.Kerberos.Krb5Conf()}
+		sec = []string{"-Djava.security.krb5.conf=" + s.Kerberos.Krb5Conf()}
 	}
-	return slices.Concat(defaultJVMFlags, krb, c.opts.JVMFlags, []string{
+	if s := c.opts.Security; s != nil && s.OAuth != nil {
+		// Kafka 4 reads keys only from URLs this property allows.
+		sec = append(sec, "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls="+s.OAuth.JWKSURL())
+	}
+	return slices.Concat(defaultJVMFlags, sec, c.opts.JVMFlags, []string{
 		"-Dlog4j2.configurationFile=" + filepath.Join(c.dir, "log4j2.properties"),
 		"-cp", filepath.Join(c.home, "libs", "*"),
 		main,

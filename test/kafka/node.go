@@ -34,6 +34,7 @@ type node struct {
 	mtlsPort     int
 	internalPort int
 	krbPort      int // with Security.Kerberos only
+	oauthPort    int // with Security.OAuth only
 	saslPort     int // with Options.Authorizer only
 
 	// proc is nil while the node is stopped.

@@ -58,6 +58,16 @@ type Security struct {
 	// may share a KDC: their brokers share the principal and its keytab.
 	Kerberos *KDC
 
+	// OAuth, when set, adds a SASL_SSL listener with OAUTHBEARER
+	// (Cluster.OAuthBootstrap, TLS with the same CA) whose brokers accept
+	// the tokens of this identity provider: signature by its key,
+	// issuer, audience, expiry with no clock skew. Connections must
+	// re-authenticate (KIP-368) before their token expires, or the broker
+	// closes them: connections.max.reauth.ms is set on the listener, so a
+	// session lasts until its token's exp. A client's principal is
+	// User:<client id>.
+	OAuth *IdP
+
 	// SuperUsers are principals allowed everything, in addition to the
 	// harness's admin and the brokers: "User:name" for a SASL user,
 	// "User:CN=name" for a client certificate.
@@ -207,6 +217,25 @@ func (p *pki) listenerProperties(n *node, sec *Security) map[string]string {
 		"allow.everyone.if.no.acl.found": "false",
 		"super.users":                    strings.Join(append([]string{"User:" + AdminUser, "User:CN=" + brokerCN}, sec.SuperUsers...), ";"),
 	}
+	if p := sec.OAuth; p != nil {
+		props["listeners"] += fmt.Sprintf(",OAUTH://127.0.0.1:%d", n.oauthPort)
+		props["advertised.listeners"] += fmt.Sprintf(",OAUTH://127.0.0.1:%d", n.oauthPort)
+		props["listener.security.protocol.map"] += ",OAUTH:SASL_SSL"
+		props["listener.name.oauth.sasl.enabled.mechanisms"] = "OAUTHBEARER"
+		props["listener.name.oauth.oauthbearer.sasl.server.callback.handler.class"] = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+		props["listener.name.oauth.oauthbearer.sasl.jaas.config"] = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
+		props["listener.name.oauth.oauthbearer.connections.max.reauth.ms"] = "3600000"
+		// Kafka 4.1's default validator (DefaultJwtValidator, made
+		// without a key resolver by the callback handler) checks no
+		// signature: any well-formed token would pass. The broker's
+		// validator checks the signature against the JWKS, issuer,
+		// audience and expiry.
+		props["sasl.oauthbearer.jwt.validator.class"] = "org.apache.kafka.common.security.oauthbearer.BrokerJwtValidator"
+		props["sasl.oauthbearer.jwks.endpoint.url"] = p.JWKSURL()
+		props["sasl.oauthbearer.expected.issuer"] = p.Issuer()
+		props["sasl.oauthbearer.expected.audience"] = Audience
+		props["sasl.oauthbearer.clock.skew.seconds"] = "0"
+	}
 	if sec.Kerberos != nil {
 		props["listeners"] += fmt.Sprintf(",KERBEROS://127.0.0.1:%d", n.krbPort)
 		props["advertised.listeners"] += fmt.Sprintf(",KERBEROS://127.0.0.1:%d", n.krbPort)
@@ -231,6 +260,21 @@ func (c *Cluster) KerberosBootstrap() []string {
 	addrs := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", n.krbPort)
+	}
+	return addrs
+}
+
+// OAuthBootstrap returns every node's address on the OAUTHBEARER
+// listener; nil without Security.OAuth.
+func (c *Cluster) OAuthBootstrap() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pki == nil || c.opts.Security.OAuth == nil {
+		return nil
+	}
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", n.oauthPort)
 	}
 	return addrs
 }

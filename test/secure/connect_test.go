@@ -8,6 +8,7 @@ import (
 
 	"github.com/geomesh/geomesh/broker"
 	"github.com/geomesh/geomesh/internal/testkit"
+	kafkatest "github.com/geomesh/geomesh/test/kafka"
 	"github.com/geomesh/geomesh/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -64,6 +65,7 @@ func TestMechanisms(t *testing.T) {
 		{"scram-sha-512-env", saslKafka(east, "SCRAM-SHA-512", geomeshUser, env)},
 		{"scram-sha-512-file", saslKafka(east, "SCRAM-SHA-512", geomeshUser, file)},
 		{"gssapi-keytab", kafkaAs(t, east, "GSSAPI", topology.Secret{})},
+		{"oauthbearer-file", kafkaAs(t, east, "OAUTHBEARER", topology.Secret{})},
 		{"mtls", kafkaAs(t, east, "mTLS", topology.Secret{})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,6 +91,18 @@ func TestAuthFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An identity provider the brokers do not know: its tokens name
+	// another issuer and carry another key's signature.
+	stranger, err := kafkatest.NewIdP(map[string]string{geomeshUser: oauthSecret}, tokenLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	untrusted := oauthKafka(east, topology.Secret{Ref: "file:" + testkit.TempFile(t, "oauth-secret", oauthSecret)})
+	untrusted.SASL.OAuth.TokenEndpoint = stranger.TokenURL()
 	for _, tc := range []struct {
 		name string
 		k    *topology.Kafka
@@ -108,6 +122,11 @@ func TestAuthFailures(t *testing.T) {
 			[]string{"region east: kafka authentication failed: tls: the broker refused client certificate " + otherCA.TLS.CertFile}},
 		{"gssapi-wrong-keytab", krbKafka(east, geomeshUser, otherKeytab),
 			[]string{"region east: kafka authentication failed: sasl GSSAPI as user \"geomesh\"", otherKeytab}},
+		{"oauth-wrong-secret", oauthKafka(east, env),
+			[]string{"region east: kafka authentication failed: sasl OAUTHBEARER as client \"geomesh\" of " + idp.TokenURL(),
+				"env:GEOMESH_TEST_WRONG_PASSWORD", "401 Unauthorized: invalid_client"}},
+		{"oauth-untrusted-issuer", untrusted,
+			[]string{"region east: kafka authentication failed: sasl OAUTHBEARER as client \"geomesh\" of " + stranger.TokenURL(), "SASL_AUTHENTICATION_FAILED"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := roundTrip(t, "east", tc.k, "fail-"+tc.name)

@@ -22,6 +22,12 @@ const (
 	// fencerUser may read ACLs but not change them.
 	fencerUser = "fencer"
 	fencerPass = "fencer-Secret-2d81e4"
+	// oauthSecret is geomesh's client secret at idp; its tokens make it
+	// User:geomesh, the same super user.
+	oauthSecret = "oauth-Secret-7c4e19"
+	// tokenLifetime is how long idp's tokens last: short, so that
+	// copies outlive several tokens.
+	tokenLifetime = 8 * time.Second
 )
 
 // east and west are single-broker secured clusters shared by the tests
@@ -31,6 +37,9 @@ var (
 	east, west    *kafkatest.Cluster
 	kdc           *kafkatest.KDC
 	geomeshKeytab string
+	// idp issues the tokens both clusters accept on their OAUTHBEARER
+	// listeners.
+	idp *kafkatest.IdP
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -53,7 +62,16 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "secure:", err)
 		return 1
 	}
+	if idp, err = kafkatest.NewIdP(map[string]string{geomeshUser: oauthSecret}, tokenLifetime); err == nil {
+		err = idp.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "secure: start the identity provider:", err)
+		return 1
+	}
+	defer idp.Close()
 	opts := kafkatest.Options{Security: &kafkatest.Security{
+		OAuth:      idp,
 		Users:      map[string]string{geomeshUser: geomeshPass, appUser: appPass, fencerUser: fencerPass},
 		SuperUsers: []string{"User:" + geomeshUser, "User:CN=" + geomeshUser},
 		Kerberos:   kdc,

@@ -14,17 +14,20 @@ import (
 // mechanisms are the ways geomesh authenticates to Kafka, as kafkaAs
 // names them: the SASL mechanisms over SASL_SSL, and a client certificate
 // alone on the mTLS listener.
-var mechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "mTLS"}
+var mechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER", "mTLS"}
 
 // kafkaAs is the topology's view of cluster c as user geomesh
 // authenticating with mech, one of mechanisms. The password mechanisms
-// take the password from pass; GSSAPI uses geomesh's keytab and mTLS a
-// certificate for CN=geomesh signed by c's CA.
+// take the password from pass; GSSAPI uses geomesh's keytab, OAUTHBEARER
+// tokens of idp for client geomesh, and mTLS a certificate for
+// CN=geomesh signed by c's CA.
 func kafkaAs(t testing.TB, c *kafkatest.Cluster, mech string, pass topology.Secret) *topology.Kafka {
 	t.Helper()
 	switch mech {
 	case "GSSAPI":
 		return krbKafka(c, geomeshUser, geomeshKeytab)
+	case "OAUTHBEARER":
+		return oauthKafka(c, topology.Secret{Ref: "file:" + testkit.TempFile(t, "oauth-secret", oauthSecret+"\n")})
 	case "mTLS":
 		return mtlsKafka(t, c, geomeshUser)
 	}
@@ -51,6 +54,17 @@ func krbKafka(c *kafkatest.Cluster, user, keytab string) *topology.Kafka {
 	}
 }
 
+// oauthKafka is the topology's view of cluster c on its OAUTHBEARER
+// listener as idp's client geomesh, with the client secret in secret.
+func oauthKafka(c *kafkatest.Cluster, secret topology.Secret) *topology.Kafka {
+	return &topology.Kafka{
+		Bootstrap: c.OAuthBootstrap(),
+		TLS:       &topology.TLS{CAFile: c.CAFile()},
+		SASL: &topology.SASL{Mechanism: "OAUTHBEARER", OAuth: &topology.OAuth{
+			TokenEndpoint: idp.TokenURL(), ClientID: geomeshUser, ClientSecret: secret, Scope: []string{"kafka"}}},
+	}
+}
+
 // mtlsKafka is the topology's view of cluster c on its mTLS listener with
 // a fresh certificate for CN=cn.
 func mtlsKafka(t testing.TB, c *kafkatest.Cluster, cn string) *topology.Kafka {
@@ -72,14 +86,21 @@ func kafkaYAML(t testing.TB, k *topology.Kafka) string {
 		CertFile string `json:"cert_file,omitempty"`
 		KeyFile  string `json:"key_file,omitempty"`
 	}
+	type oauthKeys struct {
+		TokenEndpoint string   `json:"token_endpoint"`
+		ClientID      string   `json:"client_id"`
+		ClientSecret  string   `json:"client_secret"`
+		Scope         []string `json:"scope,omitempty"`
+	}
 	type saslKeys struct {
-		Mechanism   string `json:"mechanism"`
-		Username    string `json:"username"`
-		Password    string `json:"password,omitempty"`
-		Keytab      string `json:"keytab,omitempty"`
-		Realm       string `json:"realm,omitempty"`
-		Krb5Conf    string `json:"krb5_conf,omitempty"`
-		ServiceName string `json:"service_name,omitempty"`
+		Mechanism   string     `json:"mechanism"`
+		Username    string     `json:"username,omitempty"`
+		OAuth       *oauthKeys `json:"oauth,omitempty"`
+		Password    string     `json:"password,omitempty"`
+		Keytab      string     `json:"keytab,omitempty"`
+		Realm       string     `json:"realm,omitempty"`
+		Krb5Conf    string     `json:"krb5_conf,omitempty"`
+		ServiceName string     `json:"service_name,omitempty"`
 	}
 	out := struct {
 		Bootstrap  []string          `json:"bootstrap"`
@@ -93,6 +114,9 @@ func kafkaYAML(t testing.TB, k *topology.Kafka) string {
 	if s := k.SASL; s != nil {
 		out.SASL = &saslKeys{Mechanism: s.Mechanism, Username: s.Username, Password: s.Password.Ref,
 			Keytab: s.Keytab, Realm: s.Realm, Krb5Conf: s.Krb5Conf, ServiceName: s.ServiceName}
+		if o := s.OAuth; o != nil {
+			out.SASL.OAuth = &oauthKeys{TokenEndpoint: o.TokenEndpoint, ClientID: o.ClientID, ClientSecret: o.ClientSecret.Ref, Scope: o.Scope}
+		}
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
