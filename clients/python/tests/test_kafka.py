@@ -4,11 +4,12 @@ uses around librdkafka calls."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from geomesh_client import GeomeshError, KafkaCluster, KafkaTLS, SASL, Secret, kafka_config
+from geomesh_client import GeomeshError, KafkaCluster, KafkaTLS, SASL, Secret, TopologyError, kafka_config, parse_topology
 from geomesh_client.kafka import _bounded, _retry_coordinator, merge_config
 
 
@@ -97,3 +98,72 @@ def test_bounded() -> None:
     with pytest.raises(GeomeshError, match="no answer within 0.2s"):
         _bounded(lambda: time.sleep(2), 0.2)
     assert time.monotonic() - t0 < 1
+
+
+def test_oauthbearer(tmp_path: Path) -> None:
+    """OAUTHBEARER from the topology file becomes librdkafka's own client
+    credentials login, the secret resolved when the client is built."""
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n")
+    m = parse_topology(
+        f"""
+mesh: t
+topology: {{kind: active-passive, primary: east, standby: [west]}}
+regions:
+  - name: east
+    kafka:
+      bootstrap: [k1:9093]
+      tls: {{}}
+      sasl:
+        mechanism: OAUTHBEARER
+        oauth: {{token_endpoint: "https://idp.example.com/token", client_id: geomesh, client_secret: "file:{secret}",
+                 scope: [kafka, admin], extensions: {{logicalCluster: lkc-1, identityPoolId: pool-2}}}}
+    agents: [{{id: east-1, gossip: 1.1.1.1:7946, api: 1.1.1.1:8080}}]
+  - name: west
+    kafka: {{bootstrap: [k2:9092]}}
+    agents: [{{id: west-1, gossip: 2.2.2.2:7946, api: 2.2.2.2:8080}}]
+""",
+        source="t.yaml",
+    )
+    east = m.region("east").kafka
+    assert east is not None
+    conf = kafka_config("east", east)
+    assert conf == {
+        "bootstrap.servers": "k1:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.token.endpoint.url": "https://idp.example.com/token",
+        "sasl.oauthbearer.client.id": "geomesh",
+        "sasl.oauthbearer.client.secret": "s3cret",
+        "sasl.oauthbearer.scope": "kafka admin",
+        "sasl.oauthbearer.extensions": "identityPoolId=pool-2,logicalCluster=lkc-1",
+    }
+    secret.write_text("rotated\n")
+    assert kafka_config("east", east)["sasl.oauthbearer.client.secret"] == "rotated"
+    secret.unlink()
+    with pytest.raises(GeomeshError, match="region east: kafka sasl OAUTHBEARER as client 'geomesh': ") as ei:
+        kafka_config("east", east)
+    assert "s3cret" not in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "sasl, want",
+    [
+        ("{mechanism: AWS_MSK_IAM}", "sasl AWS_MSK_IAM needs Amazon's aws-msk-iam-sasl-signer-python"),
+        ("{mechanism: OAUTHBEARER}", "sasl OAUTHBEARER needs oauth: {token_endpoint, client_id, client_secret}"),
+        ("{mechanism: SCRAM-SHA-512, password: env:X}", "sasl SCRAM-SHA-512 needs username"),
+    ],
+)
+def test_sasl_refused(sasl: str, want: str) -> None:
+    with pytest.raises(TopologyError) as ei:
+        parse_topology(
+            f"""
+mesh: t
+topology: {{kind: active-active}}
+regions:
+  - {{name: a, kafka: {{bootstrap: [k:1], tls: {{}}, sasl: {sasl}}}, agents: [{{id: a-1, gossip: 1.1.1.1:1, api: 1.1.1.1:2}}]}}
+""",
+            source="t.yaml",
+        )
+    assert want in str(ei.value), str(ei.value)

@@ -65,6 +65,7 @@ from .topology import (
     Region,
     Roles,
     SASL,
+    OAuth,
     Secret,
     Selection,
     load_topology,
@@ -78,6 +79,7 @@ __version__ = "0.1.0"
 __all__ = [
     "API",
     "SASL",
+    "OAuth",
     "Agent",
     "AgentClient",
     "AgentError",

@@ -24,6 +24,15 @@ sasl.username, password       sasl.username, sasl.password (resolved when a clie
 sasl GSSAPI                   sasl.kerberos.keytab, sasl.kerberos.principal
                               (username@realm), sasl.kerberos.service.name;
                               krb5_conf is process-wide in librdkafka (KRB5_CONFIG)
+sasl OAUTHBEARER              librdkafka's own client credentials login:
+                              sasl.oauthbearer.method=oidc, client id and secret
+                              (resolved when a client is built), token endpoint,
+                              scope (space-separated), extensions (k=v,...);
+                              librdkafka refreshes the token itself. oauth.audience
+                              and oauth.ca_file have no librdkafka setting and are
+                              not sent
+sasl AWS_MSK_IAM              refused when the file is read: it needs Amazon's
+                              signer and an oauth_cb, which this library lacks
 ============================  =====================================================
 """
 
@@ -70,7 +79,20 @@ def kafka_config(region: str, k: KafkaCluster) -> dict[str, Any]:
         s = k.sasl
         protocol = "SASL_SSL" if k.tls is not None else "SASL_PLAINTEXT"
         conf["sasl.mechanism"] = s.mechanism
-        if s.mechanism == "GSSAPI":
+        if s.oauth is not None:
+            o = s.oauth
+            conf["sasl.oauthbearer.method"] = "oidc"
+            conf["sasl.oauthbearer.token.endpoint.url"] = o.token_endpoint
+            conf["sasl.oauthbearer.client.id"] = o.client_id
+            try:
+                conf["sasl.oauthbearer.client.secret"] = o.client_secret.resolve()
+            except GeomeshError as e:
+                raise GeomeshError(f"region {region}: kafka sasl OAUTHBEARER as client {o.client_id!r}: {e}") from None
+            if o.scope:
+                conf["sasl.oauthbearer.scope"] = " ".join(o.scope)
+            if o.extensions:
+                conf["sasl.oauthbearer.extensions"] = ",".join(f"{k2}={v2}" for k2, v2 in o.extensions)
+        elif s.mechanism == "GSSAPI":
             principal = f"{s.username}@{s.realm}" if s.realm else s.username
             conf["sasl.kerberos.principal"] = principal
             if s.keytab:

@@ -30,7 +30,13 @@ import java.util.Map;
  * "BEGIN PRIVATE KEY"; both files are read again for every new client);
  * {@code sasl} PLAIN and SCRAM a JAAS config with the password resolved from its
  * reference for every new client, GSSAPI Krb5LoginModule with the keytab (the JVM
- * reads krb5.conf from {@code -Djava.security.krb5.conf}, not from {@code krb5_conf}).
+ * reads krb5.conf from {@code -Djava.security.krb5.conf}, not from {@code krb5_conf}),
+ * OAUTHBEARER kafka-clients' own client credentials login with the secret resolved for
+ * every new client (kafka-clients has no {@code audience} parameter, and checks the token
+ * endpoint's certificate against the JVM's trust store, not {@code oauth.ca_file}; the JVM
+ * must allow the endpoint in {@code -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls}).
+ * AWS_MSK_IAM needs Amazon's aws-msk-iam-auth library, which this library does not bring:
+ * such a region is refused with that message.
  * {@code server_name} has no kafka-clients equivalent and is ignored;
  * {@code insecure_skip_verify} only turns off host name verification.
  */
@@ -191,12 +197,15 @@ public final class TopologyFile {
                 if ((tls == null || tls.isNull()) && (sasl == null || sasl.isNull())) {
                     return;
                 }
+                JsonNode oauth = sasl != null && sasl.isObject() ? obj(sasl, "oauth", false) : null;
                 Security sec = new Security(name,
                         tls != null && tls.isObject() ? new String[]{text(tls, "ca_file", false), text(tls, "cert_file", false),
                                 text(tls, "key_file", false), tls.path("insecure_skip_verify").asBoolean(false) ? "true" : ""} : null,
-                        sasl != null && sasl.isObject() ? new String[]{text(sasl, "mechanism", true), text(sasl, "username", true),
+                        sasl != null && sasl.isObject() ? new String[]{text(sasl, "mechanism", true), text(sasl, "username", false),
                                 text(sasl, "password", false), text(sasl, "keytab", false), text(sasl, "realm", false),
-                                text(sasl, "service_name", false)} : null);
+                                text(sasl, "service_name", false)} : null,
+                        oauth == null ? null : new OAuth(text(oauth, "token_endpoint", false), text(oauth, "client_id", false),
+                                text(oauth, "client_secret", false), list(oauth, "scope"), extensions(oauth)));
                 sec.check(this, at + ".kafka");
                 rb.kafkaProperties(sec::properties);
             });
@@ -231,6 +240,15 @@ public final class TopologyFile {
             return v.asText();
         }
 
+        private Map<String, String> extensions(JsonNode oauth) {
+            Map<String, String> out = new LinkedHashMap<>();
+            JsonNode e = oauth.get("extensions");
+            if (e != null && e.isObject()) {
+                e.fields().forEachRemaining(f -> out.put(f.getKey(), f.getValue().asText()));
+            }
+            return out;
+        }
+
         private JsonNode obj(JsonNode n, String key, boolean required) {
             JsonNode v = n.get(key);
             if (v == null || !v.isObject()) {
@@ -262,6 +280,13 @@ public final class TopologyFile {
         }
     }
 
+    /** The JVM property that lists the URLs kafka-clients 4 may fetch OAuth tokens from. */
+    static final String ALLOWED_URLS = "org.apache.kafka.sasl.oauthbearer.allowed.urls";
+
+    /** A region's sasl.oauth settings: the client credentials grant. */
+    record OAuth(String tokenEndpoint, String clientId, String clientSecret, List<String> scope, Map<String, String> extensions) {
+    }
+
     /** A region's tls and sasl settings, turned into kafka-clients properties on each use. */
     static final class Security {
         private final String region;
@@ -276,8 +301,10 @@ public final class TopologyFile {
         private final String keytab;
         private final String realm;
         private final String serviceName;
+        private final OAuth oauth;
 
-        Security(String region, String[] tls, String[] sasl) {
+        Security(String region, String[] tls, String[] sasl, OAuth oauth) {
+            this.oauth = oauth;
             this.region = region;
             this.tls = tls != null;
             this.caFile = tls == null ? "" : tls[0];
@@ -299,15 +326,27 @@ public final class TopologyFile {
                 case "PLAIN":
                 case "SCRAM-SHA-256":
                 case "SCRAM-SHA-512":
+                    if (username.isEmpty()) {
+                        throw r.bad(at + ".sasl", "sasl " + mechanism + " needs username");
+                    }
                     if (password == null) {
                         throw r.bad(at + ".sasl.password", "sasl " + mechanism + " needs a password reference");
                     }
                     break;
                 case "GSSAPI":
-                    if (keytab.isEmpty() || realm.isEmpty()) {
-                        throw r.bad(at + ".sasl", "sasl GSSAPI needs keytab and realm");
+                    if (username.isEmpty() || keytab.isEmpty() || realm.isEmpty()) {
+                        throw r.bad(at + ".sasl", "sasl GSSAPI needs username, keytab and realm");
                     }
                     break;
+                case "OAUTHBEARER":
+                    if (oauth == null || oauth.tokenEndpoint().isEmpty() || oauth.clientId().isEmpty() || oauth.clientSecret().isEmpty()) {
+                        throw r.bad(at + ".sasl.oauth", "sasl OAUTHBEARER needs oauth: {token_endpoint, client_id, client_secret}");
+                    }
+                    SecretRef.of(oauth.clientSecret());
+                    break;
+                case "AWS_MSK_IAM":
+                    throw r.bad(at + ".sasl.mechanism", "sasl AWS_MSK_IAM needs Amazon's aws-msk-iam-auth library, which geomesh-client "
+                            + "does not bring: add it and give this region's Kafka properties to GeomeshMesh.Builder yourself");
                 default:
                     throw r.bad(at + ".sasl.mechanism", "unknown sasl mechanism \"" + mechanism + "\"");
             }
@@ -344,6 +383,9 @@ public final class TopologyFile {
                     p.put("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required username="
                             + quote(username) + " password=" + quote(password.resolve()) + ";");
                     break;
+                case "OAUTHBEARER":
+                    oauthProperties(p);
+                    break;
                 case "GSSAPI":
                     p.put("sasl.mechanism", mechanism);
                     p.put("sasl.kerberos.service.name", serviceName);
@@ -354,6 +396,36 @@ public final class TopologyFile {
                     break;
             }
             return p;
+        }
+
+        /**
+         * kafka-clients' own client credentials login (KIP-768): it fetches the token and
+         * refreshes it before expiry. kafka-clients 4 fetches only from URLs the JVM property
+         * ALLOWED_URLS lists; a JVM-wide setting is the application's to make, so its absence
+         * is an error that says what to add.
+         */
+        private void oauthProperties(Map<String, Object> p) {
+            String allowed = System.getProperty(ALLOWED_URLS, "");
+            boolean ok = false;
+            for (String u : allowed.split(",")) {
+                ok |= u.trim().equals(oauth.tokenEndpoint());
+            }
+            if (!ok) {
+                throw new GeomeshException("region " + region + ": kafka sasl OAUTHBEARER: kafka-clients fetches tokens only from URLs "
+                        + "the JVM property " + ALLOWED_URLS + " lists; start the JVM with -D" + ALLOWED_URLS + "="
+                        + oauth.tokenEndpoint());
+            }
+            StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required");
+            jaas.append(" clientId=").append(quote(oauth.clientId()));
+            jaas.append(" clientSecret=").append(quote(SecretRef.of(oauth.clientSecret()).resolve()));
+            if (!oauth.scope().isEmpty()) {
+                jaas.append(" scope=").append(quote(String.join(" ", oauth.scope())));
+            }
+            oauth.extensions().forEach((k, v) -> jaas.append(" extension_").append(k).append("=").append(quote(v)));
+            p.put("sasl.mechanism", "OAUTHBEARER");
+            p.put("sasl.login.callback.handler.class", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler");
+            p.put("sasl.oauthbearer.token.endpoint.url", oauth.tokenEndpoint());
+            p.put("sasl.jaas.config", jaas.append(";").toString());
         }
 
         private String read(String path) {

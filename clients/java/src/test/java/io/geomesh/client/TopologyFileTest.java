@@ -92,6 +92,77 @@ class TopologyFileTest {
                 + "principal=\"geomesh@EXAMPLE.COM\";", west.get("sasl.jaas.config"));
     }
 
+    /**
+     * OAUTHBEARER becomes kafka-clients' own client credentials login, the secret read for
+     * every new client; without the JVM allowing the endpoint, a message that says what to
+     * add; AWS_MSK_IAM is refused with what to do instead.
+     */
+    @Test
+    void oauth(@TempDir Path dir) throws Exception {
+        Path secret = dir.resolve("secret");
+        Files.writeString(secret, "s3cret\n");
+        String endpoint = "https://idp.example.com/oauth2/token";
+        GeomeshMesh m = TopologyFile.parse("t.yaml", String.join("\n",
+                "mesh: t",
+                "topology: {kind: active-passive, primary: east, standby: [west]}",
+                "regions:",
+                "  - name: east",
+                "    kafka:",
+                "      bootstrap: [k1:9093]",
+                "      tls: {}",
+                "      sasl:",
+                "        mechanism: OAUTHBEARER",
+                "        oauth: {token_endpoint: \"" + endpoint + "\", client_id: geomesh, client_secret: file:" + secret
+                        + ", scope: [kafka, admin], extensions: {logicalCluster: lkc-1}}",
+                "    agents: [{id: east-1, gossip: 1.1.1.1:7946, api: 1.1.1.1:8080}]",
+                "  - name: west",
+                "    kafka: {bootstrap: [k2:9092]}",
+                "    agents: [{id: west-1, gossip: 2.2.2.2:7946, api: 2.2.2.2:8080}]",
+                "")).build();
+        String before = System.getProperty(TopologyFile.ALLOWED_URLS);
+        try {
+            System.clearProperty(TopologyFile.ALLOWED_URLS);
+            GeomeshException refused = assertThrows(GeomeshException.class, () -> m.region("east").orElseThrow().kafkaProperties());
+            assertEquals("region east: kafka sasl OAUTHBEARER: kafka-clients fetches tokens only from URLs the JVM property "
+                    + TopologyFile.ALLOWED_URLS + " lists; start the JVM with -D" + TopologyFile.ALLOWED_URLS + "=" + endpoint,
+                    refused.getMessage());
+            System.setProperty(TopologyFile.ALLOWED_URLS, "https://other.example.com/jwks, " + endpoint);
+            Map<String, Object> east = m.region("east").orElseThrow().kafkaProperties();
+            assertEquals("SASL_SSL", east.get("security.protocol"));
+            assertEquals("OAUTHBEARER", east.get("sasl.mechanism"));
+            assertEquals(endpoint, east.get("sasl.oauthbearer.token.endpoint.url"));
+            assertEquals("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+                    east.get("sasl.login.callback.handler.class"));
+            assertEquals("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"geomesh\" "
+                    + "clientSecret=\"s3cret\" scope=\"kafka admin\" extension_logicalCluster=\"lkc-1\";", east.get("sasl.jaas.config"));
+            Files.writeString(secret, "rotated\n");
+            assertTrue(((String) m.region("east").orElseThrow().kafkaProperties().get("sasl.jaas.config")).contains("clientSecret=\"rotated\""));
+        } finally {
+            if (before == null) {
+                System.clearProperty(TopologyFile.ALLOWED_URLS);
+            } else {
+                System.setProperty(TopologyFile.ALLOWED_URLS, before);
+            }
+        }
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TopologyFile.parse("t.yaml", String.join("\n",
+                "mesh: t",
+                "topology: {kind: active-active}",
+                "regions:",
+                "  - {name: a, kafka: {bootstrap: [b-1.x.kafka.eu-west-1.amazonaws.com:9098], tls: {}, sasl: {mechanism: AWS_MSK_IAM}}, "
+                        + "agents: [{id: a, api: x}]}",
+                "")));
+        assertTrue(e.getMessage().startsWith("t.yaml: regions[0].kafka.sasl.mechanism: sasl AWS_MSK_IAM needs Amazon's aws-msk-iam-auth library"),
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> TopologyFile.parse("t.yaml", String.join("\n",
+                "mesh: t",
+                "topology: {kind: active-active}",
+                "regions:",
+                "  - {name: a, kafka: {bootstrap: [k:1], sasl: {mechanism: OAUTHBEARER}}, agents: [{id: a, api: x}]}",
+                "")));
+        assertEquals("t.yaml: regions[0].kafka.sasl.oauth: sasl OAUTHBEARER needs oauth: {token_endpoint, client_id, client_secret}", e.getMessage());
+    }
+
     @Test
     void errors() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TopologyFile.parse("t.yaml", "mesh: t\n"));
