@@ -252,29 +252,27 @@ func (p *pki) listenerProperties(n *node, sec *Security) map[string]string {
 // KerberosBootstrap returns every node's address on the GSSAPI listener;
 // nil without Security.Kerberos.
 func (c *Cluster) KerberosBootstrap() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.pki == nil || c.opts.Security.Kerberos == nil {
-		return nil
-	}
-	addrs := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		addrs[i] = fmt.Sprintf("127.0.0.1:%d", n.krbPort)
-	}
-	return addrs
+	return c.secureListener(func(s *Security) bool { return s.Kerberos != nil }, func(n *node) int { return n.krbPort })
 }
 
 // OAuthBootstrap returns every node's address on the OAUTHBEARER
 // listener; nil without Security.OAuth.
 func (c *Cluster) OAuthBootstrap() []string {
+	return c.secureListener(func(s *Security) bool { return s.OAuth != nil }, func(n *node) int { return n.oauthPort })
+}
+
+// secureListener returns every node's address on the optional listener
+// of a secured cluster that port picks, nil unless on says the cluster
+// has it.
+func (c *Cluster) secureListener(on func(*Security) bool, port func(*node) int) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pki == nil || c.opts.Security.OAuth == nil {
+	if c.pki == nil || !on(c.opts.Security) {
 		return nil
 	}
 	addrs := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
-		addrs[i] = fmt.Sprintf("127.0.0.1:%d", n.oauthPort)
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", port(n))
 	}
 	return addrs
 }
