@@ -704,3 +704,70 @@ func TestLowRateCommitsEarly(t *testing.T) {
 	}
 	t.Logf("backlog in %d transactions %v; a lone record visible after %s", backlogTxns, sizes[:backlogTxns], took.Round(time.Millisecond))
 }
+
+// TestResumeFromCopies: a flow that starts without progress into a topic
+// where another flow already copied the first 60 records of each source
+// partition (as the standby flow fills a standby hub before the hub
+// fails) copies only the rest, and its progress anchors at the newest of
+// those copies; a copy from another origin beyond them moves nothing.
+func TestResumeFromCopies(t *testing.T) {
+	src, dst := testkit.FakeCluster(t).ListenAddrs(), testkit.FakeCluster(t).ListenAddrs()
+	const topic, parts, per, before = "sales", 2, 100, 60
+	createTopic(t, src, topic, parts, nil)
+	createTopic(t, dst, topic, parts, nil)
+	var rs []*kgo.Record
+	for p := range int32(parts) {
+		for i := range per {
+			rs = append(rs, testRecord(topic, p, i))
+		}
+	}
+	testkit.Produce(t, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), rs...)
+	// What another flow (us → ap, then on to eu) wrote: copies that keep
+	// the provenance of their first hop.
+	var copies []*kgo.Record
+	for _, r := range rs {
+		if r.Offset < before {
+			copies = append(copies, &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value,
+				Headers: CopyHeaders(testFlow("us", "ap"), r)})
+		}
+	}
+	foreign := testRecord(topic, 1, 9999)
+	foreign.Headers = append(foreign.Headers, kgo.RecordHeader{Key: HeaderOriginRegion, Value: []byte("sa")})
+	copies = append(copies, foreign)
+	testkit.Produce(t, client(t, dst, kgo.RecordPartitioner(kgo.ManualPartitioner())), copies...)
+
+	sh := NewShard(ShardConfig{
+		Mesh: "m", Flow: testFlow("us", "eu"), Shard: 0, Partitions: partitions(topic, parts),
+		Source: factory(src), Target: factory(dst), Logger: testkit.Logger(t, slog.LevelDebug),
+	})
+	runShard(t, sh)
+	poll.Until(t, 30*time.Second, func() error { return caughtUp(sh) })
+	if st := sh.Status(); st.Records != parts*(per-before) {
+		t.Errorf("the flow copied %d records, want %d", st.Records, parts*(per-before))
+	}
+	got := testkit.ReadAtLeast(t, topic, parts*per+1, 30*time.Second, kgo.SeedBrokers(dst...))
+	seen := map[string]int{}
+	for _, r := range got {
+		if o, ok := testkit.Header(r, HeaderOriginRegion); ok && o == "us" {
+			part, _ := testkit.Header(r, HeaderOriginPartition)
+			off, _ := testkit.Header(r, HeaderOriginOffset)
+			seen[part+"/"+off]++
+		}
+	}
+	for _, r := range rs {
+		if n := seen[fmt.Sprintf("%d/%d", r.Partition, r.Offset)]; n != 1 {
+			t.Errorf("source %d/%d is in the target %d times, want once", r.Partition, r.Offset, n)
+		}
+	}
+	for _, p := range sh.Status().Partitions {
+		// Each target partition holds 60 copies from us → ap, one
+		// foreign record in partition 1, then this flow's 40.
+		last := int64(per - 1)
+		if p.Partition == 1 {
+			last++
+		}
+		if p.Next != per || p.LastTarget != last {
+			t.Errorf("partition %d: next %d, last target %d; want %d and %d", p.Partition, p.Next, p.LastTarget, per, last)
+		}
+	}
+}

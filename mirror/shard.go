@@ -423,6 +423,13 @@ func (ss *session) run(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	moved, err := ss.resumeFromCopies(ctx, consume)
+	if err != nil {
+		return err
+	}
+	if moved > 0 {
+		ss.log.Info("mirror shard: partitions start after the copies another flow made of their records", "partitions", moved)
+	}
 
 	if err := s.limits.load(ctx, ss.dstAd, dst, targets...); err != nil {
 		return err

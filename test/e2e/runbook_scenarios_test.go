@@ -962,11 +962,13 @@ func runbooksHubSpoke(t *testing.T, rb *runbooks) {
 				if n := originValues(recs, spName, topic, 40, 50); n != 10 {
 					t.Errorf("the new hub %s holds %d of the 10 records the spoke took after the failover", sbName, n)
 				}
-				// The page warns of this: the spoke's flow into the new hub
-				// starts from its own progress, so the 40 records that
-				// reached it through the old hub arrive a second time.
-				if n := originValues(recs, spName, topic, 0, 40); n != 80 {
-					t.Errorf("the new hub holds %d copies of the spoke's first 40 records; the page says each twice", n)
+				// The spoke's flow into the new hub starts after the 40
+				// records that reached it through the old hub: each once.
+				if n := originValues(recs, spName, topic, 0, 40); n != 40 {
+					t.Errorf("the new hub holds %d copies of the spoke's first 40 records, want each once", n)
+				}
+				if len(recs) != 50 {
+					t.Errorf("the new hub holds %d records of the spoke's topic, want 50", len(recs))
 				}
 			}},
 			"back": {
@@ -985,14 +987,17 @@ func runbooksHubSpoke(t *testing.T, rb *runbooks) {
 				// The spoke feeds the hub again, and the standby flow the
 				// standby hub.
 				produce(t, spoke, spName, topic, 50, 10)
-				// Records 40–49 are there more than once (the page says
-				// why), so the count alone does not tell when 50–59 are.
-				n := 0
-				for end := time.Now().Add(60 * time.Second); n < 10 && time.Now().Before(end); {
-					n = originValues(readTopic(t, hub, copyName, 60, 10*time.Second), spName, topic, 50, 60)
+				// Every record of the spoke once in the hub: the first 40
+				// from before the failure, 40–49 through the standby flow
+				// while it was standby hub, 50–59 from the spoke again.
+				recs := readTopic(t, hub, copyName, 60, 60*time.Second)
+				for _, r := range [][2]int{{0, 40}, {40, 50}, {50, 60}} {
+					if n := originValues(recs, spName, topic, r[0], r[1]); n != r[1]-r[0] {
+						t.Errorf("the hub %s holds %d copies of the spoke's records %d–%d, want each once", hubName, n, r[0], r[1]-1)
+					}
 				}
-				if n != 10 {
-					t.Errorf("the hub %s holds %d of the 10 records the spoke took after the failback", hubName, n)
+				if len(recs) != 60 {
+					t.Errorf("the hub %s holds %d records of the spoke's topic, want 60", hubName, len(recs))
 				}
 			}},
 			"home": {check: contains(`epoch=5 `, hubName+`=hub`, sbName+`=standby-hub`)},
