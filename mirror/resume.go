@@ -34,8 +34,8 @@ type copiedBy struct {
 // the old hub what came back to it; without this each such record would
 // be copied a second time. A partition is read only when its target
 // holds more than its own progress accounts for: no progress and a
-// non-empty target, or records past the flow's last copy and the
-// transaction marker after it.
+// non-empty target, or committed records past the flow's last copy and
+// the transaction marker after it.
 //
 // It returns how many partitions moved; consume is updated for them.
 func (ss *session) resumeFromCopies(ctx context.Context, consume map[string]map[int32]kgo.Offset) (int, error) {
@@ -49,7 +49,10 @@ func (ss *session) resumeFromCopies(ctx context.Context, consume map[string]map[
 	}
 	ctx, cancel := context.WithTimeout(ctx, resumeTimeout)
 	defer cancel()
-	ends, err := ss.dstAd.ListEndOffsets(ctx, names...)
+	// The last stable offsets: a transaction another producer holds open
+	// (an application writing into the same topic) would keep a reader
+	// from ever reaching the high watermark.
+	ends, err := ss.dstAd.ListCommittedOffsets(ctx, names...)
 	if err != nil {
 		return 0, fmt.Errorf("cluster %s: end offsets of the copies: %w", ss.cfg.Flow.Target, err)
 	}
