@@ -211,8 +211,12 @@ func printFailover(w io.Writer, f *demo.Failover) error {
 	}
 	fmt.Fprintf(&b, "\n")
 	if f.FailedBack {
-		fmt.Fprintf(&b, "application: producing again after %.1f s; %d stranded (%d recovered); failed back at epoch %d; %d acknowledged, lost %d, duplicated %d\n",
-			f.FailoverSeconds, f.Stranded, f.StrandedRecovered, f.EpochAfter, f.AppAcked, f.AppLost, f.AppDuplicated)
+		aborts := ""
+		if f.FailbackAborts > 0 {
+			aborts = fmt.Sprintf(" (the mesh aborted %d switch back and the demo asked again)", f.FailbackAborts)
+		}
+		fmt.Fprintf(&b, "application: producing again after %.1f s; %d stranded (%d recovered); failed back at epoch %d%s; %d acknowledged, lost %d, duplicated %d\n",
+			f.FailoverSeconds, f.Stranded, f.StrandedRecovered, f.EpochAfter, aborts, f.AppAcked, f.AppLost, f.AppDuplicated)
 	}
 	if g := f.AppGroup; g != nil {
 		fmt.Fprintf(&b, "application group %s when %s stopped: %d of %d partitions synced to %s, %d offsets behind its last commit in %s (copies it reads again there and drops, with those of what it read after that commit)%s\n",

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -92,6 +93,9 @@ type Failover struct {
 	StrandedRecovered int   `json:"stranded_recovered"`
 	// FailedBack: the region took its role back by a planned switch.
 	FailedBack bool `json:"failed_back"`
+	// FailbackAborts: planned switches back that the mesh aborted and the
+	// demo asked for again (each adds two epochs).
+	FailbackAborts int `json:"failback_aborts,omitempty"`
 	// The application's records: acknowledged, read (distinct), never
 	// read (apart from the stranded ones) and read more than once. Lost
 	// and Duplicated of the whole result include the last two.
@@ -445,6 +449,10 @@ func (w *writerWatch) follow(agents []watched) {
 // failover, after the failback.
 const demoAppWarm = 200
 
+// failbackAttempts bounds how often the demo asks for a failback that the
+// mesh aborts.
+const failbackAttempts = 3
+
 // demoFailback waits for the application to write and read in the new
 // primary, restores the failed region (its cluster with the records it held, a
 // new agent), waits until it settled its stranded records, fails back
@@ -497,16 +505,44 @@ func demoFailback(ctx context.Context, mesh *local.Mesh, app *demoApp, cluster *
 	// The failback goes through the survivor's API, as `geomesh
 	// failback` sends it. The returned region counts as up by a majority
 	// a few probes later; until then the switch is refused, and the demo
-	// retries as an operator would.
+	// retries as an operator would. In its first probes back a majority
+	// may also see it down again for a moment, and the mesh aborts the
+	// switch it had begun: the demo asks again, as an operator would, at
+	// most failbackAttempts times.
 	operator := api.NewClient(mesh.Topology(), api.ClientOptions{Admin: true})
-	if err := pollUntil(ctx, 60*time.Second, func() error {
-		err := operator.Do(ctx, http.MethodPost, survivor.APIAddr(), "/v1/failback", nil, nil)
-		if err != nil {
-			return fmt.Errorf("failback: %w", err)
+	for attempt := 1; ; attempt++ {
+		if err := pollUntil(ctx, 60*time.Second, func() error {
+			err := operator.Do(ctx, http.MethodPost, survivor.APIAddr(), "/v1/failback", nil, nil)
+			if err != nil {
+				return fmt.Errorf("failback: %w", err)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
+		var aborted bool
+		if err := pollUntil(ctx, 60*time.Second, func() error {
+			st := survivor.Failover().State
+			switch {
+			case st == nil:
+				return errors.New("failback: no mesh state")
+			case st.Decision == api.DecisionSwitchAbort:
+				aborted = true
+				return nil
+			case st.Switch != nil || st.Decision != api.DecisionSwitchover:
+				return fmt.Errorf("failback: %s at epoch %d", st.Decision, st.Epoch)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !aborted {
+			break
+		}
+		out.FailbackAborts++
+		if attempt == failbackAttempts {
+			return fmt.Errorf("failback: aborted %d times, the last: %s", attempt, survivor.Failover().State.Reason)
+		}
 	}
 	if err := pollUntil(ctx, 60*time.Second, func() error {
 		if n := app.ackedIn(region) - ackedBefore; n < demoAppWarm {
