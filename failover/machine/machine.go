@@ -416,9 +416,14 @@ func (m *Machine) propose(next api.State, out []Action) []Action {
 
 // fresh views: how many voters see region with verdict v.
 func (m *Machine) seen(region string, v health.Verdict) (n int, who []string) {
+	return m.seenAfter(region, v, time.Time{})
+}
+
+// seenAfter is seen counting only views taken after t.
+func (m *Machine) seenAfter(region string, v health.Verdict, t time.Time) (n int, who []string) {
 	for _, voter := range m.voters {
 		view, ok := m.views[viewKey{observer: voter, region: region}]
-		if !ok || view.Verdict != v || m.now.Sub(view.At) > m.cfg.ViewTTL {
+		if !ok || view.Verdict != v || m.now.Sub(view.At) > m.cfg.ViewTTL || !view.At.After(t) {
 			continue
 		}
 		n++
@@ -631,7 +636,13 @@ func (m *Machine) decide() *api.State {
 		switch {
 		case m.now.Sub(sw.Started) > m.cfg.DrainTimeout:
 			return m.abort(fmt.Sprintf("replication %s→%s did not drain within %s", sw.From, sw.To, m.cfg.DrainTimeout))
-		case func() bool { d, _ := m.down(sw.To); return d }():
+		case func() bool {
+			// Only views taken since the switch began: it was accepted on
+			// views that saw the target up, and an agent that missed those
+			// (a dropped batch, a reconnection) still holds older ones.
+			n, _ := m.seenAfter(sw.To, health.Down, sw.Started)
+			return n >= m.majority()
+		}():
 			return m.abort(fmt.Sprintf("region %s, the switch target, is down", sw.To))
 		case ok && lag.Records == 0 && !lag.CaughtUpTo.Before(sw.Started.Add(m.cfg.PauseGrace)):
 			return m.flip(sw.From, sw.To, fmt.Sprintf("replication %s→%s drained", sw.From, sw.To))
