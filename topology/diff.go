@@ -267,3 +267,41 @@ func flowChanges(old, new *Mesh) []Change {
 	}
 	return cs
 }
+
+// restartPrefixes name the settings an agent builds its listeners,
+// gossip pool, control-plane node and Kafka clients from when it starts,
+// and the timings every agent of the pool must share: a running agent
+// keeps the old values until it restarts, as a Kafka broker does with
+// its read-only configs.
+var restartPrefixes = []string{
+	"gossip", "control_plane", "api",
+	"failover.detection.probe_interval", "failover.detection.probe_timeout",
+	"failover.detection.suspicion_mult", "failover.detection.kafka_probe_interval",
+}
+
+// Restart reports whether agents take c only when they restart.
+func Restart(c Change) bool {
+	if strings.HasPrefix(c.Path, "regions[") && (strings.Contains(c.Path, "].agents") || strings.Contains(c.Path, "].kafka")) {
+		return true
+	}
+	return slices.ContainsFunc(restartPrefixes, func(p string) bool {
+		return c.Path == p || strings.HasPrefix(c.Path, p+".") || strings.HasPrefix(c.Path, p+"[")
+	})
+}
+
+// Membership says why a running mesh cannot take c yet when c adds or
+// removes a region or changes the quorum's voters, else "": the gossip
+// pool, the control plane's nodes and the voters change together, by the
+// runbooks.
+func Membership(c Change) string {
+	name, rest, ok := strings.Cut(strings.TrimPrefix(c.Path, "regions["), "]")
+	switch {
+	case ok && rest == "" && strings.HasPrefix(c.Path, "regions[") && c.New == "":
+		return fmt.Sprintf("removing region %s from a running mesh: follow docs/runbooks/remove-region.md", name)
+	case ok && rest == "" && strings.HasPrefix(c.Path, "regions[") && c.Old == "":
+		return fmt.Sprintf("adding region %s to a running mesh: follow docs/runbooks/add-region.md", name)
+	case c.Path == "failover.quorum.voters":
+		return "changing the voters of a running mesh: follow the region runbooks (docs/runbooks)"
+	}
+	return ""
+}

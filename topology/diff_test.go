@@ -171,3 +171,35 @@ func TestRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAndMembership: which changes agents take only at restart,
+// and which a running mesh does not take yet.
+func TestRestartAndMembership(t *testing.T) {
+	for _, tc := range []struct {
+		path, old, new  string
+		restart, member bool
+	}{
+		{"regions[eu-west].agents[eu-west-1].api", "10.2.0.10:8080", "10.2.0.11:8080", true, false},
+		{"regions[eu-west].agents[eu-west-2]", "", "eu-west-2", true, false},
+		{"gossip.encryption", "a", "b", true, false},
+		{"control_plane.tls.ca_file", "a", "b", true, false},
+		{"api.admin_token", "env:A", "env:B", true, false},
+		{"failover.detection.kafka_probe_interval", "2s", "1s", true, false},
+		{"failover.detection.down_after", "10s", "5s", false, false},
+		{"failover.hooks", "[]", "[x]", false, false},
+		{"regions[eu-west].kafka.bootstrap", "[a:1]", "[b:1]", true, false},
+		{"topics.include", "[a]", "[a, b]", false, false},
+		{"apis", "", "", false, false},
+		{"regions[sa-east]", "", "sa-east", false, true},
+		{"regions[sa-east]", "sa-east", "", false, true},
+		{"failover.quorum.voters", "[a, b, w]", "[a, b]", false, true},
+	} {
+		c := Change{Path: tc.path, Old: tc.old, New: tc.new}
+		if got := Restart(c); got != tc.restart {
+			t.Errorf("Restart(%s) = %v, want %v", tc.path, got, tc.restart)
+		}
+		if got := Membership(c) != ""; got != tc.member {
+			t.Errorf("Membership(%s) = %q, want refused %v", tc.path, Membership(c), tc.member)
+		}
+	}
+}

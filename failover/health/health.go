@@ -128,6 +128,11 @@ func NewTracker(region string, cfg Config) *Tracker {
 	return &Tracker{region: region, cfg: cfg.withDefaults(), verdict: Up}
 }
 
+// Reconfigure sets new timers (a new topology version) and keeps the
+// evidence seen so far: a region already failing its probes for 8s is
+// down at once under a DownAfter of 5s.
+func (t *Tracker) Reconfigure(cfg Config) { t.cfg = cfg.withDefaults() }
+
 // Verdict returns the current verdict and a short reason naming the
 // evidence behind it.
 func (t *Tracker) Verdict() (Verdict, string) { return t.verdict, t.reason }

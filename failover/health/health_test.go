@@ -125,6 +125,24 @@ func TestTracker(t *testing.T) {
 	}
 }
 
+// TestTrackerReconfigure shortens DownAfter under a failing streak: the
+// streak so far counts, so the region is down at the next evidence.
+func TestTrackerReconfigure(t *testing.T) {
+	tr := NewTracker("eu", Config{DownAfter: 10 * time.Second})
+	start := time.Unix(1_700_000_000, 0)
+	bad := func(at float64) Verdict {
+		return tr.Observe(Evidence{At: start.Add(time.Duration(at * float64(time.Second))), Kafka: ProbeFailed})
+	}
+	bad(0)
+	if v := bad(8); v != Suspect {
+		t.Fatalf("8s into a 10s DownAfter: %s, want suspect", v)
+	}
+	tr.Reconfigure(Config{DownAfter: 5 * time.Second})
+	if v := bad(8.5); v != Down {
+		t.Fatalf("8.5s into the streak after DownAfter became 5s: %s, want down", v)
+	}
+}
+
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 // TestProber probes an embedded cluster while it serves and after it

@@ -5,6 +5,7 @@ import (
 
 	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/failover/health"
+	"github.com/geomesh/geomesh/topology"
 )
 
 // Input is something that happened, fed to [Machine.Step].
@@ -14,6 +15,13 @@ type Input interface{ input() }
 // (fencing, view expiry, drain timeout) are measured between ticks, so a
 // scenario controls time exactly. Feed one every second or so.
 type Tick struct{ Now time.Time }
+
+// MeshChanged carries a new version of the topology the agent now runs.
+// It must name the same regions, voters and kind as the one before
+// (package topology's Diff refuses the rest): timings, the stranded
+// policy, the failover mode and the broadcast selection take effect at
+// once, and flows start or stop as the new version asks.
+type MeshChanged struct{ Mesh *topology.Mesh }
 
 // StateChanged carries the mesh state read from the control plane (a Load
 // or a Watch update). State is nil when the store holds none yet; then
@@ -92,6 +100,7 @@ type Lag struct {
 type StrandedDone struct{ Count int64 }
 
 func (Tick) input()           {}
+func (MeshChanged) input()    {}
 func (StateChanged) input()   {}
 func (View) input()           {}
 func (ProposalResult) input() {}

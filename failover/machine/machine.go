@@ -116,6 +116,7 @@ func (c Config) withDefaults() Config {
 // proposal; the compare-and-set lets exactly one through and the others
 // adopt it.
 type Machine struct {
+	base   Config // as given to New: MeshChanged derives cfg from it again
 	cfg    Config
 	mesh   *topology.Mesh
 	self   string
@@ -152,9 +153,10 @@ type viewKey struct{ observer, region string }
 
 // New returns a machine. It does no I/O and never fails: the config is
 // validated by package topology before.
-func New(cfg Config) *Machine {
-	cfg = cfg.withDefaults()
+func New(base Config) *Machine {
+	cfg := base.withDefaults()
 	return &Machine{
+		base:   base,
 		cfg:    cfg,
 		mesh:   cfg.Mesh,
 		self:   cfg.Region,
@@ -199,6 +201,11 @@ func (m *Machine) Step(in Input) []Action {
 		if m.born.IsZero() {
 			m.born = m.now
 		}
+	case MeshChanged:
+		c := m.base
+		c.Mesh = in.Mesh
+		m.cfg, m.mesh, m.voters = c.withDefaults(), in.Mesh, in.Mesh.Failover.Quorum.Voters
+		out = m.startFlows(m.stopFlows(out))
 	case StateChanged:
 		m.reachable, m.fresh = true, true
 		if in.Revision >= m.rev || !m.known {

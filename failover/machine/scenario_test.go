@@ -34,6 +34,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testda
 //	mesh kind=K regions=a,b,w [witness=w] [primary=a standby=b,c] [hub=h standby-hub=s spokes=x,y broadcast]
 //	     [mode=automatic|manual] [stranded=P] [voters=...] [down-after=10s] [probe=2s]
 //	                   (a new mesh resets machines and the stored state)
+//	apply [as mesh]    every machine takes a new version of the topology
+//	                   (MeshChanged); the stored state stays
 //	start a b w        new machines, fed the stored state (or its absence)
 //	bootstrap a b w    store the initial state at revision 1, then start
 //	view from=b,w a=down b=up ...   views of each observer, delivered to reachable machines
@@ -184,6 +186,11 @@ func (h *harness) run(cmd string) string {
 		// A new mesh starts from scratch: no machines, no state.
 		h.mesh = buildMesh(h, kv, pos)
 		h.order, h.machines, h.cut, h.kv, h.rev, h.pending = nil, map[string]*Machine{}, map[string]bool{}, nil, 0, nil
+	case "apply":
+		h.mesh = buildMesh(h, kv, pos)
+		for _, r := range h.order {
+			h.step(r, MeshChanged{Mesh: h.mesh})
+		}
 	case "bootstrap":
 		s := Initial(h.mesh, h.now)
 		h.kv, h.rev = &s, 1
