@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geomesh/geomesh/api"
@@ -28,8 +29,12 @@ import (
 // Config configures an Agent. Zero values take the defaults named on each
 // field; withDefaults applies all of them in one place.
 type Config struct {
-	// Mesh is the validated topology. Required.
+	// Mesh is the validated topology. Required. The agent runs each
+	// newer version stored in the control plane (geomesh apply) instead.
 	Mesh *topology.Mesh
+	// Source is the topology file's text, for its digest in /v1/status;
+	// optional.
+	Source []byte
 
 	// Region is the region this agent serves. Required.
 	Region string
@@ -144,7 +149,10 @@ func (c Config) withDefaults() Config {
 
 // Agent runs one region's share of the mesh.
 type Agent struct {
-	cfg    Config
+	cfg Config
+	// mesh is the topology the agent runs: cfg.Mesh, then each stored
+	// version the failover plane adopts (Reconfigure).
+	mesh   atomic.Pointer[topology.Mesh]
 	region *topology.Region
 	self   topology.Agent
 	flows  []topology.Flow
@@ -201,7 +209,7 @@ func New(cfg Config) (*Agent, error) {
 			flows = append(flows, f)
 		}
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:     cfg,
 		region:  r,
 		self:    self,
@@ -209,8 +217,13 @@ func New(cfg Config) (*Agent, error) {
 		inbound: len(topology.Inbound(cfg.Mesh, r.Name)) > 0,
 		log:     cfg.Logger.With("region", r.Name, "agent", self.ID),
 		clients: map[string]*kgo.Client{},
-	}, nil
+	}
+	a.mesh.Store(cfg.Mesh)
+	return a, nil
 }
+
+// topo is the topology the agent runs now.
+func (a *Agent) topo() *topology.Mesh { return a.mesh.Load() }
 
 func pickAgent(r *topology.Region, id string) (topology.Agent, error) {
 	if id == "" {
@@ -260,14 +273,14 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.started = true
 	// First: an agent that would share its node's store with another
 	// must not listen, gossip or copy at all.
-	if a.cfg.Mesh.ControlPlane.Embedded {
+	if a.topo().ControlPlane.Embedded {
 		lock, err := statedir.Lock(a.nodeDir())
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", a.self.ID, err)
 		}
 		a.stateLock = lock
 	}
-	for _, w := range a.cfg.Mesh.Insecure() {
+	for _, w := range a.topo().Insecure() {
 		a.log.Warn("insecure setting allowed by the topology's allow_insecure", "setting", w)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -279,11 +292,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.met = met
 
-	auth, err := apiserve.NewAuthenticator(a.cfg.Mesh.API, a.cfg.Registry)
+	auth, err := apiserve.NewAuthenticator(a.topo().API, a.cfg.Registry)
 	if err != nil {
 		return fmt.Errorf("agent %s: metrics: %w", a.self.ID, err)
 	}
-	tc, err := apiserve.TLSConfig(a.cfg.Mesh.API.TLS)
+	tc, err := apiserve.TLSConfig(a.topo().API.TLS)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}
@@ -294,7 +307,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.api = api
 
-	keys, err := membership.Keys(a.cfg.Mesh.Gossip)
+	keys, err := membership.Keys(a.topo().Gossip)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.self.ID, err)
 	}
@@ -308,7 +321,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		Logger:     a.log,
 		// One pool across all regions: its verdict that every agent of a
 		// region is gone is half the evidence of a region's death.
-		Timing: membership.WANFrom(a.cfg.Mesh.Failover.Detection),
+		Timing: membership.WANFrom(a.topo().Failover.Detection),
 		// One round through the seeds, no waiting: the seeds include
 		// other regions' agents, and a region that is down must not hold
 		// this agent's start (replication) back. While alone, the agent
@@ -365,7 +378,7 @@ func (a *Agent) seeds() []string {
 		return a.cfg.GossipSeeds
 	}
 	var out []string
-	for _, r := range a.cfg.Mesh.Regions {
+	for _, r := range a.topo().Regions {
 		for _, ag := range r.Agents {
 			if !(r.Name == a.region.Name && ag.ID == a.self.ID) {
 				out = append(out, ag.Gossip)
@@ -545,6 +558,8 @@ type Status struct {
 	// file into the region: since when every group is in step, and each
 	// group that fails to sync with its error.
 	OffsetSync []offsets.SyncStatus `json:"offset_sync"`
+	// Topology is the topology version the agent runs.
+	Topology api.TopologyStatus `json:"topology"`
 }
 
 // Status returns a snapshot; safe to call at any time.
@@ -553,8 +568,9 @@ func (a *Agent) Status() Status {
 	a.mu.Lock()
 	members := a.members
 	fence := a.fence
+	p := a.plane
 	a.mu.Unlock()
-	st := Status{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, Flows: []FlowStatus{}, OffsetSync: a.offsetSync()}
+	st := Status{Mesh: a.topo().Name, Region: a.region.Name, Agent: a.self.ID, Flows: []FlowStatus{}, OffsetSync: a.offsetSync()}
 	if members != nil {
 		st.Members = a.regionMembers()
 	}
@@ -566,6 +582,10 @@ func (a *Agent) Status() Status {
 	if fence != nil {
 		f := fence.Status()
 		st.Fence = &f
+	}
+	st.Topology = api.TopologyStatus{Source: "file"}
+	if p != nil {
+		st.Topology = p.Topology()
 	}
 	return st
 }

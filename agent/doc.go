@@ -27,13 +27,15 @@
 //	GET /healthz    the process is alive
 //	GET /readyz     200 when the agent can do its job, else 503 naming every reason (below)
 //	GET /metrics    Prometheus metrics (below)
-//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence, group offset sync (offset_sync: groups failing to sync and why)
+//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence, group offset sync (offset_sync: groups failing to sync and why), the topology version it runs
 //	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
 //	GET /v1/failover          JSON api.FailoverStatus: the mesh state, this agent's verdicts, running flows, events
 //	POST /v1/failover         body api.FailoverRequest: fail over or switch to a region (admin)
 //	POST /v1/failback         switch back to the topology file's primary or hub (admin)
 //	GET /v1/translate?group=G&from=R  JSON api.TranslateResponse: G's offsets in R translated into this region
 //	GET /v1/bootstrap[?home=R]        JSON api.BootstrapResponse: the cluster that takes writes now (R: whose clients, active-active)
+//	GET /v1/topology[?version=N]      JSON api.TopologyVersion: the newest stored topology version, or version N
+//	POST /v1/topology                 body api.ApplyRequest: check, or store as the next version, a topology file (admin)
 //	GET /v1/keys, POST /v1/keys/{install,use,remove}  the gossip keyring (admin for POST)
 //	GET /           status page: regions and flows, lag, group offset sync, cluster health, groups, events (plain HTML, refreshes itself)
 //
@@ -94,6 +96,7 @@
 // Registered on the agent's own registry, under geomesh_ (replication,
 // heartbeats, topic, ACL and group offset sync, membership, the API),
 // geomesh_failover_ (the failover plane, package failover/plane),
+// geomesh_topology_ (the stored topology version the plane runs),
 // geomesh_control_plane_ (the failed operations of the agent's
 // control-plane node, counted by the failover plane),
 // geomesh_acl_fence_ (the region's ACL fence) and geomesh_kafka_ (the

@@ -43,8 +43,8 @@ func (a *Agent) serveFailover(w http.ResponseWriter, r *http.Request) {
 		if name == "" {
 			continue
 		}
-		if _, ok := a.cfg.Mesh.Region(name); !ok {
-			apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: " + a.cfg.Mesh.NoRegion(name).Error()})
+		if _, ok := a.topo().Region(name); !ok {
+			apiserve.WriteJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "bad failover request: " + a.topo().NoRegion(name).Error()})
 			return
 		}
 	}
@@ -73,7 +73,7 @@ func (a *Agent) serveCommand(w http.ResponseWriter, r *http.Request, c machine.C
 // servers of the region that takes writes now, from this agent's view of
 // the mesh state.
 func (a *Agent) serveBootstrap(w http.ResponseWriter, r *http.Request) {
-	res, code, err := api.BootstrapFor(a.cfg.Mesh, a.Failover().State, r.URL.Query().Get("home"))
+	res, code, err := api.BootstrapFor(a.topo(), a.Failover().State, r.URL.Query().Get("home"))
 	if err != nil {
 		apiserve.WriteJSON(w, code, api.ErrorResponse{Error: err.Error()})
 		return

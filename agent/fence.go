@@ -72,7 +72,7 @@ var _ acls.FenceObserver = (*fenceMetrics)(nil)
 // startFence runs the region's fence and the write gate (acls.Gate),
 // if the mesh has a fence; the caller holds a.mu.
 func (a *Agent) startFence(ctx context.Context) error {
-	if a.region.Kafka == nil || a.cfg.Mesh.Kind != topology.KindActivePassive {
+	if a.region.Kafka == nil || a.topo().Kind != topology.KindActivePassive {
 		return nil
 	}
 	cl, err := a.client(a.region)
@@ -84,7 +84,7 @@ func (a *Agent) startFence(ctx context.Context) error {
 		return err
 	}
 	a.fence = acls.NewFencer(acls.FencerConfig{
-		Mesh:     a.cfg.Mesh.Name,
+		Mesh:     a.topo().Name,
 		Region:   a.region.Name,
 		Kafka:    a.region.Kafka,
 		Cluster:  cl,
@@ -93,8 +93,8 @@ func (a *Agent) startFence(ctx context.Context) error {
 		Logger:   a.log,
 	})
 	var others []*acls.Fencer
-	for i := range a.cfg.Mesh.Regions {
-		r := &a.cfg.Mesh.Regions[i]
+	for i := range a.topo().Regions {
+		r := &a.topo().Regions[i]
 		if r.Name == a.region.Name || r.Kafka == nil {
 			continue
 		}
@@ -108,7 +108,7 @@ func (a *Agent) startFence(ctx context.Context) error {
 		}
 		a.clients[r.Name+" write gate"] = rcl
 		f := acls.NewFencer(acls.FencerConfig{
-			Mesh:        a.cfg.Mesh.Name,
+			Mesh:        a.topo().Name,
 			Region:      r.Name,
 			Kafka:       r.Kafka,
 			Cluster:     rcl,
@@ -130,7 +130,7 @@ func (a *Agent) startFence(ctx context.Context) error {
 // sends to the others while it is primary: the ones whose writes follow
 // the primary.
 func (a *Agent) mirroredTopics(r *topology.Region) func(string) bool {
-	m := a.cfg.Mesh
+	m := a.topo()
 	roles := topology.Roles{Primary: r.Name}
 	for _, s := range m.DataRegions() {
 		if s != r.Name {

@@ -66,7 +66,7 @@ type shardRun struct {
 const restartBackoff = 2 * time.Second
 
 func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
-	src, _ := a.cfg.Mesh.Region(f.Source)
+	src, _ := a.topo().Region(f.Source)
 	srcCl, err := a.client(src)
 	if err != nil {
 		return nil, err
@@ -93,9 +93,9 @@ func (a *Agent) newFlowRunner(f topology.Flow) (*flowRunner, error) {
 		Logger:     a.log.With("flow", f.Source+"->"+f.Target),
 		Observer:   fr.met,
 		// The topology's words are the Syncer's policy names.
-		DeletePolicy: topics.DeletePolicy(a.cfg.Mesh.Replication.TopicDeletion),
+		DeletePolicy: topics.DeletePolicy(a.topo().Replication.TopicDeletion),
 	})
-	m := a.cfg.Mesh
+	m := a.topo()
 	fr.acls = acls.New(acls.Config{
 		Mapping: acls.Mapping{
 			Flow:      f,
@@ -226,7 +226,7 @@ func (fr *flowRunner) reconcile(ctx context.Context) {
 	owned := 0
 	for i := range fr.a.cfg.Shards {
 		parts := want[i]
-		id := mirror.TransactionalID(fr.a.cfg.Mesh.Name, fr.flow, i)
+		id := mirror.TransactionalID(fr.a.topo().Name, fr.flow, i)
 		mine := len(parts) > 0 && assign.Owner(id, members) == fr.a.self.ID
 		run := fr.shards[i]
 		if run != nil {
@@ -263,7 +263,7 @@ func (fr *flowRunner) reconcile(ctx context.Context) {
 // start runs a shard in a goroutine owned by the flow runner; the caller
 // holds fr.mu.
 func (fr *flowRunner) start(ctx context.Context, i int, parts []mirror.Partition) {
-	m := fr.a.cfg.Mesh
+	m := fr.a.topo()
 	s := mirror.NewShard(mirror.ShardConfig{
 		Mesh:            m.Name,
 		Flow:            fr.flow,

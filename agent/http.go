@@ -36,6 +36,7 @@ func (a *Agent) handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /v1/translate", a.serveTranslate)
 	mux.HandleFunc("GET /v1/bootstrap", a.serveBootstrap)
 	a.failoverRoutes(mux)
+	a.topologyRoutes(mux)
 	a.keyRoutes(mux)
 	mux.HandleFunc("GET /v1/health", a.serveHealth)
 	mux.HandleFunc("GET /{$}", a.servePage)

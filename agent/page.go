@@ -99,7 +99,7 @@ func (a *Agent) servePage(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	err := pageTemplate.Execute(w, map[string]any{
 		"Status": st, "Health": hs, "Flows": flows, "Events": events, "Now": time.Now(), "Refresh": 5,
-		"Kind": a.cfg.Mesh.Kind, "Map": a.regionMap(hs, fs.State), "Epoch": fs.Epoch, "Fenced": fs.Fenced,
+		"Kind": a.topo().Kind, "Map": a.regionMap(hs, fs.State), "Epoch": fs.Epoch, "Fenced": fs.Fenced,
 	})
 	if err != nil {
 		a.log.Warn("status page", "err", err)
@@ -110,7 +110,7 @@ func (a *Agent) servePage(w http.ResponseWriter, _ *http.Request) {
 // current roles: those of the failover state once one was read, else the
 // file's.
 func (a *Agent) regionMap(hs HealthStatus, state *api.State) regionMap {
-	m := a.cfg.Mesh
+	m := a.topo()
 	if state == nil {
 		initial := machine.Initial(m, time.Time{})
 		state = &initial

@@ -25,7 +25,8 @@ var _ plane.Host = host{}
 // newPlane builds the agent's failover plane; the caller holds a.mu.
 func (a *Agent) newPlane() (*plane.Plane, error) {
 	return plane.New(plane.Config{
-		Mesh:              a.cfg.Mesh,
+		Mesh:              a.topo(),
+		Source:            a.cfg.Source,
 		Region:            a.region.Name,
 		Agent:             a.self.ID,
 		Control:           a.nodeConfig(),
@@ -41,7 +42,7 @@ func (a *Agent) newPlane() (*plane.Plane, error) {
 // included), or a client of the file's NATS cluster; with the file's
 // control-plane TLS and credentials either way.
 func (a *Agent) nodeConfig() quorum.Config {
-	mesh := a.cfg.Mesh
+	mesh := a.topo()
 	cfg := quorum.Config{Mesh: mesh.Name, Name: a.self.ID, Logger: a.log,
 		TLS: mesh.ControlPlane.TLS, Credentials: mesh.ControlPlane.Credentials}
 	if !mesh.ControlPlane.Embedded {
@@ -64,6 +65,24 @@ func (a *Agent) nodeConfig() quorum.Config {
 // <state dir>/<agent id>, which the agent locks while it runs.
 func (a *Agent) nodeDir() string { return statedir.Node(a.cfg.ControlDir, a.self.ID) }
 
+// Reconfigure implements plane.Host: flows made from now on, offset
+// translation and sync, status and the API follow m.
+func (h host) Reconfigure(m *topology.Mesh) {
+	a := h.a
+	a.mesh.Store(m)
+	flows := map[topology.Route]topology.Flow{}
+	for _, f := range topology.Inbound(m, a.region.Name) {
+		flows[f.Route()] = f
+	}
+	a.translation.mu.Lock()
+	defer a.translation.mu.Unlock()
+	for _, tr := range a.translation.all {
+		if f, ok := flows[tr.Flow().Route()]; ok {
+			tr.SetFlow(f)
+		}
+	}
+}
+
 // NewFlow implements plane.Host.
 func (h host) NewFlow(f topology.Flow) (plane.Flow, error) {
 	h.a.mu.Lock()
@@ -73,7 +92,7 @@ func (h host) NewFlow(f topology.Flow) (plane.Flow, error) {
 
 // GrantWrites implements plane.Host (grantWrites).
 func (h host) GrantWrites(writers []string) {
-	grantWrites(h.a.cfg.Mesh.Kind, h.a.flowRunners(), writers)
+	grantWrites(h.a.topo().Kind, h.a.flowRunners(), writers)
 }
 
 // grantWrites tells ACL sync which copies take the applications' writes
@@ -149,7 +168,7 @@ func (a *Agent) Failover() api.FailoverStatus {
 	p := a.plane
 	a.mu.Unlock()
 	if p == nil {
-		return api.FailoverStatus{Mesh: a.cfg.Mesh.Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: api.ControlStopped}
+		return api.FailoverStatus{Mesh: a.topo().Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: api.ControlStopped}
 	}
 	return p.Status()
 }

@@ -27,6 +27,7 @@ type translation struct {
 	mu       sync.Mutex
 	bySource map[string]*offsets.Translator
 	syncers  []*offsets.Syncer
+	all      []*offsets.Translator // every translator, for Reconfigure
 }
 
 // startTranslation starts, for every flow into the region, a translator and
@@ -53,8 +54,8 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 	if interval <= 0 {
 		interval = defaultOffsetSyncInterval
 	}
-	for i, f := range topology.Inbound(a.cfg.Mesh, a.region.Name) {
-		src, _ := a.cfg.Mesh.Region(f.Source)
+	for i, f := range topology.Inbound(a.topo(), a.region.Name) {
+		src, _ := a.topo().Region(f.Source)
 		srcCl, err := a.client(src)
 		if err != nil {
 			return err
@@ -68,6 +69,9 @@ func (a *Agent) startTranslation(ctx context.Context) error {
 			NewTargetClient: mirror.RegionClients(a.region.Name, a.region.Kafka),
 			Logger:          a.log,
 		})
+		a.translation.mu.Lock()
+		a.translation.all = append(a.translation.all, tr)
+		a.translation.mu.Unlock()
 		if i >= len(a.flows) { // Inbound lists the file's flows first
 			a.translation.mu.Lock()
 			a.translation.bySource[f.Source] = tr

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/geomesh/geomesh/topology"
@@ -206,4 +207,23 @@ func (c *Client) Bootstrap(ctx context.Context, addr, home string) (BootstrapRes
 		path += "?" + url.Values{"home": {home}}.Encode()
 	}
 	return br, c.Do(ctx, http.MethodGet, addr, path, nil, &br)
+}
+
+// Topology returns stored topology version v (0: the newest) from the
+// first agent that answers.
+func (c *Client) Topology(ctx context.Context, v uint64) (TopologyVersion, error) {
+	var tv TopologyVersion
+	path := "/v1/topology"
+	if v > 0 {
+		path += "?version=" + strconv.FormatUint(v, 10)
+	}
+	_, err := c.Any(ctx, http.MethodGet, path, nil, &tv)
+	return tv, err
+}
+
+// Apply posts req to the first agent that answers (POST /v1/topology).
+func (c *Client) Apply(ctx context.Context, req ApplyRequest) (ApplyResponse, error) {
+	var resp ApplyResponse
+	_, err := c.Any(ctx, http.MethodPost, "/v1/topology", req, &resp)
+	return resp, err
 }

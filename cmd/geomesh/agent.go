@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -50,7 +51,9 @@ given the same one stops at start, naming the first one's pid.`,
 			if err != nil {
 				return err
 			}
-			a, err := agent.New(agent.Config{Mesh: m, Region: region, AgentID: id, Logger: log, PartitionLagMetrics: partitionLag, ControlDir: dir})
+			path, _ := topologyFile(cmd)
+			source, _ := os.ReadFile(path) // read and validated just before: only for its digest
+			a, err := agent.New(agent.Config{Mesh: m, Source: source, Region: region, AgentID: id, Logger: log, PartitionLagMetrics: partitionLag, ControlDir: dir})
 			if err != nil {
 				return err
 			}

@@ -44,7 +44,7 @@ Exit status:
 	f.Bool("json", false, "print JSON instead of text (docs/cli.md shows every shape)")
 	f.String("log-level", "info", "log `LEVEL` of agent, up and demo (demo: warn unless given): debug, info, warn or error")
 	f.String("log-format", "text", "log `FORMAT` of agent, up and demo: text or json")
-	root.AddCommand(validateCmd(), planCmd(), upCmd(), agentCmd(), translateCmd(), demoCmd(), keysCmd(), statusCmd(), failoverCmd(), failbackCmd(), versionCmd())
+	root.AddCommand(validateCmd(), planCmd(), upCmd(), agentCmd(), translateCmd(), demoCmd(), keysCmd(), statusCmd(), failoverCmd(), failbackCmd(), diffCmd(), applyCmd(), versionCmd())
 	markRun(root)
 	return root
 }

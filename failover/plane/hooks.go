@@ -23,7 +23,7 @@ func (p *Plane) runHooks(ctx context.Context, ev api.Event) {
 		p.log.Error("encoding the event for hooks failed", "epoch", ev.Epoch, "err", err)
 		return
 	}
-	for i, h := range p.cfg.Mesh.Failover.Hooks {
+	for i, h := range p.topo().Failover.Hooks {
 		p.goRun(ctx, fmt.Sprintf("hook %d", i), func(ctx context.Context) error {
 			err := runHook(ctx, h, body)
 			if err != nil {

@@ -20,6 +20,7 @@ type fakeHost struct {
 	started []topology.Route             // in order
 	writers [][]string                   // every GrantWrites
 	fences  []machine.Status             // every ApplyFence
+	meshes  []*topology.Mesh             // every Reconfigure
 }
 
 func newFakeHost(region string) *fakeHost {
@@ -48,6 +49,25 @@ func (h *fakeHost) NewFlow(f topology.Flow) (Flow, error) {
 	h.flows[f.Route()] = fl
 	h.started = append(h.started, f.Route())
 	return fl, nil
+}
+
+func (h *fakeHost) Reconfigure(m *topology.Mesh) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.meshes = append(h.meshes, m)
+}
+
+// startedCount is how many times a flow on route was made.
+func (h *fakeHost) startedCount(route topology.Route) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.started {
+		if r == route {
+			n++
+		}
+	}
+	return n
 }
 
 func (h *fakeHost) GrantWrites(writers []string) {

@@ -20,6 +20,9 @@ type metrics struct {
 	strandedUnsettled prometheus.Gauge
 
 	controlErrors *prometheus.CounterVec
+
+	topologyVersion  prometheus.Gauge
+	topologyRejected prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
@@ -49,6 +52,12 @@ func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
 			Name: "geomesh_control_plane_errors_total",
 			Help: "Failed operations of this agent's control-plane node, by op: check (the majority write), load, propose, status, lead, publish, subscribe, storage (the embedded server's JetStream storage failing: disk, open files, permissions). Each is logged at ERROR.",
 		}, []string{"op"}),
+		topologyVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "geomesh_topology_version", Help: "Stored topology version this agent runs (0: its topology file, none stored or read yet).",
+		}),
+		topologyRejected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "geomesh_topology_rejected", Help: "1 while this agent cannot run the newest stored topology version and keeps the one it runs (logged at ERROR, in /v1/status).",
+		}),
 	}
 	for _, op := range quorum.Ops {
 		m.controlErrors.WithLabelValues(string(op))
@@ -59,7 +68,7 @@ func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
 	// The series exists from the start, so that a dashboard shows "no
 	// state yet" as an empty role rather than no series.
 	m.role.WithLabelValues(region, "")
-	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition, m.verdict, m.strandedRecords, m.strandedUnsettled, m.controlErrors} {
+	for _, c := range []prometheus.Collector{m.epoch, m.role, m.fenced, m.lastTransition, m.verdict, m.strandedRecords, m.strandedUnsettled, m.controlErrors, m.topologyVersion, m.topologyRejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

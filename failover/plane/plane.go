@@ -22,8 +22,12 @@ import (
 // Config configures a Plane. Zero values take the defaults named on each
 // field.
 type Config struct {
-	// Mesh is the validated topology. Required.
+	// Mesh is the validated topology. Required. The plane adopts each
+	// version stored in the control plane after it (topology.go).
 	Mesh *topology.Mesh
+	// Source is the topology file's text, for its digest in Topology;
+	// optional.
+	Source []byte
 	// Region is the region this plane decides for. Required.
 	Region string
 	// Agent is the id of the agent the plane runs in. Required.
@@ -81,6 +85,10 @@ func (c Config) withDefaults() Config {
 type Host interface {
 	// NewFlow prepares a flow into this region; the plane runs it.
 	NewFlow(f topology.Flow) (Flow, error)
+	// Reconfigure hands the host a new version of the topology, after
+	// the plane stopped the flows it changes and before it starts them
+	// again.
+	Reconfigure(m *topology.Mesh)
 	// GrantWrites tells the host which regions take the applications'
 	// writes now (this region left out while it is fenced).
 	GrantWrites(writers []string)
@@ -132,6 +140,7 @@ type Flow interface {
 // running; only a writer that may be replaced fences itself.
 type Plane struct {
 	cfg    Config
+	mesh   atomic.Pointer[topology.Mesh] // the topology the plane runs now
 	host   Host
 	log    *slog.Logger
 	met    *metrics
@@ -152,15 +161,16 @@ type Plane struct {
 	reload atomic.Bool
 
 	// Loop-owned: only Plane.loop touches these.
-	m          *machine.Machine
-	trackers   map[string]*health.Tracker
-	store      *quorum.Store
-	controlled bool                        // a state has been read: flows follow it
-	static     bool                        // the file's flows run (no state read yet)
-	want       map[topology.Route]bool     // flows the machine started
-	running    map[topology.Route]*flowRun // flows running
-	roles      roleJournal
-	pendingCmd *commandReq
+	m           *machine.Machine
+	topoVersion uint64 // the newest stored topology version seen
+	trackers    map[string]*health.Tracker
+	store       *quorum.Store
+	controlled  bool                        // a state has been read: flows follow it
+	static      bool                        // the file's flows run (no state read yet)
+	want        map[topology.Route]bool     // flows the machine started
+	running     map[topology.Route]*flowRun // flows running
+	roles       roleJournal
+	pendingCmd  *commandReq
 	// The pending Demote whose stranded records are unsettled, whether
 	// this agent's settlement runs, and the owner last seen.
 	pendingStranded *machine.Demote
@@ -177,6 +187,8 @@ type Plane struct {
 	ready     Readiness
 	current   []Flow // the running flows, for the host's readers
 	runs      bool   // Run has started and not returned
+	topoSt    api.TopologyStatus
+	cpStore   *quorum.Store // the loop's store, for the API's topology requests
 }
 
 // probeResult is a Kafka probe's outcome.
@@ -213,6 +225,7 @@ type flowRun struct {
 type cpReport struct {
 	store     *quorum.Store               // set once, when the store opened
 	watch     <-chan machine.StateChanged // with store
+	topology  *api.TopologyVersion        // a stored topology version newer than any before
 	reachable *bool                       // a check's outcome
 	state     *machine.StateChanged       // a fresh read after reconnection
 }
@@ -282,6 +295,11 @@ func New(cfg Config, host Host) (*Plane, error) {
 		if r.Kafka != nil {
 			p.probers[r.Name] = health.NewProber(r.Name, r.Kafka, min(time.Second, p.det.KafkaProbeInterval))
 		}
+	}
+	p.mesh.Store(mesh)
+	p.topoSt = api.TopologyStatus{Source: "file"}
+	if cfg.Source != nil {
+		p.topoSt.SHA256 = api.Digest(cfg.Source)
 	}
 	p.snap = api.FailoverStatus{Mesh: mesh.Name, Region: cfg.Region, Agent: cfg.Agent, ControlPlane: api.ControlConnecting,
 		Views: []api.RegionView{}, Flows: []api.FlowLag{}, Events: []api.Event{}}
@@ -389,8 +407,21 @@ func (p *Plane) controlPlane(ctx context.Context) error {
 	// which can be epochs old: a lost primary would act as primary again
 	// until the watch caught up. The machine starts from a state read
 	// after a write a majority confirmed, and ignores older revisions.
+	topoWatch, err := store.WatchTopology(ctx)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
 	first, ok := p.confirmedState(ctx, store)
-	if !ok || !p.send(ctx, cpReport{store: store, watch: watch, state: &first}) {
+	if !ok {
+		return nil
+	}
+	// The flows of the first state start with the stored topology, not
+	// with an older file the agent was started from.
+	rep := cpReport{store: store, watch: watch, state: &first}
+	if tv, ok, err := store.LatestTopology(ctx); err == nil && ok {
+		rep.topology = &tv
+	}
+	if !p.send(ctx, rep) {
 		return nil
 	}
 	// The leader's questions wait up to the store's timeout each; asked
@@ -408,6 +439,13 @@ func (p *Plane) controlPlane(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case tv, ok := <-topoWatch:
+			if !ok {
+				topoWatch = nil
+			} else if !p.send(ctx, cpReport{topology: &tv}) {
+				return nil
+			}
+			continue
 		case <-t.C:
 		}
 		ok := store.Check(ctx) == nil
@@ -558,6 +596,12 @@ func (p *Plane) loop(ctx context.Context) error {
 		case r := <-p.cpCh:
 			if r.store != nil {
 				p.store, watch = r.store, r.watch
+				p.mu.Lock()
+				p.cpStore = r.store
+				p.mu.Unlock()
+			}
+			if r.topology != nil {
+				p.adopt(ctx, *r.topology, r.store != nil)
 			}
 			if r.state != nil {
 				p.step(ctx, *r.state)
@@ -742,7 +786,7 @@ func (p *Plane) transition() {
 // fenced, whatever the state says.
 func (p *Plane) grantWrites(st machine.Status) {
 	self := p.cfg.Region
-	p.host.GrantWrites(slices.DeleteFunc(st.State.Writers(p.cfg.Mesh.Kind), func(r string) bool { return st.Fenced && r == self }))
+	p.host.GrantWrites(slices.DeleteFunc(st.State.Writers(p.topo().Kind), func(r string) bool { return st.Fenced && r == self }))
 }
 
 // observe turns the evidence about every region into this agent's views,
@@ -754,7 +798,7 @@ func (p *Plane) observe(ctx context.Context, now time.Time) {
 	p.mu.Unlock()
 	var views []machine.View
 	var rv []api.RegionView
-	for _, r := range p.cfg.Mesh.Regions {
+	for _, r := range p.topo().Regions {
 		e := health.Evidence{At: now, AgentsAlive: alive[r.Name], Kafka: probes[r.Name]}
 		if r.Name != p.cfg.Region {
 			e.HeartbeatAge, e.HeartbeatKnown = p.host.HeartbeatAge(r.Name, now)
@@ -827,7 +871,7 @@ func (p *Plane) wantedFlows() map[topology.Route]topology.Flow {
 		if st == nil {
 			return out
 		}
-		for _, f := range topology.PlanFor(p.cfg.Mesh, st.Roles(p.cfg.Mesh)) {
+		for _, f := range topology.PlanFor(p.topo(), st.Roles(p.topo())) {
 			if f.Target == p.cfg.Region && p.want[f.Route()] {
 				out[f.Route()] = f
 			}
@@ -1001,7 +1045,7 @@ func (p *Plane) readiness() Readiness {
 		role := st.State.Role(region)
 		why := fmt.Sprintf("its role is %s", role)
 		switch {
-		case role == api.RoleStandby && len(st.State.Writers(p.cfg.Mesh.Kind)) == 0:
+		case role == api.RoleStandby && len(st.State.Writers(p.topo().Kind)) == 0:
 			why = "it is a standby of no primary"
 		case role == api.RolePrimary:
 			why = "it is the primary"

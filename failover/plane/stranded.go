@@ -64,7 +64,7 @@ func (p *Plane) pollStranded(ctx context.Context) []machine.Action {
 		p.met.strandedUnsettled.Set(0)
 		return nil
 	}
-	writer := st.SoleWriter(p.cfg.Mesh.Kind)
+	writer := st.SoleWriter(p.topo().Kind)
 	flow, ok := p.strandedFlow(writer)
 	if !ok {
 		// Nothing flowed from this region to whoever writes now (no
@@ -76,10 +76,10 @@ func (p *Plane) pollStranded(ctx context.Context) []machine.Action {
 	}
 	policy := act.Stranded
 	if policy == "" {
-		policy = p.cfg.Mesh.Failover.Stranded
+		policy = p.topo().Failover.Stranded
 	}
 	p.met.strandedUnsettled.Set(1)
-	if owner := assign.Owner(stranded.TransactionalID(p.cfg.Mesh.Name, flow), p.host.RegionMembers()); owner != p.cfg.Agent {
+	if owner := assign.Owner(stranded.TransactionalID(p.topo().Name, flow), p.host.RegionMembers()); owner != p.cfg.Agent {
 		if p.strandedOwner != owner {
 			p.strandedOwner = owner
 			log.Info("stranded records are settled by another agent of the region", "owner", owner)
@@ -94,9 +94,9 @@ func (p *Plane) pollStranded(ctx context.Context) []machine.Action {
 		*s = api.StrandedStatus{Policy: policy, Source: flow.Source, Target: flow.Target, State: "settling", Owner: p.cfg.Agent, Started: time.Now()}
 	})
 	log.Warn("settling stranded records", "epoch", act.Epoch, "policy", policy, "target", flow.Target)
-	tgt, _ := p.cfg.Mesh.Region(flow.Target)
+	tgt, _ := p.topo().Region(flow.Target)
 	cfg := stranded.Config{
-		Mesh:   p.cfg.Mesh.Name,
+		Mesh:   p.topo().Name,
 		Flow:   flow,
 		Policy: policy,
 		Source: mirror.RegionClients(p.cfg.Region, p.region.Kafka),
@@ -173,7 +173,7 @@ func (p *Plane) strandedFlow(target string) (topology.Flow, bool) {
 	if target == "" || target == self {
 		return topology.Flow{}, false
 	}
-	m := p.cfg.Mesh
+	m := p.topo()
 	r := m.Roles
 	switch m.Kind {
 	case topology.KindActivePassive:

@@ -77,7 +77,7 @@ type Held struct {
 // committed; with group sync running that is at most a sync interval
 // before the source stopped answering, unless sync was failing.
 func (t *Translator) Held(ctx context.Context, group string) (Held, error) {
-	f := t.cfg.Flow
+	f := t.Flow()
 	committed, err := t.dstAdm.FetchOffsets(ctx, group)
 	if err == nil {
 		err = committed.Error()
@@ -248,7 +248,7 @@ func (v *progressView) withPrefix(ctx context.Context, prefix string) (map[strin
 // reader is a Log over target partition p of topic tt, whose copies of
 // source topic src count.
 func (t *Translator) reader(src, tt string, p int32, pi partInfo) *partitionReader {
-	f := t.cfg.Flow
+	f := t.Flow()
 	tp := mirror.Partition{Topic: tt, Partition: p}
 	return &partitionReader{
 		cl: t.cfg.Target, cluster: f.Target, topic: tt, topicID: pi.topicID, partition: p, leader: pi.leader,

@@ -230,7 +230,7 @@ func (s *Syncer) Status() SyncStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := &s.health
-	f := s.t.cfg.Flow
+	f := s.t.Flow()
 	st := SyncStatus{
 		Source: f.Source, Target: f.Target, LastRound: h.lastRound, InStep: h.inStep, InStepAge: time.Since(h.inStep).Seconds(),
 		Error: h.roundErr, Groups: len(h.groups), Failing: []GroupSyncError{}, Committed: h.committed,
@@ -288,7 +288,7 @@ func (s *Syncer) Round(ctx context.Context) (int, error) {
 }
 
 func (s *Syncer) round(ctx context.Context) *round {
-	f := s.t.cfg.Flow
+	f := s.t.Flow()
 	r := &round{}
 	listed, err := s.t.srcAdm.ListGroups(ctx)
 	if err != nil {

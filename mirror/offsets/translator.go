@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geomesh/geomesh/api"
@@ -75,6 +76,7 @@ type Translation = api.Translation
 // goroutine.
 type Translator struct {
 	cfg    Config
+	flow   atomic.Pointer[topology.Flow] // cfg.Flow, then each SetFlow
 	srcAdm *kadm.Client
 	dstAdm *kadm.Client
 	prog   *progressView
@@ -97,6 +99,7 @@ func NewTranslator(cfg Config) *Translator {
 		dstAdm: kadm.NewClient(cfg.Target),
 		hints:  map[mirror.Partition]*Hints{},
 	}
+	t.flow.Store(&cfg.Flow)
 	t.prog = newProgressView(cfg.Flow.Target, cfg.NewTargetClient, t.dstAdm, cfg.Logger)
 	return t
 }
@@ -109,7 +112,7 @@ func (t *Translator) Start(ctx context.Context) {
 	go func() {
 		defer close(t.done)
 		if err := t.prog.run(ctx); err != nil {
-			t.cfg.Logger.Error("progress reader stopped", "cluster", t.cfg.Flow.Target, "err", err)
+			t.cfg.Logger.Error("progress reader stopped", "cluster", t.Flow().Target, "err", err)
 		}
 	}()
 }
@@ -123,7 +126,12 @@ func (t *Translator) Close() {
 }
 
 // Flow is the flow the Translator serves.
-func (t *Translator) Flow() topology.Flow { return t.cfg.Flow }
+func (t *Translator) Flow() topology.Flow { return *t.flow.Load() }
+
+// SetFlow hands the Translator a new version of its flow (the same
+// route, other selections): a new topology version the agent adopts.
+// Calls from then on use it.
+func (t *Translator) SetFlow(f topology.Flow) { t.flow.Store(&f) }
 
 // GroupOffsets returns the group's committed offsets on the source, for
 // the topics the flow copies, sorted by topic and partition.
@@ -133,11 +141,11 @@ func (t *Translator) GroupOffsets(ctx context.Context, group string) ([]Request,
 		err = resps.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s: offsets of group %s: %w", t.cfg.Flow.Source, group, err)
+		return nil, fmt.Errorf("cluster %s: offsets of group %s: %w", t.Flow().Source, group, err)
 	}
 	var out []Request
 	resps.Each(func(o kadm.OffsetResponse) {
-		if t.cfg.Flow.Selects(o.Topic) && o.At >= 0 {
+		if t.Flow().Selects(o.Topic) && o.At >= 0 {
 			out = append(out, Request{Topic: o.Topic, Partition: o.Partition, Offset: o.At})
 		}
 	})
@@ -179,7 +187,7 @@ func (t *Translator) Translate(ctx context.Context, reqs []Request) ([]Translati
 	if len(reqs) == 0 {
 		return out, nil
 	}
-	f := t.cfg.Flow
+	f := t.Flow()
 	var srcTopics, dstTopics []string
 	seen := map[string]bool{}
 	for _, r := range reqs {
@@ -264,7 +272,7 @@ func listed(l kadm.ListedOffsets, topic string, partition int32) int64 {
 
 // translate runs the search for one partition, waiting out ErrUnstable.
 func (t *Translator) translate(ctx context.Context, r Request, targetTopic, key string, pi partInfo, q Query) (Result, error) {
-	f := t.cfg.Flow
+	f := t.Flow()
 	tp := mirror.Partition{Topic: targetTopic, Partition: r.Partition}
 	rd := &partitionReader{
 		cl: t.cfg.Target, cluster: f.Target, topic: targetTopic, topicID: pi.topicID, partition: r.Partition, leader: pi.leader,
@@ -324,7 +332,7 @@ func (t *Translator) translate(ctx context.Context, r Request, targetTopic, key 
 // region's offsets, which say nothing about offsets in this flow's source.
 // A replicate flow never forwards a copy, so it needs no check.
 func (t *Translator) checkOrigin(ctx context.Context, rd *partitionReader, q Query) error {
-	if t.cfg.Flow.Kind == topology.FlowReplicate || !q.HasProgress || q.LastTarget < 0 || q.LastTarget >= q.TargetEnd || q.LastTarget < q.TargetStart {
+	if t.Flow().Kind == topology.FlowReplicate || !q.HasProgress || q.LastTarget < 0 || q.LastTarget >= q.TargetEnd || q.LastTarget < q.TargetStart {
 		return nil
 	}
 	r, ok, err := rd.ReadAt(ctx, q.LastTarget)
@@ -332,7 +340,7 @@ func (t *Translator) checkOrigin(ctx context.Context, rd *partitionReader, q Que
 		return err // compacted away on the target: nothing to learn from it
 	}
 	if !r.Copy {
-		return fmt.Errorf("cluster %s: topic %s partition %d holds copies forwarded from another region; translating across two hops is not supported", t.cfg.Flow.Target, rd.topic, rd.partition)
+		return fmt.Errorf("cluster %s: topic %s partition %d holds copies forwarded from another region; translating across two hops is not supported", t.Flow().Target, rd.topic, rd.partition)
 	}
 	return nil
 }
@@ -351,7 +359,7 @@ func (t *Translator) hintsFor(tp mirror.Partition) *Hints {
 // targetInfo reads topic ids, leaders, log starts and last stable offsets
 // of target topics; partitions of missing topics are absent.
 func (t *Translator) targetInfo(ctx context.Context, topics []string) (map[mirror.Partition]partInfo, error) {
-	dst := t.cfg.Flow.Target
+	dst := t.Flow().Target
 	md, err := t.dstAdm.Metadata(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: metadata of %v: %w", dst, topics, err)
