@@ -91,9 +91,10 @@ type Config struct {
 	// progress at the default interval).
 	GroupStatusWindow int
 
-	// PartitionLagMetrics adds geomesh_mirror_partition_lag_records, one
-	// series per copied partition. Off by default: a mesh copying
-	// thousands of partitions would multiply Prometheus's series.
+	// PartitionLagMetrics adds geomesh_mirror_partition_lag_records and
+	// geomesh_mirror_partition_rpo_seconds, a series each per copied
+	// partition. Off by default: a mesh copying thousands of partitions
+	// would multiply Prometheus's series.
 	PartitionLagMetrics bool
 
 	// ControlDir is the mesh's control-plane state directory
@@ -574,8 +575,9 @@ func (a *Agent) Status() Status {
 	if members != nil {
 		st.Members = a.regionMembers()
 	}
+	now := time.Now()
 	for _, fr := range runners {
-		st.Flows = append(st.Flows, fr.status())
+		st.Flows = append(st.Flows, a.flowStatus(fr, now))
 	}
 	fs := a.Failover()
 	st.Role, st.Epoch, st.Fenced = fs.Role, fs.Epoch, fs.Fenced

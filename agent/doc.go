@@ -27,9 +27,9 @@
 //	GET /healthz    the process is alive
 //	GET /readyz     200 when the agent can do its job, else 503 naming every reason (below)
 //	GET /metrics    Prometheus metrics (below)
-//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag, errors, the ACL fence, group offset sync (offset_sync: groups failing to sync and why), the topology version it runs
+//	GET /v1/status  JSON: agent, members, flows, topics, acls, shards, partitions, lag and RPO, errors, the ACL fence, group offset sync (offset_sync: groups failing to sync and why), the topology version it runs
 //	GET /v1/health  JSON: the region's cluster health, per-flow heartbeat age and RPO estimate, recent events
-//	GET /v1/failover          JSON api.FailoverStatus: the mesh state, this agent's verdicts, running flows, events
+//	GET /v1/failover          JSON api.FailoverStatus: the mesh state, this agent's verdicts, running flows with their RPO and partitions behind, events
 //	POST /v1/failover         body api.FailoverRequest: fail over or switch to a region (admin)
 //	POST /v1/failback         switch back to the topology file's primary or hub (admin)
 //	GET /v1/translate?group=G&from=R  JSON api.TranslateResponse: G's offsets in R translated into this region

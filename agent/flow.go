@@ -450,15 +450,17 @@ func (fr *flowRunner) notReady() []string {
 
 // FlowStatus is one flow's part of /v1/status.
 type FlowStatus struct {
-	Source string          `json:"source"`
-	Target string          `json:"target"`
-	Kind   string          `json:"kind"`
-	Error  string          `json:"error,omitempty"`
-	Lag    int64           `json:"lag_records"`
-	Paused int             `json:"paused_partitions"`
-	Topics topics.Status   `json:"topics"`
-	ACLs   acls.Status     `json:"acls"`
-	Shards []mirror.Status `json:"shards"`
+	Source string `json:"source"`
+	Target string `json:"target"`
+	Kind   string `json:"kind"`
+	Error  string `json:"error,omitempty"`
+	Lag    int64  `json:"lag_records"`
+	Paused int    `json:"paused_partitions"`
+	// RPOSeconds is the largest of the partitions' (shards[].partitions[].rpo_seconds).
+	RPOSeconds float64         `json:"rpo_seconds"`
+	Topics     topics.Status   `json:"topics"`
+	ACLs       acls.Status     `json:"acls"`
+	Shards     []mirror.Status `json:"shards"`
 }
 
 func (fr *flowRunner) status() FlowStatus {

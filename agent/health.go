@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geomesh/geomesh/api"
 	"github.com/geomesh/geomesh/broker/health"
 	"github.com/geomesh/geomesh/internal/apiserve"
 	"github.com/geomesh/geomesh/mirror"
@@ -84,7 +86,7 @@ func (a *Agent) startHealth(ctx context.Context) error {
 	}
 	a.goRun(ctx, "cluster health", h.monitor.Run)
 	var topics []string
-	for _, f := range topology.Inbound(a.cfg.Mesh, a.region.Name) {
+	for _, f := range topology.Inbound(a.topo(), a.region.Name) {
 		if t := f.TargetTopic(heartbeat.Topic); !slices.Contains(topics, t) {
 			topics = append(topics, t)
 		}
@@ -157,14 +159,58 @@ func (a *Agent) Health() HealthStatus {
 func (h *healthState) flow(fr *flowRunner, now time.Time) FlowHealth {
 	lag, lagSeconds, lastErr := fr.lag()
 	fh := FlowHealth{Source: fr.flow.Source, Target: fr.flow.Target, LagRecords: lag, LagSeconds: lagSeconds, Error: lastErr}
-	fh.HeartbeatAge = now.Sub(h.started).Seconds()
-	for _, r := range h.beats.Regions(now) {
-		if r.Region == fh.Source {
-			fh.HeartbeatAge, fh.HeartbeatSeen, fh.HeartbeatLatency = r.Age.Seconds(), true, r.Latency.Seconds()
-		}
-	}
+	fh.HeartbeatAge, fh.HeartbeatLatency, fh.HeartbeatSeen = h.beat(fh.Source, now)
 	fh.RPOSeconds = max(fh.LagSeconds, fh.HeartbeatAge)
 	return fh
+}
+
+// beat is the age and latency of the newest heartbeat of region read
+// here; until one arrives, the age is the time since the agent started.
+func (h *healthState) beat(region string, now time.Time) (age, latency float64, seen bool) {
+	for _, r := range h.beats.Regions(now) {
+		if r.Region == region {
+			return r.Age.Seconds(), r.Latency.Seconds(), true
+		}
+	}
+	return now.Sub(h.started).Seconds(), 0, false
+}
+
+// flowStatus is fr's status with each partition's RPO raised to the age
+// of the source's newest heartbeat, and the flow's RPO.
+func (a *Agent) flowStatus(fr *flowRunner, now time.Time) FlowStatus {
+	st := fr.status()
+	a.mu.Lock()
+	h := a.health
+	a.mu.Unlock()
+	var age float64
+	if h != nil {
+		age, _, _ = h.beat(fr.flow.Source, now)
+	}
+	for i := range st.Shards {
+		for j := range st.Shards[i].Partitions {
+			p := &st.Shards[i].Partitions[j]
+			p.RPOSeconds = max(p.LagSeconds, age)
+			st.RPOSeconds = max(st.RPOSeconds, p.RPOSeconds)
+		}
+	}
+	return st
+}
+
+// partitionsBehind lists st's partitions with records not yet copied,
+// the longest behind first, at most api.MaxPartitionsBehind.
+func partitionsBehind(st FlowStatus) []api.PartitionRPO {
+	var out []api.PartitionRPO
+	for _, s := range st.Shards {
+		for _, p := range s.Partitions {
+			if p.Lag > 0 {
+				out = append(out, api.PartitionRPO{Topic: p.Topic, Partition: p.Partition, Records: p.Lag, Seconds: p.RPOSeconds})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b api.PartitionRPO) int {
+		return cmp.Or(cmp.Compare(b.Seconds, a.Seconds), cmp.Compare(b.Records, a.Records), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out[:min(len(out), api.MaxPartitionsBehind)]
 }
 
 func (a *Agent) serveHealth(w http.ResponseWriter, _ *http.Request) {
@@ -249,6 +295,9 @@ var (
 	partLagDesc = prometheus.NewDesc("geomesh_mirror_partition_lag_records",
 		"Source records not yet copied, per partition (only with the agent's partition lag metrics enabled).",
 		[]string{"source", "target", "topic", "partition"}, nil)
+	partRPODesc = prometheus.NewDesc("geomesh_mirror_partition_rpo_seconds",
+		"Span of a partition's source writes a failover now would strand at most: max(its lag in seconds, the source's heartbeat age) (only with the agent's partition lag metrics enabled).",
+		[]string{"source", "target", "topic", "partition"}, nil)
 )
 
 func (c *flowHealthCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -257,6 +306,7 @@ func (c *flowHealthCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- rpoDesc
 	if c.a.cfg.PartitionLagMetrics {
 		ch <- partLagDesc
+		ch <- partRPODesc
 	}
 }
 
@@ -277,10 +327,11 @@ func (c *flowHealthCollector) Collect(ch chan<- prometheus.Metric) {
 		if !a.cfg.PartitionLagMetrics {
 			continue
 		}
-		for _, s := range fr.status().Shards {
+		for _, s := range a.flowStatus(fr, now).Shards {
 			for _, p := range s.Partitions {
-				ch <- prometheus.MustNewConstMetric(partLagDesc, prometheus.GaugeValue, float64(p.Lag),
-					fh.Source, fh.Target, p.Topic, strconv.Itoa(int(p.Partition)))
+				part := strconv.Itoa(int(p.Partition))
+				ch <- prometheus.MustNewConstMetric(partLagDesc, prometheus.GaugeValue, float64(p.Lag), fh.Source, fh.Target, p.Topic, part)
+				ch <- prometheus.MustNewConstMetric(partRPODesc, prometheus.GaugeValue, p.RPOSeconds, fh.Source, fh.Target, p.Topic, part)
 			}
 		}
 	}

@@ -170,5 +170,16 @@ func (a *Agent) Failover() api.FailoverStatus {
 	if p == nil {
 		return api.FailoverStatus{Mesh: a.topo().Name, Region: a.region.Name, Agent: a.self.ID, ControlPlane: api.ControlStopped}
 	}
-	return p.Status()
+	fs := p.Status()
+	runners := a.flowRunners()
+	now := time.Now()
+	for i, fl := range fs.Flows {
+		for _, fr := range runners {
+			if fr.flow.Source == fl.Source && fr.flow.Target == fl.Target {
+				st := a.flowStatus(fr, now)
+				fs.Flows[i].RPOSeconds, fs.Flows[i].Behind = st.RPOSeconds, partitionsBehind(st)
+			}
+		}
+	}
+	return fs
 }

@@ -64,6 +64,25 @@ type FlowLag struct {
 	Source string `json:"source"`
 	Target string `json:"target"`
 	Lag    int64  `json:"lag_records"`
+	// RPOSeconds bounds the span of the source's writes a failover now
+	// would strand: the oldest record not yet copied, or, when the flow
+	// no longer hears from its source, the age of its newest heartbeat.
+	RPOSeconds float64 `json:"rpo_seconds"`
+	// Behind are the partitions with records not yet copied, the worst
+	// first (at most MaxPartitionsBehind).
+	Behind []PartitionRPO `json:"partitions_behind,omitempty"`
+}
+
+// MaxPartitionsBehind bounds FlowLag.Behind.
+const MaxPartitionsBehind = 20
+
+// PartitionRPO is what a failover now would strand of one source
+// partition: Records not yet copied, written over at most Seconds.
+type PartitionRPO struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Records   int64   `json:"records"`
+	Seconds   float64 `json:"seconds"`
 }
 
 // StrandedStatus is an agent's settlement of its region's stranded

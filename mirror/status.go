@@ -56,6 +56,11 @@ type PartitionStatus struct {
 	// shard has seen it, else the time since the last copied record was
 	// produced at the source; zero when Lag is zero.
 	LagSeconds float64 `json:"lag_seconds"`
+	// RPOSeconds bounds the span of this partition's source writes a
+	// failover now would strand. The shard knows LagSeconds only; the
+	// agent raises it to the age of the source's newest heartbeat, which
+	// grows when the shard no longer learns the partition's end.
+	RPOSeconds float64 `json:"rpo_seconds"`
 
 	Paused bool `json:"paused"`
 	// PausedOffset is the source offset of the record the target refused;
@@ -169,6 +174,7 @@ func (s *Shard) Status() Status {
 			ps.Next, ps.LastTarget, ps.HighWatermark = x.committed.Next, x.committed.LastTarget, x.hwm
 		}
 		ps.Lag, ps.LagSeconds, ps.Paused = s.lagOf(p, now)
+		ps.RPOSeconds = ps.LagSeconds
 		if pz, ok := s.paused[p]; ok {
 			ps.PausedOffset, ps.Error = pz.offset, pz.reason
 		}

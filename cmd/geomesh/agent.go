@@ -71,7 +71,7 @@ given the same one stops at start, naming the first one's pid.`,
 	cmd.Flags().StringVar(&region, "region", "", "region this agent serves (required)")
 	cmd.Flags().StringVar(&id, "id", "", "agent id from the region's agents list (default: the first)")
 	cmd.Flags().String("state-dir", "", stateDirFlag("/var/lib/geomesh/<mesh>"))
-	cmd.Flags().BoolVar(&partitionLag, "partition-lag-metrics", false, "export replication lag per partition too (one series per copied partition)")
+	cmd.Flags().BoolVar(&partitionLag, "partition-lag-metrics", false, "export replication lag and RPO per partition too (two series per copied partition)")
 	_ = cmd.MarkFlagRequired("region")
 	return cmd
 }

@@ -66,6 +66,8 @@ type meshAgents struct {
 	mesh *topology.Mesh
 	dir  string
 	log  *slog.Logger
+	// partitionLag turns on the agents' per-partition lag and RPO metrics.
+	partitionLag bool
 }
 
 func newMeshAgents(t *testing.T, path string) *meshAgents {
@@ -79,7 +81,7 @@ func newMeshAgents(t *testing.T, path string) *meshAgents {
 
 func (ma *meshAgents) start(region string) *agent.Agent {
 	ma.t.Helper()
-	a, err := agent.New(agent.Config{Mesh: ma.mesh, Region: region, ControlDir: ma.dir, Logger: ma.log})
+	a, err := agent.New(agent.Config{Mesh: ma.mesh, Region: region, ControlDir: ma.dir, Logger: ma.log, PartitionLagMetrics: ma.partitionLag})
 	if err != nil {
 		ma.t.Fatal(err)
 	}
