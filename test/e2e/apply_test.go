@@ -20,33 +20,15 @@ import (
 )
 
 // applyMesh writes an active-passive topology with a witness and an
-// embedded control plane, copying the topics include selects; a region's
-// bootstrap lists every broker of its cluster.
+// embedded control plane, copying the topics include selects.
 func applyMesh(t *testing.T, mesh string, east, west *kafkatest.Cluster, include string) (path, text string) {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, `mesh: %s
-topology: {kind: active-passive, primary: %[1]s-east, standby: [%[1]s-west]}
+	return witnessMesh(t, mesh, east, west, fmt.Sprintf(`
 topics: {include: [%s]}
 failover:
   mode: automatic
   detection: {probe_interval: 500ms, probe_timeout: 250ms, suspicion_mult: 3, kafka_probe_interval: 1s, down_after: 3s}
-control_plane: {embedded: true}
-regions:
-`, mesh, include)
-	for _, r := range []struct {
-		name string
-		c    *kafkatest.Cluster
-	}{{mesh + "-east", east}, {mesh + "-west", west}, {mesh + "-witness", nil}} {
-		fmt.Fprintf(&b, "  - name: %s\n", r.name)
-		if r.c != nil {
-			fmt.Fprintf(&b, "    kafka: {bootstrap: [%s]}\n", strings.Join(r.c.Bootstrap(), ", "))
-		} else {
-			b.WriteString("    witness: true\n")
-		}
-		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
-	}
-	return testkit.TempFile(t, mesh+".yaml", b.String()), b.String()
+`, include))
 }
 
 // cliExit runs the geomesh binary bin and returns its stdout, stderr and

@@ -24,15 +24,39 @@ import (
 	"github.com/geomesh/geomesh/topology"
 )
 
+// witnessMesh writes an active-passive topology of mesh-east (primary,
+// on east) and mesh-west (standby, on west) with a witness mesh-witness,
+// one agent each with an embedded control-plane node on free ports, and
+// returns its path and text. body holds the other sections (topics,
+// groups, failover) as top-level YAML. A region's bootstrap lists every
+// broker of its cluster.
+func witnessMesh(t testing.TB, mesh string, east, west *kafkatest.Cluster, body string) (path, text string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "mesh: %s\ntopology: {kind: active-passive, primary: %[1]s-east, standby: [%[1]s-west]}\n%s\ncontrol_plane: {embedded: true}\nregions:\n",
+		mesh, strings.TrimSpace(body))
+	for _, r := range []struct {
+		name string
+		c    *kafkatest.Cluster
+	}{{mesh + "-east", east}, {mesh + "-west", west}, {mesh + "-witness", nil}} {
+		fmt.Fprintf(&b, "  - name: %s\n", r.name)
+		if r.c != nil {
+			fmt.Fprintf(&b, "    kafka: {bootstrap: [%s]}\n", strings.Join(r.c.Bootstrap(), ", "))
+		} else {
+			b.WriteString("    witness: true\n")
+		}
+		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
+	}
+	return testkit.TempFile(t, mesh+".yaml", b.String()), b.String()
+}
+
 // failoverMesh writes an active-passive topology with a witness, an
 // embedded control plane on free ports, automatic failover with the
 // detection settings of a 5 s target and an exec hook that appends each
 // event to hookFile.
 func failoverMesh(t *testing.T, mesh string, primary, standby *kafkatest.Cluster, hookFile string) string {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, `mesh: %s
-topology: {kind: active-passive, primary: %[1]s-east, standby: [%[1]s-west]}
+	path, _ := witnessMesh(t, mesh, primary, standby, fmt.Sprintf(`
 topics: {include: ["orders"]}
 failover:
   mode: automatic
@@ -40,22 +64,8 @@ failover:
   hooks:
     - exec: [sh, -c, "cat >> %s; echo >> %s"]
       timeout: 5s
-control_plane: {embedded: true}
-regions:
-`, mesh, hookFile, hookFile)
-	for _, r := range []struct {
-		name string
-		c    *kafkatest.Cluster
-	}{{mesh + "-east", primary}, {mesh + "-west", standby}, {mesh + "-witness", nil}} {
-		fmt.Fprintf(&b, "  - name: %s\n", r.name)
-		if r.c != nil {
-			fmt.Fprintf(&b, "    kafka: {bootstrap: [%s]}\n", r.c.Bootstrap()[0])
-		} else {
-			b.WriteString("    witness: true\n")
-		}
-		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
-	}
-	return testkit.TempFile(t, mesh+".yaml", b.String())
+`, hookFile, hookFile))
+	return path
 }
 
 // meshAgents starts and stops agents of one mesh with a control-plane

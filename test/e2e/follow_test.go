@@ -23,29 +23,13 @@ import (
 // majority sees both regions up a few seconds after the agents start.
 func followMesh(t *testing.T, mesh, topic string) string {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, `mesh: %s
-topology: {kind: active-passive, primary: %[1]s-east, standby: [%[1]s-west]}
+	path, _ := witnessMesh(t, mesh, clusters[0], clusters[1], fmt.Sprintf(`
 topics: {include: [%q]}
-groups: {include: ["%[1]s-.*"]}
+groups: {include: ["%s-.*"]}
 failover:
   detection: {probe_interval: 500ms, probe_timeout: 250ms, suspicion_mult: 3, kafka_probe_interval: 1s, down_after: 3s}
-control_plane: {embedded: true}
-regions:
-`, mesh, topic)
-	for _, r := range []struct {
-		name string
-		c    int
-	}{{mesh + "-east", 0}, {mesh + "-west", 1}, {mesh + "-witness", -1}} {
-		fmt.Fprintf(&b, "  - name: %s\n", r.name)
-		if r.c >= 0 {
-			fmt.Fprintf(&b, "    kafka: {bootstrap: [%s]}\n", clusters[r.c].Bootstrap()[0])
-		} else {
-			b.WriteString("    witness: true\n")
-		}
-		fmt.Fprintf(&b, "    agents:\n      - {id: %s-1, gossip: %s, api: %s, control: %s}\n", r.name, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
-	}
-	return testkit.TempFile(t, mesh+".yaml", b.String())
+`, topic, mesh))
+	return path
 }
 
 // TestFollowPlannedSwitchAndFailback: a producer and a consumer group
