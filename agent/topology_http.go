@@ -33,12 +33,10 @@ func (a *Agent) serveTopology(w http.ResponseWriter, r *http.Request) {
 		}
 		v = n
 	}
-	p := a.currentPlane()
+	p, ctx, cancel := a.planeFor(w, r)
 	if p == nil {
-		apiserve.WriteJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not started"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
 	defer cancel()
 	tv, ok, err := p.TopologyVersion(ctx, v)
 	switch {
@@ -66,12 +64,10 @@ func (a *Agent) serveApply(w http.ResponseWriter, r *http.Request) {
 		apiserve.WriteJSON(w, http.StatusRequestEntityTooLarge, api.ErrorResponse{Error: fmt.Sprintf("bad apply request: the topology file has %d bytes, more than the %d a stored version may hold", len(req.Source), quorum.MaxTopologySource)})
 		return
 	}
-	p := a.currentPlane()
+	p, ctx, cancel := a.planeFor(w, r)
 	if p == nil {
-		apiserve.WriteJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not started"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
 	defer cancel()
 	resp, code, err := p.Apply(ctx, req)
 	if err != nil {
@@ -80,8 +76,17 @@ func (a *Agent) serveApply(w http.ResponseWriter, r *http.Request) {
 	apiserve.WriteJSON(w, code, resp)
 }
 
-func (a *Agent) currentPlane() *plane.Plane {
+// planeFor returns the failover plane and the request's context, bounded
+// like an operator command; without a plane it answers 503 and returns
+// nil.
+func (a *Agent) planeFor(w http.ResponseWriter, r *http.Request) (*plane.Plane, context.Context, context.CancelFunc) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.plane
+	p := a.plane
+	a.mu.Unlock()
+	if p == nil {
+		apiserve.WriteJSON(w, http.StatusServiceUnavailable, api.ErrorResponse{Error: "agent not started"})
+		return nil, nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	return p, ctx, cancel
 }
