@@ -79,15 +79,17 @@ chaos: kafka
 # every 30s, no failover allowed), then KILLS region kills (default 20;
 # detection and RTO p50/p99, stranded totals), SCHEDULES partition
 # schedules (default 20, seeded SEED, default the clock) and a planned
-# switch and failback under load. make test runs one kill with its
-# failback and two schedules.
+# switch and failback under load; then one region kill of each other
+# topology kind (TestNetnsActiveActiveKill, TestNetnsHubKill). make test
+# runs one kill with its failback and two schedules, and the other
+# kinds' kills.
 KILLS ?= 20
 SCHEDULES ?= 20
 SOAK ?= 30m
 e2e: kafka
 	GEOMESH_E2E_KILLS=$(KILLS) GEOMESH_E2E_SCHEDULES=$(SCHEDULES) GEOMESH_E2E_SWITCH=1 GEOMESH_E2E_SOAK=$(SOAK) \
 		$(if $(SEED),GEOMESH_E2E_SEED=$(SEED)) \
-		$(GO) test -count=1 -timeout 6h -v -run 'TestNetnsAcceptance$$' ./test/chaos
+		$(GO) test -count=1 -timeout 6h -v -run 'TestNetnsAcceptance$$|TestNetnsActiveActiveKill$$|TestNetnsHubKill$$' ./test/chaos
 
 # Prometheus alert and recording rules: syntax, then the unit tests in
 # geomesh.rules.test.yml (promtool: Debian package prometheus).

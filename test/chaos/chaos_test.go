@@ -90,32 +90,8 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.bin = testkit.BuildGeomesh(t)
-	var wg sync.WaitGroup
-	for _, c := range []struct {
-		ns  *netns.NS
-		dst **kafkatest.Cluster
-	}{{w.east, &w.src}, {w.west, &w.tgt}} {
-		cl, err := kafkatest.New(kafkatest.Options{Host: c.ns.Addr.String(), CommandPrefix: c.ns.Prefix(), Dial: c.ns.Dial})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("broker of %s, last 60 lines:\n%s", c.ns.Region, cl.LogTail(0, 60))
-			}
-			_ = cl.Close()
-		})
-		*c.dst = cl
-		wg.Go(func() {
-			if err := cl.Start(t.Context()); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	cs := startClusters(t, []*netns.NS{w.east, w.west}, kafkatest.Options{})
+	w.src, w.tgt = cs[w.east], cs[w.west]
 	return w
 }
 

@@ -67,6 +67,17 @@
 // so no region is fenced, no write fence changes, no epoch passes 1 and
 // replication goes on.
 //
+// The other topology kinds fail over in namespaces too (kinds_test.go).
+// TestNetnsActiveActiveKill kills one of two active regions (agent and
+// broker, SIGKILL) with a witness: eu-west must evacuate it within
+// failoverBound and keep taking writes, and once us-east is restored it
+// must receive what eu-west took meanwhile and send on what it took
+// before it died; consumers in both regions must read every acknowledged
+// record once (prefix naming). TestNetnsHubKill kills the hub of a
+// hub-spoke mesh: the standby hub must take the role within
+// failoverBound and hold each of the spoke's records once, those written
+// before the kill (which it had through the standby flow) and after.
+//
 // Roles and fences come from the agents' writer journals, not from
 // polling: each agent logs, with its own clock, one line per change of
 // its region's role, epoch and self-fence, and one per change of what a

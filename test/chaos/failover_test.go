@@ -95,28 +95,7 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 		}
 	}
 	bin := testkit.BuildGeomesh(t)
-	clusters := map[*netns.NS]*kafkatest.Cluster{}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, ns := range []*netns.NS{east, west} {
-		c, err := kafkatest.New(kafkatest.Options{Host: ns.Addr.String(), BasePort: opts.basePort, CommandPrefix: ns.Prefix(), Dial: ns.Dial, Authorizer: authorizer()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		mu.Lock()
-		clusters[ns] = c
-		mu.Unlock()
-		wg.Go(func() {
-			if err := c.Start(t.Context()); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	clusters := startClusters(t, []*netns.NS{east, west}, kafkatest.Options{BasePort: opts.basePort, Authorizer: authorizer()})
 	testkit.CreateTopic(t, testkit.Admin(t, clusters[east].ClientOptions()...), 3, -1, nil, "orders")
 	grantApp(t, clusters[east])
 	grantApp(t, clusters[west])
@@ -155,6 +134,40 @@ func startFailoverMesh(t *testing.T, opts meshOptions) *failoverMesh {
 	m := &failoverMesh{net: n, east: east, west: west, witness: witness, app: app, bin: bin, path: path, appPath: appPath, clusters: clusters, agents: agents}
 	m.waitFence(t, time.Time{}, "eu-west", "refused", 30*time.Second)
 	return m
+}
+
+// startClusters starts a single-node cluster in each namespace, all at
+// once, with opts placed in the namespace; each is closed when the test
+// ends, after logging its broker's last lines if the test failed.
+func startClusters(t *testing.T, nss []*netns.NS, opts kafkatest.Options) map[*netns.NS]*kafkatest.Cluster {
+	t.Helper()
+	clusters := map[*netns.NS]*kafkatest.Cluster{}
+	var wg sync.WaitGroup
+	for _, ns := range nss {
+		o := opts
+		o.Host, o.CommandPrefix, o.Dial = ns.Addr.String(), ns.Prefix(), ns.Dial
+		c, err := kafkatest.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("broker of %s, last 60 lines:\n%s", ns.Region, c.LogTail(0, 60))
+			}
+			_ = c.Close()
+		})
+		clusters[ns] = c
+		wg.Go(func() {
+			if err := c.Start(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return clusters
 }
 
 // failoverBound is how soon the standby of a failover mesh with
