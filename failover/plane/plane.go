@@ -155,6 +155,9 @@ type Plane struct {
 
 	probers map[string]*health.Prober // by data region
 	wg      sync.WaitGroup
+	// topoSeen is the newest stored topology version the loop has seen
+	// (adopted or rejected), for the control-plane goroutine's checks.
+	topoSeen atomic.Uint64
 	// reload is set by the loop when the machine asks for a fresh read
 	// (machine.Reload); the control-plane goroutine reads the state with
 	// its next successful check.
@@ -470,7 +473,8 @@ func (p *Plane) controlPlane(ctx context.Context) error {
 	}
 }
 
-// keepLead runs leadState every probe interval until ctx ends.
+// keepLead runs leadState and nextTopology every probe interval until
+// ctx ends.
 func (p *Plane) keepLead(ctx context.Context, store *quorum.Store) {
 	t := time.NewTicker(p.det.KafkaProbeInterval)
 	defer t.Stop()
@@ -481,6 +485,17 @@ func (p *Plane) keepLead(ctx context.Context, store *quorum.Store) {
 		case <-t.C:
 		}
 		p.leadState(ctx, store)
+		p.nextTopology(ctx, store)
+	}
+}
+
+// nextTopology asks for the topology version after the newest the loop
+// has seen and hands it over if there is one: the watch's consumer can
+// lag a node that restarted by its heartbeat timeout (seconds), and this
+// bounds a new version's arrival to a probe interval or two.
+func (p *Plane) nextTopology(ctx context.Context, store *quorum.Store) {
+	if tv, ok := store.PeekTopology(ctx, p.topoSeen.Load()+1); ok {
+		p.send(ctx, cpReport{topology: &tv})
 	}
 }
 

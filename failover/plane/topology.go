@@ -92,9 +92,22 @@ func (p *Plane) Apply(ctx context.Context, req api.ApplyRequest) (resp api.Apply
 	if st := p.Status().State; st != nil {
 		writers = st.Writers(old.Kind)
 	}
+	// Regions and voters are judged against what this agent runs, not
+	// the stored version: after the region runbooks restarted the agents
+	// with a new file, they run it and have rejected the stored version,
+	// and storing the file records what the mesh already is.
+	running := map[string]bool{}
+	for _, c := range topology.Diff(p.topo(), next, nil) {
+		if topology.Membership(c) != "" {
+			running[c.Path] = true
+		}
+	}
 	var refused []string
 	for _, c := range topology.Diff(old, next, writers) {
-		tc := api.TopologyChange{Path: c.Path, Old: c.Old, New: c.New, Live: !topology.Restart(c), Refused: cmp.Or(c.Refused, topology.Membership(c))}
+		tc := api.TopologyChange{Path: c.Path, Old: c.Old, New: c.New, Live: !topology.Restart(c), Refused: c.Refused}
+		if why := topology.Membership(c); why != "" && running[c.Path] {
+			tc.Refused = cmp.Or(tc.Refused, why)
+		}
 		if tc.Refused != "" {
 			refused = append(refused, tc.Path+": "+tc.Refused)
 		}
@@ -145,6 +158,7 @@ func (p *Plane) adopt(ctx context.Context, tv api.TopologyVersion, atStart bool)
 		return
 	}
 	p.topoVersion = tv.Version
+	p.topoSeen.Store(tv.Version)
 	why := p.take(ctx, tv, atStart)
 	if why == "" {
 		return

@@ -169,14 +169,39 @@ func TestApplyTopology(t *testing.T) {
 			t.Fatal("the plane runs a topology with ap-south")
 		}
 	})
+	t.Run("storing what the agents run lifts the rejection", func(t *testing.T) {
+		running, _, _ := p.TopologyVersion(ctx, 3)
+		resp := apply(t, api.ApplyRequest{Source: running.Source, Expected: 4}, http.StatusOK)
+		if resp.Version != 5 || !slices.ContainsFunc(resp.Changes, func(c api.TopologyChange) bool { return c.Path == "regions[ap-south]" && c.Refused == "" }) {
+			t.Fatalf("apply answered %+v, want version 5 with ap-south's removal from version 4 not refused (the plane never ran it)", resp)
+		}
+		st := waitVersion(t, 5)
+		if st.Rejected != "" {
+			t.Fatalf("still rejecting after version 5: %s", st.Rejected)
+		}
+		if v := gaugeValue(t, p.met.topologyRejected); v != 0 {
+			t.Fatalf("geomesh_topology_rejected = %v after version 5, want 0", v)
+		}
+		cur, _, _ := p.TopologyVersion(ctx, 0)
+		added, _, _ := p.TopologyVersion(ctx, 4)
+		resp = apply(t, api.ApplyRequest{Source: added.Source, Expected: cur.Version}, http.StatusConflict)
+		if !slices.ContainsFunc(resp.Changes, func(c api.TopologyChange) bool { return c.Path == "regions[ap-south]" && c.Refused != "" }) {
+			t.Fatalf("adding ap-south to the running plane: %+v, want it refused", resp.Changes)
+		}
+	})
 	t.Run("a restart from the older file converges", func(t *testing.T) {
+		// The newest version is one it cannot run: it runs the one before.
+		added, _, _ := p.TopologyVersion(ctx, 4)
+		if err := p.storeNow().StoreTopology(ctx, api.TopologyVersion{Version: 6, Source: added.Source, SHA256: added.SHA256}); err != nil {
+			t.Fatal(err)
+		}
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 		p2, h2, _ := runPlane(t, "eu-west", control)
 		poll.Until(t, 30*time.Second, func() error {
-			if st := p2.Topology(); st.Version != 3 || st.Source != "control-plane" || !strings.Contains(st.Rejected, "version 4") {
-				return fmt.Errorf("restarted plane runs %+v, want version 3 from the control plane and version 4 rejected", st)
+			if st := p2.Topology(); st.Version != 5 || st.Source != "control-plane" || !strings.Contains(st.Rejected, "version 6") {
+				return fmt.Errorf("restarted plane runs %+v, want version 5 from the control plane and version 6 rejected", st)
 			}
 			if f := h2.flow(route); f == nil || !f.isRunning() {
 				return fmt.Errorf("flow %s not running", route)

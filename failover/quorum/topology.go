@@ -70,6 +70,20 @@ func (s *Store) TopologyVersion(ctx context.Context, v uint64) (tv api.TopologyV
 	return tv, true, nil
 }
 
+// PeekTopology returns stored version v if it is there and answers in
+// time. Its failures are not counted: it backs up WatchTopology, and the
+// control-plane check reports a store that does not answer.
+func (s *Store) PeekTopology(ctx context.Context, v uint64) (api.TopologyVersion, bool) {
+	var tv api.TopologyVersion
+	rctx, cancel := context.WithTimeout(ctx, s.node.cfg.Timeout)
+	defer cancel()
+	e, err := s.kv.Get(rctx, TopologyKey(v))
+	if err != nil || json.Unmarshal(e.Value(), &tv) != nil {
+		return tv, false
+	}
+	return tv, true
+}
+
 // LatestTopology returns the newest stored version; ok is false when
 // none is stored.
 func (s *Store) LatestTopology(ctx context.Context) (tv api.TopologyVersion, ok bool, err error) {

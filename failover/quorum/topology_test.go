@@ -42,6 +42,12 @@ func TestTopologyVersions(t *testing.T) {
 	if _, ok, err := b.TopologyVersion(ctx, 9); ok || err != nil {
 		t.Fatalf("TopologyVersion(9): ok %v, err %v; want none", ok, err)
 	}
+	if tv, ok := b.PeekTopology(ctx, 2); !ok || tv.Source != "mesh: two\n" {
+		t.Fatalf("PeekTopology(2) = %+v, %v", tv, ok)
+	}
+	if _, ok := b.PeekTopology(ctx, 3); ok {
+		t.Fatal("PeekTopology(3) found a version that is not stored")
+	}
 	w, err := b.WatchTopology(ctx)
 	if err != nil {
 		t.Fatal(err)
