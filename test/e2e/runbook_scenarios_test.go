@@ -789,6 +789,7 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 					rb.wantStateWithin(t, 60*time.Second, south, 1, map[string]string{eastName: "primary", westName: "standby", southName: "standby"})
 				},
 			},
+			"record": {check: contains(`no changes from the agents' topology file`, `stored topology version 1`, `all 4 agents run version 1`)},
 			"edit": {
 				before: func(t *testing.T) {
 					data, err := os.ReadFile(path)
@@ -846,6 +847,7 @@ func runbooksActivePassive(t *testing.T, rb *runbooks) {
 					ra.waitRoles(t, 1, map[string]string{r: map[string]string{eastName: "primary", westName: "standby", witName: "witness"}[r]})
 				},
 			},
+			"record": {check: contains(`- regions\[`+southName+`\]: `+southName, `stored topology version 2`, `all 3 agents run version 2`)},
 			"removed": {
 				check: func(t *testing.T, out string) {
 					if strings.Contains(out, southName+"-1") {
